@@ -1,0 +1,69 @@
+"""The eternal schedule orchestration of a recurring job (one per job, id from the job id).
+
+Each cycle loads the job's schedule, starts the occurrence that fell due (at most one, so a host
+that was down does not start a burst), sleeps on a durable timer until the next occurrence or
+until the API says the schedule changed, and continues as new to keep its history short.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Generator
+from types import SimpleNamespace
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators import bp, names
+from orchestrators.fanout import BOOKKEEPING_RETRY
+from sqlfleet.schedules import due_occurrence, next_occurrence
+
+
+@bp.orchestration_trigger(context_name="context")
+def job_schedule(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    """Input ``{job_id, last_occurrence?}``; ends when the job is gone, disabled or past its end."""
+    state = context.get_input()
+    job_id = state["job_id"]
+    now = context.current_utc_datetime
+    # The first cycle counts from now: enabling a job never replays its past occurrences.
+    last = _parse(state["last_occurrence"]) if state.get("last_occurrence") else now
+    loaded = yield context.call_activity_with_retry(names.LOAD_SCHEDULE, BOOKKEEPING_RETRY, job_id)
+    if not loaded or not loaded.get("enabled"):
+        return "stopped"
+    schedule = SimpleNamespace(
+        interval_type=loaded["interval_type"],
+        interval_count=int(loaded["interval_count"]),
+        start_time=_parse(loaded["start_time"]),
+        end_time=_parse(loaded["end_time"]),
+        enabled=True,
+    )
+    due = due_occurrence(schedule, last, now)
+    if due is not None:
+        yield context.call_activity_with_retry(
+            names.START_SCHEDULED_EXECUTION,
+            BOOKKEEPING_RETRY,
+            {"job_id": job_id, "occurrence": _format(due)},
+        )
+        last = due
+    upcoming = next_occurrence(schedule, now)
+    if upcoming is None:
+        return "ended"
+    context.set_custom_status({"next_occurrence": _format(upcoming)})
+    timer = context.create_timer(upcoming)
+    changed = context.wait_for_external_event(names.SCHEDULE_CHANGED_EVENT)
+    winner = yield context.task_any([timer, changed])
+    if winner is not timer:
+        timer.cancel()
+        # A changed schedule starts counting afresh: its past occurrences are not owed.
+        last = context.current_utc_datetime
+    context.continue_as_new({"job_id": job_id, "last_occurrence": _format(last)})
+    return None
+
+
+def _parse(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _format(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).isoformat()
