@@ -1,0 +1,417 @@
+"""Every conversation with a target database, through pyodbc (the project's only pyodbc user).
+
+- ``connect``: a connection to one target, signed in with a ``ConnectionAuth``.
+- ``list_databases``: the databases of a server or elastic-pool member right now.
+- ``run_script``: a step's script on one target, cancelled at the step timeout; it keeps the
+  first result set (bounded), every PRINT/notice/info message and the driver's error text.
+- ``write_output``: a first result set into the step's output table (created when missing).
+
+What each driver reports as messages: SQL Server PRINT and RAISERROR ≤ 10 (``cursor.messages``);
+PostgreSQL ``RAISE NOTICE``/``WARNING`` (psqlODBC joins the notices of one call with ';');
+MariaDB/MySQL have no messages, so their warnings and notes (``SHOW WARNINGS``, which covers the
+last statement only) stand in; SQLite has none. Values in rows are JSON-safe: datetimes and
+dates ISO text, Decimal text, bytes ``0x``-prefixed hex, UUIDs text, non-finite floats text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import decimal
+import math
+import re
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyodbc
+
+from sqlfleet.credentials import redact
+from sqlfleet.engines import ColumnSpec, Dialect, OutputTable, SqliteDialect, dialect_for
+from sqlfleet.errors import SqlFleetError
+from sqlfleet.scripts import substitute_variables
+from sqlfleet.signin import ConnectionAuth
+from sqlfleet.targets import MemberLike, Target
+
+CONNECT_TIMEOUT_SECONDS = 30
+MAX_MESSAGES = 1000
+MAX_MESSAGE_CHARS = 8000
+_FETCH_CHUNK = 500
+_SQL_SS_TIMESTAMPOFFSET = -155  # SQL Server datetimeoffset, which pyodbc cannot read natively
+# "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]" and "[ma-3.1.15][10.11.19-MariaDB]".
+_VENDOR_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
+_ODBC_FUNCTION_SUFFIX = re.compile(r"\s*\(SQL\w+\)\s*$")
+
+
+class TargetError(SqlFleetError):
+    """The driver refused: cannot connect, list or write. ``message`` is its text, redacted."""
+
+    code = "TargetError"
+
+    def __init__(self, where: str, message: str, sqlstate: str | None = None) -> None:
+        self.where = where
+        self.sqlstate = sqlstate
+        super().__init__(f"{where}: {message}")
+
+
+@dataclasses.dataclass
+class ScriptOutcome:
+    """What a script did on one target; ``to_json()`` is safe to store and to return."""
+
+    columns: list[ColumnSpec] | None = None  # of the first result set; None if there was none
+    rows: list[list[Any]] = dataclasses.field(default_factory=list)
+    truncated: bool = False  # the first result set had more than max_rows rows
+    messages: list[str] = dataclasses.field(default_factory=list)
+    rowcount: int = -1  # rows affected by statements without a result set; -1 unknown
+    error: str | None = None
+    sqlstate: str | None = None
+    timed_out: bool = False
+    elapsed_seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None and not self.timed_out
+
+    def to_json(self) -> dict[str, Any]:
+        document = dataclasses.asdict(self)
+        document["succeeded"] = self.succeeded
+        return document
+
+
+def connect(
+    target: Target,
+    auth: ConnectionAuth,
+    driver: str | None = None,
+    timeout: float = CONNECT_TIMEOUT_SECONDS,
+) -> pyodbc.Connection:
+    """An autocommit connection to ``target``; raises ``TargetError`` with the driver's text."""
+    return _open(target.engine, target.server, target.port, target.database, auth, driver, timeout)
+
+
+def list_databases(
+    member: MemberLike,
+    auth: ConnectionAuth,
+    driver: str | None = None,
+    timeout: float = CONNECT_TIMEOUT_SECONDS,
+) -> list[str]:
+    """The databases of a server or elastic-pool ``member`` (sqlite: ``*.db`` files, sorted).
+
+    Raises ``TargetError`` when the server cannot be reached or refuses the listing.
+    """
+    dialect = dialect_for(member.engine)
+    where = f"listing databases of {dialect.engine} server '{member.server_name}'"
+    if isinstance(dialect, SqliteDialect):
+        folder = Path(member.server_name)
+        if not folder.is_dir():
+            raise TargetError(where, f"folder '{folder}' does not exist")
+        files = sorted(p.name for p in folder.glob("*" + dialect.database_suffix) if p.is_file())
+        return [dialect.database_name(name) for name in files]
+    pool = getattr(member, "elastic_pool_name", None)
+    if str(getattr(member.target_type, "value", member.target_type)) != "elasticPool":
+        pool = None
+    query = dialect.list_databases_query(pool)
+    connection = _open(dialect.engine, member.server_name, member.port, None, auth, driver, timeout)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(query.sql, *query.params)
+        return [str(row[0]) for row in cursor.fetchall()]
+    except pyodbc.Error as error:
+        raise TargetError(where, *_error_text(error, auth)) from None
+    finally:
+        connection.close()
+
+
+def run_script(
+    target: Target,
+    auth: ConnectionAuth,
+    script: str,
+    *,
+    timeout_seconds: float,
+    max_rows: int,
+    variables: Mapping[str, object] | None = None,
+    driver: str | None = None,
+) -> ScriptOutcome:
+    """Run ``script`` on ``target`` and report; never raises for connection or SQL errors.
+
+    Script variables are substituted first, then the script is split as the engine needs
+    (``GO`` batches for sqlserver, statements for sqlite); the first error stops the script
+    (a retry runs all of it again). When ``timeout_seconds`` pass, the running statement is
+    cancelled (``SQLCancel`` from a watchdog thread) and the outcome says ``timed_out``. Only
+    the first result set is kept, at most ``max_rows`` rows (``truncated`` says more existed);
+    a caller that writes an output table passes the bound it wants written.
+    """
+    started = time.monotonic()
+    outcome = ScriptOutcome()
+    dialect = dialect_for(target.engine)
+    pieces = dialect.statements(substitute_variables(script, variables or {}))
+    try:
+        connection = connect(target, auth, driver, min(CONNECT_TIMEOUT_SECONDS, timeout_seconds))
+    except SqlFleetError as error:
+        # Unreachable servers and values the driver cannot carry both fail the target.
+        outcome.error = error.message
+        outcome.sqlstate = getattr(error, "sqlstate", None)
+        outcome.elapsed_seconds = time.monotonic() - started
+        return outcome
+    remaining = max(0.0, timeout_seconds - (time.monotonic() - started))
+    try:
+        cursor = connection.cursor()
+        with _Watchdog(cursor, remaining) as watchdog:
+            try:
+                _run_pieces(cursor, pieces, outcome, max_rows, watchdog)
+                if dialect.engine == "mysql" and not watchdog.fired:
+                    _add_mysql_warnings(cursor, outcome)
+            except pyodbc.Error as error:
+                if not watchdog.fired:
+                    outcome.error, outcome.sqlstate = _error_text(error, auth)
+            if watchdog.fired:
+                outcome.timed_out = True
+                outcome.error = (
+                    f"the script ran longer than the step timeout ({timeout_seconds:g} s) "
+                    "and was cancelled"
+                )
+    finally:
+        connection.close()
+    outcome.elapsed_seconds = time.monotonic() - started
+    return outcome
+
+
+def write_output(
+    target: Target,
+    auth: ConnectionAuth,
+    table: OutputTable,
+    columns: Sequence[ColumnSpec | Mapping[str, Any]],
+    rows: Sequence[Sequence[Any]],
+    internal_execution_id: str | uuid.UUID,
+    *,
+    driver: str | None = None,
+    timeout_seconds: float = 600,
+) -> int:
+    """Append ``rows`` (JSON-safe, as ``run_script`` returns them) to ``table`` on ``target``.
+
+    Creates the table (columns typed from ``columns`` plus ``internal_execution_id`` and its
+    index) when missing; rows go in one transaction. Returns the number of rows written.
+    Raises ``TargetError`` with the driver's text (e.g. the table exists with other columns).
+    """
+    specs = [c if isinstance(c, ColumnSpec) else ColumnSpec(**c) for c in columns]
+    dialect = dialect_for(target.engine)
+    where = f"writing output table '{table.table}' on {target.server}/{target.database}"
+    marker = str(internal_execution_id)
+    values = [
+        [bind_value(c.kind, v) for c, v in zip(specs, row, strict=True)] + [marker] for row in rows
+    ]
+    connection = connect(target, auth, driver, min(CONNECT_TIMEOUT_SECONDS, timeout_seconds))
+    try:
+        cursor = connection.cursor()
+        with _Watchdog(cursor, timeout_seconds) as watchdog:
+            try:
+                _create_output_table(cursor, dialect, table, specs)
+                if values:
+                    connection.autocommit = False
+                    cursor.executemany(dialect.insert_output(table, specs), values)
+                    connection.commit()
+            except pyodbc.Error as error:
+                if watchdog.fired:
+                    raise TargetError(where, f"cancelled after {timeout_seconds:g} s") from None
+                raise TargetError(where, *_error_text(error, auth)) from None
+    finally:
+        connection.close()
+    return len(values)
+
+
+def _open(
+    engine: str,
+    server: str,
+    port: int | None,
+    database: str | None,
+    auth: ConnectionAuth,
+    driver: str | None,
+    timeout: float,
+) -> pyodbc.Connection:
+    dialect = dialect_for(engine)
+    where = f"connecting to {dialect.engine} '{server}'" + (
+        f" database '{database}'" if database else ""
+    )
+    text = dialect.connection_string(
+        server,
+        port,
+        database,
+        driver=driver,
+        user=auth.user,
+        password=auth.password,
+        access_token=auth.access_token is not None,
+    )
+    try:
+        connection = pyodbc.connect(
+            text.secret_text(),
+            autocommit=True,
+            timeout=max(1, math.ceil(timeout)),
+            attrs_before=auth.attrs_before or None,
+        )
+    except pyodbc.Error as error:
+        if isinstance(dialect, SqliteDialect) and database is not None:
+            path = Path(dialect.database_path(server, database))
+            if not path.is_file():
+                raise TargetError(where, f"database file '{path}' does not exist") from None
+        raise TargetError(where, *_error_text(error, auth)) from None
+    if dialect.engine == "sqlserver":
+        connection.add_output_converter(_SQL_SS_TIMESTAMPOFFSET, datetimeoffset_text)
+    return connection
+
+
+class _Watchdog:
+    """Cancels the cursor's running statement once ``seconds`` have passed (and says so)."""
+
+    def __init__(self, cursor: pyodbc.Cursor, seconds: float) -> None:
+        self._cursor = cursor
+        self._lock = threading.Lock()
+        self._done = False
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            # A script that just finished must not be reported as timed out.
+            if self._done:
+                return
+            self.fired = True
+        # An error here means nothing is running any more; the main thread sees ``fired``.
+        with contextlib.suppress(pyodbc.Error):
+            self._cursor.cancel()
+
+
+def _run_pieces(
+    cursor: pyodbc.Cursor,
+    pieces: Sequence[str],
+    outcome: ScriptOutcome,
+    max_rows: int,
+    watchdog: _Watchdog,
+) -> None:
+    affected = None
+    for piece in pieces:
+        if watchdog.fired:
+            return
+        cursor.execute(piece)
+        while True:
+            _add_messages(outcome, cursor.messages)
+            if cursor.description is not None:
+                if outcome.columns is None:
+                    outcome.columns = [ColumnSpec.from_description(d) for d in cursor.description]
+                    _fetch_bounded(cursor, outcome, max_rows, watchdog)
+            elif cursor.rowcount >= 0:
+                affected = (affected or 0) + cursor.rowcount
+            if watchdog.fired or not cursor.nextset():
+                break
+    outcome.rowcount = -1 if affected is None else affected
+
+
+def _fetch_bounded(
+    cursor: pyodbc.Cursor, outcome: ScriptOutcome, max_rows: int, watchdog: _Watchdog
+) -> None:
+    while not watchdog.fired:
+        wanted = max_rows + 1 - len(outcome.rows)
+        chunk = cursor.fetchmany(min(_FETCH_CHUNK, wanted))
+        if not chunk:
+            return
+        outcome.rows.extend([json_value(v) for v in row] for row in chunk)
+        if len(outcome.rows) > max_rows:
+            del outcome.rows[max_rows:]
+            outcome.truncated = True
+            return  # nextset() or close() discards the rest without reading it
+
+
+def _add_messages(outcome: ScriptOutcome, messages: Sequence[tuple[Any, Any]]) -> None:
+    for _prefix, text in messages:
+        if len(outcome.messages) > MAX_MESSAGES:
+            return
+        if len(outcome.messages) == MAX_MESSAGES:
+            outcome.messages.append(f"(more than {MAX_MESSAGES} messages; the rest were dropped)")
+            return
+        outcome.messages.append(_VENDOR_PREFIX.sub("", str(text))[:MAX_MESSAGE_CHARS])
+
+
+def _add_mysql_warnings(cursor: pyodbc.Cursor, outcome: ScriptOutcome) -> None:
+    cursor.execute("SHOW WARNINGS")
+    _add_messages(outcome, [("", f"{lvl} {code}: {text}") for lvl, code, text in cursor.fetchall()])
+
+
+def _create_output_table(
+    cursor: pyodbc.Cursor, dialect: Dialect, table: OutputTable, specs: Sequence[ColumnSpec]
+) -> None:
+    for attempt in (1, 2):
+        try:
+            for query in dialect.create_output_table(table, specs):
+                cursor.execute(query.sql, *query.params)
+            return
+        except pyodbc.Error:
+            # Targets of one step create the same table at once; the loser of that race
+            # finds the table there on its second try. A real problem fails twice.
+            if attempt == 2:
+                raise
+
+
+def _error_text(error: pyodbc.Error, auth: ConnectionAuth) -> tuple[str, str | None]:
+    """(message, sqlstate) of a driver error, without vendor tags, function names or secrets."""
+    args = error.args
+    sqlstate = str(args[0]) if len(args) > 1 else None
+    text = str(args[1] if len(args) > 1 else args[0] if args else error)
+    text = _ODBC_FUNCTION_SUFFIX.sub("", _VENDOR_PREFIX.sub("", text)).strip()
+    return str(redact(text, auth.secrets)), sqlstate
+
+
+def json_value(value: Any) -> Any:
+    """A result value as JSON can carry it (see the module docstring for the forms)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex().upper()
+    return str(value)  # Decimal, UUID and anything a converter produced
+
+
+def bind_value(kind: str, value: Any) -> Any:
+    """The inverse of ``json_value`` for a column of ``kind``, ready to bind."""
+    if value is None:
+        return None
+    if kind == "binary" and isinstance(value, str):
+        return bytes.fromhex(value[2:] if value[:2].lower() == "0x" else value)
+    if kind == "datetime" and isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    if kind == "date" and isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    if kind == "time" and isinstance(value, str):
+        return dt.time.fromisoformat(value)
+    if kind == "decimal":
+        return decimal.Decimal(str(value))
+    if kind == "float":
+        return float(value)
+    if kind == "integer":
+        return int(value)
+    if kind == "boolean":
+        return bool(value)
+    return value
+
+
+def datetimeoffset_text(raw: bytes) -> str:
+    """SQL Server ``datetimeoffset`` (SQL_SS_TIMESTAMPOFFSET_STRUCT) as ISO 8601 text."""
+    year, month, day, hour, minute, second, nanos, tz_hour, tz_minute = struct.unpack("<6hI2h", raw)
+    zone = dt.timezone(dt.timedelta(hours=tz_hour, minutes=tz_minute))
+    moment = dt.datetime(year, month, day, hour, minute, second, nanos // 1000, tzinfo=zone)
+    return moment.isoformat()

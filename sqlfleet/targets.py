@@ -1,0 +1,135 @@
+"""Target expansion: a target group's members become the databases a step runs on (pure).
+
+Server and elastic-pool members are expanded when the step runs, through an injected
+``list_databases(member)`` (the activity that connects with the refresh credential). Excludes
+apply after every include is expanded; a database reached twice is one target, kept at its
+first position. Members follow ``sqlfleet.models.targets.Member``'s field names.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from sqlfleet.engines import SqliteDialect, dialect_for
+from sqlfleet.errors import ValidationFailed
+
+
+class MemberLike(Protocol):
+    """What expansion reads from a target group member."""
+
+    @property
+    def membership_type(self) -> Any: ...  # include | exclude
+    @property
+    def target_type(self) -> Any: ...  # server | elasticPool | database
+    @property
+    def engine(self) -> Any: ...
+    @property
+    def server_name(self) -> str: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def database_name(self) -> str | None: ...
+    @property
+    def elastic_pool_name(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """One database a step runs on. For ``sqlite``, ``server`` is a folder."""
+
+    engine: str
+    server: str
+    port: int | None
+    database: str
+
+    @property
+    def identity(self) -> tuple[str, str, int | None, str]:
+        """What makes two targets the same database, whatever the spelling.
+
+        Host names compare case-insensitively and a missing port is the engine's default; SQL
+        Server database names are case-insensitive; ``db1`` and ``db1.db`` are one SQLite file.
+        """
+        return (self.engine, *_server_identity(self.engine, self.server, self.port), _db_key(self))
+
+
+def expand_targets(
+    members: Iterable[MemberLike], list_databases: Callable[[MemberLike], Sequence[str]]
+) -> list[Target]:
+    """The ordered, de-duplicated targets of ``members``.
+
+    ``list_databases(member)`` names the databases of a server or elastic-pool member at this
+    moment; it is called once per such member (excluded pools included, excluded servers not).
+    Excluding a server removes every target on it; excluding a pool removes the databases now in
+    it; excluding a database removes that one. Errors of ``list_databases`` propagate.
+    """
+    includes: dict[tuple[Any, ...], Target] = {}
+    excluded_servers: set[tuple[str, str, int | None]] = set()
+    excluded_databases: set[tuple[Any, ...]] = set()
+    for member in members:
+        engine = _text(member.engine) or "sqlserver"
+        target_type = _text(member.target_type)
+        found = _member_targets(member, engine, target_type, list_databases)
+        if _text(member.membership_type).lower() == "exclude":
+            if target_type == "server":
+                excluded_servers.add(
+                    (engine, *_server_identity(engine, member.server_name, member.port))
+                )
+            excluded_databases.update(target.identity for target in found)
+            continue
+        for target in found:
+            includes.setdefault(target.identity, target)
+    return [
+        target
+        for identity, target in includes.items()
+        if identity not in excluded_databases and identity[:3] not in excluded_servers
+    ]
+
+
+def _member_targets(
+    member: MemberLike,
+    engine: str,
+    target_type: str,
+    list_databases: Callable[[MemberLike], Sequence[str]],
+) -> list[Target]:
+    def target(database: str) -> Target:
+        return Target(engine, member.server_name, member.port, database)
+
+    if target_type == "database":
+        if not member.database_name:
+            raise ValidationFailed(
+                "database_name", f"the database member on '{member.server_name}' names no database"
+            )
+        return [target(member.database_name)]
+    if target_type == "server":
+        if _text(member.membership_type).lower() == "exclude":
+            return []  # a whole excluded server needs no listing
+        return [target(name) for name in list_databases(member)]
+    if target_type == "elasticPool":
+        return [target(name) for name in list_databases(member)]
+    raise ValidationFailed("target_type", f"'{target_type}' members cannot be expanded")
+
+
+def _server_identity(engine: str, server: str, port: int | None) -> tuple[str, int | None]:
+    if engine == "sqlite":
+        # A folder: same path spelled differently ("a/./b/", "a/b") is the same folder.
+        return posixpath.normpath(server), None
+    return server.strip().lower(), port or dialect_for(engine).default_port
+
+
+def _db_key(target: Target) -> str:
+    if target.engine == "sqlserver":
+        return target.database.lower()
+    if target.engine == "sqlite":
+        suffix = SqliteDialect.database_suffix
+        return target.database.removesuffix(suffix)
+    return target.database
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value.value if isinstance(value, Enum) else value)

@@ -1,0 +1,242 @@
+"""Engine dialects (sqlfleet.engines): exact SQL texts, connection strings and the token struct.
+
+No SQL Server runs here, so its texts are asserted character for character.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import struct
+import uuid
+
+import pytest
+
+from sqlfleet.engines import (
+    SQL_COPT_SS_ACCESS_TOKEN,
+    ColumnSpec,
+    OutputTable,
+    access_token_struct,
+    dialect_for,
+)
+from sqlfleet.errors import Unsupported, ValidationFailed
+from sqlfleet.models.targets import Engine
+
+SQLSERVER = dialect_for("sqlserver")
+POSTGRES = dialect_for("postgresql")
+MYSQL = dialect_for("mysql")
+SQLITE = dialect_for(Engine.SQLITE)
+
+# As pyodbc's cursor.description reports them: name, type, display, size, precision, scale, null.
+DESCRIPTION = [
+    ("id", int, None, 10, 10, 0, True),
+    ("name", str, None, 50, 50, 0, True),
+    ("notes", str, None, 0, 0, 0, True),
+    ("price", decimal.Decimal, None, 12, 12, 3, True),
+    ("ratio", float, None, 53, 53, 0, True),
+    ("seen", dt.datetime, None, 27, 27, 7, True),
+    ("day", dt.date, None, 10, 10, 0, True),
+    ("at", dt.time, None, 16, 16, 7, True),
+    ("ok", bool, None, 1, 1, 0, True),
+    ("blob", bytearray, None, 16, 16, 0, True),
+    ("ref", uuid.UUID, None, 36, 36, 0, True),
+    ("", int, None, 10, 10, 0, True),
+    ("Name", str, None, 10, 10, 0, True),
+    ("internal_execution_id", str, None, 36, 36, 0, True),
+]
+COLUMNS = [ColumnSpec.from_description(row) for row in DESCRIPTION]
+
+
+def test_access_token_struct_byte_for_byte():
+    assert access_token_struct("abc") == b"\x06\x00\x00\x00a\x00b\x00c\x00"
+    token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2RhdGFiYXNlIn0.c2ln"
+    value = access_token_struct(token)
+    assert value[:4] == struct.pack("<I", 2 * len(token))
+    assert value[4:] == token.encode("utf-16-le")
+    assert len(value) == 4 + 2 * len(token)  # no terminator
+    assert SQL_COPT_SS_ACCESS_TOKEN == 1256
+    with pytest.raises(ValueError) as caught:
+        access_token_struct("tökén")
+    assert "tökén" not in str(caught.value)
+
+
+def test_column_kinds_from_description():
+    kinds = [c.kind for c in COLUMNS]
+    assert kinds == [
+        "integer", "text", "text", "decimal", "float", "datetime", "date", "time", "boolean",
+        "binary", "uuid", "integer", "text", "text",
+    ]  # fmt: skip
+    assert COLUMNS[3] == ColumnSpec("price", "decimal", 12, 12, 3)
+    assert COLUMNS[2].size is None  # nvarchar(max) reports 0
+
+
+def test_output_column_names_are_made_unique():
+    names = [c.name for c in SQLSERVER.output_columns(COLUMNS)]
+    assert names[11:] == ["column12", "Name_2", "internal_execution_id_2"]
+    long = [ColumnSpec("x" * 70, "integer"), ColumnSpec("x" * 70, "integer")]
+    assert [c.name for c in POSTGRES.output_columns(long)] == ["x" * 63, "x" * 61 + "_2"]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "name", "quoted"),
+    [
+        (SQLSERVER, "a]b", "[a]]b]"),
+        (SQLSERVER, "x; DROP TABLE t--", "[x; DROP TABLE t--]"),
+        (POSTGRES, 'a"b', '"a""b"'),
+        (MYSQL, "a`b", "`a``b`"),
+        (SQLITE, 'we"ird', '"we""ird"'),
+    ],
+)
+def test_quote_identifier(dialect, name, quoted):
+    assert dialect.quote_identifier(name) == quoted
+
+
+@pytest.mark.parametrize("bad", ["", "a\x00b"])
+def test_quote_identifier_refuses_empty_and_nul(bad):
+    with pytest.raises(ValidationFailed):
+        SQLSERVER.quote_identifier(bad)
+
+
+def test_sqlserver_lists_user_databases_and_pool_members():
+    server = SQLSERVER.list_databases_query()
+    assert server.sql == (
+        "SELECT name FROM sys.databases WHERE database_id > 4 AND state = 0 ORDER BY name"
+    )
+    assert server.params == ()
+    pool = SQLSERVER.list_databases_query("pool'1")
+    assert pool.sql == (
+        "SELECT d.name FROM sys.databases AS d "
+        "JOIN sys.database_service_objectives AS o ON o.database_id = d.database_id "
+        "WHERE d.database_id > 4 AND d.state = 0 AND o.elastic_pool_name = ? "
+        "ORDER BY d.name"
+    )
+    assert pool.params == ("pool'1",)
+    assert SQLSERVER.listing_database == "master"
+
+
+def test_other_engines_list_without_system_databases():
+    assert POSTGRES.list_databases_query().sql == (
+        "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn "
+        "AND datname <> 'postgres' ORDER BY datname"
+    )
+    assert MYSQL.list_databases_query().sql == (
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN "
+        "('information_schema', 'mysql', 'performance_schema', 'sys') ORDER BY schema_name"
+    )
+    for dialect in (POSTGRES, MYSQL):
+        with pytest.raises(Unsupported):
+            dialect.list_databases_query("pool1")
+
+
+def test_sqlserver_output_table_ddl_and_insert():
+    table = OutputTable("Results]", "dbo")
+    (create,) = SQLSERVER.create_output_table(table, COLUMNS[:11])
+    assert create.sql == (
+        "IF OBJECT_ID(?, N'U') IS NULL\n"
+        "BEGIN\n"
+        "    CREATE TABLE [dbo].[Results]]] ([id] bigint NULL, [name] nvarchar(50) NULL, "
+        "[notes] nvarchar(max) NULL, [price] decimal(12,3) NULL, [ratio] float NULL, "
+        "[seen] datetime2(7) NULL, [day] date NULL, [at] time(7) NULL, [ok] bit NULL, "
+        "[blob] varbinary(16) NULL, [ref] uniqueidentifier NULL, "
+        "[internal_execution_id] uniqueidentifier NOT NULL);\n"
+        "    CREATE NONCLUSTERED INDEX [IX_Results]]_Internal_Execution_ID] ON [dbo].[Results]]] "
+        "([internal_execution_id]);\n"
+        "END"
+    )
+    assert create.params == ("[dbo].[Results]]]",)
+    assert SQLSERVER.insert_output(table, COLUMNS[:2]) == (
+        "INSERT INTO [dbo].[Results]]] ([id], [name], [internal_execution_id]) VALUES (?, ?, ?)"
+    )
+    assert SQLSERVER.qualified(OutputTable("t")) == "[dbo].[t]"
+
+
+def test_postgres_mysql_sqlite_output_ddl():
+    table = OutputTable("results")
+    columns = COLUMNS[:4] + COLUMNS[8:11]
+    assert [q.sql for q in POSTGRES.create_output_table(table, columns)] == [
+        'CREATE TABLE IF NOT EXISTS "public"."results" ("id" bigint NULL, "name" text NULL, '
+        '"notes" text NULL, "price" numeric(12,3) NULL, "ok" boolean NULL, "blob" bytea NULL, '
+        '"ref" uuid NULL, "internal_execution_id" uuid NOT NULL)',
+        'CREATE INDEX IF NOT EXISTS "IX_results_Internal_Execution_ID" ON "public"."results" '
+        '("internal_execution_id")',
+    ]
+    assert [q.sql for q in MYSQL.create_output_table(table, columns)] == [
+        "CREATE TABLE IF NOT EXISTS `results` (`id` bigint NULL, `name` varchar(50) NULL, "
+        "`notes` longtext NULL, `price` decimal(12,3) NULL, `ok` boolean NULL, "
+        "`blob` longblob NULL, `ref` char(36) NULL, `internal_execution_id` char(36) NOT NULL, "
+        "INDEX `IX_results_Internal_Execution_ID` (`internal_execution_id`))"
+    ]
+    assert [q.sql for q in SQLITE.create_output_table(OutputTable("r", "main"), columns)] == [
+        'CREATE TABLE IF NOT EXISTS "main"."r" ("id" integer NULL, "name" text NULL, '
+        '"notes" text NULL, "price" numeric NULL, "ok" boolean NULL, "blob" blob NULL, '
+        '"ref" char(36) NULL, "internal_execution_id" char(36) NOT NULL)',
+        'CREATE INDEX IF NOT EXISTS "main"."IX_r_Internal_Execution_ID" ON "r" '
+        '("internal_execution_id")',
+    ]
+
+
+def test_decimal_types_without_known_precision():
+    loose = ColumnSpec("d", "decimal")
+    assert SQLSERVER.column_type(loose) == "decimal(38,10)"
+    assert POSTGRES.column_type(loose) == "numeric"
+    assert MYSQL.column_type(loose) == "decimal(65,30)"
+    assert MYSQL.column_type(ColumnSpec("d", "decimal", precision=80, scale=2)) == "decimal(65,30)"
+
+
+def test_sqlserver_connection_strings():
+    text = SQLSERVER.connection_string(
+        "srv.database.windows.net", 1433, "db;1", user="ad}min", password="p}w;x"
+    )
+    assert text.secret_text() == (
+        "Driver={ODBC Driver 18 for SQL Server};Server=srv.database.windows.net,1433;"
+        "Database={db;1};UID={ad}}min};PWD={p}}w;x};Encrypt=yes"
+    )
+    assert str(text) == (
+        "Driver={ODBC Driver 18 for SQL Server};Server=srv.database.windows.net,1433;"
+        "Database={db;1};UID={ad}}min};PWD=***;Encrypt=yes"
+    )
+    assert "p}}w" not in repr(text)
+    listing = SQLSERVER.connection_string(
+        "srv", None, None, access_token=True, user="u", password="p"
+    )
+    assert listing.secret_text() == (
+        "Driver={ODBC Driver 18 for SQL Server};Server=srv;Database=master;Encrypt=yes"
+    )
+
+
+def test_postgres_connection_string_braces_only_the_password():
+    text = POSTGRES.connection_string(
+        "127.0.0.1", 5432, "db1", user="postgres", password="a+b%20c", driver="PostgreSQL ANSI"
+    )
+    # psqlODBC URL-decodes a bare PWD ('+' becomes a space); braces keep it verbatim.
+    assert text.secret_text() == (
+        "Driver={PostgreSQL ANSI};Server=127.0.0.1;Port=5432;Database=db1;UID=postgres;"
+        "PWD={a+b%20c};BoolsAsChar=0"
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        POSTGRES.connection_string("h", None, "we;ird", user="u")
+    assert caught.value.field == "database"
+    with pytest.raises(Unsupported):
+        POSTGRES.connection_string("h", None, "db", access_token=True)
+
+
+def test_mysql_and_sqlite_connection_strings():
+    assert MYSQL.connection_string(
+        "127.0.0.1", 3306, None, user="root", password=""
+    ).secret_text() == (
+        "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;UID=root;PWD={};OPTION=67108864"
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        MYSQL.connection_string("h", None, "d", user="u", password="secret ")
+    assert caught.value.field == "password"
+    assert "secret" not in caught.value.message.replace("password", "")
+    assert SQLITE.connection_string("/data/fleet", None, "db1").secret_text() == (
+        "Driver={SQLite3};Database=/data/fleet/db1.db;NoCreat=1"
+    )
+    assert SQLITE.database_path("/data/fleet/", "db1.db") == "/data/fleet/db1.db"
+
+
+def test_unknown_engine_names_the_known_ones():
+    with pytest.raises(ValidationFailed) as caught:
+        dialect_for("oracle")
+    assert "sqlserver, postgresql, mysql, sqlite" in caught.value.message
