@@ -71,11 +71,12 @@ class ScriptOutcome:
     error: str | None = None
     sqlstate: str | None = None
     timed_out: bool = False
+    canceled: bool = False  # stopped because the execution was cancelled
     elapsed_seconds: float = 0.0
 
     @property
     def succeeded(self) -> bool:
-        return self.error is None and not self.timed_out
+        return self.error is None and not self.timed_out and not self.canceled
 
     def to_json(self) -> dict[str, Any]:
         document = dataclasses.asdict(self)
@@ -135,6 +136,7 @@ def run_script(
     max_rows: int,
     variables: Mapping[str, object] | None = None,
     driver: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> ScriptOutcome:
     """Run ``script`` on ``target`` and report; never raises for connection or SQL errors.
 
@@ -160,7 +162,7 @@ def run_script(
     remaining = max(0.0, timeout_seconds - (time.monotonic() - started))
     try:
         cursor = connection.cursor()
-        with _Watchdog(cursor, remaining) as watchdog:
+        with _Watchdog(cursor, remaining, cancel) as watchdog:
             try:
                 _run_pieces(cursor, pieces, outcome, max_rows, watchdog)
                 if dialect.engine == "mysql" and not watchdog.fired:
@@ -168,7 +170,10 @@ def run_script(
             except pyodbc.Error as error:
                 if not watchdog.fired:
                     outcome.error, outcome.sqlstate = _error_text(error, auth)
-            if watchdog.fired:
+            if watchdog.canceled:
+                outcome.canceled = True
+                outcome.error = "the script was cancelled: the execution was cancelled"
+            elif watchdog.fired:
                 outcome.timed_out = True
                 outcome.error = (
                     f"the script ran longer than the step timeout ({timeout_seconds:g} s) "
@@ -264,31 +269,47 @@ def _open(
 
 
 class _Watchdog:
-    """Cancels the cursor's running statement once ``seconds`` have passed (and says so)."""
+    """Cancels the cursor's running statement once ``seconds`` have passed, or as soon as
+    ``cancel`` is set (a user cancelled the execution), and says which happened."""
 
-    def __init__(self, cursor: pyodbc.Cursor, seconds: float) -> None:
+    _POLL_SECONDS = 0.25
+
+    def __init__(
+        self, cursor: pyodbc.Cursor, seconds: float, cancel: threading.Event | None = None
+    ) -> None:
         self._cursor = cursor
         self._lock = threading.Lock()
-        self._done = False
+        self._finished = threading.Event()
+        self._deadline = time.monotonic() + max(0.0, seconds)
+        self._cancel = cancel
         self.fired = False
-        self._timer = threading.Timer(max(0.0, seconds), self._fire)
-        self._timer.daemon = True
+        self.canceled = False
+        self._thread = threading.Thread(target=self._watch, name="odbc-watchdog", daemon=True)
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
-            self._done = True
-        self._timer.cancel()
+            self._finished.set()
+        self._thread.join()
 
-    def _fire(self) -> None:
+    def _watch(self) -> None:
+        while True:
+            remaining = self._deadline - time.monotonic()
+            requested = self._cancel is not None and self._cancel.is_set()
+            if remaining <= 0 or requested:
+                break
+            wait = min(remaining, self._POLL_SECONDS) if self._cancel is not None else remaining
+            if self._finished.wait(wait):
+                return
         with self._lock:
-            # A script that just finished must not be reported as timed out.
-            if self._done:
+            # A script that just finished must not be reported as timed out or cancelled.
+            if self._finished.is_set():
                 return
             self.fired = True
+            self.canceled = requested
         # An error here means nothing is running any more; the main thread sees ``fired``.
         with contextlib.suppress(pyodbc.Error):
             self._cursor.cancel()

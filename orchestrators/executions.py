@@ -1,4 +1,4 @@
-"""The job execution orchestrator: a job version's steps, in order, each fanned out over its targets.
+"""The job execution orchestrator: a job version's steps, in order, each fanned out over targets.
 
 Histories stay small: targets are addressed by their ordinal within a step (the activities look the
 rows up), and a step's targets are handled by sub-orchestrations (``orchestrators.fanout``).

@@ -24,7 +24,9 @@ from orchestrators import bp, names
 
 LANE_CHUNK = 50
 # Bookkeeping activities touch only the job database: retry them through short outages.
-BOOKKEEPING_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=6)
+BOOKKEEPING_RETRY = df.RetryOptions(
+    first_retry_interval_in_milliseconds=2000, max_number_of_attempts=6
+)
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -54,7 +56,7 @@ def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             },
             names.retry_instance_id(ref["job_execution_id"], ref["step_id"], ordinal),
         )
-        for ordinal, result in zip(ordinals, results)
+        for ordinal, result in zip(ordinals, results, strict=True)
         if result.get("retry_at")
     ]
     if retries:
@@ -88,7 +90,9 @@ def step_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, An
             continue
         ordinal, attempt, not_before, handled = ordinal + stride, 1, None, handled + 1
     if ordinal < stop:
-        context.continue_as_new({**ref, "next": ordinal, "stride": stride, "stop": stop, "attempt": 1})
+        context.continue_as_new(
+            {**ref, "next": ordinal, "stride": stride, "stop": stop, "attempt": 1}
+        )
         return None
     return "done"
 

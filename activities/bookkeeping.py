@@ -1,0 +1,135 @@
+"""Activities that move an execution through its lifecycle in the job database.
+
+They are idempotent (delivery is at least once): repeating one finds the work already done.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from activities import bp
+from activities.expansion import resolve_targets
+from activities.runtime import job_store
+from orchestrators import names
+from sqlfleet.errors import SqlFleetError
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models.jobs import OnFailure
+
+logger = logging.getLogger("sqlfleet.activities")
+
+# Targets per step_batch sub-orchestration: bounds each history to a few hundred events.
+BATCH_SIZE = 100
+_STOPPING = {Lifecycle.FAILED, Lifecycle.TIMED_OUT, Lifecycle.CANCELED}
+
+
+@bp.activity_trigger(input_name="execution_id", activity=names.BEGIN_EXECUTION)
+def begin_execution(execution_id: str) -> dict[str, Any]:
+    """Mark the execution InProgress; answer the plan of its job version (names, no secrets)."""
+    store = job_store()
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    if execution.lifecycle == Lifecycle.CREATED:
+        store.transition(execution_id, Lifecycle.IN_PROGRESS)
+    version = store.get_execution_version(execution_id)
+    return {
+        "job_version": version.job_version,
+        "batch_size": BATCH_SIZE,
+        "steps": [
+            {
+                "step_id": step.step_id,
+                "max_parallelism": step.max_parallelism,
+                "on_failure": step.on_failure.value,
+            }
+            for step in version.steps
+        ],
+    }
+
+
+@bp.activity_trigger(input_name="step", activity=names.EXPAND_STEP)
+def expand_step(step: dict[str, Any]) -> dict[str, Any]:
+    """Expand the step's target group now (servers and pools listed through their refresh
+    credential), write one ``Created`` row per target and answer how many there are."""
+    store = job_store()
+    execution_id, step_id = step["job_execution_id"], int(step["step_id"])
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    row = next(s for s in execution.steps if s.step_id == step_id)
+    if row.lifecycle.is_terminal:
+        return {"targets": len(store.list_target_executions(execution_id, step_id=step_id))}
+    if execution.cancel_requested:
+        return {"targets": 0}
+    existing = store.list_target_executions(execution_id, step_id=step_id)
+    if existing:  # a redelivered activity: the expansion is already written
+        return {"targets": len(existing)}
+    try:
+        specs = resolve_targets(row.target_group_name or "")
+    except SqlFleetError as error:
+        store.transition(
+            execution_id, Lifecycle.FAILED, step_id=step_id, message=f"expanding targets: {error}"
+        )
+        return {"targets": 0, "failed": True}
+    created = store.add_target_executions(execution_id, step_id, specs)
+    if row.lifecycle == Lifecycle.CREATED:
+        store.transition(execution_id, Lifecycle.IN_PROGRESS, step_id=step_id)
+    return {"targets": len(created)}
+
+
+@bp.activity_trigger(input_name="step", activity=names.FINISH_STEP)
+def finish_step(step: dict[str, Any]) -> dict[str, Any]:
+    """End a step with the rollup of its targets; say whether the job must stop here."""
+    store = job_store()
+    execution_id, step_id = step["job_execution_id"], int(step["step_id"])
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    if step.get("error") or execution.cancel_requested:
+        # Whatever did not finish (a failed sub-orchestration, a cancel) ends now.
+        active = [
+            t.target_ordinal
+            for t in store.list_target_executions(execution_id, step_id=step_id, active=True)
+        ]
+        lifecycle = Lifecycle.CANCELED if execution.cancel_requested else Lifecycle.FAILED
+        for ordinal in active:
+            store.transition(
+                execution_id,
+                lifecycle,
+                step_id=step_id,
+                ordinal=ordinal,
+                message=step.get("error") or "canceled",
+            )
+    row = store.get_step_execution(execution_id, step_id)
+    if not row.lifecycle.is_terminal:
+        if execution.cancel_requested and not store.list_target_executions(
+            execution_id, step_id=step_id
+        ):
+            row = store.transition(execution_id, Lifecycle.CANCELED, step_id=step_id)
+        else:
+            row = store.finish_step(execution_id, step_id)
+    version = store.get_execution_version(execution_id)
+    on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id)
+    stop = execution.cancel_requested or (
+        row.lifecycle in _STOPPING and on_failure != OnFailure.CONTINUE
+    )
+    return {"lifecycle": row.lifecycle.value, "stop": stop}
+
+
+@bp.activity_trigger(input_name="execution_id", activity=names.FINISH_EXECUTION)
+def finish_execution(execution_id: str) -> dict[str, Any]:
+    """End the execution with the rollup of its steps (steps never reached become Skipped)."""
+    store = job_store()
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    if not execution.lifecycle.is_terminal:
+        execution = store.finish_job_execution(execution_id)
+    return {
+        "job_execution_id": execution.job_execution_id,
+        "lifecycle": execution.lifecycle.value,
+        "last_message": execution.last_message,
+    }
+
+
+@bp.activity_trigger(input_name="lane", activity=names.CANCEL_TARGETS)
+def cancel_targets(lane: dict[str, Any]) -> int:
+    """Mark the lane's remaining targets Canceled (the execution was cancelled)."""
+    ordinals = range(int(lane["next"]), int(lane["stop"]), int(lane["stride"]))
+    return job_store().cancel_targets(lane["job_execution_id"], int(lane["step_id"]), ordinals)
+
+
+def _text(value: Any) -> str:
+    return str(getattr(value, "value", value) or "")

@@ -1,0 +1,62 @@
+"""Activities of the schedule orchestration: read a job's schedule, start a scheduled run.
+
+Starting a run needs a durable client: an execution is its own orchestration, not a
+sub-orchestration, so that runs may overlap as in Elastic Jobs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities import bp
+from activities.runtime import job_store
+from orchestrators import names
+from sqlfleet.errors import NotFound
+
+# Scheduled execution ids are derived from (job, occurrence): a redelivered activity starts
+# nothing twice.
+_SCHEDULED_RUN_NAMESPACE = uuid.UUID("5d0f3c1e-2b7a-4f5e-9a51-3c7d1e0b9a42")
+
+
+@bp.activity_trigger(input_name="job_id", activity=names.LOAD_SCHEDULE)
+def load_schedule(job_id: str) -> dict[str, Any] | None:
+    """The job's schedule, or None when the job no longer exists."""
+    job = next((j for j in job_store().list_jobs() if j.job_id == job_id), None)
+    if job is None:
+        return None
+    return {
+        "job_name": job.name,
+        "enabled": job.enabled,
+        "interval_type": job.schedule.interval_type.value,
+        "interval_count": job.schedule.interval_count,
+        "start_time": job.schedule.start_time.isoformat(),
+        "end_time": job.schedule.end_time.isoformat(),
+    }
+
+
+@bp.activity_trigger(input_name="run", activity=names.START_SCHEDULED_EXECUTION)
+@bp.durable_client_input(client_name="client")
+async def start_scheduled_execution(
+    run: dict[str, Any], client: df.DurableOrchestrationClient
+) -> str | None:
+    """Create the execution of the occurrence ``run`` and start its orchestration."""
+    store = job_store()
+    job = next((j for j in store.list_jobs() if j.job_id == run["job_id"]), None)
+    if job is None or not job.steps:
+        return None
+    execution_id = uuid.uuid5(_SCHEDULED_RUN_NAMESPACE, f"{job.job_id}/{run['occurrence']}").hex
+    try:
+        store.create_job_execution(
+            job.name, job_execution_id=execution_id, instance_id=execution_id
+        )
+    except NotFound:
+        return None
+    status = await client.get_status(execution_id)
+    if not status or not getattr(status, "runtime_status", None):
+        await client.start_new(
+            names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id}
+        )
+    return execution_id

@@ -1,0 +1,286 @@
+"""Executions: start a job, watch it, receive its output, cancel it, purge it.
+
+Starting answers ``202`` with the execution id and the Durable Functions check-status payload;
+the job database holds the per-target history, so reads never touch the task hub.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api.blueprint import OPERATIONS, Operation, QueryParameter, bp, operation
+from api.context import job_store
+from api.documents import answer, query_int, route_value, url_path
+from api.errors import error_response
+from orchestrators import names
+from sqlfleet.errors import BadRequest
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models.executions import ExecutionPage, JobExecution, TargetOutput
+
+ClientHandler = Callable[
+    [func.HttpRequest, df.DurableOrchestrationClient], Awaitable[func.HttpResponse]
+]
+
+
+def client_operation(
+    route: str, method: str, *, name: str, summary: str, responses: dict, query: tuple = ()
+) -> Callable[[ClientHandler], ClientHandler]:
+    """Like ``api.blueprint.operation`` for handlers that need the durable client."""
+
+    def decorate(handler: ClientHandler) -> ClientHandler:
+        async def run(
+            req: func.HttpRequest, client: df.DurableOrchestrationClient
+        ) -> func.HttpResponse:
+            try:
+                return await handler(req, client)
+            except Exception as error:  # noqa: BLE001 - the one place errors become answers
+                return error_response(error)
+
+        run.__name__ = handler.__name__
+        OPERATIONS.append(Operation(name, route, method, summary, None, dict(responses), query))
+        bp.function_name(name)(
+            bp.route(route=route, methods=[method])(
+                bp.durable_client_input(client_name="client")(run)
+            )
+        )
+        return run
+
+    return decorate
+
+
+@client_operation(
+    "jobs/{name}/start",
+    "POST",
+    name="jobs_start",
+    summary="Start an execution of the job's current version (202 + status-query URLs)",
+    responses={202: None},
+)
+async def start_job(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    execution_id = uuid.uuid4().hex
+    execution = job_store().create_job_execution(
+        route_value(req, "name"), job_execution_id=execution_id, instance_id=execution_id
+    )
+    await client.start_new(names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id})
+    status = client.create_check_status_response(req, execution_id)
+    payload = json.loads(status.get_body())
+    payload.update(
+        {
+            "job_execution_id": execution_id,
+            "job_name": execution.job_name,
+            "job_version": execution.job_version,
+            "executionUri": url_path("executions", execution_id),
+        }
+    )
+    headers = dict(status.headers)
+    headers.pop("Content-Length", None)
+    return func.HttpResponse(
+        json.dumps(payload), status_code=202, headers=headers, mimetype="application/json"
+    )
+
+
+_LIST_QUERY = (
+    QueryParameter("job_name", {"type": "string"}, "only executions of this job"),
+    QueryParameter("active", {"type": "boolean"}, "only active (true) or finished (false) ones"),
+    QueryParameter("lifecycle", {"type": "string"}, "only executions in this lifecycle"),
+    QueryParameter(
+        "create_time_min", {"type": "string", "format": "date-time"}, "created at or after"
+    ),
+    QueryParameter(
+        "create_time_max", {"type": "string", "format": "date-time"}, "created at or before"
+    ),
+    QueryParameter("top", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (100)"),
+    QueryParameter("continuation", {"type": "string"}, "the previous page's continuation"),
+)
+
+
+@operation(
+    "executions",
+    "GET",
+    name="executions_list",
+    summary="List job executions, newest first, a page at a time",
+    responses={200: ExecutionPage},
+    query=_LIST_QUERY,
+)
+def list_executions(req: func.HttpRequest) -> func.HttpResponse:
+    active = req.params.get("active")
+    page = job_store().list_job_executions(
+        job_name=req.params.get("job_name") or None,
+        active=None if active in (None, "") else _flag("active", active),
+        lifecycle=_lifecycle(req.params.get("lifecycle")),
+        create_time_min=_time(req, "create_time_min"),
+        create_time_max=_time(req, "create_time_max"),
+        top=min(query_int(req, "top", minimum=1) or 100, 1000),
+        continuation=req.params.get("continuation") or None,
+    )
+    return answer(200, page)
+
+
+@operation(
+    "executions/{id}",
+    "GET",
+    name="executions_get",
+    summary="One execution with its steps and their targets (?lifecycle= filters targets)",
+    responses={200: JobExecution},
+    query=(QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),),
+)
+def get_execution(req: func.HttpRequest) -> func.HttpResponse:
+    execution = job_store().get_job_execution(
+        route_value(req, "id"), lifecycle=_lifecycle(req.params.get("lifecycle"))
+    )
+    return answer(200, execution)
+
+
+@operation(
+    "executions/{id}/targets",
+    "GET",
+    name="executions_targets",
+    summary="The target executions of an execution (?step_id=, ?lifecycle=)",
+    responses={200: None},
+)
+def list_targets(req: func.HttpRequest) -> func.HttpResponse:
+    step_id = query_int(req, "step_id", minimum=1)
+    targets = job_store().list_target_executions(
+        route_value(req, "id"), step_id=step_id, lifecycle=_lifecycle(req.params.get("lifecycle"))
+    )
+    return _items(targets)
+
+
+@operation(
+    "executions/{id}/steps/{step_id}/targets/{ordinal}/output",
+    "GET",
+    name="executions_target_output",
+    summary="What one target produced: its first result set and its messages",
+    responses={200: TargetOutput},
+)
+def target_output(req: func.HttpRequest) -> func.HttpResponse:
+    output = job_store().get_target_output(
+        route_value(req, "id"),
+        _whole(route_value(req, "step_id"), "step_id"),
+        _whole(route_value(req, "ordinal"), "ordinal"),
+    )
+    return answer(200, output)
+
+
+@operation(
+    "executions/{id}/output",
+    "GET",
+    name="executions_output",
+    summary="Receive: every target's result rows and messages (?step_id=)",
+    responses={200: None},
+)
+def execution_output(req: func.HttpRequest) -> func.HttpResponse:
+    store = job_store()
+    execution_id = route_value(req, "id")
+    step_id = query_int(req, "step_id", minimum=1)
+    outputs = [
+        store.get_target_output(execution_id, target.step_id or 0, target.target_ordinal or 0)
+        for target in store.list_target_executions(execution_id, step_id=step_id)
+    ]
+    return _items(outputs)
+
+
+@client_operation(
+    "executions/{id}/cancel",
+    "POST",
+    name="executions_cancel",
+    summary="Cancel an execution: no new work starts, running scripts are cancelled",
+    responses={202: JobExecution},
+)
+async def cancel_execution(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    store = job_store()
+    execution = store.request_cancel(route_value(req, "id"))
+    if execution.is_active:
+        # Wake every orchestration of the execution that sleeps on a retry timer.
+        for status in await client.get_status_by(instance_id_prefix=execution.job_execution_id):
+            if status.runtime_status and status.runtime_status.value in ("Running", "Pending"):
+                await client.raise_event(status.instance_id, names.CANCEL_EVENT, None)
+    return answer(202, store.get_job_execution(execution.job_execution_id, include_targets=False))
+
+
+@client_operation(
+    "executions/{id}",
+    "DELETE",
+    name="executions_delete",
+    summary="Purge a finished execution from the job database and the task hub",
+    responses={204: None},
+)
+async def delete_execution(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    store = job_store()
+    execution = store.get_job_execution(route_value(req, "id"), include_targets=False)
+    if execution.is_active:
+        raise BadRequest(
+            "id",
+            f"execution {execution.job_execution_id} is still active; cancel it first with "
+            f"POST /api/executions/{execution.job_execution_id}/cancel",
+        )
+    store.purge_execution(execution.job_execution_id)
+    for status in await client.get_status_by(instance_id_prefix=execution.job_execution_id):
+        await client.purge_instance_history(status.instance_id)
+    return answer(204)
+
+
+@operation(
+    "target-groups/{name}/preview",
+    "POST",
+    name="target_groups_preview",
+    summary="Dry run: the targets a step on this group would hit now (nothing runs)",
+    responses={200: None},
+)
+def preview_targets(req: func.HttpRequest) -> func.HttpResponse:
+    from activities.expansion import resolve_targets
+
+    return _items(resolve_targets(route_value(req, "name")))
+
+
+def _items(items: list) -> func.HttpResponse:
+    body = "[" + ",".join(item.model_dump_json() for item in items) + "]"
+    return func.HttpResponse('{"items":' + body + "}", status_code=200, mimetype="application/json")
+
+
+def _lifecycle(raw: str | None) -> Lifecycle | None:
+    if not raw:
+        return None
+    try:
+        return Lifecycle(raw)
+    except ValueError:
+        allowed = ", ".join(state.value for state in Lifecycle)
+        raise BadRequest(
+            "lifecycle", f"'{raw}' is not a lifecycle; expected one of {allowed}"
+        ) from None
+
+
+def _time(req: func.HttpRequest, name: str) -> dt.datetime | None:
+    raw = req.params.get(name)
+    if not raw:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(name, f"'{raw}' is not an ISO 8601 date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _flag(name: str, raw: str) -> bool:
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise BadRequest(name, f"'{raw}' is not a boolean; expected true or false")
+
+
+def _whole(raw: str, name: str) -> int:
+    if not raw.isdigit():
+        raise BadRequest(name, f"'{raw}' is not a whole number")
+    return int(raw)
