@@ -47,7 +47,7 @@ async def start_scheduled_execution(
     job = next((j for j in store.list_jobs() if j.job_id == run["job_id"]), None)
     if job is None or not job.steps:
         return None
-    execution_id = uuid.uuid5(_SCHEDULED_RUN_NAMESPACE, f"{job.job_id}/{run['occurrence']}").hex
+    execution_id = str(uuid.uuid5(_SCHEDULED_RUN_NAMESPACE, f"{job.job_id}/{run['occurrence']}"))
     try:
         store.create_job_execution(
             job.name, job_execution_id=execution_id, instance_id=execution_id

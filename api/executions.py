@@ -64,7 +64,7 @@ def client_operation(
 async def start_job(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    execution_id = uuid.uuid4().hex
+    execution_id = str(uuid.uuid4())
     execution = job_store().create_job_execution(
         route_value(req, "name"), job_execution_id=execution_id, instance_id=execution_id
     )

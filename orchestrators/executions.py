@@ -47,7 +47,8 @@ def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
     result = yield context.call_activity_with_retry(
         names.FINISH_EXECUTION, BOOKKEEPING_RETRY, execution_id
     )
-    context.set_custom_status(None)
+    # The SDK drops a None custom status, so the last one says how the execution ended.
+    context.set_custom_status({"lifecycle": result.get("lifecycle")})
     return result
 
 
