@@ -1,0 +1,90 @@
+"""The API blueprint and the one pipeline every handler runs in: route -> handler -> error mapping.
+
+``operation`` registers a handler as an HTTP-triggered Function on ``bp`` and records what the
+OpenAPI document says about it, so the document and the routes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import azure.durable_functions as df
+import azure.functions as func
+from pydantic import BaseModel
+
+from api.errors import error_response
+
+bp = df.Blueprint()
+logger = logging.getLogger("sqlfleet.api")
+
+Handler = Callable[[func.HttpRequest], func.HttpResponse]
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A response that is ``{"value": [item, ...]}``."""
+
+    item: type[BaseModel]
+
+
+@dataclass(frozen=True)
+class QueryParameter:
+    name: str
+    schema: dict[str, object]
+    description: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route + method, as the OpenAPI document describes it."""
+
+    function_name: str
+    route: str
+    method: str
+    summary: str
+    body: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | ListOf | None] = field(default_factory=dict)
+    query: tuple[QueryParameter, ...] = ()
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(
+    route: str,
+    method: str,
+    *,
+    name: str,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    responses: dict[int, type[BaseModel] | ListOf | None],
+    query: tuple[QueryParameter, ...] = (),
+) -> Callable[[Handler], Handler]:
+    """Register the decorated handler as Function ``name`` on ``route`` for ``method``.
+
+    The handler parses, calls the domain and answers; any exception it raises is answered by
+    ``api.errors.error_response``.
+    """
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(req: func.HttpRequest) -> func.HttpResponse:
+            try:
+                response = handler(req)
+            except Exception as error:  # noqa: BLE001 - the one place errors become answers
+                response = error_response(error)
+            # The route template, not the URL or body: neither may carry anything secret here.
+            level = logging.INFO if response.status_code >= 400 else logging.DEBUG
+            logger.log(level, "%s %s -> %d", method, route, response.status_code)
+            return response
+
+        OPERATIONS.append(
+            Operation(name, route, method, summary, body, dict(responses), tuple(query))
+        )
+        bp.function_name(name)(bp.route(route=route, methods=[method])(run))
+        return run
+
+    return decorate

@@ -1,0 +1,110 @@
+"""Reading requests and writing answers: JSON documents, path and query parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import azure.functions as func
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from sqlfleet.errors import BadRequest, ValidationFailed
+from sqlfleet.models import validate_document
+from sqlfleet.models.common import JobName, Name
+from sqlfleet.models.validation import problems_error
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_NAME = TypeAdapter(Name)
+_JOB_NAME = TypeAdapter(JobName)
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+def read_document(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
+    """The request body validated as ``model``. Raises ``BadRequest`` / ``ValidationFailed``."""
+    return validate_document(model, req.get_body())
+
+
+def path_name(req: func.HttpRequest, parameter: str = "name", *, job: bool = False) -> str:
+    """A name from the route, checked as names in documents are (for create-or-replace)."""
+    value = req.route_params.get(parameter, "")
+    try:
+        return (_JOB_NAME if job else _NAME).validate_python(value)
+    except ValidationError as error:
+        raise problems_error(
+            [{**e, "loc": ("name",)} for e in error.errors(include_url=False, include_input=False)]
+        ) from None
+
+
+def route_value(req: func.HttpRequest, parameter: str) -> str:
+    return req.route_params.get(parameter, "")
+
+
+def same_name(in_body: str | None, in_path: str) -> None:
+    """A ``name`` in the body, if any, must be the one in the URL."""
+    if in_body is not None and in_body != in_path:
+        raise ValidationFailed(
+            "name",
+            f"is '{in_body}' but the URL names '{in_path}'; leave name out or make them equal",
+        )
+
+
+def query_flag(req: func.HttpRequest, name: str, default: bool = False) -> bool:
+    raw = req.params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise BadRequest(name, "expected true or false")
+
+
+def query_int(req: func.HttpRequest, name: str, *, minimum: int = 0) -> int | None:
+    raw = req.params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or int(raw) < minimum:
+        raise BadRequest(name, f"expected a whole number of at least {minimum}")
+    return int(raw)
+
+
+def step_ref(req: func.HttpRequest) -> int | str:
+    """``{step}`` in a route: a step id when it is all digits, else a step name."""
+    raw = route_value(req, "step")
+    return int(raw) if raw.isdigit() else raw
+
+
+def answer(
+    status: int, document: BaseModel | None = None, *, location: str | None = None
+) -> func.HttpResponse:
+    headers = {"Location": location} if location else None
+    if document is None:
+        return func.HttpResponse(status_code=status, headers=headers)
+    return func.HttpResponse(
+        document.model_dump_json(),
+        status_code=status,
+        mimetype="application/json",
+        headers=headers,
+    )
+
+
+def answer_json(document: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(document), status_code=status, mimetype="application/json")
+
+
+def answer_list(items: Sequence[BaseModel]) -> func.HttpResponse:
+    body = "[" + ",".join(item.model_dump_json() for item in items) + "]"
+    return func.HttpResponse('{"value":' + body + "}", status_code=200, mimetype="application/json")
+
+
+def created_or_replaced(document: BaseModel, created: bool, location: str) -> func.HttpResponse:
+    """201 with ``Location`` when created, 200 when an existing object was replaced."""
+    return answer(201, document, location=location) if created else answer(200, document)
+
+
+def url_path(*segments: str | int) -> str:
+    """``/api/<segment>/...`` with each segment percent-encoded."""
+    return "/api/" + "/".join(quote(str(segment), safe="") for segment in segments)

@@ -1,0 +1,103 @@
+"""``/api/jobs`` and ``/api/jobs/{name}/versions``."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from api.blueprint import ListOf, QueryParameter, operation
+from api.context import job_store
+from api.documents import (
+    answer,
+    answer_list,
+    created_or_replaced,
+    path_name,
+    query_flag,
+    read_document,
+    route_value,
+    same_name,
+    url_path,
+)
+from sqlfleet.errors import BadRequest
+from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary
+
+FORCE = QueryParameter(
+    "force",
+    {"type": "boolean", "default": False},
+    "also delete (and cancel) active executions, as sp_delete_job @force = 1",
+)
+
+
+@operation(
+    "jobs",
+    "GET",
+    name="jobs_list",
+    summary="List jobs with the steps of their current version",
+    responses={200: ListOf(Job)},
+)
+def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    return answer_list(job_store().list_jobs())
+
+
+@operation(
+    "jobs/{name}",
+    "GET",
+    name="jobs_get",
+    summary="Get a job with the steps of its current version",
+    responses={200: Job},
+)
+def get_job(req: func.HttpRequest) -> func.HttpResponse:
+    return answer(200, job_store().get_job(route_value(req, "name")))
+
+
+@operation(
+    "jobs/{name}",
+    "PUT",
+    name="jobs_put",
+    summary="Create or replace a job; steps, when given, become a new version if they differ",
+    body=JobIn,
+    responses={200: Job, 201: Job},
+)
+def put_job(req: func.HttpRequest) -> func.HttpResponse:
+    name = path_name(req, job=True)
+    document = read_document(req, JobIn)
+    same_name(document.name, name)
+    job, created = job_store().put_job(name, document)
+    return created_or_replaced(job, created, url_path("jobs", name))
+
+
+@operation(
+    "jobs/{name}",
+    "DELETE",
+    name="jobs_delete",
+    summary="Delete a job with its versions and history (409 while executions are active)",
+    responses={204: None},
+    query=(FORCE,),
+)
+def delete_job(req: func.HttpRequest) -> func.HttpResponse:
+    job_store().delete_job(route_value(req, "name"), force=query_flag(req, "force"))
+    return answer(204)
+
+
+@operation(
+    "jobs/{name}/versions",
+    "GET",
+    name="job_versions_list",
+    summary="List the versions of a job",
+    responses={200: ListOf(JobVersionSummary)},
+)
+def list_versions(req: func.HttpRequest) -> func.HttpResponse:
+    return answer_list(job_store().list_job_versions(route_value(req, "name")))
+
+
+@operation(
+    "jobs/{name}/versions/{version}",
+    "GET",
+    name="job_versions_get",
+    summary="Get one version of a job with its steps",
+    responses={200: JobVersion},
+)
+def get_version(req: func.HttpRequest) -> func.HttpResponse:
+    raw = route_value(req, "version")
+    if not raw.isdigit():
+        raise BadRequest("version", "expected a job version number (0, 1, 2, ...)")
+    return answer(200, job_store().get_job_version(route_value(req, "name"), int(raw)))

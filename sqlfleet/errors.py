@@ -1,0 +1,155 @@
+"""The one exception tree of SQL Fleet's domain.
+
+Every exception carries the ids involved as attributes and a message that says what happened,
+what was expected and how to fix it. ``api.errors.error_response`` maps this tree to HTTP; the CLI
+prints ``message``. Messages never contain secrets: callers pass names, never credential values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class SqlFleetError(Exception):
+    """Base of every domain error. ``code`` is stable and part of the API contract."""
+
+    code = "SqlFleetError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(SqlFleetError):
+    """A named object does not exist (``kind`` such as 'job', ``name`` its name or id)."""
+
+    code = "NotFound"
+
+    def __init__(self, kind: str, name: str | int, hint: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        text = f"{kind} '{name}' does not exist"
+        super().__init__(f"{text}; {hint}" if hint else text)
+
+
+class Conflict(SqlFleetError):
+    """The request is valid but clashes with the current state of ``kind`` ``name``."""
+
+    code = "Conflict"
+
+    def __init__(self, kind: str, name: str, reason: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.reason = reason
+        super().__init__(f"{kind} '{name}': {reason}")
+
+
+class InUse(Conflict):
+    """``kind`` ``name`` cannot be deleted: ``used_by`` (e.g. "job 'j' step 2") refer to it."""
+
+    code = "InUse"
+
+    def __init__(self, kind: str, name: str, used_by: Sequence[str]) -> None:
+        self.used_by = list(used_by)
+        shown = ", ".join(self.used_by[:5]) + (" ..." if len(self.used_by) > 5 else "")
+        super().__init__(
+            kind, name, f"still used by {shown}; change or delete those first, then retry"
+        )
+
+
+class ActiveExecutions(Conflict):
+    """Job ``job_name`` has active executions and the request did not say ``force``."""
+
+    code = "ActiveExecution"
+
+    def __init__(self, job_name: str, job_execution_ids: Sequence[str]) -> None:
+        self.job_execution_ids = list(job_execution_ids)
+        super().__init__(
+            "job",
+            job_name,
+            f"{len(self.job_execution_ids)} execution(s) still active "
+            f"({', '.join(self.job_execution_ids[:3])}); wait for them, or delete with force=true "
+            "to cancel them",
+        )
+
+
+class IllegalTransition(Conflict):
+    """A lifecycle change the transition table does not allow."""
+
+    code = "IllegalTransition"
+
+    def __init__(self, kind: str, name: str, current: str, requested: str) -> None:
+        self.current = current
+        self.requested = requested
+        super().__init__(kind, name, f"cannot go from {current} to {requested}")
+
+
+class ConcurrentChange(Conflict):
+    """Another writer changed ``kind`` ``name`` at the same moment; the request may be retried."""
+
+    code = "ConcurrentChange"
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(kind, name, "was changed by another request at the same time; retry")
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One rejected field: a dotted path such as ``members[1].database_name`` and why."""
+
+    field: str
+    message: str
+
+
+class ValidationFailed(SqlFleetError):
+    """Input broke a rule. ``field`` names the first offending field; ``problems`` lists all."""
+
+    code = "ValidationFailed"
+
+    def __init__(
+        self, field: str, reason: str, problems: Sequence[FieldProblem] | None = None
+    ) -> None:
+        self.field = field
+        self.reason = reason
+        self.problems = list(problems) if problems else [FieldProblem(field, reason)]
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class BadRequest(ValidationFailed):
+    """The request itself is malformed (not JSON, a bad query parameter), not its content."""
+
+    code = "BadRequest"
+
+
+class Unsupported(SqlFleetError):
+    """A known feature that SQL Fleet does not implement (answered 501, never silently ignored)."""
+
+    code = "Unsupported"
+
+    def __init__(self, feature: str, field: str | None = None, hint: str = "") -> None:
+        self.feature = feature
+        self.field = field
+        text = f"{feature} is not supported"
+        super().__init__(f"{text}; {hint}" if hint else text)
+
+
+class SettingError(SqlFleetError):
+    """An app setting is missing or invalid; ``setting`` is its environment variable name."""
+
+    code = "SettingError"
+
+    def __init__(self, setting: str, reason: str) -> None:
+        self.setting = setting
+        self.reason = reason
+        super().__init__(f"setting {setting}: {reason}")
+
+
+class JobDatabaseUnavailable(SqlFleetError):
+    """The job database could not be reached or answered with an operational error."""
+
+    code = "JobDatabaseUnavailable"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the job database is unavailable: {reason}")

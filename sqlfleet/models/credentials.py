@@ -1,0 +1,130 @@
+"""Credentials: how SQL Fleet signs in to targets (and to servers to list their databases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+
+from sqlfleet.models.common import (
+    MAX_NAME_LENGTH,
+    ApiModel,
+    Description,
+    DocumentModel,
+    Name,
+    Uuid,
+    field_error,
+)
+
+MAX_PASSWORD_LENGTH = 1024
+MAX_SECRET_URI_LENGTH = 2048
+
+
+class CredentialKind(str, Enum):
+    PASSWORD = "password"
+    KEY_VAULT = "keyVault"
+    MANAGED_IDENTITY = "managedIdentity"
+
+
+UserName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, strict=True)]
+
+
+class CredentialIn(ApiModel):
+    """A credential as clients send it (PUT /api/credentials/{name}).
+
+    - ``password``: ``username`` + ``password`` (encrypted at rest, never returned).
+    - ``keyVault``: ``username`` + ``secret_uri`` of a Key Vault secret holding the password.
+    - ``managedIdentity``: Microsoft Entra token of the app's identity; ``client_id`` selects a
+      user-assigned identity; ``username`` only where the engine needs a role name (PostgreSQL).
+    """
+
+    name: Name | None = None
+    kind: CredentialKind
+    username: UserName | None = None
+    password: SecretStr | None = None
+    secret_uri: Annotated[str, Field(max_length=MAX_SECRET_URI_LENGTH, strict=True)] | None = None
+    client_id: Uuid | None = None
+    description: Description = ""
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> CredentialIn:
+        kind = self.kind
+        if kind in (CredentialKind.PASSWORD, CredentialKind.KEY_VAULT) and self.username is None:
+            raise field_error("username", f"a {kind.value} credential needs a username")
+        if kind == CredentialKind.PASSWORD:
+            secret = self.password.get_secret_value() if self.password is not None else ""
+            if not secret:
+                raise field_error("password", "a password credential needs a password")
+            if len(secret) > MAX_PASSWORD_LENGTH:
+                raise field_error(
+                    "password", f"passwords are limited to {MAX_PASSWORD_LENGTH} characters"
+                )
+            self._refuse("secret_uri", "client_id")
+        elif kind == CredentialKind.KEY_VAULT:
+            if self.secret_uri is None:
+                raise field_error(
+                    "secret_uri",
+                    "a keyVault credential needs secret_uri, e.g. "
+                    "https://myvault.vault.azure.net/secrets/sql-password",
+                )
+            _check_secret_uri(self.secret_uri)
+            self._refuse("password", "client_id")
+        else:
+            self._refuse("password", "secret_uri")
+        return self
+
+    def _refuse(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) is not None:
+                raise field_error(name, f"{name} does not apply to a {self.kind.value} credential")
+
+
+def _check_secret_uri(uri: str) -> None:
+    parts = urlsplit(uri)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or len(segments) not in (2, 3)
+        or segments[0] != "secrets"
+        or parts.query
+        or parts.fragment
+    ):
+        raise field_error(
+            "secret_uri",
+            "expected a Key Vault secret URI https://<vault>.vault.azure.net/secrets/<name> "
+            "(optionally /<version>)",
+        )
+
+
+class Credential(DocumentModel):
+    """A credential as the API shows it: never the secret, only whether one is stored."""
+
+    name: str
+    credential_id: str
+    kind: CredentialKind
+    username: str | None
+    has_secret: bool
+    secret_uri: str | None
+    client_id: str | None
+    description: str
+    created_time: dt.datetime
+    modified_time: dt.datetime
+
+
+@dataclass(frozen=True)
+class CredentialRecord:
+    """A credential as stored: what activities need to sign in. The password stays encrypted
+    (``sqlfleet.credentials.decrypt_password``); ``repr`` never shows the ciphertext."""
+
+    name: str
+    kind: CredentialKind
+    username: str | None = None
+    secret_ciphertext: str | None = field(default=None, repr=False)
+    secret_uri: str | None = None
+    client_id: str | None = None
+    description: str = ""

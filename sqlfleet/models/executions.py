@@ -1,0 +1,189 @@
+"""Job executions: the rows of ``jobs.job_executions`` (job -> steps -> targets) and outputs."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models.common import DocumentModel
+from sqlfleet.models.targets import Engine
+
+# Bounds of what one target keeps (Elastic Jobs keeps nothing; these keep the job database small).
+MAX_RESULT_ROWS = 1000
+MAX_RESULT_COLUMNS = 200
+MAX_RESULT_CELL_CHARS = 4000
+MAX_RESULT_JSON_CHARS = 1_000_000
+MAX_MESSAGES_PER_ATTEMPT = 1000
+MAX_MESSAGE_CHARS = 4000
+MAX_LAST_MESSAGE_CHARS = 4000
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+class ExecutionRow(DocumentModel):
+    """Every column of Elastic Jobs' ``jobs.job_executions`` plus SQL Fleet's extras.
+
+    A job execution row has ``step_id`` None; a step row has ``step_id`` and no target; a target
+    row has both and its ``target_ordinal`` (0-based position among the step's targets).
+    """
+
+    job_execution_id: str
+    job_name: str
+    job_id: str
+    job_version: int
+    step_id: int | None
+    step_name: str | None
+    is_active: bool
+    lifecycle: Lifecycle
+    create_time: dt.datetime
+    start_time: dt.datetime | None
+    end_time: dt.datetime | None
+    current_attempts: int
+    current_attempt_start_time: dt.datetime | None
+    next_attempt_start_time: dt.datetime | None
+    last_message: str | None
+    target_type: str | None
+    target_id: str | None
+    target_group_name: str | None
+    target_server_name: str | None
+    target_database_name: str | None
+    # SQL Fleet extras.
+    instance_id: str | None = None
+    target_ordinal: int | None = None
+    target_engine: Engine | None = None
+    target_port: int | None = None
+    target_elastic_pool_name: str | None = None
+    max_attempts: int | None = None
+    cancel_requested: bool = False
+
+
+class TargetExecution(ExecutionRow):
+    pass
+
+
+class StepExecution(ExecutionRow):
+    targets: list[TargetExecution] = []
+
+
+class JobExecution(ExecutionRow):
+    steps: list[StepExecution] = []
+
+
+class ExecutionPage(DocumentModel):
+    """One page of job executions, newest first; ``continuation`` fetches the next page."""
+
+    items: list[JobExecution]
+    continuation: str | None
+
+
+class TargetSpec(BaseModel):
+    """A database a step runs on, as target expansion found it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target_type: str
+    target_id: str | None = None
+    engine: Engine = Engine.SQLSERVER
+    server_name: str
+    port: int | None = None
+    database_name: str | None = None
+    elastic_pool_name: str | None = None
+
+
+class ResultColumn(DocumentModel):
+    name: str
+    type_name: str
+
+
+class ResultSet(DocumentModel):
+    """A target's first result set, bounded: at most ``MAX_RESULT_ROWS`` rows of JSON values.
+
+    ``row_count`` counts the rows kept; ``truncated`` says rows, cells or columns were cut.
+    """
+
+    columns: list[ResultColumn]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+
+    @classmethod
+    def bounded(
+        cls, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]
+    ) -> ResultSet:
+        """Keep what fits the limits of ``rows`` (pyodbc rows or tuples), values made JSON-safe.
+
+        ``columns`` are ``(name, type name)`` pairs (from ``cursor.description``). Reading stops
+        at the first row beyond the limits, so a huge result set is never fully fetched.
+        """
+        truncated = len(columns) > MAX_RESULT_COLUMNS
+        width = min(len(columns), MAX_RESULT_COLUMNS)
+        kept: list[list[Any]] = []
+        size = 0
+        for row in rows:
+            if len(kept) >= MAX_RESULT_ROWS:
+                truncated = True
+                break
+            values = []
+            for value in list(row)[:width]:
+                safe, cut = _json_value(value)
+                truncated = truncated or cut
+                values.append(safe)
+            size += len(json.dumps(values, ensure_ascii=False))
+            if size > MAX_RESULT_JSON_CHARS:
+                truncated = True
+                break
+            kept.append(values)
+        return cls(
+            columns=[ResultColumn(name=name, type_name=kind) for name, kind in columns[:width]],
+            rows=kept,
+            row_count=len(kept),
+            truncated=truncated,
+        )
+
+
+def _json_value(value: Any) -> tuple[Any, bool]:
+    if value is None or isinstance(value, (bool, int)):
+        return value, False
+    if isinstance(value, float):
+        return (value if value == value and abs(value) != float("inf") else str(value)), False
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat(), False
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        text = str(value)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        text = "base64:" + base64.b64encode(bytes(value)).decode("ascii")
+    else:
+        text = str(value)
+    if len(text) > MAX_RESULT_CELL_CHARS:
+        return text[:MAX_RESULT_CELL_CHARS], True
+    return text, False
+
+
+class TargetMessage(DocumentModel):
+    """A PRINT / informational message a target produced during one attempt."""
+
+    attempt: int
+    sequence: int
+    message: str
+    recorded_time: dt.datetime
+
+
+class TargetOutput(DocumentModel):
+    """What a target execution left behind (PowerShell's Receive-Job)."""
+
+    target: TargetExecution
+    messages: list[TargetMessage]
+    result: ResultSet | None
+
+
+def bound_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, marked when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,264 @@
+"""Jobs, their schedules and their versioned steps, with Elastic Jobs' defaults and rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from sqlfleet.models.common import (
+    MAX_INT32,
+    ApiModel,
+    Description,
+    DocumentModel,
+    JobName,
+    Name,
+    Port,
+    ServerName,
+    UtcDateTime,
+    field_error,
+)
+from sqlfleet.models.targets import Engine
+
+# sp_add_job defaults (all times UTC). The end time really is 11:59:59, as documented.
+DEFAULT_SCHEDULE_START = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
+DEFAULT_SCHEDULE_END = dt.datetime(9999, 12, 31, 11, 59, 59, tzinfo=dt.timezone.utc)
+# sp_add_jobstep defaults.
+DEFAULT_STEP_NAME = "JobStep"
+DEFAULT_RETRY_ATTEMPTS = 10
+DEFAULT_INITIAL_RETRY_INTERVAL_SECONDS = 1
+DEFAULT_MAXIMUM_RETRY_INTERVAL_SECONDS = 120
+DEFAULT_RETRY_INTERVAL_BACKOFF_MULTIPLIER = 2.0
+DEFAULT_STEP_TIMEOUT_SECONDS = 43_200
+# Limits Elastic Jobs leaves undocumented. Retries are bounded because each one adds to a
+# durable orchestration history; steps because every version copies all of them.
+MAX_RETRY_ATTEMPTS = 1000
+MAX_BACKOFF_MULTIPLIER = 100.0
+MAX_STEPS_PER_JOB = 200
+MAX_COMMAND_LENGTH = 1_048_576
+# Default output schema per engine (Elastic Jobs: 'dbo'); mysql has no schemas inside a database.
+DEFAULT_OUTPUT_SCHEMA = {
+    Engine.SQLSERVER: "dbo",
+    Engine.POSTGRESQL: "public",
+    Engine.MYSQL: None,
+    Engine.SQLITE: "main",
+}
+
+
+class IntervalType(str, Enum):
+    ONCE = "once"
+    MINUTES = "minutes"
+    HOURS = "hours"
+    DAYS = "days"
+    WEEKS = "weeks"
+    MONTHS = "months"
+
+
+class OnFailure(str, Enum):
+    """What a step's failure does to the rest of the job (beyond Elastic Jobs, which stops)."""
+
+    FAIL = "fail"
+    CONTINUE = "continue"
+
+
+def _lower_case(value: Any) -> Any:
+    # T-SQL spells interval types 'Once', 'Minutes', ...: accept that spelling too.
+    return value.lower() if isinstance(value, str) else value
+
+
+Count = Annotated[int, Field(strict=True)]
+
+
+class Schedule(ApiModel):
+    """When a job runs by itself: once, or every ``interval_count`` units in [start, end] (UTC)."""
+
+    interval_type: Annotated[IntervalType, BeforeValidator(_lower_case)] = IntervalType.ONCE
+    interval_count: Annotated[Count, Field(ge=1, le=MAX_INT32)] = 1
+    start_time: UtcDateTime = DEFAULT_SCHEDULE_START
+    end_time: UtcDateTime = DEFAULT_SCHEDULE_END
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Schedule:
+        if self.end_time <= self.start_time:
+            raise field_error("end_time", "end_time must be later than start_time")
+        return self
+
+
+class OutputDestination(ApiModel):
+    """Where a step's first result set goes: a table (created if missing) on a database."""
+
+    engine: Engine = Engine.SQLSERVER
+    server_name: ServerName
+    port: Port | None = None
+    database_name: Name
+    schema_name: Name | None = None
+    table_name: Name
+    credential_name: Name | None = None
+
+    @model_validator(mode="after")
+    def _engine_rules(self) -> OutputDestination:
+        if self.engine == Engine.SQLITE and self.port is not None:
+            raise field_error("port", "sqlite destinations have no port")
+        if self.engine == Engine.MYSQL and self.schema_name not in (None, self.database_name):
+            raise field_error("schema_name", "mysql has no schemas; leave schema_name out")
+        if self.schema_name is None:
+            # Frozen model: the resolved default is written once, here, at validation.
+            object.__setattr__(self, "schema_name", DEFAULT_OUTPUT_SCHEMA[self.engine])
+        return self
+
+
+RetryAttempts = Annotated[Count, Field(ge=0, le=MAX_RETRY_ATTEMPTS)]
+Seconds = Annotated[Count, Field(ge=1, le=MAX_INT32)]
+Multiplier = Annotated[
+    float, Field(strict=True, ge=1.0, le=MAX_BACKOFF_MULTIPLIER, allow_inf_nan=False)
+]
+Parallelism = Annotated[Count, Field(ge=1, le=MAX_INT32)]
+Command = Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_LENGTH, strict=True)]
+
+
+class StepFields(ApiModel):
+    """Every setting of a step except its position, with sp_add_jobstep's defaults."""
+
+    step_name: Name | None = None
+    command: Command
+    credential_name: Name | None = None
+    target_group_name: Name
+    retry_attempts: RetryAttempts = DEFAULT_RETRY_ATTEMPTS
+    initial_retry_interval_seconds: Seconds = DEFAULT_INITIAL_RETRY_INTERVAL_SECONDS
+    maximum_retry_interval_seconds: Seconds = DEFAULT_MAXIMUM_RETRY_INTERVAL_SECONDS
+    retry_interval_backoff_multiplier: Multiplier = DEFAULT_RETRY_INTERVAL_BACKOFF_MULTIPLIER
+    step_timeout_seconds: Seconds = DEFAULT_STEP_TIMEOUT_SECONDS
+    max_parallelism: Parallelism | None = None
+    on_failure: OnFailure = OnFailure.FAIL
+    output: OutputDestination | None = None
+
+    @model_validator(mode="after")
+    def _step_rules(self) -> StepFields:
+        if not self.command.strip():
+            raise field_error("command", "command is empty; give the SQL to run")
+        if self.maximum_retry_interval_seconds < self.initial_retry_interval_seconds:
+            raise field_error(
+                "maximum_retry_interval_seconds",
+                "must be at least initial_retry_interval_seconds",
+            )
+        return self
+
+
+class StepIn(StepFields):
+    """A step as clients send it. ``step_id`` (POST) inserts at that position, shifting later
+    steps; without it the step is appended. ``new_id`` (PUT) moves the step."""
+
+    step_id: Annotated[Count, Field(ge=1, le=MAX_STEPS_PER_JOB)] | None = None
+    new_id: Annotated[Count, Field(ge=1, le=MAX_STEPS_PER_JOB)] | None = None
+
+
+class StepPatch(ApiModel):
+    """A partial step update (sp_update_jobstep): only the fields sent change; ``null`` resets
+    ``max_parallelism``, ``credential_name`` and ``output``; ``new_id`` moves the step."""
+
+    new_id: Annotated[Count, Field(ge=1, le=MAX_STEPS_PER_JOB)] | None = None
+    new_name: Name | None = None
+    command: Command | None = None
+    credential_name: Name | None = None
+    target_group_name: Name | None = None
+    retry_attempts: RetryAttempts | None = None
+    initial_retry_interval_seconds: Seconds | None = None
+    maximum_retry_interval_seconds: Seconds | None = None
+    retry_interval_backoff_multiplier: Multiplier | None = None
+    step_timeout_seconds: Seconds | None = None
+    max_parallelism: Parallelism | None = None
+    on_failure: OnFailure | None = None
+    output: OutputDestination | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> StepPatch:
+        for name in self.model_fields_set:
+            nullable = name in ("max_parallelism", "credential_name", "output")
+            if getattr(self, name) is None and not nullable:
+                raise field_error(name, f"{name} cannot be null; leave it out to keep it")
+        return self
+
+
+class JobIn(ApiModel):
+    """A job as clients send it (PUT /api/jobs/{name}). ``steps``, when given, replace the
+    current steps (a new version if they differ); when left out, steps are kept."""
+
+    name: JobName | None = None
+    description: Description = ""
+    enabled: Annotated[bool, Field(strict=True)] = False
+    schedule: Schedule = Schedule()
+    steps: Annotated[list[StepIn], Field(max_length=MAX_STEPS_PER_JOB)] | None = None
+
+    @model_validator(mode="after")
+    def _step_list_rules(self) -> JobIn:
+        names: dict[str, int] = {}
+        for index, step in enumerate(self.steps or []):
+            if step.step_id is not None and step.step_id != index + 1:
+                raise field_error(
+                    f"steps[{index}].step_id",
+                    f"is {step.step_id} but the step is number {index + 1} in the list; "
+                    "leave step_id out",
+                )
+            if step.new_id is not None:
+                raise field_error(f"steps[{index}].new_id", "order steps by their list position")
+            if step.step_name is None and index > 0:
+                raise field_error(
+                    f"steps[{index}].step_name", "every step but the first needs a step_name"
+                )
+            name = step.step_name or DEFAULT_STEP_NAME
+            if name in names:
+                raise field_error(
+                    f"steps[{index}].step_name", f"repeats the name of steps[{names[name]}]"
+                )
+            names[name] = index
+        return self
+
+
+class JobStep(DocumentModel):
+    """One step of one version of a job."""
+
+    job_name: str
+    job_version: int
+    step_id: int
+    step_name: str
+    command: str
+    credential_name: str | None
+    target_group_name: str
+    retry_attempts: int
+    initial_retry_interval_seconds: int
+    maximum_retry_interval_seconds: int
+    retry_interval_backoff_multiplier: float
+    step_timeout_seconds: int
+    max_parallelism: int | None
+    on_failure: OnFailure
+    output: OutputDestination | None
+
+    def settings(self) -> dict[str, Any]:
+        """The step's content (what a version compares), without name, job or position."""
+        return self.model_dump(exclude={"job_name", "job_version", "step_id", "step_name"})
+
+
+class Job(DocumentModel):
+    name: str
+    job_id: str
+    description: str
+    enabled: bool
+    schedule: Schedule
+    job_version: int
+    steps: list[JobStep]
+    created_time: dt.datetime
+    modified_time: dt.datetime
+
+
+class JobVersionSummary(DocumentModel):
+    job_name: str
+    job_id: str
+    job_version: int
+    created_time: dt.datetime
+    step_count: int
+
+
+class JobVersion(JobVersionSummary):
+    steps: list[JobStep]

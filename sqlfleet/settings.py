@@ -1,0 +1,127 @@
+"""App settings: read from the environment once, validated, errors name the setting.
+
+| setting | default |
+|---|---|
+| SQLFLEET_DATA_DIR | ``./.sqlfleet`` |
+| SQLFLEET_JOB_DATABASE_URL | ``sqlite:///<data dir>/jobs.db`` |
+| SQLFLEET_CREDENTIAL_KEY | none (password credentials then cannot be created or used) |
+| SQLFLEET_MAX_CONCURRENT_TARGETS | 100 (Elastic Jobs' JA100 tier) |
+| SQLFLEET_HISTORY_RETENTION_DAYS | 45 |
+| SQLFLEET_ODBC_DRIVER_SQLSERVER | ``ODBC Driver 18 for SQL Server`` |
+| SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
+| SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
+| SQLFLEET_ODBC_DRIVER_SQLITE | ``SQLite3`` |
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlfleet.errors import SettingError
+
+DATA_DIR = "SQLFLEET_DATA_DIR"
+JOB_DATABASE_URL = "SQLFLEET_JOB_DATABASE_URL"
+CREDENTIAL_KEY = "SQLFLEET_CREDENTIAL_KEY"
+MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
+HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
+ODBC_DRIVER_SETTINGS = {
+    "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
+    "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
+    "mysql": "SQLFLEET_ODBC_DRIVER_MYSQL",
+    "sqlite": "SQLFLEET_ODBC_DRIVER_SQLITE",
+}
+
+DEFAULT_DATA_DIR = ".sqlfleet"
+DEFAULT_MAX_CONCURRENT_TARGETS = 100
+DEFAULT_HISTORY_RETENTION_DAYS = 45
+DEFAULT_ODBC_DRIVERS = {
+    "sqlserver": "ODBC Driver 18 for SQL Server",
+    "postgresql": "PostgreSQL Unicode",
+    "mysql": "MariaDB Unicode",
+    "sqlite": "SQLite3",
+}
+# Bounds that catch typos (an extra zero) without limiting real deployments.
+MAX_CONCURRENT_TARGETS_LIMIT = 100_000
+MAX_RETENTION_DAYS = 36_500
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. ``credential_key`` is secret: it is excluded from ``repr``."""
+
+    data_dir: Path
+    job_database_url: str
+    credential_key: str | None = field(default=None, repr=False)
+    max_concurrent_targets: int = DEFAULT_MAX_CONCURRENT_TARGETS
+    history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
+    odbc_drivers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ODBC_DRIVERS))
+
+    def odbc_driver(self, engine: str) -> str:
+        """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql, sqlite)."""
+        return self.odbc_drivers[engine]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings from ``environ`` (default: ``os.environ``).
+
+    Raises ``SettingError`` naming the first invalid setting.
+    """
+    env = os.environ if environ is None else environ
+    data_dir = Path(_text(env, DATA_DIR) or DEFAULT_DATA_DIR).expanduser().absolute()
+    url = _text(env, JOB_DATABASE_URL) or f"sqlite:///{(data_dir / 'jobs.db').as_posix()}"
+    if "://" not in url:
+        raise SettingError(
+            JOB_DATABASE_URL,
+            "expected a SQLAlchemy URL such as 'sqlite:///path/jobs.db' or "
+            "'postgresql+psycopg://user@host/db'",
+        )
+    return Settings(
+        data_dir=data_dir,
+        job_database_url=url,
+        credential_key=_text(env, CREDENTIAL_KEY) or None,
+        max_concurrent_targets=_integer(
+            env,
+            MAX_CONCURRENT_TARGETS,
+            DEFAULT_MAX_CONCURRENT_TARGETS,
+            MAX_CONCURRENT_TARGETS_LIMIT,
+        ),
+        history_retention_days=_integer(
+            env, HISTORY_RETENTION_DAYS, DEFAULT_HISTORY_RETENTION_DAYS, MAX_RETENTION_DAYS
+        ),
+        odbc_drivers={
+            engine: _text(env, name) or DEFAULT_ODBC_DRIVERS[engine]
+            for engine, name in ODBC_DRIVER_SETTINGS.items()
+        },
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use and then cached."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings so that the next ``get_settings`` reads the environment again."""
+    get_settings.cache_clear()
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, upper: int) -> int:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(name, f"expected a whole number, got {raw!r}") from None
+    if not 1 <= value <= upper:
+        raise SettingError(name, f"expected a number from 1 to {upper}, got {value}")
+    return value

@@ -1,0 +1,138 @@
+"""The job database connection: engine per URL, one transaction per write, errors translated.
+
+SQLite gets what makes it a good shared store: WAL for file databases, foreign keys on, a busy
+timeout, and ``BEGIN IMMEDIATE`` for writes so that two writers queue instead of deadlocking.
+``:memory:`` is the same store on one shared connection (serialised by a lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.pool import StaticPool
+
+from sqlfleet.credentials import redact
+from sqlfleet.errors import ConcurrentChange, JobDatabaseUnavailable, SettingError
+from sqlfleet.settings import JOB_DATABASE_URL
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_WRITE = "sqlfleet_write"
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse ``url``; plain ``postgresql://`` means psycopg 3 (the driver SQL Fleet ships)."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise SettingError(JOB_DATABASE_URL, "is not a valid SQLAlchemy URL") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+class Database:
+    """An engine plus the transaction discipline every store method follows."""
+
+    def __init__(self, url: str | URL) -> None:
+        self.url = normalise_url(url)
+        self._serial: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self.engine = self._create_engine()
+
+    @property
+    def dialect_name(self) -> str:
+        return self.engine.dialect.name
+
+    def _create_engine(self) -> Engine:
+        url = self.url
+        options: dict[str, Any] = {"hide_parameters": True, "future": True}
+        if url.get_backend_name() != "sqlite":
+            options["pool_pre_ping"] = True
+            return self._wrap_errors(lambda: sa.create_engine(url, **options))
+        options["connect_args"] = {
+            "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+            "check_same_thread": False,
+        }
+        memory = is_memory_sqlite(url)
+        if memory:
+            options["poolclass"] = StaticPool
+            self._serial = threading.RLock()
+        else:
+            Path(url.database or "").expanduser().absolute().parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        engine = sa.create_engine(url, **options)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event, not the driver, decide how transactions begin.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            write = connection.get_execution_options().get(_WRITE, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    @contextlib.contextmanager
+    def write(self, kind: str = "object", name: str = "") -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        A unique-key clash from a concurrent writer becomes ``ConcurrentChange(kind, name)``;
+        connection failures become ``JobDatabaseUnavailable``.
+        """
+        writer = self.engine.execution_options(**{_WRITE: True})
+        with self._serial, self._translated(kind, name), writer.begin() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent view for multi-query reads)."""
+        with self._serial, self._translated("object", ""), self.engine.begin() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _translated(self, kind: str, name: str) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.IntegrityError:
+            raise ConcurrentChange(kind, name) from None
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            raise JobDatabaseUnavailable(_first_line(error)) from None
+        except sa.exc.DBAPIError as error:
+            if error.connection_invalidated:
+                raise JobDatabaseUnavailable(_first_line(error)) from None
+            raise
+
+    def _wrap_errors(self, build: Any) -> Engine:
+        try:
+            return build()  # type: ignore[no-any-return]
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
+            raise SettingError(JOB_DATABASE_URL, f"cannot be used: {_first_line(error)}") from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return str(redact(text[0] if text else type(original).__name__))[:500]

@@ -1,0 +1,519 @@
+"""Writing execution state (part of ``SqlJobStore``): what the activities of a job execution
+record. Every lifecycle change goes through ``sqlfleet.lifecycle.check_transition``.
+
+Activities run at least once, so writes here are idempotent where a repeat is expected:
+creating an execution or its targets twice, repeating an attempt's start, a terminal state, or
+an attempt's messages changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from sqlfleet.errors import Conflict
+from sqlfleet.lifecycle import ACTIVE, TRANSITIONS, Lifecycle, check_transition, rollup
+from sqlfleet.models import (
+    ExecutionRow,
+    JobExecution,
+    ResultSet,
+    StepExecution,
+    TargetExecution,
+    TargetSpec,
+    new_id,
+)
+from sqlfleet.models.executions import (
+    MAX_LAST_MESSAGE_CHARS,
+    MAX_MESSAGES_PER_ATTEMPT,
+    bound_message,
+)
+from sqlfleet.store.database import Database
+from sqlfleet.store.history import execution_row, read_execution, row_document
+from sqlfleet.store.tables import job_executions, job_steps, target_messages, target_results
+from sqlfleet.store.versions import job_row, read_version
+
+E = job_executions
+_ROW_MODELS: Mapping[str, type[ExecutionRow]] = {
+    "job": JobExecution,
+    "step": StepExecution,
+    "target": TargetExecution,
+}
+# Bulk cancels update many rows in one statement; the states they may leave come from the table.
+_CANCELABLE = frozenset(state for state in ACTIVE if Lifecycle.CANCELED in TRANSITIONS[state])
+
+
+class ExecutionStore:
+    """Execution bookkeeping: snapshot a job version, add targets, move lifecycles, outputs."""
+
+    _db: Database
+    _clock: Callable[[], dt.datetime]
+
+    def create_job_execution(
+        self,
+        job_name: str,
+        *,
+        job_execution_id: str | None = None,
+        instance_id: str | None = None,
+    ) -> JobExecution:
+        """A ``Created`` execution of the job's current version, one ``Created`` row per step.
+
+        Repeating it with the same ``job_execution_id`` returns the existing execution.
+        Raises ``NotFound`` (job) or ``Conflict`` (the job has no steps).
+        """
+        execution_id = job_execution_id or new_id()
+        now = self._clock()
+        with self._db.write("job execution", execution_id) as connection:
+            job = job_row(connection, job_name)
+            existing = connection.execute(
+                sa.select(E.c.job_id).where(
+                    E.c.job_execution_id == execution_id, E.c.step_id.is_(None)
+                )
+            ).first()
+            if existing is not None:
+                if existing.job_id != job["job_id"]:
+                    raise Conflict("job execution", execution_id, "belongs to another job")
+                return read_execution(connection, execution_id)
+            version = read_version(connection, job, None)
+            if not version.steps:
+                raise Conflict(
+                    "job", job_name, f"has no steps; add one with POST /api/jobs/{job_name}/steps"
+                )
+            common = {
+                "job_execution_id": execution_id,
+                "job_name": job["name"],
+                "job_id": job["job_id"],
+                "job_version": version.job_version,
+                "is_active": True,
+                "lifecycle": Lifecycle.CREATED.value,
+                "create_time": now,
+                "current_attempts": 0,
+            }
+            connection.execute(E.insert().values(**common, instance_id=instance_id))
+            connection.execute(
+                E.insert(),
+                [
+                    {
+                        **common,
+                        "step_id": step.step_id,
+                        "step_name": step.step_name,
+                        "target_group_name": step.target_group_name,
+                        "instance_id": instance_id,
+                    }
+                    for step in version.steps
+                ],
+            )
+            return read_execution(connection, execution_id)
+
+    def add_target_executions(
+        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
+    ) -> list[TargetExecution]:
+        """``Created`` target rows for a step, ordinals 0..n-1 in the given order, duplicates
+        (same engine, server, port and database) collapsed. If the step already has targets
+        (a repeated activity), returns those unchanged. Raises ``NotFound``."""
+        now = self._clock()
+        with self._db.write("step execution", f"{job_execution_id} step {step_id}") as connection:
+            step = execution_row(connection, job_execution_id, step_id, lock=True)
+            existing = _target_rows(connection, step["job_execution_id"], step_id)
+            if existing or not targets:
+                return [TargetExecution.model_validate(row_document(r)) for r in existing]
+            attempts = _max_attempts(connection, step)
+            seen: set[tuple[object, ...]] = set()
+            rows: list[dict[str, Any]] = []
+            for target in targets:
+                key = (target.engine, target.server_name.lower(), target.port, target.database_name)
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append(
+                    {
+                        "job_execution_id": step["job_execution_id"],
+                        "job_name": step["job_name"],
+                        "job_id": step["job_id"],
+                        "job_version": step["job_version"],
+                        "step_id": step_id,
+                        "step_name": step["step_name"],
+                        "is_active": True,
+                        "lifecycle": Lifecycle.CREATED.value,
+                        "create_time": now,
+                        "current_attempts": 0,
+                        "target_type": target.target_type,
+                        "target_id": target.target_id,
+                        "target_group_name": step["target_group_name"],
+                        "target_server_name": target.server_name,
+                        "target_database_name": target.database_name,
+                        "instance_id": step["instance_id"],
+                        "target_ordinal": len(rows),
+                        "target_engine": target.engine.value,
+                        "target_port": target.port,
+                        "target_elastic_pool_name": target.elastic_pool_name,
+                        "max_attempts": attempts,
+                    }
+                )
+            connection.execute(E.insert(), rows)
+            created = _target_rows(connection, step["job_execution_id"], step_id)
+            return [TargetExecution.model_validate(row_document(r)) for r in created]
+
+    def begin_target_attempt(
+        self, job_execution_id: str, step_id: int, ordinal: int, attempt: int | None = None
+    ) -> TargetExecution:
+        """Move a target to ``InProgress`` for attempt ``attempt`` (default: the next one).
+
+        Repeating the start of the attempt already in progress changes nothing. Raises
+        ``IllegalTransition`` when the target is already finished (e.g. ``Canceled``).
+        """
+        now = self._clock()
+        with self._db.write("target execution", job_execution_id) as connection:
+            row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
+            current = Lifecycle(row["lifecycle"])
+            number = attempt if attempt is not None else row["current_attempts"] + 1
+            if current == Lifecycle.IN_PROGRESS and row["current_attempts"] == number:
+                return TargetExecution.model_validate(row_document(row))
+            check_transition(
+                current, Lifecycle.IN_PROGRESS, kind="target execution", name=_name(row)
+            )
+            connection.execute(
+                E.update()
+                .where(E.c.row_id == row["row_id"])
+                .values(
+                    lifecycle=Lifecycle.IN_PROGRESS.value,
+                    is_active=True,
+                    current_attempts=number,
+                    current_attempt_start_time=now,
+                    next_attempt_start_time=None,
+                    start_time=row["start_time"] or now,
+                )
+            )
+            return TargetExecution.model_validate(
+                row_document(execution_row(connection, job_execution_id, step_id, ordinal))
+            )
+
+    def transition(
+        self,
+        job_execution_id: str,
+        lifecycle: Lifecycle,
+        *,
+        step_id: int | None = None,
+        ordinal: int | None = None,
+        message: str | None = None,
+        next_attempt_start_time: dt.datetime | None = None,
+    ) -> ExecutionRow:
+        """Move the job row (no ``step_id``), a step row or a target row to ``lifecycle``.
+
+        ``WaitingForRetry`` needs ``next_attempt_start_time``. Terminal states set
+        ``end_time``; repeating one is a no-op. Raises ``IllegalTransition``, ``NotFound``.
+        """
+        lifecycle = Lifecycle(lifecycle)
+        if lifecycle == Lifecycle.WAITING_FOR_RETRY and next_attempt_start_time is None:
+            raise ValueError("WaitingForRetry needs next_attempt_start_time")
+        now = self._clock()
+        with self._db.write("execution", job_execution_id) as connection:
+            row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
+            _apply(connection, row, lifecycle, now, message, next_attempt_start_time)
+            fresh = execution_row(connection, job_execution_id, step_id, ordinal)
+            return _ROW_MODELS[_level(fresh)].model_validate(row_document(fresh))
+
+    def finish_step(
+        self, job_execution_id: str, step_id: int, *, message: str | None = None
+    ) -> StepExecution:
+        """End a step with the rollup of its targets (``sqlfleet.lifecycle.rollup``); the
+        message defaults to a count per state. Raises ``Conflict`` while targets are active."""
+        now = self._clock()
+        with self._db.write("step execution", job_execution_id) as connection:
+            row = execution_row(connection, job_execution_id, step_id, lock=True)
+            states = [
+                Lifecycle(r["lifecycle"])
+                for r in _target_rows(connection, row["job_execution_id"], step_id)
+            ]
+            _require_finished("step execution", _name(row), states)
+            outcome = rollup(states)
+            _apply(connection, row, outcome, now, message or _summary(states), None)
+            fresh = execution_row(connection, job_execution_id, step_id)
+            targets = _target_rows(connection, row["job_execution_id"], step_id)
+            return StepExecution.model_validate(
+                {
+                    **row_document(fresh),
+                    "targets": [row_document(t) for t in targets],
+                }
+            )
+
+    def finish_job_execution(
+        self, job_execution_id: str, *, message: str | None = None
+    ) -> JobExecution:
+        """End an execution with the rollup of its steps. Steps that never started (an
+        earlier step stopped the job) become ``Skipped``. Raises ``Conflict`` while a started
+        step is still active."""
+        now = self._clock()
+        with self._db.write("job execution", job_execution_id) as connection:
+            job = execution_row(connection, job_execution_id, lock=True)
+            steps = list(
+                connection.execute(
+                    sa.select(E)
+                    .where(
+                        E.c.job_execution_id == job["job_execution_id"],
+                        E.c.step_id.is_not(None),
+                        E.c.target_ordinal.is_(None),
+                    )
+                    .order_by(E.c.step_id)
+                ).mappings()
+            )
+            states = []
+            for step in steps:
+                state = Lifecycle(step["lifecycle"])
+                if state == Lifecycle.CREATED:
+                    _apply(
+                        connection,
+                        step,
+                        Lifecycle.SKIPPED,
+                        now,
+                        "not run: an earlier step ended the job",
+                        None,
+                    )
+                    state = Lifecycle.SKIPPED
+                states.append(state)
+            _require_finished("job execution", _name(job), states)
+            _apply(connection, job, rollup(states), now, message or _summary(states), None)
+            return read_execution(connection, job_execution_id)
+
+    def request_cancel(self, job_execution_id: str) -> JobExecution:
+        """Mark the execution as asked to stop (activities check it). Raises ``NotFound``."""
+        now = self._clock()
+        with self._db.write("job execution", job_execution_id) as connection:
+            job = execution_row(connection, job_execution_id, lock=True)
+            if job["cancel_requested_time"] is None and job["is_active"]:
+                connection.execute(
+                    E.update().where(E.c.row_id == job["row_id"]).values(cancel_requested_time=now)
+                )
+            return read_execution(connection, job_execution_id, include_targets=False)
+
+    def cancel_job_execution(
+        self, job_execution_id: str, *, message: str = "canceled"
+    ) -> JobExecution:
+        """Every row of the execution not yet finished becomes ``Canceled``."""
+        now = self._clock()
+        with self._db.write("job execution", job_execution_id) as connection:
+            job = execution_row(connection, job_execution_id, lock=True)
+            connection.execute(
+                E.update()
+                .where(E.c.row_id == job["row_id"], E.c.cancel_requested_time.is_(None))
+                .values(cancel_requested_time=now)
+            )
+            _cancel_rows(connection, E.c.job_execution_id == job["job_execution_id"], now, message)
+            return read_execution(connection, job_execution_id)
+
+    def cancel_targets(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        ordinals: Iterable[int],
+        *,
+        message: str = "canceled",
+    ) -> int:
+        """Cancel the given targets of a step that are not finished; returns how many changed."""
+        now = self._clock()
+        wanted = sorted(set(ordinals))
+        if not wanted:
+            return 0
+        with self._db.write("step execution", job_execution_id) as connection:
+            step = execution_row(connection, job_execution_id, step_id)
+            return _cancel_rows(
+                connection,
+                sa.and_(
+                    E.c.job_execution_id == step["job_execution_id"],
+                    E.c.step_id == step_id,
+                    E.c.target_ordinal.in_(wanted),
+                ),
+                now,
+                message,
+            )
+
+    def record_target_messages(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        ordinal: int,
+        attempt: int,
+        messages: Sequence[str],
+    ) -> None:
+        """Keep a target attempt's PRINT/info messages (bounded), replacing any recorded for
+        the same attempt before."""
+        now = self._clock()
+        with self._db.write("target execution", job_execution_id) as connection:
+            row = execution_row(connection, job_execution_id, step_id, ordinal)
+            connection.execute(
+                target_messages.delete().where(
+                    target_messages.c.row_id == row["row_id"], target_messages.c.attempt == attempt
+                )
+            )
+            kept = list(messages[:MAX_MESSAGES_PER_ATTEMPT])
+            if len(messages) > MAX_MESSAGES_PER_ATTEMPT:
+                kept[-1] = (
+                    f"... {len(messages) - MAX_MESSAGES_PER_ATTEMPT + 1} more message(s) not kept"
+                )
+            if kept:
+                connection.execute(
+                    target_messages.insert(),
+                    [
+                        {
+                            "row_id": row["row_id"],
+                            "attempt": attempt,
+                            "sequence": index,
+                            "message": bound_message(text),
+                            "recorded_time": now,
+                        }
+                        for index, text in enumerate(kept)
+                    ],
+                )
+
+    def record_target_result(
+        self, job_execution_id: str, step_id: int, ordinal: int, result: ResultSet
+    ) -> None:
+        """Keep a target's first result set (``ResultSet.bounded``), replacing an earlier one."""
+        now = self._clock()
+        with self._db.write("target execution", job_execution_id) as connection:
+            row = execution_row(connection, job_execution_id, step_id, ordinal)
+            connection.execute(
+                target_results.delete().where(target_results.c.row_id == row["row_id"])
+            )
+            connection.execute(
+                target_results.insert().values(
+                    row_id=row["row_id"],
+                    columns_json=json.dumps([c.model_dump() for c in result.columns]),
+                    rows_json=json.dumps(result.rows, ensure_ascii=False),
+                    row_count=result.row_count,
+                    truncated=result.truncated,
+                    recorded_time=now,
+                )
+            )
+
+    def find_concurrent_target(
+        self, job_execution_id: str, step_id: int, ordinal: int
+    ) -> str | None:
+        """The id of another active execution running the same job step on the same database
+        (then this target is ``Skipped``, as in Elastic Jobs), or None."""
+        with self._db.read() as connection:
+            row = execution_row(connection, job_execution_id, step_id, ordinal)
+            other = connection.execute(
+                sa.select(E.c.job_execution_id)
+                .where(
+                    E.c.job_id == row["job_id"],
+                    E.c.step_id == step_id,
+                    E.c.target_server_name == row["target_server_name"],
+                    _same(E.c.target_database_name, row["target_database_name"]),
+                    E.c.is_active.is_(True),
+                    E.c.lifecycle.in_(
+                        [Lifecycle.IN_PROGRESS.value, Lifecycle.WAITING_FOR_RETRY.value]
+                    ),
+                    E.c.job_execution_id != row["job_execution_id"],
+                    E.c.target_ordinal.is_not(None),
+                )
+                .limit(1)
+            ).first()
+            return other.job_execution_id if other else None
+
+
+def _apply(
+    connection: Connection,
+    row: RowMapping,
+    lifecycle: Lifecycle,
+    now: dt.datetime,
+    message: str | None,
+    next_attempt: dt.datetime | None,
+) -> None:
+    current = Lifecycle(row["lifecycle"])
+    if not check_transition(current, lifecycle, kind=f"{_level(row)} execution", name=_name(row)):
+        return
+    values: dict[str, Any] = {
+        "lifecycle": lifecycle.value,
+        "is_active": not lifecycle.is_terminal,
+        "next_attempt_start_time": next_attempt
+        if lifecycle == Lifecycle.WAITING_FOR_RETRY
+        else None,
+    }
+    if lifecycle == Lifecycle.IN_PROGRESS:
+        values["start_time"] = row["start_time"] or now
+        if _level(row) == "step" and row["current_attempts"] == 0:
+            values["current_attempts"] = 1
+    if lifecycle.is_terminal:
+        values["end_time"] = now
+    if message is not None:
+        values["last_message"] = bound_message(message, MAX_LAST_MESSAGE_CHARS)
+    connection.execute(E.update().where(E.c.row_id == row["row_id"]).values(**values))
+
+
+def _cancel_rows(connection: Connection, where: Any, now: dt.datetime, message: str) -> int:
+    result = connection.execute(
+        E.update()
+        .where(where, E.c.lifecycle.in_([state.value for state in _CANCELABLE]))
+        .values(
+            lifecycle=Lifecycle.CANCELED.value,
+            is_active=False,
+            end_time=now,
+            next_attempt_start_time=None,
+            last_message=bound_message(message, MAX_LAST_MESSAGE_CHARS),
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def _require_finished(kind: str, name: str, states: Sequence[Lifecycle]) -> None:
+    active = sum(1 for state in states if state in ACTIVE)
+    if active:
+        raise Conflict(kind, name, f"{active} child execution(s) still active")
+
+
+def _summary(states: Sequence[Lifecycle]) -> str:
+    if not states:
+        return "no targets"
+    counts: dict[str, int] = {}
+    for state in states:
+        counts[state.value] = counts.get(state.value, 0) + 1
+    return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+
+
+def _target_rows(connection: Connection, job_execution_id: str, step_id: int) -> list[RowMapping]:
+    return list(
+        connection.execute(
+            sa.select(E)
+            .where(
+                E.c.job_execution_id == job_execution_id,
+                E.c.step_id == step_id,
+                E.c.target_ordinal.is_not(None),
+            )
+            .order_by(E.c.target_ordinal)
+        ).mappings()
+    )
+
+
+def _max_attempts(connection: Connection, step: RowMapping) -> int | None:
+    retries = connection.execute(
+        sa.select(job_steps.c.retry_attempts).where(
+            job_steps.c.job_id == step["job_id"],
+            job_steps.c.job_version == step["job_version"],
+            job_steps.c.step_id == step["step_id"],
+        )
+    ).scalar()
+    return None if retries is None else retries + 1
+
+
+def _same(column: Any, value: Any) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def _level(row: RowMapping) -> str:
+    if row["step_id"] is None:
+        return "job"
+    return "step" if row["target_ordinal"] is None else "target"
+
+
+def _name(row: RowMapping) -> str:
+    text = str(row["job_execution_id"])
+    if row["step_id"] is not None:
+        text += f" step {row['step_id']}"
+    if row["target_ordinal"] is not None:
+        text += f" target {row['target_ordinal']}"
+    return text

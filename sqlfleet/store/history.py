@@ -1,0 +1,328 @@
+"""Reading execution history (part of ``SqlJobStore``): one execution, pages of them, outputs,
+and purging old history."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from sqlfleet.errors import BadRequest, Conflict, NotFound
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import (
+    ExecutionPage,
+    JobExecution,
+    JobVersion,
+    ResultSet,
+    StepExecution,
+    TargetExecution,
+    TargetMessage,
+    TargetOutput,
+)
+from sqlfleet.models.executions import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from sqlfleet.store.database import Database
+from sqlfleet.store.tables import (
+    job_executions,
+    jobs,
+    target_messages,
+    target_results,
+)
+from sqlfleet.store.versions import read_version
+
+E = job_executions
+
+
+class HistoryStore:
+    """Reads of executions; the write side is ``ExecutionStore``."""
+
+    _db: Database
+    _clock: Callable[[], dt.datetime]
+
+    def get_job_execution(
+        self,
+        job_execution_id: str,
+        *,
+        lifecycle: Lifecycle | None = None,
+        include_targets: bool = True,
+    ) -> JobExecution:
+        """The execution with its steps and (optionally) targets. ``lifecycle`` keeps the
+        targets in that state and the steps that are in it or have such targets.
+        Raises ``NotFound``."""
+        with self._db.read() as connection:
+            return read_execution(connection, job_execution_id, lifecycle, include_targets)
+
+    def get_step_execution(self, job_execution_id: str, step_id: int) -> StepExecution:
+        """Raises ``NotFound``."""
+        execution = self.get_job_execution(job_execution_id)
+        for step in execution.steps:
+            if step.step_id == step_id:
+                return step
+        raise NotFound("step execution", f"{job_execution_id} step {step_id}")
+
+    def get_target_execution(
+        self, job_execution_id: str, step_id: int, ordinal: int
+    ) -> TargetExecution:
+        """Target ``ordinal`` (0-based) of a step of an execution. Raises ``NotFound``."""
+        with self._db.read() as connection:
+            return TargetExecution.model_validate(
+                row_document(execution_row(connection, job_execution_id, step_id, ordinal))
+            )
+
+    def list_target_executions(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        active: bool | None = None,
+    ) -> list[TargetExecution]:
+        """Target rows of an execution in (step, ordinal) order, optionally filtered."""
+        query = sa.select(E).where(
+            E.c.job_execution_id == job_execution_id, E.c.target_ordinal.is_not(None)
+        )
+        if step_id is not None:
+            query = query.where(E.c.step_id == step_id)
+        if lifecycle is not None:
+            query = query.where(E.c.lifecycle == lifecycle.value)
+        if active is not None:
+            query = query.where(E.c.is_active.is_(active))
+        with self._db.read() as connection:
+            execution_row(connection, job_execution_id)
+            rows = connection.execute(query.order_by(E.c.step_id, E.c.target_ordinal)).mappings()
+            return [TargetExecution.model_validate(row_document(row)) for row in rows]
+
+    def list_job_executions(
+        self,
+        *,
+        job_name: str | None = None,
+        active: bool | None = None,
+        lifecycle: Lifecycle | None = None,
+        create_time_min: dt.datetime | None = None,
+        create_time_max: dt.datetime | None = None,
+        end_time_min: dt.datetime | None = None,
+        end_time_max: dt.datetime | None = None,
+        top: int = DEFAULT_PAGE_SIZE,
+        continuation: str | None = None,
+    ) -> ExecutionPage:
+        """Job executions newest first (as Get-AzSqlElasticJobExecution), ``top`` per page.
+
+        Pass the returned ``continuation`` to get the next page. Raises ``BadRequest`` for a
+        bad ``top`` or continuation token.
+        """
+        if not 1 <= top <= MAX_PAGE_SIZE:
+            raise BadRequest("top", f"expected a number from 1 to {MAX_PAGE_SIZE}")
+        query = sa.select(E).where(E.c.step_id.is_(None))
+        filters = [
+            (job_name, lambda v: E.c.job_name == v),
+            (active, lambda v: E.c.is_active.is_(v)),
+            (lifecycle, lambda v: E.c.lifecycle == v.value),
+            (create_time_min, lambda v: E.c.create_time >= v),
+            (create_time_max, lambda v: E.c.create_time <= v),
+            (end_time_min, lambda v: E.c.end_time >= v),
+            (end_time_max, lambda v: E.c.end_time <= v),
+        ]
+        for value, condition in filters:
+            if value is not None:
+                query = query.where(condition(value))
+        if continuation:
+            after_time, after_id = _decode_token(continuation)
+            query = query.where(
+                sa.or_(
+                    E.c.create_time < after_time,
+                    sa.and_(E.c.create_time == after_time, E.c.job_execution_id < after_id),
+                )
+            )
+        query = query.order_by(E.c.create_time.desc(), E.c.job_execution_id.desc()).limit(top + 1)
+        with self._db.read() as connection:
+            rows = list(connection.execute(query).mappings())
+        items = [JobExecution.model_validate(row_document(row)) for row in rows[:top]]
+        token = _encode_token(items[-1]) if len(rows) > top else None
+        return ExecutionPage(items=items, continuation=token)
+
+    def get_target_output(self, job_execution_id: str, step_id: int, ordinal: int) -> TargetOutput:
+        """A target's messages (all attempts) and first result set. Raises ``NotFound``."""
+        with self._db.read() as connection:
+            row = execution_row(connection, job_execution_id, step_id, ordinal)
+            messages = connection.execute(
+                sa.select(target_messages)
+                .where(target_messages.c.row_id == row["row_id"])
+                .order_by(target_messages.c.attempt, target_messages.c.sequence)
+            ).mappings()
+            kept = [
+                TargetMessage(
+                    attempt=m["attempt"],
+                    sequence=m["sequence"],
+                    message=m["message"],
+                    recorded_time=m["recorded_time"],
+                )
+                for m in messages
+            ]
+            result = (
+                connection.execute(
+                    sa.select(target_results).where(target_results.c.row_id == row["row_id"])
+                )
+                .mappings()
+                .first()
+            )
+        return TargetOutput(
+            target=TargetExecution.model_validate(row_document(row)),
+            messages=kept,
+            result=_result(result) if result else None,
+        )
+
+    def get_execution_version(self, job_execution_id: str) -> JobVersion:
+        """The job version (with steps) an execution runs. Raises ``NotFound``."""
+        with self._db.read() as connection:
+            row = execution_row(connection, job_execution_id)
+            job = (
+                connection.execute(sa.select(jobs).where(jobs.c.job_id == row["job_id"]))
+                .mappings()
+                .first()
+            )
+            if job is None:
+                raise NotFound("job", row["job_name"])
+            return read_version(connection, job, row["job_version"])
+
+    def purge_history(self, oldest: dt.datetime, *, job_name: str | None = None) -> list[str]:
+        """Delete finished executions that ended before ``oldest`` (``sp_purge_jobhistory``),
+        with their targets, messages and results. Returns the purged execution ids."""
+        query = sa.select(E.c.job_execution_id).where(
+            E.c.step_id.is_(None), E.c.is_active.is_(False), E.c.end_time < oldest
+        )
+        if job_name is not None:
+            query = query.where(E.c.job_name == job_name)
+        with self._db.write("job history", job_name or "") as connection:
+            ids = list(connection.execute(query).scalars())
+            for chunk in _chunks(ids, 500):
+                _delete_executions(connection, chunk)
+        return ids
+
+    def purge_execution(self, job_execution_id: str) -> None:
+        """Delete one finished execution with its steps, targets, messages and results.
+
+        Raises ``NotFound``, or ``Conflict`` while it is active (cancel it first).
+        """
+        with self._db.write("job execution", job_execution_id) as connection:
+            row = execution_row(connection, job_execution_id, lock=True)
+            if row["is_active"]:
+                raise Conflict(
+                    "job execution", row["job_execution_id"], "is still active; cancel it first"
+                )
+            _delete_executions(connection, [row["job_execution_id"]])
+
+
+def _delete_executions(connection: Connection, ids: Sequence[str]) -> None:
+    rows = sa.select(E.c.row_id).where(E.c.job_execution_id.in_(ids))
+    connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
+    connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
+    connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))
+
+
+def execution_row(
+    connection: Connection,
+    job_execution_id: str,
+    step_id: int | None = None,
+    ordinal: int | None = None,
+    *,
+    lock: bool = False,
+) -> RowMapping:
+    """The job row (no step), a step row (no ordinal) or a target row. Raises ``NotFound``."""
+    query = sa.select(E).where(E.c.job_execution_id == _uuid_text(job_execution_id))
+    query = query.where(E.c.step_id.is_(None) if step_id is None else E.c.step_id == step_id)
+    query = query.where(
+        E.c.target_ordinal.is_(None) if ordinal is None else E.c.target_ordinal == ordinal
+    )
+    if lock:
+        query = query.with_for_update()
+    row = connection.execute(query).mappings().first()
+    if row is None:
+        what = (
+            "job execution"
+            if step_id is None
+            else "step execution"
+            if ordinal is None
+            else "target execution"
+        )
+        where = job_execution_id + (f" step {step_id}" if step_id is not None else "")
+        where += f" target {ordinal}" if ordinal is not None else ""
+        raise NotFound(what, where)
+    return row
+
+
+def read_execution(
+    connection: Connection,
+    job_execution_id: str,
+    lifecycle: Lifecycle | None = None,
+    include_targets: bool = True,
+) -> JobExecution:
+    job = execution_row(connection, job_execution_id)
+    rows = connection.execute(
+        sa.select(E)
+        .where(E.c.job_execution_id == job["job_execution_id"], E.c.step_id.is_not(None))
+        .order_by(E.c.step_id, E.c.target_ordinal)
+    ).mappings()
+    steps: dict[int, dict[str, Any]] = {}
+    targets: dict[int, list[TargetExecution]] = {}
+    for row in rows:
+        if row["target_ordinal"] is None:
+            steps[row["step_id"]] = row_document(row)
+        elif include_targets and (lifecycle is None or row["lifecycle"] == lifecycle.value):
+            targets.setdefault(row["step_id"], []).append(
+                TargetExecution.model_validate(row_document(row))
+            )
+    kept = [
+        StepExecution.model_validate({**step, "targets": targets.get(step_id, [])})
+        for step_id, step in steps.items()
+        if lifecycle is None or step["lifecycle"] == lifecycle.value or targets.get(step_id)
+    ]
+    return JobExecution.model_validate({**row_document(job), "steps": kept})
+
+
+def row_document(row: RowMapping) -> dict[str, Any]:
+    document = dict(row)
+    document["cancel_requested"] = document.pop("cancel_requested_time", None) is not None
+    document.pop("row_id", None)
+    return document
+
+
+def _uuid_text(value: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise NotFound("job execution", value) from None
+
+
+def _result(row: RowMapping) -> ResultSet:
+    return ResultSet(
+        columns=json.loads(row["columns_json"]),
+        rows=json.loads(row["rows_json"]),
+        row_count=row["row_count"],
+        truncated=row["truncated"],
+    )
+
+
+def _encode_token(last: JobExecution) -> str:
+    raw = json.dumps({"t": last.create_time.isoformat(), "id": last.job_execution_id})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[dt.datetime, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return dt.datetime.fromisoformat(data["t"]), _uuid_text(data["id"])
+    except (ValueError, KeyError, TypeError, binascii.Error, NotFound):
+        raise BadRequest(
+            "continuation", "is not a continuation token from a previous page"
+        ) from None
+
+
+def _chunks(values: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]

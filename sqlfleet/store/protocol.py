@@ -1,0 +1,171 @@
+"""The job store interface. ``SqlJobStore`` is its implementation (the only SQLAlchemy user).
+
+Every method is one transaction: it either does everything or nothing. Names are compared
+exactly. Errors are from ``sqlfleet.errors``: ``NotFound``, ``Conflict`` (and ``InUse``,
+``ActiveExecutions``, ``IllegalTransition``, ``ConcurrentChange``), ``ValidationFailed`` for
+references to objects that do not exist, ``JobDatabaseUnavailable``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import (
+    Credential,
+    CredentialRecord,
+    ExecutionPage,
+    ExecutionRow,
+    Job,
+    JobExecution,
+    JobIn,
+    JobStep,
+    JobVersion,
+    JobVersionSummary,
+    Member,
+    MemberIn,
+    ResultSet,
+    StepExecution,
+    StepIn,
+    StepPatch,
+    TargetExecution,
+    TargetGroup,
+    TargetGroupIn,
+    TargetOutput,
+    TargetSpec,
+)
+
+StepRef = int | str
+
+
+class JobStore(Protocol):
+    # Credentials
+    def list_credentials(self) -> list[Credential]: ...
+    def get_credential(self, name: str) -> Credential: ...
+    def get_credential_record(self, name: str) -> CredentialRecord: ...
+    def put_credential(self, record: CredentialRecord) -> tuple[Credential, bool]: ...
+    def delete_credential(self, name: str) -> None: ...
+
+    # Target groups and members
+    def list_target_groups(self) -> list[TargetGroup]: ...
+    def get_target_group(self, name: str) -> TargetGroup: ...
+    def put_target_group(self, name: str, document: TargetGroupIn) -> tuple[TargetGroup, bool]: ...
+    def delete_target_group(self, name: str) -> None: ...
+    def list_members(self, group_name: str) -> list[Member]: ...
+    def get_member(self, group_name: str, target_id: str) -> Member: ...
+    def add_member(self, group_name: str, document: MemberIn) -> Member: ...
+    def put_member(
+        self, group_name: str, target_id: str, document: MemberIn
+    ) -> tuple[Member, bool]: ...
+    def delete_member(self, group_name: str, target_id: str) -> None: ...
+
+    # Jobs, steps, versions
+    def list_jobs(self) -> list[Job]: ...
+    def get_job(self, name: str) -> Job: ...
+    def put_job(self, name: str, document: JobIn) -> tuple[Job, bool]: ...
+    def delete_job(self, name: str, *, force: bool = False) -> list[str]: ...
+    def list_steps(self, job_name: str, version: int | None = None) -> list[JobStep]: ...
+    def get_step(self, job_name: str, step: StepRef, version: int | None = None) -> JobStep: ...
+    def add_step(self, job_name: str, document: StepIn) -> JobStep: ...
+    def put_step(self, job_name: str, step: StepRef, document: StepIn) -> tuple[JobStep, bool]: ...
+    def update_step(self, job_name: str, step: StepRef, patch: StepPatch) -> JobStep: ...
+    def delete_step(self, job_name: str, step: StepRef) -> int: ...
+    def list_job_versions(self, job_name: str) -> list[JobVersionSummary]: ...
+    def get_job_version(self, job_name: str, version: int | None = None) -> JobVersion: ...
+
+    # Executions: writes (activities)
+    def create_job_execution(
+        self, job_name: str, *, job_execution_id: str | None = None, instance_id: str | None = None
+    ) -> JobExecution: ...
+    def add_target_executions(
+        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
+    ) -> list[TargetExecution]: ...
+    def begin_target_attempt(
+        self, job_execution_id: str, step_id: int, ordinal: int, attempt: int | None = None
+    ) -> TargetExecution: ...
+    def transition(
+        self,
+        job_execution_id: str,
+        lifecycle: Lifecycle,
+        *,
+        step_id: int | None = None,
+        ordinal: int | None = None,
+        message: str | None = None,
+        next_attempt_start_time: dt.datetime | None = None,
+    ) -> ExecutionRow: ...
+    def finish_step(
+        self, job_execution_id: str, step_id: int, *, message: str | None = None
+    ) -> StepExecution: ...
+    def finish_job_execution(
+        self, job_execution_id: str, *, message: str | None = None
+    ) -> JobExecution: ...
+    def request_cancel(self, job_execution_id: str) -> JobExecution: ...
+    def cancel_job_execution(
+        self, job_execution_id: str, *, message: str = "canceled"
+    ) -> JobExecution: ...
+    def cancel_targets(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        ordinals: Iterable[int],
+        *,
+        message: str = "canceled",
+    ) -> int: ...
+    def record_target_messages(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        ordinal: int,
+        attempt: int,
+        messages: Sequence[str],
+    ) -> None: ...
+    def record_target_result(
+        self, job_execution_id: str, step_id: int, ordinal: int, result: ResultSet
+    ) -> None: ...
+    def find_concurrent_target(
+        self, job_execution_id: str, step_id: int, ordinal: int
+    ) -> str | None: ...
+
+    # Executions: reads and purge
+    def get_job_execution(
+        self,
+        job_execution_id: str,
+        *,
+        lifecycle: Lifecycle | None = None,
+        include_targets: bool = True,
+    ) -> JobExecution: ...
+    def get_step_execution(self, job_execution_id: str, step_id: int) -> StepExecution: ...
+    def get_target_execution(
+        self, job_execution_id: str, step_id: int, ordinal: int
+    ) -> TargetExecution: ...
+    def list_target_executions(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        active: bool | None = None,
+    ) -> list[TargetExecution]: ...
+    def list_job_executions(
+        self,
+        *,
+        job_name: str | None = None,
+        active: bool | None = None,
+        lifecycle: Lifecycle | None = None,
+        create_time_min: dt.datetime | None = None,
+        create_time_max: dt.datetime | None = None,
+        end_time_min: dt.datetime | None = None,
+        end_time_max: dt.datetime | None = None,
+        top: int = 100,
+        continuation: str | None = None,
+    ) -> ExecutionPage: ...
+    def get_target_output(
+        self, job_execution_id: str, step_id: int, ordinal: int
+    ) -> TargetOutput: ...
+    def get_execution_version(self, job_execution_id: str) -> JobVersion: ...
+    def purge_history(self, oldest: dt.datetime, *, job_name: str | None = None) -> list[str]: ...
+    def purge_execution(self, job_execution_id: str) -> None: ...
+
+    def close(self) -> None: ...

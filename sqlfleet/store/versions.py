@@ -1,0 +1,196 @@
+"""How job versions are stored: a version row plus its own step rows (``job_steps``).
+
+Part of ``SqlJobStore``; ``jobs.py`` decides what changes, this module reads and writes versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from sqlfleet.errors import NotFound
+from sqlfleet.models import Job, JobStep, JobVersion, OutputDestination, Schedule
+from sqlfleet.models.jobs import StepFields
+from sqlfleet.store.tables import job_steps, job_versions, jobs
+
+COMMAND_TYPE = "TSql"
+OUTPUT_TYPE = "SqlDatabase"
+_STEP_COLUMNS = (
+    "command",
+    "credential_name",
+    "target_group_name",
+    "retry_attempts",
+    "initial_retry_interval_seconds",
+    "maximum_retry_interval_seconds",
+    "retry_interval_backoff_multiplier",
+    "step_timeout_seconds",
+    "max_parallelism",
+)
+
+
+def write_version(
+    connection: Connection,
+    job_id: str,
+    current: int,
+    drafts: Sequence[StepFields],
+    now: dt.datetime,
+) -> int:
+    """Write version ``current + 1`` with ``drafts`` as steps 1..n and make it current."""
+    version = current + 1
+    connection.execute(
+        job_versions.insert().values(job_id=job_id, job_version=version, created_time=now)
+    )
+    if drafts:
+        connection.execute(
+            job_steps.insert(),
+            [_step_values(job_id, version, i + 1, draft) for i, draft in enumerate(drafts)],
+        )
+    connection.execute(
+        jobs.update().where(jobs.c.job_id == job_id).values(job_version=version, modified_time=now)
+    )
+    return version
+
+
+def _step_values(job_id: str, version: int, step_id: int, draft: StepFields) -> dict[str, Any]:
+    output = draft.output
+    values: dict[str, Any] = {name: getattr(draft, name) for name in _STEP_COLUMNS}
+    values.update(
+        job_id=job_id,
+        job_version=version,
+        step_id=step_id,
+        step_name=draft.step_name,
+        command_type=COMMAND_TYPE,
+        on_failure=draft.on_failure.value,
+        output_type=OUTPUT_TYPE if output else None,
+        output_engine=output.engine.value if output else None,
+        output_server_name=output.server_name if output else None,
+        output_port=output.port if output else None,
+        output_database_name=output.database_name if output else None,
+        output_schema_name=output.schema_name if output else None,
+        output_table_name=output.table_name if output else None,
+        output_credential_name=output.credential_name if output else None,
+    )
+    return values
+
+
+def _output(row: RowMapping) -> OutputDestination | None:
+    if row["output_type"] is None:
+        return None
+    return OutputDestination.model_validate(
+        {
+            "engine": row["output_engine"],
+            "server_name": row["output_server_name"],
+            "port": row["output_port"],
+            "database_name": row["output_database_name"],
+            "schema_name": row["output_schema_name"],
+            "table_name": row["output_table_name"],
+            "credential_name": row["output_credential_name"],
+        }
+    )
+
+
+def _step_rows(connection: Connection, job_id: str, version: int) -> list[RowMapping]:
+    return list(
+        connection.execute(
+            sa.select(job_steps)
+            .where(job_steps.c.job_id == job_id, job_steps.c.job_version == version)
+            .order_by(job_steps.c.step_id)
+        ).mappings()
+    )
+
+
+def load_drafts(connection: Connection, job_id: str, version: int) -> list[StepFields]:
+    """The steps of a version as editable drafts (content and name, no position)."""
+    return [
+        StepFields.model_validate(
+            {name: row[name] for name in _STEP_COLUMNS}
+            | {
+                "step_name": row["step_name"],
+                "on_failure": row["on_failure"],
+                "output": _output(row),
+            }
+        )
+        for row in _step_rows(connection, job_id, version)
+    ]
+
+
+def job_row(
+    connection: Connection, name: str, *, required: bool = True, lock: bool = False
+) -> RowMapping:
+    """The ``jobs`` row of ``name``; ``NotFound`` unless ``required`` is False (then None).
+    ``lock`` holds the row until the transaction ends."""
+    query = sa.select(jobs).where(jobs.c.name == name)
+    if lock:
+        # Serialises concurrent step changes of one job (each computes the next version).
+        query = query.with_for_update()
+    row = connection.execute(query).mappings().first()
+    if row is None and required:
+        raise NotFound("job", name, f"create it with PUT /api/jobs/{name}")
+    return row  # type: ignore[return-value]
+
+
+def read_version(connection: Connection, job: RowMapping, version: int | None) -> JobVersion:
+    """Version ``version`` (default: current) of the job row ``job``, with its steps."""
+    number = job["job_version"] if version is None else version
+    found = connection.execute(
+        sa.select(job_versions.c.created_time).where(
+            job_versions.c.job_id == job["job_id"], job_versions.c.job_version == number
+        )
+    ).first()
+    if found is None:
+        raise NotFound(
+            "job version", number, f"job '{job['name']}' is at version {job['job_version']}"
+        )
+    steps = [
+        JobStep(
+            job_name=job["name"],
+            job_version=number,
+            step_id=row["step_id"],
+            step_name=row["step_name"],
+            command=row["command"],
+            credential_name=row["credential_name"],
+            target_group_name=row["target_group_name"],
+            retry_attempts=row["retry_attempts"],
+            initial_retry_interval_seconds=row["initial_retry_interval_seconds"],
+            maximum_retry_interval_seconds=row["maximum_retry_interval_seconds"],
+            retry_interval_backoff_multiplier=row["retry_interval_backoff_multiplier"],
+            step_timeout_seconds=row["step_timeout_seconds"],
+            max_parallelism=row["max_parallelism"],
+            on_failure=row["on_failure"],
+            output=_output(row),
+        )
+        for row in _step_rows(connection, job["job_id"], number)
+    ]
+    return JobVersion(
+        job_name=job["name"],
+        job_id=job["job_id"],
+        job_version=number,
+        created_time=found.created_time,
+        step_count=len(steps),
+        steps=steps,
+    )
+
+
+def read_job(connection: Connection, name: str) -> Job:
+    """Job ``name`` with the steps of its current version. Raises ``NotFound``."""
+    row = job_row(connection, name)
+    return Job(
+        name=row["name"],
+        job_id=row["job_id"],
+        description=row["description"],
+        enabled=row["enabled"],
+        schedule=Schedule(
+            interval_type=row["schedule_interval_type"],
+            interval_count=row["schedule_interval_count"],
+            start_time=row["schedule_start_time"],
+            end_time=row["schedule_end_time"],
+        ),
+        job_version=row["job_version"],
+        steps=read_version(connection, row, None).steps,
+        created_time=row["created_time"],
+        modified_time=row["modified_time"],
+    )

@@ -1,0 +1,323 @@
+"""The execution side of the job store, on SQLite and PostgreSQL: the calls activities make."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from sqlfleet.errors import BadRequest, Conflict, IllegalTransition, NotFound
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import (
+    JobIn,
+    ResultSet,
+    TargetGroupIn,
+    TargetSpec,
+    validate_document,
+)
+from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT, MAX_RESULT_ROWS
+from sqlfleet.store import SqlJobStore
+
+L = Lifecycle
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class Clock:
+    """A fake UTC clock: every reading advances one second."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+def clock(store: SqlJobStore, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(store, "_clock", fake)
+    return fake
+
+
+@pytest.fixture
+def job(store: SqlJobStore, clock: Clock) -> str:
+    store.put_target_group(
+        "g",
+        validate_document(
+            TargetGroupIn,
+            {"members": [{"target_type": "database", "server_name": "s", "database_name": "d"}]},
+        ),
+    )
+    steps = [
+        {"command": "SELECT 1", "target_group_name": "g", "retry_attempts": 2},
+        {"step_name": "two", "command": "SELECT 2", "target_group_name": "g"},
+    ]
+    store.put_job("j", validate_document(JobIn, {"steps": steps}))
+    return "j"
+
+
+def targets(*databases: str) -> list[TargetSpec]:
+    return [
+        TargetSpec(target_type="database", target_id=None, server_name="S1", database_name=name)
+        for name in databases
+    ]
+
+
+def test_execution_snapshot_has_every_elastic_jobs_column(store: SqlJobStore, job: str) -> None:
+    execution = store.create_job_execution(job, instance_id="inst-1")
+    row = execution.model_dump()
+    for column in (
+        "job_execution_id",
+        "job_name",
+        "job_id",
+        "job_version",
+        "step_id",
+        "step_name",
+        "is_active",
+        "lifecycle",
+        "create_time",
+        "start_time",
+        "end_time",
+        "current_attempts",
+        "current_attempt_start_time",
+        "next_attempt_start_time",
+        "last_message",
+        "target_type",
+        "target_id",
+        "target_group_name",
+        "target_server_name",
+        "target_database_name",
+    ):
+        assert column in row
+    assert (execution.step_id, execution.lifecycle, execution.is_active) == (None, L.CREATED, True)
+    assert execution.current_attempts == 0 and execution.instance_id == "inst-1"
+    assert [(s.step_id, s.step_name, s.target_group_name) for s in execution.steps] == [
+        (1, "JobStep", "g"),
+        (2, "two", "g"),
+    ]
+    again = store.create_job_execution(job, job_execution_id=execution.job_execution_id)
+    assert again.create_time == execution.create_time
+    assert len(store.list_job_executions().items) == 1
+
+
+def test_job_without_steps_cannot_start(store: SqlJobStore, clock: Clock) -> None:
+    store.put_job("empty", JobIn())
+    with pytest.raises(Conflict, match="has no steps"):
+        store.create_job_execution("empty")
+    with pytest.raises(NotFound):
+        store.create_job_execution("nope")
+
+
+def test_targets_are_created_once_with_ordinals(store: SqlJobStore, job: str) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    made = store.add_target_executions(execution_id, 1, targets("a", "b", "a", "c"))
+    assert [(t.target_ordinal, t.target_database_name) for t in made] == [
+        (0, "a"),
+        (1, "b"),
+        (2, "c"),
+    ]
+    assert made[0].max_attempts == 3 and made[0].target_server_name == "S1"
+    repeated = store.add_target_executions(execution_id, 1, targets("x"))
+    assert [t.target_database_name for t in repeated] == ["a", "b", "c"]
+    assert store.get_target_execution(execution_id, 1, 2).target_database_name == "c"
+    with pytest.raises(NotFound):
+        store.get_target_execution(execution_id, 1, 3)
+
+
+def test_a_target_lives_through_retries(store: SqlJobStore, job: str, clock: Clock) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.add_target_executions(execution_id, 1, targets("a"))
+    first = store.begin_target_attempt(execution_id, 1, 0, attempt=1)
+    assert (first.lifecycle, first.current_attempts, first.is_active) == (L.IN_PROGRESS, 1, True)
+    assert store.begin_target_attempt(execution_id, 1, 0, attempt=1) == first
+    retry_at = clock.now + dt.timedelta(seconds=30)
+    waiting = store.transition(
+        execution_id,
+        L.WAITING_FOR_RETRY,
+        step_id=1,
+        ordinal=0,
+        message="deadlock",
+        next_attempt_start_time=retry_at,
+    )
+    assert waiting.next_attempt_start_time == retry_at and waiting.last_message == "deadlock"
+    second = store.begin_target_attempt(execution_id, 1, 0)
+    assert second.current_attempts == 2 and second.next_attempt_start_time is None
+    assert second.start_time == first.start_time
+    assert second.current_attempt_start_time > first.current_attempt_start_time
+    done = store.transition(execution_id, L.FAILED, step_id=1, ordinal=0, message="x" * 10_000)
+    assert done.is_active is False and done.end_time is not None
+    assert len(done.last_message or "") == 4000
+    assert store.transition(execution_id, L.FAILED, step_id=1, ordinal=0) == done
+    with pytest.raises(IllegalTransition) as raised:
+        store.begin_target_attempt(execution_id, 1, 0)
+    assert (raised.value.current, raised.value.requested) == ("Failed", "InProgress")
+    assert store.get_target_execution(execution_id, 1, 0) == done
+    with pytest.raises(ValueError):
+        store.transition(execution_id, L.WAITING_FOR_RETRY, step_id=1, ordinal=0)
+
+
+def test_steps_and_job_roll_up(store: SqlJobStore, job: str) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.transition(execution_id, L.IN_PROGRESS)
+    store.transition(execution_id, L.IN_PROGRESS, step_id=1)
+    store.add_target_executions(execution_id, 1, targets("a", "b"))
+    with pytest.raises(Conflict, match="still active"):
+        store.finish_step(execution_id, 1)
+    store.begin_target_attempt(execution_id, 1, 0)
+    store.transition(execution_id, L.SUCCEEDED, step_id=1, ordinal=0)
+    store.transition(execution_id, L.SKIPPED, step_id=1, ordinal=1, message="running elsewhere")
+    step = store.finish_step(execution_id, 1)
+    assert step.lifecycle == L.SUCCEEDED_WITH_SKIPPED
+    assert step.last_message == "1 Skipped, 1 Succeeded" and len(step.targets) == 2
+    assert step.current_attempts == 1
+    finished = store.finish_job_execution(execution_id)
+    assert finished.lifecycle == L.SUCCEEDED_WITH_SKIPPED and finished.is_active is False
+    assert finished.steps[1].lifecycle == L.SKIPPED
+    assert finished.steps[1].last_message == "not run: an earlier step ended the job"
+
+
+def test_cancel_marks_everything_unfinished(store: SqlJobStore, job: str) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.add_target_executions(execution_id, 1, targets("a", "b", "c"))
+    store.begin_target_attempt(execution_id, 1, 0)
+    store.transition(execution_id, L.SUCCEEDED, step_id=1, ordinal=0)
+    assert store.cancel_targets(execution_id, 1, [1, 0], message="stopping") == 1
+    assert store.get_target_execution(execution_id, 1, 0).lifecycle == L.SUCCEEDED
+    assert store.request_cancel(execution_id).cancel_requested is True
+    canceled = store.cancel_job_execution(execution_id)
+    assert canceled.lifecycle == L.CANCELED and canceled.cancel_requested
+    states = [t.lifecycle for t in canceled.steps[0].targets]
+    assert states == [L.SUCCEEDED, L.CANCELED, L.CANCELED]
+    assert {s.lifecycle for s in canceled.steps} == {L.CANCELED}
+
+
+def test_messages_and_results_are_bounded_and_replaced(store: SqlJobStore, job: str) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.add_target_executions(execution_id, 1, targets("a"))
+    store.record_target_messages(execution_id, 1, 0, 1, ["first try"])
+    store.record_target_messages(execution_id, 1, 0, 2, ["hello", "ünïcode ✓", "m" * 5000])
+    store.record_target_messages(execution_id, 1, 0, 2, ["hello", "ünïcode ✓", "m" * 5000])
+    rows = [(i, f"name {i}", dt.date(2025, 1, 2), b"\x00\x01") for i in range(MAX_RESULT_ROWS + 5)]
+    result = ResultSet.bounded([("n", "int"), ("s", "str"), ("d", "date"), ("b", "bytes")], rows)
+    assert result.truncated and result.row_count == MAX_RESULT_ROWS
+    store.record_target_result(execution_id, 1, 0, result)
+    small = ResultSet.bounded([("n", "int")], [(1,), (None,)])
+    store.record_target_result(execution_id, 1, 0, small)
+    output = store.get_target_output(execution_id, 1, 0)
+    assert [(m.attempt, m.sequence) for m in output.messages] == [(1, 0), (2, 0), (2, 1), (2, 2)]
+    assert output.messages[2].message == "ünïcode ✓"
+    assert len(output.messages[3].message) == 4000
+    assert output.result == small and output.result.rows == [[1], [None]]
+    many = [f"line {i}" for i in range(MAX_MESSAGES_PER_ATTEMPT + 10)]
+    store.record_target_messages(execution_id, 1, 0, 3, many)
+    kept = [m for m in store.get_target_output(execution_id, 1, 0).messages if m.attempt == 3]
+    assert len(kept) == MAX_MESSAGES_PER_ATTEMPT and kept[-1].message.startswith("... 11 more")
+
+
+def test_result_values_become_json(store: SqlJobStore) -> None:
+    import decimal
+    import uuid
+
+    value = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
+    result = ResultSet.bounded(
+        [("a", "x")],
+        [(decimal.Decimal("1.50"),), (value,), (float("nan"),), ("x" * 5000,), (True,)],
+    )
+    assert result.rows[:3] == [["1.50"], [str(value)], ["nan"]]
+    assert len(result.rows[3][0]) == 4000 and result.truncated and result.rows[4] == [True]
+
+
+def test_listing_pages_and_filters(store: SqlJobStore, job: str, clock: Clock) -> None:
+    ids = [store.create_job_execution(job).job_execution_id for _ in range(5)]
+    store.cancel_job_execution(ids[0])
+    page = store.list_job_executions(top=2)
+    assert [e.job_execution_id for e in page.items] == [ids[4], ids[3]]
+    page2 = store.list_job_executions(top=2, continuation=page.continuation)
+    page3 = store.list_job_executions(top=2, continuation=page2.continuation)
+    assert [e.job_execution_id for e in page2.items + page3.items] == [ids[2], ids[1], ids[0]]
+    assert page3.continuation is None
+    assert [e.job_execution_id for e in store.list_job_executions(active=False).items] == [ids[0]]
+    assert len(store.list_job_executions(active=True, job_name="j").items) == 4
+    assert store.list_job_executions(job_name="other").items == []
+    middle = store.get_job_execution(ids[2]).create_time
+    window = store.list_job_executions(create_time_min=middle, create_time_max=middle)
+    assert [e.job_execution_id for e in window.items] == [ids[2]]
+    assert [e.job_execution_id for e in store.list_job_executions(lifecycle=L.CANCELED).items] == [
+        ids[0]
+    ]
+    with pytest.raises(BadRequest) as raised:
+        store.list_job_executions(continuation="garbage")
+    assert raised.value.field == "continuation"
+    with pytest.raises(BadRequest):
+        store.list_job_executions(top=0)
+
+
+def test_get_filters_targets_by_lifecycle(store: SqlJobStore, job: str) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.add_target_executions(execution_id, 1, targets("a", "b"))
+    store.begin_target_attempt(execution_id, 1, 1)
+    store.transition(execution_id, L.FAILED, step_id=1, ordinal=1)
+    failed = store.get_job_execution(execution_id, lifecycle=L.FAILED)
+    assert [s.step_id for s in failed.steps] == [1]
+    assert [t.target_database_name for t in failed.steps[0].targets] == ["b"]
+    assert len(store.get_job_execution(execution_id).steps[0].targets) == 2
+    assert store.get_job_execution(execution_id, include_targets=False).steps[0].targets == []
+    listed = store.list_target_executions(execution_id, step_id=1, active=True)
+    assert [t.target_ordinal for t in listed] == [0]
+    with pytest.raises(NotFound):
+        store.get_job_execution("not-a-uuid")
+
+
+def test_same_step_on_same_database_elsewhere_is_found(store: SqlJobStore, job: str) -> None:
+    first = store.create_job_execution(job).job_execution_id
+    second = store.create_job_execution(job).job_execution_id
+    for execution_id in (first, second):
+        store.add_target_executions(execution_id, 1, targets("a", "b"))
+    store.begin_target_attempt(first, 1, 0)
+    assert store.find_concurrent_target(second, 1, 0) == first
+    assert store.find_concurrent_target(second, 1, 1) is None
+    store.transition(first, L.SUCCEEDED, step_id=1, ordinal=0)
+    assert store.find_concurrent_target(second, 1, 0) is None
+
+
+def test_purge_removes_old_finished_history_only(
+    store: SqlJobStore, job: str, clock: Clock
+) -> None:
+    old = store.create_job_execution(job).job_execution_id
+    store.add_target_executions(old, 1, targets("a"))
+    store.record_target_messages(old, 1, 0, 1, ["m"])
+    store.record_target_result(old, 1, 0, ResultSet.bounded([("n", "int")], [(1,)]))
+    store.cancel_job_execution(old)
+    running = store.create_job_execution(job).job_execution_id
+    cutoff = clock.now + dt.timedelta(seconds=1)
+    clock.now += dt.timedelta(days=1)
+    recent = store.create_job_execution(job).job_execution_id
+    store.cancel_job_execution(recent)
+    assert store.purge_history(cutoff) == [old]
+    remaining = {e.job_execution_id for e in store.list_job_executions().items}
+    assert remaining == {running, recent}
+    with pytest.raises(NotFound):
+        store.get_target_output(old, 1, 0)
+    assert store.purge_history(cutoff, job_name="other") == []
+
+
+def test_lifecycle_strings_are_accepted(store: SqlJobStore, job: str) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    row: Any = store.transition(execution_id, "InProgress")  # type: ignore[arg-type]
+    assert row.lifecycle == L.IN_PROGRESS and row.start_time is not None
+
+
+def test_purge_one_execution(store: SqlJobStore, job: str) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.add_target_executions(execution_id, 1, targets("a"))
+    store.record_target_messages(execution_id, 1, 0, 1, ["m"])
+    with pytest.raises(Conflict, match="still active"):
+        store.purge_execution(execution_id)
+    store.cancel_job_execution(execution_id)
+    store.purge_execution(execution_id)
+    with pytest.raises(NotFound):
+        store.get_job_execution(execution_id)
+    with pytest.raises(NotFound):
+        store.purge_execution(execution_id)
