@@ -1,0 +1,1 @@
+"""devhost host-side tests: HTTP, app loading, timers and the conformance suites."""

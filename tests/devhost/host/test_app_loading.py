@@ -1,0 +1,210 @@
+"""Loading an unchanged v2-model app: settings, host.json, indexing, aliases and invokers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from devhost.app import AppLoadError, durable_functions, load_app
+from devhost.invocation import FunctionRunner
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_app"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    environ = {"SAMPLE_GREETING": "from the environment"}
+    return load_app(SAMPLE, environ), environ
+
+
+def test_settings_reach_the_environment_but_do_not_override_it(sample):
+    app, environ = sample
+    assert environ["TICK_SCHEDULE"] == "*/2 * * * * *"
+    assert environ["SAMPLE_GREETING"] == "from the environment"
+    assert app.settings["SAMPLE_GREETING"] == "Howdy"
+
+
+def test_host_json_is_read(sample):
+    app, _ = sample
+    assert (app.host.route_prefix, app.host.hub_name) == ("api", "SampleHub")
+    assert (app.host.max_concurrent_activities, app.host.max_concurrent_orchestrations) == (32, 8)
+
+
+def test_functions_are_indexed_by_trigger_with_durable_aliases(sample):
+    app, _ = sample
+    routes = {h.route: h for h in app.http}
+    assert routes["hello"].methods == frozenset({"GET"}) and routes["echo"].methods is None
+    assert routes["keyed/admin"].auth_level == "admin"
+    assert routes["sdk/{method}"].function.client_bindings[0].name == "client"
+    assert routes["context-info"].function.wants_context
+    assert [t.function.name for t in app.timers] == ["tick"]
+    names = {(d.kind, d.registered_name) for d in app.durable}
+    assert ("activity", "greet") in names and ("activity", "greet_implementation") not in names
+    assert ("orchestrator", "chain") in names and ("entity", "counter") in names
+
+
+def test_invokers_speak_the_json_protocol(sample):
+    app, _ = sample
+    runner = FunctionRunner({})
+    functions = durable_functions(app, runner, lambda binding: "{}")
+    assert functions.activities["greet"]('"Oslo"') == '"Greetings, Oslo"'  # async activity
+    assert functions.activities["double"]("21") == "42"
+    assert functions.activities["noop"](None) is None
+    assert functions.activities["noop"]("not json") == '"not json"'  # raw string fallback
+    with pytest.raises(ValueError, match="bad"):
+        functions.activities["explode"]('"bad"')
+    context = {
+        "history": [
+            {
+                "EventType": 12,
+                "EventId": -1,
+                "IsPlayed": False,
+                "Timestamp": "2024-01-01T00:00:00.0000000Z",
+            },
+            {
+                "EventType": 0,
+                "EventId": -1,
+                "IsPlayed": False,
+                "Timestamp": "2024-01-01T00:00:00.0000000Z",
+                "Name": "chain",
+                "Version": "",
+                "Input": None,
+                "OrchestrationInstance": {"InstanceId": "i", "ExecutionId": "e"},
+            },
+        ],
+        "input": None,
+        "instanceId": "i",
+        "isReplaying": False,
+        "parentInstanceId": None,
+        "upperSchemaVersion": 1,
+        "upperSchemaVersionNew": 2,
+    }
+    state = json.loads(functions.orchestrators["chain"](json.dumps(context)))
+    assert state["isDone"] is False
+    assert state["actions"] == [
+        [{"actionType": 0, "functionName": "hello_activity", "input": '"Tokyo"'}]
+    ]
+    entity = {
+        "self": {"name": "counter", "key": "k"},
+        "exists": True,
+        "state": "10",
+        "batch": [
+            {"name": "add", "input": json.dumps("5"), "isSignal": True},
+            {"name": "get", "input": json.dumps("null"), "isSignal": False},
+        ],
+    }
+    result = json.loads(functions.entities["counter"](json.dumps(entity)))
+    assert result["entityState"] == "15" and [r["result"] for r in result["results"]] == [
+        "15",
+        "15",
+    ]
+    runner.close()
+
+
+def test_async_activities_run_on_the_bound_loop_from_worker_threads(sample):
+    app, _ = sample
+    runner = FunctionRunner({})
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="host-loop", daemon=True)
+    thread.start()
+    runner.bind_loop(loop)
+    seen: list[str] = []
+    greet = next(d.function for d in app.durable if d.registered_name == "greet")
+
+    async def spy(name: str) -> str:
+        seen.append(threading.current_thread().name)
+        return await greet.function(name)
+
+    spied = type(greet)(**{**greet.__dict__, "function": spy})
+    assert runner.call_blocking(spied, {"name": "x"}) == "Greetings, x"
+    assert seen == ["host-loop"]
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+    runner.close()
+
+
+def write_app(folder: Path, source: str, host: dict | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "function_app.py").write_text(source)
+    (folder / "host.json").write_text(json.dumps(host or {"version": "2.0"}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("source", "host", "message"),
+    [
+        ("x = 1\n", None, "exactly one FunctionApp/DFApp at module level; found none"),
+        (
+            "import azure.functions as func\na = func.FunctionApp()\nb = func.FunctionApp()\n",
+            None,
+            "found a, b",
+        ),
+        (
+            "import azure.functions as func\napp = func.FunctionApp()\n",
+            {"extensions": {"durableTask": {"hubName": "no-dashes!"}}},
+            "not a valid task hub name",
+        ),
+        (
+            "import azure.functions as func\napp = func.FunctionApp()\n",
+            {"extensions": {"durableTask": {"maxConcurrentActivityFunctions": 0}}},
+            "maxConcurrentActivityFunctions must be at least 1",
+        ),
+        (
+            "import azure.functions as func\napp = func.FunctionApp()\n",
+            {"extensions": {"durableTask": {"hubName": "%HUB%"}}},
+            "app setting 'HUB'",
+        ),
+    ],
+)
+def test_unusable_apps_are_refused_with_the_reason(tmp_path, source, host, message):
+    folder = write_app(tmp_path / "app", source, host)
+    with pytest.raises(AppLoadError, match=message):
+        load_app(folder, {})
+
+
+def test_missing_script_and_bad_settings_are_reported(tmp_path):
+    with pytest.raises(AppLoadError, match="function_app.py"):
+        load_app(tmp_path, {})
+    folder = write_app(
+        tmp_path / "app", "import azure.functions as func\napp = func.FunctionApp()\n"
+    )
+    (folder / "local.settings.json").write_text("{not json")
+    with pytest.raises(AppLoadError, match="local.settings.json is not valid JSON"):
+        load_app(folder, {})
+
+
+def test_hub_name_and_route_prefix_can_come_from_settings(tmp_path):
+    folder = write_app(
+        tmp_path / "app",
+        "import azure.functions as func\napp = func.FunctionApp()\n"
+        "@app.route(route='x')\ndef x(req):\n    return 'x'\n",
+        {"extensions": {"durableTask": {"hubName": "%HUB%"}, "http": {"routePrefix": ""}}},
+    )
+    (folder / "local.settings.json").write_text(json.dumps({"Values": {"HUB": "FromSettings"}}))
+    app = load_app(folder, {})
+    assert (app.host.hub_name, app.host.route_prefix) == ("FromSettings", "")
+    assert [h.auth_level for h in app.http] == ["function"]  # FunctionApp's default level
+
+
+def test_the_command_line_refuses_an_unusable_app_with_exit_status_2(tmp_path):
+    folder = write_app(
+        tmp_path / "app",
+        "import azure.functions as func\napp = func.FunctionApp()\n"
+        "@app.timer_trigger(schedule='* * *', arg_name='t')\ndef t(t):\n    pass\n",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "devhost", str(folder), "--port", "0"],
+        cwd=SAMPLE.parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "cannot start: timer 't': schedule '* * *' has 3 fields" in done.stderr
