@@ -19,6 +19,7 @@ from devhost import history as h
 from devhost.clock import SystemClock
 from devhost.entities import client_signal, entity_instance_id
 from devhost.executor import episode_instance
+from devhost.rewind import plan_rewind
 from devhost.store import TaskHubStore
 from devhost.taskhub import (
     Clock,
@@ -203,9 +204,8 @@ class Engine:
             return child is not None and child.status is RuntimeStatus.FAILED
 
         now = self.clock.now()
-        plan = self.worker.executor.plan_rewind(
-            episode_instance(record), self.store.load_history(record.instance_id), now, failed
-        )
+        stored = self.store.load_history(record.instance_id)
+        plan = plan_rewind(self.worker.executor, episode_instance(record), stored, failed)
         trigger = h.generic_event(now, f"Rewound: {reason or ''}".rstrip())
         rerun = [(w.task_id, w.name, w.input) for w in plan.rerun]
         history = [h.dumps(event) for event in plan.history]

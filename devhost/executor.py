@@ -17,7 +17,7 @@ import threading
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from devhost.catalog import FunctionCatalog
 from devhost.history import Event, EventType
 from devhost.replay import ActionWalk
 from devhost.taskhub import OrchestratorInvoker, RuntimeStatus
-from devhost.workitems import ActivityWork, InstanceRecord, Work
+from devhost.workitems import InstanceRecord, Work
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 MAX_CUSTOM_STATUS_KB = 16
@@ -89,15 +89,6 @@ class EpisodeOutcome:
     sdk_waiting: bool = False  # the SDK returned neither isDone nor error
     invoked: bool = False
     failure: str | None = None  # for the invocation log (never the payloads)
-
-
-@dataclass
-class RewindPlan:
-    """A Failed instance's history with its failures undone, and the work to run again."""
-
-    history: list[Event]
-    rerun: list[ActivityWork]
-    children: list[str]  # failed sub-orchestrations to rewind as well
 
 
 @dataclass
@@ -165,18 +156,10 @@ class EpisodeExecutor:
             return self._replay(instance, inbox, now, stored_history)
         except Exception as exc:  # an engine bug must fail one instance, not the worker
             _log.exception("episode of %s failed inside the engine", instance.instance_id)
-            message = (
-                f"Orchestrator function '{instance.name}' failed: devhost engine error: {exc!r}"
-            )
-            return self._finished(
-                instance,
-                now,
-                [h.orchestrator_started(now)],
-                [i for i, _ in inbox],
-                RuntimeStatus.FAILED,
-                message,
-                details=message,
-            )
+            message = f"Orchestrator function '{instance.name}' failed: engine error: {exc!r}"
+            started = [h.orchestrator_started(now)]
+            consumed = [row_id for row_id, _ in inbox]
+            return self._failed(instance, now, started, consumed, message, invoked=False)
 
     # -- the episode -------------------------------------------------------------------------
 
@@ -189,107 +172,70 @@ class EpisodeExecutor:
     ) -> EpisodeOutcome:
         started = h.orchestrator_started(now)
         plan = _plan(instance.status, inbox, first_episode=not stored_history)
+        consumed = plan.consumed
         if plan.terminate is not None:
             reason = plan.terminate.get("Input")
+            history = [started, plan.terminate]
             return self._finished(
-                instance,
-                now,
-                [started, plan.terminate],
-                plan.consumed,
-                RuntimeStatus.TERMINATED,
-                reason,
-                details=None,
+                instance, now, history, consumed, RuntimeStatus.TERMINATED, reason
             )
         if not any(_needs_orchestrator(e) for e in plan.run):
             # Only suspend/resume bookkeeping: record it, nothing for the orchestrator to see.
-            return EpisodeOutcome(
-                history=[started, *plan.run, h.orchestrator_completed(now)] if plan.run else [],
-                status=plan.status,
-                consumed=plan.consumed,
-            )
+            history = [started, *plan.run, h.orchestrator_completed(now)] if plan.run else []
+            return EpisodeOutcome(history=history, status=plan.status, consumed=consumed)
         if not stored_history and plan.run[0]["EventType"] != EventType.EXECUTION_STARTED:
             _log.warning("instance %s has events but no ExecutionStarted", instance.instance_id)
-            return EpisodeOutcome(history=[], status=instance.status, consumed=plan.consumed)
+            return EpisodeOutcome(history=[], status=instance.status, consumed=consumed)
 
         new_events = [started, *plan.run]
         found = self.index.orchestrator(instance.name)
         if found is None:
-            message = str(self.index.unknown("orchestrator", instance.name))
-            message = f"Orchestrator function '{instance.name}' failed: {message}"
-            return self._finished(
-                instance, now, new_events, plan.consumed, RuntimeStatus.FAILED, message, message
-            )
-        _, invoker = found
-        context = build_context(instance, stored_history, new_events)
-        state, stack = _invoke_orchestrator(invoker, context)
+            missing = self.index.unknown("orchestrator", instance.name)
+            message = f"Orchestrator function '{instance.name}' failed: {missing}"
+            return self._failed(instance, now, new_events, consumed, message, invoked=False)
+        state, stack = invoke_orchestrator(
+            found[1], build_context(instance, stored_history, new_events)
+        )
         error = state.get("error") or None
         if isinstance(state.get("__devhost_invalid__"), str):
             error = state["__devhost_invalid__"]
             state = {"isDone": False, "actions": [[]], "error": error}
-        status = (
-            RuntimeStatus.SUSPENDED
-            if plan.status is RuntimeStatus.SUSPENDED
-            else (RuntimeStatus.RUNNING)
-        )
 
         custom_status, custom_changed = instance_custom_status(state)
-        if custom_status is not None and len(custom_status.encode("utf-16-le")) > (
-            MAX_CUSTOM_STATUS_KB * 1024
-        ):
-            size_kb = len(custom_status.encode("utf-16-le")) / 1024
+        size = len(custom_status.encode("utf-16-le")) if custom_status is not None else 0
+        if size > MAX_CUSTOM_STATUS_KB * 1024:
             message = (
                 f"Orchestrator function '{instance.name}' failed: The UTF-16 size of the "
                 f"JSON-serialized custom status must not exceed {MAX_CUSTOM_STATUS_KB} KB; it is "
-                f"{size_kb:.1f} KB. Keep progress details small and store big data elsewhere."
+                f"{size / 1024:.1f} KB. Keep progress details small and store big data elsewhere."
             )
-            outcome = self._finished(
-                instance, now, new_events, plan.consumed, RuntimeStatus.FAILED, message, message
-            )
-            outcome.invoked = True
-            return outcome
+            return self._failed(instance, now, new_events, consumed, message)
 
-        walk = self._walk(instance, state, [h.loads(text) for text in stored_history], new_events)
+        stored = [h.loads(text) for text in stored_history]
+        walk = self.walk_actions(instance, state, stored, new_events)
         if walk.error is not None:
-            outcome = self._finished(
-                instance,
-                now,
-                new_events,
-                plan.consumed,
-                RuntimeStatus.FAILED,
-                walk.error,
-                walk.error,
-            )
-            outcome.invoked = True
-            return outcome
+            return self._failed(instance, now, new_events, consumed, walk.error)
 
         scheduled, work = walk.take_new(now)
         history = [*new_events, *scheduled]
         if walk.walk_complete and (error or state.get("isDone")):
             if error:
                 message = f"Orchestrator function '{instance.name}' failed: {error}"
-                outcome = self._finished(
-                    instance,
-                    now,
-                    history,
-                    plan.consumed,
-                    RuntimeStatus.FAILED,
-                    message,
-                    f"Message: {error}, StackTrace: {stack}",
-                )
+                details = f"Message: {error}, StackTrace: {stack}"
+                outcome = self._failed(instance, now, history, consumed, message, details)
             elif walk.continued_as_new:
-                outcome = self._continued_as_new(instance, now, history, plan.consumed, walk)
+                outcome = self._continued_as_new(instance, now, history, consumed, walk)
             else:
                 output = json.dumps(state["output"]) if "output" in state else None
-                outcome = self._finished(
-                    instance, now, history, plan.consumed, RuntimeStatus.COMPLETED, output, None
-                )
+                status = RuntimeStatus.COMPLETED
+                outcome = self._finished(instance, now, history, consumed, status, output)
             outcome.work = work
         else:
             history.append(h.orchestrator_completed(now))
             outcome = EpisodeOutcome(
                 history=history,
-                status=status,
-                consumed=plan.consumed,
+                status=plan.status,  # Running, or Suspended when a suspend came in this batch
+                consumed=consumed,
                 work=work,
                 cancel_timers=walk.canceled_timers(),
                 walk=walk,
@@ -301,7 +247,7 @@ class EpisodeExecutor:
         outcome.custom_status_changed = custom_changed
         return outcome
 
-    def _walk(
+    def walk_actions(
         self,
         instance: EpisodeInstance,
         state: dict[str, Any],
@@ -327,67 +273,25 @@ class EpisodeExecutor:
             walk.feed(event)
         return walk
 
-    # -- rewind ------------------------------------------------------------------------------
+    # -- endings -----------------------------------------------------------------------------
 
-    def plan_rewind(
+    def _failed(
         self,
         instance: EpisodeInstance,
-        stored_history: Sequence[str],
         now: dt.datetime,
-        child_is_failed: Callable[[str], bool],
-    ) -> RewindPlan:
-        """Undo the failures of a Failed instance, as the extension's (legacy) rewind does.
-
-        Failure events become ``GenericEvent`` ("Rewound: ..."), their activities run again and
-        failed sub-orchestrations are rewound too. A retry loop that gave up gets its last
-        attempt back (its earlier, retried failures stay). Replays the orchestrator once to know
-        which failures belong to retry loops.
-        """
-        events = [h.loads(text) for text in stored_history]
-        failures: set[int] | None = None
-        timers: set[int] = set()
-        found = self.index.orchestrator(instance.name)
-        if found is not None:
-            context = build_context(instance, stored_history, [])
-            state, _ = _invoke_orchestrator(found[1], context)
-            walk = self._walk(instance, state, events, [])
-            if walk.error is None:
-                failures, timers = walk.rewind_targets()
-        scheduled = {
-            e["EventId"]: e
-            for e in events
-            if e["EventType"]
-            in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED)
-        }
-        plan = RewindPlan(history=[], rerun=[], children=[])
-        for event in events:
-            kind = event["EventType"]
-            ref = event.get("TaskScheduledId", event.get("TimerId"))
-            task_id = int(ref if ref is not None else event["EventId"])
-            undo = kind == EventType.EXECUTION_COMPLETED or (
-                kind in (EventType.TIMER_CREATED, EventType.TIMER_FIRED) and task_id in timers
-            )
-            if kind in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
-                origin = scheduled.get(task_id)
-                undo = origin is not None and (failures is None or task_id in failures)
-                if undo and origin is not None and kind == EventType.TASK_FAILED:
-                    plan.rerun.append(ActivityWork(task_id, origin["Name"], origin["Input"]))
-                elif undo and origin is not None:
-                    undo = child_is_failed(origin["InstanceId"])
-                    if undo:
-                        plan.children.append(origin["InstanceId"])
-            if undo:
-                label = (
-                    f"{EventType(kind).name} {task_id}" if task_id != -1 else EventType(kind).name
-                )
-                plan.history.append(
-                    h.generic_event(h.parse_timestamp(event["Timestamp"]), f"Rewound: {label}")
-                )
-            else:
-                plan.history.append(event)
-        return plan
-
-    # -- endings -----------------------------------------------------------------------------
+        history: list[Event],
+        consumed: list[int],
+        message: str,
+        details: str | None = None,
+        *,
+        invoked: bool = True,
+    ) -> EpisodeOutcome:
+        status = RuntimeStatus.FAILED
+        outcome = self._finished(
+            instance, now, history, consumed, status, message, details or message
+        )
+        outcome.invoked = invoked
+        return outcome
 
     def _finished(
         self,
@@ -397,7 +301,7 @@ class EpisodeExecutor:
         consumed: list[int],
         status: RuntimeStatus,
         result: str | None,
-        details: str | None,
+        details: str | None = None,
     ) -> EpisodeOutcome:
         """Completed, Failed or Terminated: close the history and tell the parent, if any."""
         closing = h.execution_completed(now, status.code, result)
@@ -539,7 +443,7 @@ def instance_custom_status(state: dict[str, Any]) -> tuple[str | None, bool]:
     return json.dumps(state["customStatus"], separators=(",", ":"), ensure_ascii=False), True
 
 
-def _invoke_orchestrator(invoker: OrchestratorInvoker, context: str) -> tuple[dict[str, Any], str]:
+def invoke_orchestrator(invoker: OrchestratorInvoker, context: str) -> tuple[dict[str, Any], str]:
     """Call the orchestrator; returns its state dict and the user's stack trace, if it raised."""
     try:
         text = invoker(context)

@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from devhost.history import format_timestamp, parse_timestamp
@@ -40,73 +41,7 @@ __all__ = ["SqliteTaskHubStore", "TaskHubStore"]
 TERMINAL = tuple(s.value for s in RuntimeStatus if s.is_terminal)
 _CHUNK = 500
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS instances (
-    instance_id TEXT PRIMARY KEY,
-    execution_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    version TEXT,
-    status TEXT NOT NULL,
-    input TEXT,
-    output TEXT,
-    custom_status TEXT,
-    parent_instance_id TEXT,
-    parent_execution_id TEXT,
-    parent_task_id INTEGER,
-    created_time TEXT NOT NULL,
-    last_updated_time TEXT NOT NULL,
-    history_count INTEGER NOT NULL DEFAULT 0,
-    ready INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS instances_ready ON instances(last_updated_time) WHERE ready = 1;
-CREATE INDEX IF NOT EXISTS instances_created ON instances(created_time, instance_id);
-CREATE TABLE IF NOT EXISTS history (
-    instance_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    PRIMARY KEY (instance_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    instance_id TEXT NOT NULL,
-    execution_id TEXT,
-    control INTEGER NOT NULL DEFAULT 0,
-    event TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS inbox_instance ON inbox(instance_id, id);
-CREATE TABLE IF NOT EXISTS activities (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    instance_id TEXT NOT NULL,
-    execution_id TEXT NOT NULL,
-    task_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    input TEXT
-);
-CREATE INDEX IF NOT EXISTS activities_instance ON activities(instance_id);
-CREATE TABLE IF NOT EXISTS timers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    instance_id TEXT NOT NULL,
-    execution_id TEXT NOT NULL,
-    timer_id INTEGER NOT NULL,
-    fire_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS timers_due ON timers(fire_at);
-CREATE INDEX IF NOT EXISTS timers_instance ON timers(instance_id, execution_id, timer_id);
-CREATE TABLE IF NOT EXISTS entities (
-    entity_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    key TEXT NOT NULL,
-    state TEXT,
-    last_operation_time TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entities_name ON entities(name, key);
-CREATE TABLE IF NOT EXISTS entity_inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    entity_id TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entity_inbox_entity ON entity_inbox(entity_id, id);
-"""
+_SCHEMA = Path(__file__).with_name("store_schema.sql").read_text()
 
 _INSERT_INBOX = "INSERT INTO inbox (instance_id, execution_id, control, event) VALUES (?, ?, ?, ?)"
 _INSTANCE_COLUMNS = (
@@ -187,36 +122,26 @@ class SqliteTaskHubStore:
         return [row[0] for row in rows]
 
     def query_instances(self, query: InstanceQuery) -> tuple[list[InstanceRecord], str | None]:
-        where: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        if query.created_from is not None:
-            where.append("created_time >= ?")
-            params.append(format_timestamp(query.created_from))
-        if query.created_to is not None:
-            where.append("created_time <= ?")
-            params.append(format_timestamp(query.created_to))
-        if query.statuses:
-            where.append("status IN (" + ",".join("?" for _ in query.statuses) + ")")
-            params.extend(RuntimeStatus(s).value for s in query.statuses)
-        if query.instance_id_prefix:
-            where.append("substr(instance_id, 1, ?) = ?")
-            params.extend([len(query.instance_id_prefix), query.instance_id_prefix])
+        statuses = [RuntimeStatus(s).value for s in query.statuses]
+        prefix = query.instance_id_prefix
+        where, params = _where(
+            ("created_time >= ?", _stamp(query.created_from)),
+            ("created_time <= ?", _stamp(query.created_to)),
+            (f"status IN ({','.join('?' * len(statuses))})", statuses or None),
+            ("substr(instance_id, 1, ?) = ?", [len(prefix), prefix] if prefix else None),
+        )
         if query.continuation_token:
             created, last_id = decode_page_token(query.continuation_token)
-            where.append("(created_time > ? OR (created_time = ? AND instance_id > ?))")
-            params.extend([created, created, last_id])
+            where += " AND (created_time > ? OR (created_time = ? AND instance_id > ?))"
+            params += [created, created, last_id]
         top = max(1, query.top)
         rows = self._read(
-            f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE {' AND '.join(where)} "
+            f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE {where} "
             "ORDER BY created_time, instance_id LIMIT ?",
             [*params, top + 1],
         )
-        records = [InstanceRecord.from_row(row) for row in rows[:top]]
-        token = None
-        if len(rows) > top:
-            last = rows[top - 1]
-            token = encode_page_token(last[11], last[0])
-        return records, token
+        token = encode_page_token(rows[top - 1][11], rows[top - 1][0]) if len(rows) > top else None
+        return [InstanceRecord.from_row(row) for row in rows[:top]], token
 
     def enqueue(
         self,
@@ -244,21 +169,14 @@ class SqliteTaskHubStore:
     def purge_instances(
         self, created_from: dt.datetime, created_to: dt.datetime | None, statuses: Sequence[str]
     ) -> int:
-        where, params = ["created_time >= ?"], [format_timestamp(created_from)]
-        if created_to is not None:
-            where.append("created_time <= ?")
-            params.append(format_timestamp(created_to))
-        if statuses:
-            where.append("status IN (" + ",".join("?" for _ in statuses) + ")")
-            params.extend(statuses)
+        where, params = _where(
+            ("created_time >= ?", _stamp(created_from)),
+            ("created_time <= ?", _stamp(created_to)),
+            (f"status IN ({','.join('?' * len(statuses))})", list(statuses) or None),
+        )
         with self._transaction() as db:
-            ids = [
-                row[0]
-                for row in db.execute(
-                    f"SELECT instance_id FROM instances WHERE {' AND '.join(where)}", params
-                )
-            ]
-            return _delete_instances(db, ids)
+            found = db.execute(f"SELECT instance_id FROM instances WHERE {where}", params)
+            return _delete_instances(db, [row[0] for row in found])
 
     # -- episodes ----------------------------------------------------------------------------
 
@@ -547,25 +465,35 @@ class SqliteTaskHubStore:
         last_from: dt.datetime | None,
         last_to: dt.datetime | None,
     ) -> list[EntityRecord]:
-        where, params = ["name = ?"], [name.lower()]
-        if after_key is not None:
-            where.append("key > ?")
-            params.append(after_key)
-        if last_from is not None:
-            where.append("last_operation_time >= ?")
-            params.append(format_timestamp(last_from))
-        if last_to is not None:
-            where.append("last_operation_time <= ?")
-            params.append(format_timestamp(last_to))
+        where, params = _where(
+            ("name = ?", name.lower()),
+            ("key > ?", after_key),
+            ("last_operation_time >= ?", _stamp(last_from)),
+            ("last_operation_time <= ?", _stamp(last_to)),
+        )
         rows = self._read(
             "SELECT entity_id, name, key, state, last_operation_time FROM entities "
-            f"WHERE {' AND '.join(where)} ORDER BY key LIMIT ?",
+            f"WHERE {where} ORDER BY key LIMIT ?",
             [*params, top],
         )
         return [EntityRecord.from_row(row) for row in rows]
 
 
-# --- row helpers ------------------------------------------------------------------------------
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """``a AND b`` of the conditions whose value is not None; a list value binds several ``?``."""
+    clauses, params = ["1 = 1"], []
+    for clause, value in conditions:
+        if value is not None:
+            clauses.append(clause)
+            params.extend(value if isinstance(value, list) else [value])
+    return " AND ".join(clauses), params
+
+
+def _stamp(when: dt.datetime | None) -> str | None:
+    return format_timestamp(when) if when is not None else None
 
 
 def _readiness(db: sqlite3.Connection, instance_id: str, status: RuntimeStatus) -> int:

@@ -1,4 +1,4 @@
-"""The seam between the durable engine and everything that drives it (HTTP API, client binding, CLI).
+"""The seam between the durable engine and what drives it (HTTP API, client binding, CLI).
 
 The engine (``devhost.engine``) implements :class:`TaskHub`; the HTTP layer (``devhost.http``) and
 the app loader only talk to this protocol. Payloads cross this seam as JSON *text* exactly as the
@@ -108,7 +108,10 @@ class InstanceNotFound(TaskHubError):
 
 
 class InstanceGone(TaskHubError):
-    """The operation needs a live instance; this one is Completed/Failed/Canceled/Terminated (410)."""
+    """The operation needs a live instance; this one is Completed/Failed/Canceled/Terminated.
+
+    (HTTP 410.)
+    """
 
     def __init__(self, instance_id: str, status: RuntimeStatus) -> None:
         super().__init__(f"Instance '{instance_id}' is {status.value}.")
@@ -117,7 +120,10 @@ class InstanceGone(TaskHubError):
 
 
 class InstanceExists(TaskHubError):
-    """start with an explicit id while a non-terminal instance with that id exists (500 on Azure)."""
+    """start with an explicit id while a non-terminal instance with that id exists.
+
+    (HTTP 500 on Azure.)
+    """
 
     def __init__(self, instance_id: str) -> None:
         super().__init__(f"An Orchestration instance with the ID '{instance_id}' already exists.")
@@ -137,7 +143,8 @@ class UnknownFunction(TaskHubError):
 
 
 class InvalidInstanceId(TaskHubError):
-    """Instance id empty, too long (>256), starting with '@' or holding / \\ # ? or control chars."""
+    """Instance id empty, too long (>256), starting with '@', or holding / \\ # ? or control
+    characters."""
 
 
 class InvalidOperation(TaskHubError):
@@ -147,7 +154,10 @@ class InvalidOperation(TaskHubError):
 # --- what the app loader hands the engine -----------------------------------------------------
 
 OrchestratorInvoker = Callable[[str], str]
-"""context JSON text (reference §1.1) -> OrchestratorState JSON text; may raise with $OutOfProcData$."""
+"""context JSON text (reference §1.1) -> OrchestratorState JSON text.
+
+May raise with $OutOfProcData$ (reference §2.3).
+"""
 
 ActivityInvoker = Callable[[str | None], str | None]
 """action input JSON text -> result JSON text (df_dumps) or None; raises the user's exception."""
@@ -158,7 +168,10 @@ EntityInvoker = Callable[[str], str]
 
 @dataclass
 class DurableFunctions:
-    """The durable functions of one app, keyed by their registered name (compare case-insensitively)."""
+    """The durable functions of one app, keyed by their registered name.
+
+    Names compare case-insensitively.
+    """
 
     orchestrators: dict[str, OrchestratorInvoker] = field(default_factory=dict)
     activities: dict[str, ActivityInvoker] = field(default_factory=dict)
@@ -224,7 +237,9 @@ class TaskHub(Protocol):
         statuses: Sequence[RuntimeStatus] = (),
     ) -> int: ...
 
-    def signal_entity(self, name: str, key: str, operation: str, input_json: str | None) -> None: ...
+    def signal_entity(
+        self, name: str, key: str, operation: str, input_json: str | None
+    ) -> None: ...
 
     def read_entity(self, name: str, key: str) -> EntityStatus | None: ...
 
@@ -246,6 +261,6 @@ class TaskHub(Protocol):
     def stop(self) -> None: ...
 
     def process_next(self) -> bool:
-        """Run one unit of pending work (an episode, an activity, a due timer) in the calling thread;
+        """Run one unit of pending work (an episode, an activity, a due timer) in this thread;
         False when nothing was ready. Lets tests step the engine without sleeping."""
         ...

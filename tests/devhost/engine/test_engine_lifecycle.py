@@ -194,16 +194,16 @@ def test_restart_runs_the_same_input_under_a_new_or_the_same_id(make_engine):
 
 
 class FailsOnce:
-    """An activity that fails the first time it sees each input."""
+    """A greeting activity whose very first call fails."""
 
     def __init__(self) -> None:
-        self.seen: Counter[str] = Counter()
+        self.calls = 0
 
     def __call__(self, value: str) -> str:
-        self.seen[value] += 1
-        if self.seen[value] == 1:
-            raise RuntimeError(f"first call for {value}")
-        return f"{value} on call {self.seen[value]}"
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError(f"first call ({value}) fails")
+        return f"Hello {value}!"
 
 
 def test_rewind_reruns_the_failed_activity_and_completes(make_engine, store_path):
@@ -218,7 +218,7 @@ def test_rewind_reruns_the_failed_activity_and_completes(make_engine, store_path
 
     status = engine.get_status(instance_id, show_history=True)
     assert status.runtime_status is RuntimeStatus.COMPLETED
-    assert json.loads(status.output) == ["Tokyo on call 2", "Seattle on call 2", "London on call 2"]
+    assert json.loads(status.output) == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
     rewound = [e["Data"] for e in status.history if e["EventType"] == EventType.GENERIC_EVENT]
     assert rewound[:2] == ["Rewound: TASK_FAILED 0", "Rewound: EXECUTION_COMPLETED"]
 
@@ -271,7 +271,7 @@ def test_rewind_also_rewinds_a_failed_sub_orchestration(make_engine):
     engine.rewind(instance_id, "again")
     drain(engine)
     assert engine.get_status("strict-child").runtime_status is RuntimeStatus.COMPLETED
-    assert json.loads(engine.get_status(instance_id).output)[0] == "Tokyo on call 2"
+    assert json.loads(engine.get_status(instance_id).output)[0] == "Hello Tokyo!"
 
 
 def test_rewind_refuses_instances_that_did_not_fail(make_engine):

@@ -306,14 +306,6 @@ def test_terminate_suspend_resume(devhost: HostProcess):
     assert (final["runtimeStatus"], final["output"]) == ("Terminated", "enough now")
 
 
-ENGINE_HAS_NO_REWIND = pytest.mark.xfail(
-    strict=True,
-    reason="devhost.engine.Engine.rewind raises InvalidOperation for every Failed instance "
-    "('Rewind is not supported by the devhost engine'), so the API answers 501",
-)
-
-
-@ENGINE_HAS_NO_REWIND
 def test_rewind_of_a_failed_instance(devhost: HostProcess):
     failed = devhost.start_orchestration("rewindable", {"key": unique("rw")})
     assert devhost.wait_for_status(failed)["runtimeStatus"] == "Failed"

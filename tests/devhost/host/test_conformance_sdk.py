@@ -96,10 +96,6 @@ def test_events_terminate_suspend_resume(devhost: HostProcess):
     assert devhost.wait_for_status(other)["output"] == "stop it"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="devhost.engine.Engine.rewind is not implemented (the API answers 501)",
-)
 def test_rewind(devhost: HostProcess):
     failed = ok(devhost.sdk("start_new", name="rewindable", input={"key": uuid.uuid4().hex}))["id"]
     assert devhost.wait_for_status(failed)["runtimeStatus"] == "Failed"
