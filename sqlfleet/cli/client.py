@@ -1,0 +1,190 @@
+"""The CLI's client of SQL Fleet's HTTP API (stdlib ``urllib``; JSON in, JSON out).
+
+Every failure becomes an ``ApiError`` whose ``message`` is one line: the API's own ``message``
+for 4xx/5xx answers, or what went wrong on the way (host unreachable, not JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+DEFAULT_URL = "http://127.0.0.1:7071"
+URL_SETTING = "SQLFLEET_URL"
+KEY_SETTING = "SQLFLEET_FUNCTION_KEY"
+KEY_HEADER = "x-functions-key"
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+
+class ApiError(Exception):
+    """A request the API refused (``status`` 4xx/5xx) or could not answer (``status`` None).
+
+    ``code`` is the API's stable error code, ``field`` the offending input field, if any.
+    """
+
+    def __init__(
+        self, message: str, status: int | None = None, code: str | None = None,
+        field: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.field = field
+
+    @property
+    def is_client_error(self) -> bool:
+        """The request itself was wrong (4xx): a usage error for the CLI."""
+        return self.status is not None and 400 <= self.status < 500
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+def api_path(*segments: str | int) -> str:
+    """``/api/<segment>/...`` with every segment percent-encoded (names may hold spaces)."""
+    return "/api/" + "/".join(quote(str(segment), safe="") for segment in segments)
+
+
+class ApiClient:
+    """Talks to one SQL Fleet host. ``key`` is sent as ``x-functions-key`` (auth level FUNCTION)."""
+
+    def __init__(
+        self, base_url: str = DEFAULT_URL, key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:  # fmt: skip
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ApiError(
+                f"--url {base_url!r} is not an http(s) URL; expected e.g. {DEFAULT_URL}", status=400
+            )
+        self.base_url = base_url.rstrip("/")
+        self._key = key or None
+        self.timeout = timeout
+
+    @classmethod
+    def from_environment(
+        cls, url: str | None = None, key: str | None = None, timeout: float | None = None
+    ) -> ApiClient:
+        """Options first, then ``SQLFLEET_URL`` / ``SQLFLEET_FUNCTION_KEY``, then defaults."""
+        return cls(
+            url or os.environ.get(URL_SETTING) or DEFAULT_URL,
+            key or os.environ.get(KEY_SETTING) or None,
+            timeout or DEFAULT_TIMEOUT_SECONDS,
+        )
+
+    def __repr__(self) -> str:  # the key never reaches logs or error text
+        return f"ApiClient({self.base_url!r}, key={'set' if self._key else 'none'})"
+
+    def url(self, path: str, query: Mapping[str, Any] | None = None) -> str:
+        params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        return self.base_url + path + ("?" + urlencode(params) if params else "")
+
+    def request(
+        self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None
+    ) -> Reply:
+        """Send one request; the answer's JSON body (or None). Raises ``ApiError``."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self._key:
+            headers[KEY_HEADER] = self._key
+        request = urllib.request.Request(
+            self.url(path, query), data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return Reply(response.status, _json(response.read()), dict(response.headers))
+        except urllib.error.HTTPError as error:
+            raise _http_error(method, path, error) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ApiError(
+                f"cannot reach the SQL Fleet API at {self.base_url} ({reason}); start it with "
+                f"'sqlfleet serve' or point --url / {URL_SETTING} at a running host"
+            ) from None
+
+    def get(self, path: str, **query: Any) -> Any:
+        return self.request("GET", path, query=query).body
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, body=body).body
+
+    def post(self, path: str, body: Any = None, **query: Any) -> Any:
+        return self.request("POST", path, body=body, query=query).body
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, body=body).body
+
+    def delete(self, path: str, **query: Any) -> None:
+        self.request("DELETE", path, query=query)
+
+    def exists(self, path: str) -> bool:
+        """Whether GET ``path`` answers 200 (False on 404; other errors raise)."""
+        try:
+            self.get(path)
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def items(self, path: str, **query: Any) -> list[Any]:
+        """The items of a list answer (``{"value": [...]}`` or ``{"items": [...]}``)."""
+        body = self.get(path, **query)
+        if isinstance(body, dict):
+            for key in ("value", "items"):
+                if isinstance(body.get(key), list):
+                    return list(body[key])
+        raise ApiError(f"GET {path} did not answer a list", status=None)
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+def _http_error(method: str, path: str, error: urllib.error.HTTPError) -> ApiError:
+    try:
+        body = _json(error.read())
+    except OSError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        message = body["message"]
+        field = body.get("field")
+        # Validation answers name the field; say it when the message does not already.
+        if field and error.code in (400, 422) and field not in message:
+            message = f"{field}: {message}"
+        return ApiError(message, error.code, body.get("code"), field)
+    if error.code == 401:
+        return ApiError(
+            f"{method} {path}: 401 Unauthorized; pass the function key with --key or {KEY_SETTING}",
+            401,
+            "Unauthorized",
+        )
+    text = body.strip().splitlines()[0][:200] if isinstance(body, str) and body.strip() else ""
+    return ApiError(
+        f"{method} {path}: HTTP {error.code} {error.reason}" + (f": {text}" if text else ""),
+        error.code,
+    )
