@@ -42,7 +42,10 @@ def client_signal(operation: str, input_json: str | None) -> dict[str, Any]:
     """The RequestMessage a client signal produces (no caller waits for a response)."""
     message: dict[str, Any] = {"op": operation, "signal": True}
     if input_json is not None:
-        message["input"] = input_json
+        # As for orchestrator calls, the entity receives the input's JSON text as a JSON string
+        # (reference §6.1): the Python client's already-encoded bodies therefore arrive as str,
+        # exactly as on Azure.
+        message["input"] = json.dumps(input_json)
     message["id"] = str(uuid.uuid4())
     return message
 

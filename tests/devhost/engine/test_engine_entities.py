@@ -45,12 +45,13 @@ def _engine(make_engine, path=":memory:"):
 
 def test_client_signals_update_state_that_can_be_read(make_engine, store_path):
     engine = _engine(make_engine, store_path)
-    # What the extension stores for the Python client's body '"5"': the JSON text of the string.
-    engine.signal_entity("Counter", "k1", "add", json.dumps("5"))
-    engine.signal_entity("counter", "k1", "add", json.dumps("7"))
-    # A raw HTTP body 7 reaches the SDK's get_input as an int, which df_loads rejects (as on
-    # Azure): the operation fails and the state is unchanged.
+    # What the extension stores for a raw HTTP body 5: the JSON text "5". The entity receives it
+    # doubly encoded (reference §6.1), so get_input() gives the int 5.
+    engine.signal_entity("Counter", "k1", "add", "5")
     engine.signal_entity("counter", "k1", "add", "7")
+    # The Python client's body '"7"' is a JSON string: the entity gets the str "7", as on Azure,
+    # and the counter refuses it, leaving the state unchanged.
+    engine.signal_entity("counter", "k1", "add", json.dumps("7"))
     drain(engine)
 
     state = engine.read_entity("COUNTER", "k1")
@@ -86,7 +87,7 @@ def test_an_orchestrator_calls_and_signals_an_entity(make_engine, store_path):
 
 def test_queued_operations_run_as_one_batch_in_order(make_engine, caplog):
     engine = _engine(make_engine)
-    for operation, value in [("add", '"1"'), ("add", '"2"'), ("reset", None), ("add", '"40"')]:
+    for operation, value in [("add", "1"), ("add", "2"), ("reset", None), ("add", "40")]:
         engine.signal_entity("Counter", "k", operation, value)
     with caplog.at_level(logging.INFO, logger="devhost.invocations"):
         drain(engine)
@@ -97,7 +98,7 @@ def test_queued_operations_run_as_one_batch_in_order(make_engine, caplog):
 
 def test_a_destructed_entity_is_gone(make_engine):
     engine = _engine(make_engine)
-    engine.signal_entity("Counter", "gone", "add", '"1"')
+    engine.signal_entity("Counter", "gone", "add", "1")
     drain(engine)
     assert engine.read_entity("Counter", "gone") is not None
     engine.signal_entity("Counter", "gone", "delete", None)
@@ -108,7 +109,7 @@ def test_a_destructed_entity_is_gone(make_engine):
 def test_entities_are_listed_by_name_with_paging(make_engine):
     engine = _engine(make_engine)
     for key in ("c", "a", "b"):
-        engine.signal_entity("Counter", key, "add", '"1"')
+        engine.signal_entity("Counter", key, "add", "1")
     drain(engine)
 
     first, token = engine.query_entities("Counter", top=2)

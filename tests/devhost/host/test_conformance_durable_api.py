@@ -6,8 +6,6 @@ import datetime as dt
 import re
 import uuid
 
-import pytest
-
 from tests.devhost.host.hostproc import WEBHOOK, HostProcess, call, poll
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -356,12 +354,6 @@ def test_restart(devhost: HostProcess):
     assert unknown.json()["Message"] == "InstanceId does not match a valid orchestration instance."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="devhost.entities.client_signal stores the signal's input JSON text as the batch "
-    "'input' without the extension's second encoding (reference §6.1), so a JSON body 5 "
-    "reaches DurableEntityContext.get_input() as json.loads('5') == 5 and df_loads(5) raises",
-)
 def test_entity_signal_with_a_json_body(devhost: HostProcess):
     path = f"{WEBHOOK}/entities/counter/{unique('json')}"
     added = devhost.call("POST", f"{path}?op=add", 5)
