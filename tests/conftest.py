@@ -24,8 +24,9 @@ from tests.support.servers import (  # noqa: E402
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[ServerAddress]:
     """The machine's PostgreSQL (trust auth) or a private one started for this session."""
-    host, port = os.environ.get("SQLFLEET_TEST_PG_HOST", "127.0.0.1"), int(
-        os.environ.get("SQLFLEET_TEST_PG_PORT", "5432")
+    host, port = (
+        os.environ.get("SQLFLEET_TEST_PG_HOST", "127.0.0.1"),
+        int(os.environ.get("SQLFLEET_TEST_PG_PORT", "5432")),
     )
     if answers(host, port):
         yield ServerAddress(host, port, os.environ.get("SQLFLEET_TEST_PG_USER", "postgres"))
@@ -34,7 +35,9 @@ def postgres_server() -> Iterator[ServerAddress]:
     try:
         private = start_private_postgres()
     except Exception as error:  # noqa: BLE001
-        pytest.skip(f"no PostgreSQL server answers on {host}:{port} and none could be started: {error}")
+        pytest.skip(
+            f"no PostgreSQL server answers on {host}:{port} and none could be started: {error}"
+        )
     try:
         yield private.address
     finally:

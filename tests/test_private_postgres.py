@@ -1,4 +1,4 @@
-"""The private PostgreSQL the fault suites rely on really starts, answers SQL, stops and restarts."""
+"""The private PostgreSQL the fault suites rely on starts, answers SQL, stops and restarts."""
 
 import pyodbc
 

@@ -8,6 +8,7 @@ MariaDB: the machine's server on 127.0.0.1:3306 when it answers; otherwise its t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import os
@@ -100,15 +101,13 @@ class PrivatePostgres:
         self._pg_ctl("-m", mode, "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 
 def start_private_postgres() -> PrivatePostgres:
-    """initdb + pg_ctl a throwaway cluster (trust auth) on a free port. Root runs it as 'postgres'."""
+    """initdb + pg_ctl a throwaway cluster (trust auth) on a free port; root runs it as postgres."""
     initdb = _pg_bin("initdb")
     if not initdb:
         raise RuntimeError("initdb not found: install PostgreSQL server binaries")
