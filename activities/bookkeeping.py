@@ -8,13 +8,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import azure.durable_functions as df
+
 from activities import bp
 from activities.expansion import resolve_targets
 from activities.runtime import job_store
 from orchestrators import names
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import ExecutionRow
 from sqlfleet.models.jobs import OnFailure
+from sqlfleet.store import JobStore
 
 logger = logging.getLogger("sqlfleet.activities")
 
@@ -75,7 +79,8 @@ def expand_step(step: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="step", activity=names.FINISH_STEP)
 def finish_step(step: dict[str, Any]) -> dict[str, Any]:
-    """End a step with the rollup of its targets; say whether the job must stop here."""
+    """End a step with the rollup of its targets; say whether the job must stop here, or that
+    retry lanes still hold targets (``pending``)."""
     store = job_store()
     execution_id, step_id = step["job_execution_id"], int(step["step_id"])
     execution = store.get_job_execution(execution_id, include_targets=False)
@@ -84,17 +89,23 @@ def finish_step(step: dict[str, Any]) -> dict[str, Any]:
         active = [
             t.target_ordinal
             for t in store.list_target_executions(execution_id, step_id=step_id, active=True)
+            if t.target_ordinal is not None
         ]
-        lifecycle = Lifecycle.CANCELED if execution.cancel_requested else Lifecycle.FAILED
-        for ordinal in active:
-            store.transition(
-                execution_id,
-                lifecycle,
-                step_id=step_id,
-                ordinal=ordinal,
-                message=step.get("error") or "canceled",
-            )
-    row = store.get_step_execution(execution_id, step_id)
+        if execution.cancel_requested:
+            store.cancel_targets(execution_id, step_id, active)
+        else:
+            for ordinal in active:
+                store.transition(
+                    execution_id,
+                    Lifecycle.FAILED,
+                    step_id=step_id,
+                    ordinal=ordinal,
+                    message=step["error"],
+                )
+    elif store.list_target_executions(execution_id, step_id=step_id, active=True):
+        # Retry lanes still hold targets; the last one raises ``step_settled``.
+        return {"pending": True}
+    row: ExecutionRow = store.get_step_execution(execution_id, step_id)
     if not row.lifecycle.is_terminal:
         if execution.cancel_requested and not store.list_target_executions(
             execution_id, step_id=step_id
@@ -131,5 +142,67 @@ def cancel_targets(lane: dict[str, Any]) -> int:
     return job_store().cancel_targets(lane["job_execution_id"], int(lane["step_id"]), ordinals)
 
 
-def _text(value: Any) -> str:
-    return str(getattr(value, "value", value) or "")
+def retry_sleepers(store: JobStore, execution_id: str) -> list[str]:
+    """Instance ids of the orchestrations that sleep on a retry timer of the execution (the
+    ones a cancel must wake: everything else looks at the job database before each attempt)."""
+    waiting = store.list_target_executions(execution_id, lifecycle=Lifecycle.WAITING_FOR_RETRY)
+    if not waiting:
+        return []
+    parallelism = {
+        step.step_id: step.max_parallelism
+        for step in store.get_execution_version(execution_id).steps
+    }
+    counts: dict[int, int] = {}
+    found = set()
+    for target in waiting:
+        step_id, ordinal = target.step_id or 0, target.target_ordinal or 0
+        bound = parallelism.get(step_id)
+        if bound:
+            if step_id not in counts:
+                counts[step_id] = len(store.list_target_executions(execution_id, step_id=step_id))
+            # orchestrators.executions gives lane k the ordinals k, k + lanes, k + 2 lanes, ...
+            lanes = min(bound, counts[step_id])
+            found.add(names.lane_instance_id(execution_id, step_id, ordinal % lanes))
+        else:
+            found.add(names.retry_instance_id(execution_id, step_id, ordinal))
+    return sorted(found)
+
+
+@bp.activity_trigger(input_name="execution_id", activity=names.CANCEL_REQUESTED)
+def cancel_requested(execution_id: str) -> bool:
+    """Whether the execution was asked to stop."""
+    return job_store().get_job_execution(execution_id, include_targets=False).cancel_requested
+
+
+@bp.activity_trigger(input_name="target", activity=names.SETTLE_TARGET)
+@bp.durable_client_input(client_name="client")
+async def settle_target(target: dict[str, Any], client: df.DurableOrchestrationClient) -> bool:
+    """A retry lane ended: record its ``error`` (the lane itself failed) on the target if it is
+    still active, and when no target of the step is active any more, raise ``step_settled`` on
+    the job execution. Answers whether it raised the event."""
+    store = job_store()
+    execution_id, step_id = target["job_execution_id"], int(target["step_id"])
+    ordinal = int(target["ordinal"])
+    if target.get("error"):
+        row = store.get_target_execution(execution_id, step_id, ordinal)
+        if not row.lifecycle.is_terminal:
+            store.transition(
+                execution_id,
+                Lifecycle.FAILED,
+                step_id=step_id,
+                ordinal=ordinal,
+                message=f"retrying failed: {target['error']}",
+            )
+    if store.list_target_executions(execution_id, step_id=step_id, active=True):
+        return False
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    if not execution.is_active:
+        return False
+    try:
+        await client.raise_event(
+            names.execution_instance_id(execution_id), names.STEP_SETTLED_EVENT, step_id
+        )
+    except Exception:  # noqa: BLE001 - the execution ended meanwhile: nobody waits any more
+        logger.info("execution %s no longer takes events", execution_id, exc_info=True)
+        return False
+    return True

@@ -8,6 +8,7 @@ from activities import odbc
 from activities.connections import member_auth
 from activities.runtime import job_store, settings
 from sqlfleet.models.executions import TargetSpec
+from sqlfleet.models.targets import Engine
 from sqlfleet.targets import Target, expand_targets
 
 
@@ -38,7 +39,7 @@ def resolve_targets(group_name: str) -> list[TargetSpec]:
             TargetSpec(
                 target_type=_text(member.target_type) if member else "database",
                 target_id=getattr(member, "target_id", None),
-                engine=target.engine,
+                engine=Engine(target.engine),
                 server_name=target.server,
                 port=target.port,
                 database_name=target.database,

@@ -46,6 +46,13 @@ _SQL_SS_TIMESTAMPOFFSET = -155  # SQL Server datetimeoffset, which pyodbc cannot
 # "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]" and "[ma-3.1.15][10.11.19-MariaDB]".
 _VENDOR_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 _ODBC_FUNCTION_SUFFIX = re.compile(r"\s*\(SQL\w+\)\s*$")
+# psqlODBC reports every failed connection as 08001, a refused sign-in too; the server's FATAL
+# text tells them apart, and a refused sign-in must not be retried with the same secret.
+_POSTGRES_REFUSED_SIGN_IN = (
+    (re.compile(r"FATAL:\s+password authentication failed"), "28P01"),
+    (re.compile(r'FATAL:\s+(?:role ".*" does not exist|no pg_hba\.conf entry)'), "28000"),
+    (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
+)
 
 
 class TargetError(SqlFleetError):
@@ -373,15 +380,19 @@ def _add_mysql_warnings(cursor: pyodbc.Cursor, outcome: ScriptOutcome) -> None:
 def _create_output_table(
     cursor: pyodbc.Cursor, dialect: Dialect, table: OutputTable, specs: Sequence[ColumnSpec]
 ) -> None:
-    for attempt in (1, 2):
+    queries = dialect.create_output_table(table, specs)
+    # Targets of one step create the same table at once, and "IF NOT EXISTS" is no guard
+    # against a creator that has not committed yet: the loser gets a duplicate-key error once
+    # the winner commits. Each statement can be lost at most once, so one try more than there
+    # are statements finds everything there; a real problem fails every time.
+    tries = len(queries) + 1
+    for attempt in range(1, tries + 1):
         try:
-            for query in dialect.create_output_table(table, specs):
+            for query in queries:
                 cursor.execute(query.sql, *query.params)
             return
         except pyodbc.Error:
-            # Targets of one step create the same table at once; the loser of that race
-            # finds the table there on its second try. A real problem fails twice.
-            if attempt == 2:
+            if attempt == tries:
                 raise
 
 
@@ -391,6 +402,9 @@ def _error_text(error: pyodbc.Error, auth: ConnectionAuth) -> tuple[str, str | N
     sqlstate = str(args[0]) if len(args) > 1 else None
     text = str(args[1] if len(args) > 1 else args[0] if args else error)
     text = _ODBC_FUNCTION_SUFFIX.sub("", _VENDOR_PREFIX.sub("", text)).strip()
+    if sqlstate == "08001":
+        refused = (state for pattern, state in _POSTGRES_REFUSED_SIGN_IN if pattern.search(text))
+        sqlstate = next(refused, sqlstate)
     return str(redact(text, auth.secrets)), sqlstate
 
 

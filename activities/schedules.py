@@ -1,4 +1,6 @@
-"""Activities of the schedule orchestration: read a job's schedule, start a scheduled run.
+"""Schedules: the activities of the schedule orchestration (read a job's schedule, start a
+scheduled run) and ``sync_job_schedule``, which the jobs API and the housekeeping timer call to
+make a job's schedule orchestration match its definition at once.
 
 Starting a run needs a durable client: an execution is its own orchestration, not a
 sub-orchestration, so that runs may overlap as in Elastic Jobs.
@@ -6,6 +8,8 @@ sub-orchestration, so that runs may overlap as in Elastic Jobs.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import uuid
 from typing import Any
 
@@ -15,6 +19,11 @@ from activities import bp
 from activities.runtime import job_store
 from orchestrators import names
 from sqlfleet.errors import NotFound
+from sqlfleet.models import Job, utc_now
+from sqlfleet.schedules import next_occurrence
+
+logger = logging.getLogger("sqlfleet.schedules")
+_RUNNING = ("Running", "Pending")
 
 # Scheduled execution ids are derived from (job, occurrence): a redelivered activity starts
 # nothing twice.
@@ -24,7 +33,7 @@ _SCHEDULED_RUN_NAMESPACE = uuid.UUID("5d0f3c1e-2b7a-4f5e-9a51-3c7d1e0b9a42")
 @bp.activity_trigger(input_name="job_id", activity=names.LOAD_SCHEDULE)
 def load_schedule(job_id: str) -> dict[str, Any] | None:
     """The job's schedule, or None when the job no longer exists."""
-    job = next((j for j in job_store().list_jobs() if j.job_id == job_id), None)
+    job = find_job(job_id)
     if job is None:
         return None
     return {
@@ -44,7 +53,7 @@ async def start_scheduled_execution(
 ) -> str | None:
     """Create the execution of the occurrence ``run`` and start its orchestration."""
     store = job_store()
-    job = next((j for j in store.list_jobs() if j.job_id == run["job_id"]), None)
+    job = find_job(run["job_id"])
     if job is None or not job.steps:
         return None
     execution_id = str(uuid.uuid5(_SCHEDULED_RUN_NAMESPACE, f"{job.job_id}/{run['occurrence']}"))
@@ -60,3 +69,41 @@ async def start_scheduled_execution(
             names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id}
         )
     return execution_id
+
+
+def find_job(job_id: str) -> Job | None:
+    """The job with ``job_id``, or None when it no longer exists."""
+    return next((job for job in job_store().list_jobs() if job.job_id == job_id), None)
+
+
+def wants_schedule(job: Job | None, now: dt.datetime) -> bool:
+    """Whether ``job`` needs its schedule orchestration: enabled, with an occurrence to come."""
+    return job is not None and job.enabled and next_occurrence(job.schedule, now) is not None
+
+
+async def sync_job_schedule(
+    client: df.DurableOrchestrationClient, job_id: str, *, now: dt.datetime | None = None
+) -> str:
+    """Make the schedule orchestration of job ``job_id`` match the job as stored now.
+
+    A job that wants one (``wants_schedule``) gets it started, or, when it runs, told through
+    ``schedule_changed`` to reload the schedule; a deleted or disabled job gets it terminated.
+    Answers what was done: ``started``, ``notified``, ``terminated`` or ``unchanged``. Raises
+    what the durable client raises when the task hub cannot be reached.
+    """
+    instance_id = names.schedule_instance_id(job_id)
+    job = find_job(job_id)
+    status = await client.get_status(instance_id)
+    runtime = getattr(getattr(status, "runtime_status", None), "value", None)
+    running = runtime in _RUNNING
+    if not wants_schedule(job, now or utc_now()):
+        if not running:
+            return "unchanged"
+        await client.terminate(instance_id, "the job was disabled, deleted or has ended")
+        return "terminated"
+    if running:
+        await client.raise_event(instance_id, names.SCHEDULE_CHANGED_EVENT, None)
+        return "notified"
+    await client.start_new(names.JOB_SCHEDULE, instance_id, {"job_id": job_id})
+    logger.info("started the schedule of job %s", job_id)
+    return "started"

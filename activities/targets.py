@@ -3,23 +3,29 @@
 The activity decides the target's next state itself — Succeeded, WaitingForRetry (answering
 when to retry; the orchestration sleeps on a durable timer), Failed, TimedOut, Skipped or
 Canceled — and writes it to the job database before answering, so the API shows progress live.
+A first attempt from a ``step_batch`` that must be retried gets its retry lane started here
+(``orchestrators.fanout``), so that it waits its own backoff, not its batch's slowest target.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import azure.durable_functions as df
 
 from activities import bp, odbc
 from activities.connections import credential_auth
 from activities.runtime import job_store, settings
 from orchestrators import names
 from sqlfleet.engines import OutputTable
-from sqlfleet.errors import SqlFleetError
+from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
 from sqlfleet.models.jobs import JobStep
@@ -35,17 +41,34 @@ _NOT_RETRYABLE_SQLSTATES = {"28000", "28P01"}
 
 
 @bp.activity_trigger(input_name="attempt", activity=names.RUN_TARGET)
-def run_target(attempt: dict[str, Any]) -> dict[str, Any]:
-    """Input ``{job_execution_id, step_id, ordinal, attempt}``; answer ``{lifecycle, attempt}``
-    plus ``retry_at`` (ISO time) when the target waits for a retry, ``canceled`` when the
-    execution was cancelled. Raises only when the job database fails (the orchestration
-    retries the activity)."""
+@bp.durable_client_input(client_name="client")
+async def run_target(
+    attempt: dict[str, Any], client: df.DurableOrchestrationClient
+) -> dict[str, Any]:
+    """Input ``{job_execution_id, step_id, ordinal, attempt, retry_lane?}``; answer
+    ``{lifecycle, attempt}`` plus ``retry_at`` (ISO time) when the target waits for a retry,
+    ``canceled`` when the execution was cancelled. With ``retry_lane`` the retry is not the
+    caller's business: a retry lane orchestration is started for it here. Raises only when the
+    job database or the task hub fails (the orchestration retries the activity).
+
+    The attempt runs on the agent's own thread pool, whose size is the agent-wide cap on
+    concurrent target connections (``SQLFLEET_MAX_CONCURRENT_TARGETS``)."""
+    answer = await concurrency.run(run_attempt, attempt)
+    if answer.get("retry_at") and attempt.get("retry_lane"):
+        await _start_retry_lane(client, attempt, answer)
+    return answer
+
+
+def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
+    """One attempt on one target, recorded in the job database (blocking; see ``run_target``)."""
     store = job_store()
     execution_id, step_id = attempt["job_execution_id"], int(attempt["step_id"])
     ordinal, number = int(attempt["ordinal"]), int(attempt["attempt"])
     target = store.get_target_execution(execution_id, step_id, ordinal)
     if target.lifecycle.is_terminal:  # redelivered after the work was recorded
         return _answer(target)
+    if target.lifecycle == Lifecycle.WAITING_FOR_RETRY and target.current_attempts >= number:
+        return _answer(target)  # redelivered after the failure was recorded
     if cancellations.requested(store, execution_id):
         store.cancel_targets(execution_id, step_id, [ordinal])
         return {"lifecycle": Lifecycle.CANCELED.value, "attempt": number, "canceled": True}
@@ -60,11 +83,42 @@ def run_target(attempt: dict[str, Any]) -> dict[str, Any]:
                 message=f"skipped: execution {other} is running this job step on this target",
             )
             return _answer(skipped)
-    store.begin_target_attempt(execution_id, step_id, ordinal, number)
+    try:
+        store.begin_target_attempt(execution_id, step_id, ordinal, number)
+    except IllegalTransition:  # cancelled between the look above and now
+        return _answer(store.get_target_execution(execution_id, step_id, ordinal))
     step = _step(store, execution_id, step_id)
-    with cancellations.watch(execution_id) as cancel, concurrency.slot():
+    with cancellations.watch(execution_id) as cancel:
         outcome = _run(store, target, step, cancel)
-    return _record(store, target, step, number, outcome)
+    try:
+        return _record(store, target, step, number, outcome)
+    except IllegalTransition:  # the execution ended the target meanwhile (a cancel)
+        return _answer(store.get_target_execution(execution_id, step_id, ordinal))
+
+
+async def _start_retry_lane(
+    client: df.DurableOrchestrationClient, attempt: dict[str, Any], answer: dict[str, Any]
+) -> None:
+    execution_id, step_id = attempt["job_execution_id"], int(attempt["step_id"])
+    ordinal = int(attempt["ordinal"])
+    instance_id = names.retry_instance_id(execution_id, step_id, ordinal)
+    status = await client.get_status(instance_id)
+    if status and getattr(status, "runtime_status", None):
+        return  # started by an earlier delivery of this attempt
+    await client.start_new(
+        names.STEP_LANE,
+        instance_id,
+        {
+            "job_execution_id": execution_id,
+            "step_id": step_id,
+            "next": ordinal,
+            "stride": 1,
+            "stop": ordinal + 1,
+            "attempt": int(answer["attempt"]) + 1,
+            "not_before": answer["retry_at"],
+            "retry_lane": True,
+        },
+    )
 
 
 def _run(
@@ -86,8 +140,8 @@ def _run(
         job_execution_id=target.job_execution_id,
         job_execution_create_time=execution.create_time,
         target_group_name=step.target_group_name,
-        target_server_name=target.target_server_name,
-        target_database_name=target.target_database_name,
+        target_server_name=target.target_server_name or "",
+        target_database_name=target.target_database_name or "",
     )
     outcome = odbc.run_script(
         where,
@@ -179,6 +233,11 @@ def _record(
             message=outcome.error,
             next_attempt_start_time=retry_at,
         )
+        # A cancel wakes the orchestrations of targets it finds waiting; one that came before
+        # this row said so would not: look once more, after writing.
+        if cancellations.requested(store, execution_id):
+            store.cancel_targets(execution_id, step_id, [ordinal])
+            return {"lifecycle": Lifecycle.CANCELED.value, "attempt": number, "canceled": True}
         return {
             "lifecycle": Lifecycle.WAITING_FOR_RETRY.value,
             "attempt": number,
@@ -194,6 +253,8 @@ def _answer(row: Any) -> dict[str, Any]:
     answer = {"lifecycle": row.lifecycle.value, "attempt": row.current_attempts}
     if row.lifecycle == Lifecycle.CANCELED:
         answer["canceled"] = True
+    if row.lifecycle == Lifecycle.WAITING_FOR_RETRY and row.next_attempt_start_time:
+        answer["retry_at"] = row.next_attempt_start_time.isoformat()
     return answer
 
 
@@ -233,20 +294,23 @@ def _step(store: JobStore, execution_id: str, step_id: int) -> JobStep:
 
 class _Concurrency:
     """The agent-wide cap on concurrent target connections of this host process
-    (``SQLFLEET_MAX_CONCURRENT_TARGETS``, like the JA100 tier's 100)."""
+    (``SQLFLEET_MAX_CONCURRENT_TARGETS``, like the JA100 tier's 100): attempts run on a thread
+    pool of that size, so that neither the Functions worker's small default pool nor its event
+    loop bounds or blocks them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._semaphore: threading.BoundedSemaphore | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
+    async def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
         with self._lock:
-            if self._semaphore is None:
-                self._semaphore = threading.BoundedSemaphore(settings().max_concurrent_targets)
-            semaphore = self._semaphore
-        with semaphore:
-            yield
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=settings().max_concurrent_targets,
+                    thread_name_prefix="sqlfleet-target",
+                )
+            pool = self._pool
+        return await asyncio.get_running_loop().run_in_executor(pool, function, argument)
 
 
 class _Cancellations:

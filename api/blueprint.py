@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -75,7 +76,7 @@ def operation(
             try:
                 response = handler(req)
             except Exception as error:  # noqa: BLE001 - the one place errors become answers
-                response = error_response(error)
+                response = error_response(error, req)
             # The route template, not the URL or body: neither may carry anything secret here.
             level = logging.INFO if response.status_code >= 400 else logging.DEBUG
             logger.log(level, "%s %s -> %d", method, route, response.status_code)
@@ -85,6 +86,51 @@ def operation(
             Operation(name, route, method, summary, body, dict(responses), tuple(query))
         )
         bp.function_name(name)(bp.route(route=route, methods=[method])(run))
+        return run
+
+    return decorate
+
+
+ClientHandler = Callable[[func.HttpRequest, Any], Awaitable[func.HttpResponse]]
+
+
+def client_operation(
+    route: str,
+    method: str,
+    *,
+    name: str,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    responses: dict[int, type[BaseModel] | ListOf | None],
+    query: tuple[QueryParameter, ...] = (),
+) -> Callable[[ClientHandler], ClientHandler]:
+    """Like ``operation``, for async handlers that also take the durable client:
+    ``handler(req, client)`` may start, signal, terminate or purge orchestrations.
+
+    The Function gets the SDK's ``durable_client_input``; the handler stays reachable as
+    ``.client_function`` of the registered Function, which tests without a task hub call with
+    ``client=None`` (handlers then leave orchestrations alone where they can).
+    """
+
+    def decorate(handler: ClientHandler) -> ClientHandler:
+        @functools.wraps(handler)
+        async def run(req: func.HttpRequest, client: Any) -> func.HttpResponse:
+            try:
+                response = await handler(req, client)
+            except Exception as error:  # noqa: BLE001 - the one place errors become answers
+                response = error_response(error, req)
+            level = logging.INFO if response.status_code >= 400 else logging.DEBUG
+            logger.log(level, "%s %s -> %d", method, route, response.status_code)
+            return response
+
+        OPERATIONS.append(
+            Operation(name, route, method, summary, body, dict(responses), tuple(query))
+        )
+        bp.function_name(name)(
+            bp.route(route=route, methods=[method])(
+                bp.durable_client_input(client_name="client")(run)
+            )
+        )
         return run
 
     return decorate

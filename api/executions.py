@@ -8,50 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from api.blueprint import OPERATIONS, Operation, QueryParameter, bp, operation
+from api.blueprint import QueryParameter, client_operation, operation
 from api.context import job_store
 from api.documents import answer, query_int, route_value, url_path
-from api.errors import error_response
 from orchestrators import names
-from sqlfleet.errors import BadRequest
+from sqlfleet.errors import BadRequest, Conflict
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models.executions import ExecutionPage, JobExecution, TargetOutput
 
-ClientHandler = Callable[
-    [func.HttpRequest, df.DurableOrchestrationClient], Awaitable[func.HttpResponse]
-]
-
-
-def client_operation(
-    route: str, method: str, *, name: str, summary: str, responses: dict, query: tuple = ()
-) -> Callable[[ClientHandler], ClientHandler]:
-    """Like ``api.blueprint.operation`` for handlers that need the durable client."""
-
-    def decorate(handler: ClientHandler) -> ClientHandler:
-        async def run(
-            req: func.HttpRequest, client: df.DurableOrchestrationClient
-        ) -> func.HttpResponse:
-            try:
-                return await handler(req, client)
-            except Exception as error:  # noqa: BLE001 - the one place errors become answers
-                return error_response(error)
-
-        run.__name__ = handler.__name__
-        OPERATIONS.append(Operation(name, route, method, summary, None, dict(responses), query))
-        bp.function_name(name)(
-            bp.route(route=route, methods=[method])(
-                bp.durable_client_input(client_name="client")(run)
-            )
-        )
-        return run
-
-    return decorate
+logger = logging.getLogger("sqlfleet.api")
 
 
 @client_operation(
@@ -197,13 +168,18 @@ def execution_output(req: func.HttpRequest) -> func.HttpResponse:
 async def cancel_execution(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
+    from activities.bookkeeping import retry_sleepers  # activities import the API's context
+
     store = job_store()
     execution = store.request_cancel(route_value(req, "id"))
     if execution.is_active:
-        # Wake every orchestration of the execution that sleeps on a retry timer.
-        for status in await client.get_status_by(instance_id_prefix=execution.job_execution_id):
-            if status.runtime_status and status.runtime_status.value in ("Running", "Pending"):
-                await client.raise_event(status.instance_id, names.CANCEL_EVENT, None)
+        # Running scripts notice the cancel themselves (activities.targets watches the job
+        # database) and every new attempt looks first; only retry timers need waking.
+        for instance_id in retry_sleepers(store, execution.job_execution_id):
+            try:
+                await client.raise_event(instance_id, names.CANCEL_EVENT, None)
+            except Exception:  # noqa: BLE001 - it ended meanwhile, or starts and looks itself
+                logger.debug("cancel: %s takes no events", instance_id, exc_info=True)
     return answer(202, store.get_job_execution(execution.job_execution_id, include_targets=False))
 
 
@@ -211,23 +187,26 @@ async def cancel_execution(
     "executions/{id}",
     "DELETE",
     name="executions_delete",
-    summary="Purge a finished execution from the job database and the task hub",
+    summary="Purge a finished execution from the job database and the task hub (409 if active)",
     responses={204: None},
 )
 async def delete_execution(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
+    from activities.housekeeping import purge_instances  # activities import the API's context
+
     store = job_store()
     execution = store.get_job_execution(route_value(req, "id"), include_targets=False)
     if execution.is_active:
-        raise BadRequest(
-            "id",
-            f"execution {execution.job_execution_id} is still active; cancel it first with "
+        raise Conflict(
+            "job execution",
+            execution.job_execution_id,
+            "is still active; cancel it first with "
             f"POST /api/executions/{execution.job_execution_id}/cancel",
+            field="id",
         )
     store.purge_execution(execution.job_execution_id)
-    for status in await client.get_status_by(instance_id_prefix=execution.job_execution_id):
-        await client.purge_instance_history(status.instance_id)
+    await purge_instances(client, execution.job_execution_id)
     return answer(204)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import azure.functions as func
 
-from api.blueprint import ListOf, QueryParameter, operation
+from api.blueprint import ListOf, QueryParameter, client_operation, operation
 from api.context import job_store
 from api.documents import (
     answer,
@@ -16,9 +19,12 @@ from api.documents import (
     route_value,
     same_name,
     url_path,
+    whole_number,
 )
 from sqlfleet.errors import BadRequest
 from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary
+
+logger = logging.getLogger("sqlfleet.api")
 
 FORCE = QueryParameter(
     "force",
@@ -49,7 +55,7 @@ def get_job(req: func.HttpRequest) -> func.HttpResponse:
     return answer(200, job_store().get_job(route_value(req, "name")))
 
 
-@operation(
+@client_operation(
     "jobs/{name}",
     "PUT",
     name="jobs_put",
@@ -57,15 +63,16 @@ def get_job(req: func.HttpRequest) -> func.HttpResponse:
     body=JobIn,
     responses={200: Job, 201: Job},
 )
-def put_job(req: func.HttpRequest) -> func.HttpResponse:
+async def put_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
     name = path_name(req, job=True)
     document = read_document(req, JobIn)
     same_name(document.name, name)
     job, created = job_store().put_job(name, document)
+    await _sync_schedule(client, job.job_id)
     return created_or_replaced(job, created, url_path("jobs", name))
 
 
-@operation(
+@client_operation(
     "jobs/{name}",
     "DELETE",
     name="jobs_delete",
@@ -73,9 +80,30 @@ def put_job(req: func.HttpRequest) -> func.HttpResponse:
     responses={204: None},
     query=(FORCE,),
 )
-def delete_job(req: func.HttpRequest) -> func.HttpResponse:
-    job_store().delete_job(route_value(req, "name"), force=query_flag(req, "force"))
+async def delete_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
+    store = job_store()
+    job_id = store.get_job(route_value(req, "name")).job_id
+    store.delete_job(route_value(req, "name"), force=query_flag(req, "force"))
+    await _sync_schedule(client, job_id)
     return answer(204)
+
+
+async def _sync_schedule(client: Any, job_id: str) -> None:
+    """Enabling, disabling, changing or deleting a schedule takes effect at once (without a
+    task hub, as when tests call the Function directly, only the definition changes)."""
+    from activities.schedules import sync_job_schedule  # activities import the API's context
+
+    if client is None:
+        return
+    try:
+        await sync_job_schedule(client, job_id)
+    except Exception:  # noqa: BLE001 - the definition is saved; housekeeping catches up
+        logger.warning(
+            "job %s: could not update its schedule orchestration now; the housekeeping timer "
+            "will within five minutes",
+            job_id,
+            exc_info=True,
+        )
 
 
 @operation(
@@ -98,6 +126,6 @@ def list_versions(req: func.HttpRequest) -> func.HttpResponse:
 )
 def get_version(req: func.HttpRequest) -> func.HttpResponse:
     raw = route_value(req, "version")
-    if not raw.isdigit():
+    if not whole_number(raw):
         raise BadRequest("version", "expected a job version number (0, 1, 2, ...)")
     return answer(200, job_store().get_job_version(route_value(req, "name"), int(raw)))

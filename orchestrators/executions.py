@@ -1,7 +1,9 @@
 """The job execution orchestrator: a job version's steps, in order, each fanned out over targets.
 
 Histories stay small: targets are addressed by their ordinal within a step (the activities look the
-rows up), and a step's targets are handled by sub-orchestrations (``orchestrators.fanout``).
+rows up), and a step's targets are handled by sub-orchestrations (``orchestrators.fanout``). A
+step ends when every target has: when retry lanes still hold some after the fan-out returned, the
+execution waits for their ``step_settled`` event.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators import bp, names
-from orchestrators.fanout import BOOKKEEPING_RETRY
+from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
 
 Plan = dict[str, Any]
 
@@ -21,7 +23,7 @@ Plan = dict[str, Any]
 @bp.orchestration_trigger(context_name="context")
 def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     """Input ``{"job_execution_id": id}``; output the execution's final lifecycle document."""
-    execution_id = _input(context)["job_execution_id"]
+    execution_id = read_input(context)["job_execution_id"]
     plan: Plan = yield context.call_activity_with_retry(
         names.BEGIN_EXECUTION, BOOKKEEPING_RETRY, execution_id
     )
@@ -42,6 +44,13 @@ def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         outcome = yield context.call_activity_with_retry(
             names.FINISH_STEP, BOOKKEEPING_RETRY, step_ref
         )
+        while outcome.get("pending"):
+            # Retry lanes still hold targets; the last one to end raises the event. An event
+            # left over from an earlier step only costs one more look.
+            yield context.wait_for_external_event(names.STEP_SETTLED_EVENT)
+            outcome = yield context.call_activity_with_retry(
+                names.FINISH_STEP, BOOKKEEPING_RETRY, step_ref
+            )
         if outcome.get("stop"):
             break
     result = yield context.call_activity_with_retry(
@@ -80,16 +89,6 @@ def _fan_out(
         )
         for batch in range(math.ceil(count / batch_size))
     ]
-
-
-def _input(context: df.DurableOrchestrationContext) -> dict[str, Any]:
-    value = context.get_input()
-    # A raw HTTP start delivers an object, the Python client a JSON string (durable-python #256).
-    if isinstance(value, str):
-        import json
-
-        value = json.loads(value)
-    return value
 
 
 def _first_line(text: str) -> str:

@@ -1,20 +1,26 @@
-"""Sub-orchestrations that run one step on its targets.
+"""Orchestrations that run one step on its targets.
 
-- ``step_batch``: a contiguous range of target ordinals, all at once (one ``task_all``); targets
-  that fail and may retry continue in their own ``step_lane`` so that each waits exactly its own
-  backoff delay on a durable timer.
-- ``step_lane``: ordinals ``next, next+stride, ...`` one after the other with retries in line;
-  ``max_parallelism`` lanes bound a step's concurrency. Lanes continue as new every
-  ``LANE_CHUNK`` targets so that no history grows without bound.
+- ``step_batch`` (a child of the job execution): the first attempts of a contiguous range of
+  target ordinals, all at once (one ``task_all``). A target that fails and may retry does not
+  wait for its slower neighbours: ``run_target`` starts a *retry lane* for it at once, an
+  orchestration of its own (``names.retry_instance_id``), which waits exactly the target's backoff
+  on a durable timer, retries in line and finally raises ``step_settled`` on the job execution
+  (through the ``settle_target`` activity) when it was the step's last active target.
+- ``step_lane`` (a child of the job execution, or a retry lane): ordinals ``next, next+stride,
+  ...`` one after the other with retries in line; ``max_parallelism`` lanes bound a step's
+  concurrency. Lanes continue as new every ``LANE_CHUNK`` targets so that no history grows
+  without bound.
 
-Every action sequence here is either one task or one ``task_all`` of new tasks: the Durable
-Functions extension walks actions in order and waits at the first incomplete one, so a sliding
-window of ``task_any`` would serialise new work behind old (durable-protocol.md §2.4).
+Every action sequence here is either one task or one ``task_all`` of new tasks (or a timer raced
+against the cancel event, where the timer is cancelled when it loses): the Durable Functions
+extension walks actions in order and waits at the first incomplete one, so a sliding window of
+``task_any`` would serialise new work behind old (durable-protocol.md §2.4).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Generator
 from typing import Any
 
@@ -23,71 +29,59 @@ import azure.durable_functions as df
 from orchestrators import bp, names
 
 LANE_CHUNK = 50
-# Bookkeeping activities touch only the job database: retry them through short outages.
+# Bookkeeping activities touch only the job database: retry them through outages of about a
+# minute (a restart, a failover). The SDK's retries have a fixed interval, and each one adds
+# events to the caller's history, so the interval is a few seconds rather than one.
 BOOKKEEPING_RETRY = df.RetryOptions(
-    first_retry_interval_in_milliseconds=2000, max_number_of_attempts=6
+    first_retry_interval_in_milliseconds=3000, max_number_of_attempts=21
 )
+
+
+def read_input(context: df.DurableOrchestrationContext) -> dict[str, Any]:
+    """The orchestration's input object: a raw HTTP start delivers an object, the Python
+    client sometimes a JSON string (azure-functions-durable-python #256)."""
+    value = context.get_input()
+    return json.loads(value) if isinstance(value, str) else value
 
 
 @bp.orchestration_trigger(context_name="context")
 def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, step_id, start, stop}``; runs ordinals ``start..stop-1``."""
-    job = context.get_input()
+    """Input ``{job_execution_id, step_id, start, stop}``: first attempts of ordinals
+    ``start..stop-1``; retries continue in retry lanes that ``run_target`` starts."""
+    job = read_input(context)
     ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
     ordinals = range(int(job["start"]), int(job["stop"]))
-    results = yield context.task_all(
+    yield context.task_all(
         [
             context.call_activity_with_retry(
-                names.RUN_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "attempt": 1}
+                names.RUN_TARGET,
+                BOOKKEEPING_RETRY,
+                {**ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True},
             )
             for ordinal in ordinals
         ]
     )
-    retries = [
-        context.call_sub_orchestrator(
-            names.STEP_LANE,
-            {
-                **ref,
-                "next": ordinal,
-                "stride": 1,
-                "stop": ordinal + 1,
-                "attempt": int(result["attempt"]) + 1,
-                "not_before": result["retry_at"],
-            },
-            names.retry_instance_id(ref["job_execution_id"], ref["step_id"], ordinal),
-        )
-        for ordinal, result in zip(ordinals, results, strict=True)
-        if result.get("retry_at")
-    ]
-    if retries:
-        yield context.task_all(retries)
     return len(ordinals)
 
 
 @bp.orchestration_trigger(context_name="context")
 def step_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, step_id, next, stride, stop, attempt, not_before?}``."""
-    job = context.get_input()
+    """Input ``{job_execution_id, step_id, next, stride, stop, attempt, not_before?,
+    retry_lane?}``; a retry lane (``retry_lane`` true) handles the one target ``next``."""
+    job = read_input(context)
     ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
     ordinal, stride, stop = int(job["next"]), int(job["stride"]), int(job["stop"])
     attempt, not_before = int(job.get("attempt", 1)), job.get("not_before")
     waiter = _CancelWaiter(context)
+    if job.get("retry_lane"):
+        outcome = yield from _retry_lane(context, waiter, ref, ordinal, attempt, not_before)
+        return outcome
     handled = 0
     while ordinal < stop and handled < LANE_CHUNK:
-        if not_before:
-            canceled = yield from waiter.wait_until(_parse_time(not_before))
-            if canceled:
-                yield from _cancel_rest(context, ref, ordinal, stride, stop)
-                return "canceled"
-        result = yield context.call_activity_with_retry(
-            names.RUN_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "attempt": attempt}
-        )
-        if result.get("canceled"):
-            yield from _cancel_rest(context, ref, ordinal + stride, stride, stop)
+        finished = yield from _run_target(context, waiter, ref, ordinal, attempt, not_before)
+        if not finished:
+            yield from _cancel_rest(context, ref, ordinal, stride, stop)
             return "canceled"
-        if result.get("retry_at"):
-            attempt, not_before = int(result["attempt"]) + 1, result["retry_at"]
-            continue
         ordinal, attempt, not_before, handled = ordinal + stride, 1, None, handled + 1
     if ordinal < stop:
         context.continue_as_new(
@@ -95,6 +89,59 @@ def step_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, An
         )
         return None
     return "done"
+
+
+def _run_target(
+    context: df.DurableOrchestrationContext,
+    waiter: _CancelWaiter,
+    ref: dict[str, Any],
+    ordinal: int,
+    attempt: int,
+    not_before: str | None,
+) -> Generator[Any, Any, bool]:
+    """Attempts of one target until it ends, each retry after its delay; False if cancelled."""
+    while True:
+        if not_before:
+            canceled = yield from waiter.wait_until(_parse_time(not_before))
+            if canceled:
+                return False
+        result = yield context.call_activity_with_retry(
+            names.RUN_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "attempt": attempt}
+        )
+        if result.get("canceled"):
+            return False
+        if not result.get("retry_at"):
+            return True
+        attempt, not_before = int(result["attempt"]) + 1, result["retry_at"]
+
+
+def _retry_lane(
+    context: df.DurableOrchestrationContext,
+    waiter: _CancelWaiter,
+    ref: dict[str, Any],
+    ordinal: int,
+    attempt: int,
+    not_before: str | None,
+) -> Generator[Any, Any, str]:
+    error = None
+    outcome = "done"
+    try:
+        # A cancel raised before this lane existed never reached it: ask the job database.
+        canceled = yield context.call_activity_with_retry(
+            names.CANCEL_REQUESTED, BOOKKEEPING_RETRY, ref["job_execution_id"]
+        )
+        finished = False
+        if not canceled:
+            finished = yield from _run_target(context, waiter, ref, ordinal, attempt, not_before)
+        if not finished:
+            yield from _cancel_rest(context, ref, ordinal, 1, ordinal + 1)
+            outcome = "canceled"
+    except Exception as exc:  # noqa: BLE001 - no parent sees this lane fail: record it
+        error, outcome = _first_line(str(exc)), "failed"
+    yield context.call_activity_with_retry(
+        names.SETTLE_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "error": error}
+    )
+    return outcome
 
 
 class _CancelWaiter:
@@ -135,3 +182,7 @@ def _cancel_rest(
 def _parse_time(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:1000] if text.strip() else "internal error"

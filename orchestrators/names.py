@@ -15,11 +15,15 @@ RUN_TARGET = "run_target"
 FINISH_STEP = "finish_step"
 FINISH_EXECUTION = "finish_execution"
 CANCEL_TARGETS = "cancel_targets"
+CANCEL_REQUESTED = "cancel_requested"
+SETTLE_TARGET = "settle_target"
 LOAD_SCHEDULE = "load_schedule"
 START_SCHEDULED_EXECUTION = "start_scheduled_execution"
 
 CANCEL_EVENT = "cancel"
 SCHEDULE_CHANGED_EVENT = "schedule_changed"
+# Raised on the job execution when a step's last retrying target ended (see orchestrators.fanout).
+STEP_SETTLED_EVENT = "step_settled"
 
 
 def execution_instance_id(job_execution_id: str) -> str:
@@ -35,6 +39,7 @@ def lane_instance_id(job_execution_id: str, step_id: int, lane: int) -> str:
 
 
 def retry_instance_id(job_execution_id: str, step_id: int, ordinal: int) -> str:
+    """The retry lane of one target of a batch (an orchestration of its own, not a child)."""
     return f"{job_execution_id}:s{step_id}:t{ordinal}"
 
 

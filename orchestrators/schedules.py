@@ -15,14 +15,14 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators import bp, names
-from orchestrators.fanout import BOOKKEEPING_RETRY
+from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
 from sqlfleet.schedules import due_occurrence, next_occurrence
 
 
 @bp.orchestration_trigger(context_name="context")
 def job_schedule(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     """Input ``{job_id, last_occurrence?}``; ends when the job is gone, disabled or past its end."""
-    state = context.get_input()
+    state = read_input(context)
     job_id = state["job_id"]
     now = context.current_utc_datetime
     # The first cycle counts from now: enabling a job never replays its past occurrences.

@@ -3,6 +3,7 @@ that calls the API blueprint's real Functions with real ``func.HttpRequest`` obj
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -203,7 +204,13 @@ class ApiClient:
             route_params={k: unquote(v) for k, v in match.groupdict().items()},
             body=payload,
         )
-        response = function(request)
+        handler = getattr(function, "client_function", None)
+        if handler is not None:
+            # A Function that takes the durable client (api.blueprint.client_operation) runs
+            # here without a task hub.
+            response = asyncio.run(handler(request, client=None))
+        else:
+            response = function(request)
         text = response.get_body().decode()
         return Reply(
             status=response.status_code,

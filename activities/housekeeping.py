@@ -1,0 +1,120 @@
+"""The housekeeping timer: every five minutes, bring back schedule orchestrations that went
+missing (a purged task hub, a crash between saving a job and starting its schedule), stop those
+of jobs that no longer want one (an update the task hub missed), and purge
+history older than the retention (``SQLFLEET_HISTORY_RETENTION_DAYS``, default 45 days) from the
+job database and the task hub, as Elastic Jobs' own cleanup does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities import bp
+from activities.runtime import job_store, settings
+from activities.schedules import sync_job_schedule, wants_schedule
+from orchestrators import names
+from sqlfleet.models import utc_now
+from sqlfleet.store import JobStore
+
+HOUSEKEEPING_SCHEDULE = "0 */5 * * * *"
+_FINISHED = [
+    df.OrchestrationRuntimeStatus.Completed,
+    df.OrchestrationRuntimeStatus.Failed,
+    df.OrchestrationRuntimeStatus.Terminated,
+]
+_RUNNING = ("Running", "Pending")
+_FINISHED_NAMES = {status.value for status in _FINISHED} | {"Canceled"}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+logger = logging.getLogger("sqlfleet.housekeeping")
+
+
+@dataclass
+class HousekeepingReport:
+    restarted_schedules: list[str] = field(default_factory=list)
+    purged_executions: list[str] = field(default_factory=list)
+    purged_instances: int = 0
+
+
+@bp.timer_trigger(schedule=HOUSEKEEPING_SCHEDULE, arg_name="timer", use_monitor=True)
+@bp.durable_client_input(client_name="client")
+async def housekeeping(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Restart missing schedule orchestrations; purge history past the retention."""
+    report = await keep_house(
+        job_store(), client, _host_now(timer), settings().history_retention_days
+    )
+    if report.restarted_schedules or report.purged_executions or report.purged_instances:
+        logger.info(
+            "housekeeping: restarted %d schedule(s), purged %d execution(s) and %d "
+            "task hub instance(s)",
+            len(report.restarted_schedules),
+            len(report.purged_executions),
+            report.purged_instances,
+        )
+
+
+async def keep_house(
+    store: JobStore,
+    client: df.DurableOrchestrationClient,
+    now: dt.datetime,
+    retention_days: int,
+) -> HousekeepingReport:
+    """One housekeeping pass at ``now``. Raises what the store or the durable client raise."""
+    report = HousekeepingReport()
+    for job in store.list_jobs():
+        status = await client.get_status(names.schedule_instance_id(job.job_id))
+        running = getattr(getattr(status, "runtime_status", None), "value", None) in _RUNNING
+        if running != wants_schedule(job, now):
+            action = await sync_job_schedule(client, job.job_id, now=now)
+            if action == "started":
+                report.restarted_schedules.append(job.name)
+    oldest = now - dt.timedelta(days=retention_days)
+    report.purged_executions = store.purge_history(oldest)
+    for execution_id in report.purged_executions:
+        report.purged_instances += await purge_instances(client, execution_id)
+    # Whatever else finished before the retention (ended schedules, instances of executions
+    # whose rows went another way) goes too.
+    purged = await client.purge_instance_history_by(
+        created_time_from=_EPOCH, created_time_to=oldest, runtime_status=_FINISHED
+    )
+    report.purged_instances += int(getattr(purged, "instances_deleted", 0) or 0)
+    return report
+
+
+async def purge_instances(client: df.DurableOrchestrationClient, execution_id: str) -> int:
+    """Purge the finished orchestrations of an execution (its own, its batches, lanes and retry
+    lanes: every instance id starts with the execution id); returns how many went."""
+    purged = 0
+    while True:
+        # One page at a time: purged instances leave the listing, running ones stay.
+        page = await client.get_status_by(instance_id_prefix=execution_id)
+        finished = [
+            status
+            for status in page
+            if getattr(status.runtime_status, "value", None) in _FINISHED_NAMES
+        ]
+        for status in finished:
+            await client.purge_instance_history(status.instance_id)
+        purged += len(finished)
+        if not finished:
+            return purged
+
+
+def _host_now(timer: func.TimerRequest) -> dt.datetime:
+    """Now, as the host's clock says it (the timer payload's ``LastUpdated``) when that is ahead
+    of this machine's clock: a test host may run ahead of the wall clock."""
+    now = utc_now()
+    stamp = (getattr(timer, "schedule_status", None) or {}).get("LastUpdated")
+    if stamp:
+        try:
+            host = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        except ValueError:
+            return now
+        if host.tzinfo is not None and host > now:
+            return host
+    return now

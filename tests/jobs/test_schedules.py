@@ -1,0 +1,219 @@
+"""Schedules on a host whose clock the test moves (``tests.jobs.skewed_host``): occurrences run,
+changes take effect at once, downtime owes one run, and the housekeeping timer restores missing
+schedule orchestrations and purges history past the retention. One real-time run of a
+minute schedule is in the reliability suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.jobs.fleet import sqlite_folder_member, step, unique
+from tests.jobs.host import WEBHOOK, JobsHost, poll
+
+DAY = 86_400.0
+RECORD = (
+    "CREATE TABLE IF NOT EXISTS runs (execution text); "
+    "INSERT INTO runs VALUES ('$(job_execution_id)')"
+)
+
+
+@pytest.fixture(scope="module")
+def skewed_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobsHost]:
+    folder = tmp_path_factory.mktemp("skewed-host")
+    env = {
+        "SQLFLEET_DATA_DIR": str(folder / "app"),
+        "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
+        "SQLFLEET_HISTORY_RETENTION_DAYS": "3",
+    }
+    host = JobsHost.start(folder, env, skewed=True)
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@pytest.fixture
+def targets(tmp_path: Path) -> Path:
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    sqlite3.connect(folder / "only.db").close()
+    return folder
+
+
+class Clock:
+    """The skewed host's offset, moved forward only."""
+
+    def __init__(self, host: JobsHost) -> None:
+        self.host = host
+        text = host.offset_file.read_text() if host.offset_file.exists() else "0"
+        self.offset = float(text or 0)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.offset)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self.host.skew(self.offset)
+
+
+def _job(
+    host: JobsHost, name: str, folder: Path, schedule: dict[str, Any], enabled: bool = True
+) -> dict[str, Any]:
+    group = f"{name}-targets"
+    host.ok("PUT", f"/api/target-groups/{group}", {"members": [sqlite_folder_member(folder)]})
+    return host.put_job(name, [step("record", RECORD, group)], enabled=enabled, schedule=schedule)
+
+
+def _minutely(start: dt.datetime) -> dict[str, Any]:
+    return {"interval_type": "minutes", "interval_count": 1, "start_time": start.isoformat()}
+
+
+def _schedule_status(host: JobsHost, job_id: str) -> dict[str, Any] | None:
+    reply = host.call("GET", f"{WEBHOOK}/instances/{quote('sqlfleet-schedule-' + job_id)}")
+    return reply.body if reply.status in (200, 202) else None
+
+
+def _runtime(host: JobsHost, job_id: str) -> str | None:
+    status = _schedule_status(host, job_id)
+    return status["runtimeStatus"] if status else None
+
+
+def _executions(host: JobsHost, job: str) -> list[dict[str, Any]]:
+    return host.ok("GET", f"/api/executions?job_name={quote(job)}")["items"]
+
+
+def _finished_runs(host: JobsHost, job: str, count: int, timeout: float = 30) -> list[Any]:
+    def enough() -> list[Any] | None:
+        runs = _executions(host, job)
+        done = [run for run in runs if not run["is_active"]]
+        return runs if len(runs) >= count and len(done) == len(runs) else None
+
+    return poll(enough, timeout, f"{count} finished execution(s) of {job}", interval=0.2)
+
+
+def _next_occurrence(host: JobsHost, job_id: str) -> dt.datetime | None:
+    status = _schedule_status(host, job_id) or {}
+    custom = status.get("customStatus") or {}
+    text = custom.get("next_occurrence") if isinstance(custom, dict) else None
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def _recorded(folder: Path) -> list[str]:
+    with sqlite3.connect(folder / "only.db") as connection:
+        return [row[0] for row in connection.execute("SELECT execution FROM runs")]
+
+
+def test_schedule_runs_each_occurrence_and_follows_changes(
+    skewed_host: JobsHost, targets: Path
+) -> None:
+    clock = Clock(skewed_host)
+    start = (clock.now() + dt.timedelta(seconds=30)).replace(microsecond=0)
+    name = unique("every_minute")
+    job = _job(skewed_host, name, targets, _minutely(start))
+    poll(lambda: _next_occurrence(skewed_host, job["job_id"]) == start, 20, "the schedule")
+    assert _executions(skewed_host, name) == []
+
+    clock.advance(31)
+    (first,) = _finished_runs(skewed_host, name, 1)
+    assert first["lifecycle"] == "Succeeded"
+    poll(
+        lambda: _next_occurrence(skewed_host, job["job_id"]) == start + dt.timedelta(minutes=1),
+        20,
+        "the next occurrence",
+    )
+    clock.advance(60)
+    runs = _finished_runs(skewed_host, name, 2)
+    assert len(runs) == 2
+    assert {run["lifecycle"] for run in runs} == {"Succeeded"}
+    assert sorted(_recorded(targets)) == sorted(run["job_execution_id"] for run in runs)
+
+    # Changing the schedule takes effect at once: the orchestration sleeps toward the new one.
+    hourly = {**_minutely(start), "interval_type": "hours"}
+    _job(skewed_host, name, targets, hourly)
+    poll(
+        lambda: _next_occurrence(skewed_host, job["job_id"]) == start + dt.timedelta(hours=1),
+        20,
+        "the changed schedule",
+    )
+    # Disabling stops it at once; enabling starts it again.
+    _job(skewed_host, name, targets, hourly, enabled=False)
+    poll(lambda: _runtime(skewed_host, job["job_id"]) == "Terminated", 20, "the stopped schedule")
+    _job(skewed_host, name, targets, hourly)
+    poll(lambda: _runtime(skewed_host, job["job_id"]) == "Running", 20, "the restarted schedule")
+    assert len(_executions(skewed_host, name)) == 2
+    # Deleting the job ends its schedule too.
+    assert skewed_host.call("DELETE", f"/api/jobs/{name}").status == 204
+    poll(lambda: _runtime(skewed_host, job["job_id"]) == "Terminated", 20, "the deleted schedule")
+
+
+def test_downtime_owes_one_run_and_housekeeping_restores_and_purges(
+    skewed_host: JobsHost, targets: Path
+) -> None:
+    clock = Clock(skewed_host)
+    start = (clock.now() + dt.timedelta(seconds=30)).replace(microsecond=0)
+    hourly_schedule = {**_minutely(start), "interval_type": "hours"}
+    # Hourly: after the downtime the next occurrence is an hour away, so every run seen
+    # meanwhile is owed by the downtime.
+    owing = unique("owing")
+    job = _job(skewed_host, owing, targets, hourly_schedule)
+    clock.advance(31)
+    (before,) = _finished_runs(skewed_host, owing, 1)
+
+    lost = _job(skewed_host, unique("lost"), targets, hourly_schedule)
+    poll(lambda: _runtime(skewed_host, lost["job_id"]) == "Running", 20, "the hourly schedule")
+    instance = quote("sqlfleet-schedule-" + lost["job_id"])
+    reply = skewed_host.call("POST", f"{WEBHOOK}/instances/{instance}/terminate?reason=lost")
+    assert reply.status == 202, reply.body
+    poll(lambda: _runtime(skewed_host, lost["job_id"]) == "Terminated", 20, "the lost schedule")
+
+    # Two days of downtime: the schedule owes one run, not 48.
+    clock.offset += 2 * DAY
+    clock.host.offset_file.write_text(str(clock.offset))
+    skewed_host.restart()
+    # The housekeeping timer was due while the host was down, so it runs at start-up.
+    poll(lambda: _runtime(skewed_host, lost["job_id"]) == "Running", 30, "housekeeping")
+    runs = _finished_runs(skewed_host, owing, 2)
+    assert len(runs) == 2
+    upcoming = _next_occurrence(skewed_host, job["job_id"])
+    assert upcoming is not None and upcoming > clock.now() - dt.timedelta(seconds=5)
+    assert skewed_host.ok("GET", f"/api/executions/{before['job_execution_id']}")
+
+    # Past the retention (3 days here), finished history leaves both databases.
+    clock.offset += 2 * DAY
+    clock.host.offset_file.write_text(str(clock.offset))
+    skewed_host.restart()
+    execution_id = before["job_execution_id"]
+
+    def purged() -> bool:
+        gone = skewed_host.call("GET", f"/api/executions/{execution_id}").status == 404
+        return gone and skewed_host.instances(execution_id) == []
+
+    poll(purged, 30, "the old execution to leave the job database and the task hub")
+
+
+@pytest.mark.reliability
+def test_real_minute_schedule_runs_twice(jobs_host: JobsHost, tmp_path: Path) -> None:
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    sqlite3.connect(folder / "only.db").close()
+    start = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)).replace(microsecond=0)
+    name = unique("real_minute")
+    job = _job(jobs_host, name, folder, _minutely(start))
+    try:
+        runs = _finished_runs(jobs_host, name, 2, timeout=150)
+        assert {run["lifecycle"] for run in runs} == {"Succeeded"}
+        created = sorted(
+            dt.datetime.fromisoformat(run["create_time"].replace("Z", "+00:00")) for run in runs
+        )
+        assert 50 <= (created[1] - created[0]).total_seconds() <= 70
+    finally:
+        _job(jobs_host, name, folder, _minutely(start), enabled=False)
+        poll(lambda: _runtime(jobs_host, job["job_id"]) != "Running", 20, "the schedule to stop")
