@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sqlfleet.errors import BadRequest, ValidationFailed
 from sqlfleet.models import validate_document
-from sqlfleet.models.common import JobName, Name
+from sqlfleet.models.common import MAX_INT32, JobName, Name
 from sqlfleet.models.validation import problems_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -29,13 +29,15 @@ def read_document(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
 
 def path_name(req: func.HttpRequest, parameter: str = "name", *, job: bool = False) -> str:
     """A name from the route, checked as names in documents are (for create-or-replace)."""
-    value = req.route_params.get(parameter, "")
+    return _checked_name(_JOB_NAME if job else _NAME, req.route_params.get(parameter, ""), "name")
+
+
+def _checked_name(adapter: TypeAdapter[str], value: str, field: str) -> str:
     try:
-        return (_JOB_NAME if job else _NAME).validate_python(value)
+        return adapter.validate_python(value)
     except ValidationError as error:
-        raise problems_error(
-            [{**e, "loc": ("name",)} for e in error.errors(include_url=False, include_input=False)]
-        ) from None
+        problems = error.errors(include_url=False, include_input=False)
+        raise problems_error([{**e, "loc": (field,)} for e in problems]) from None
 
 
 def route_value(req: func.HttpRequest, parameter: str) -> str:
@@ -52,8 +54,9 @@ def same_name(in_body: str | None, in_path: str) -> None:
 
 
 def query_flag(req: func.HttpRequest, name: str, default: bool = False) -> bool:
+    """``?name=true|false`` (also 1/0, yes/no); ``default`` when absent. Raises ``BadRequest``."""
     raw = req.params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if raw.lower() in _TRUE:
         return True
@@ -63,18 +66,33 @@ def query_flag(req: func.HttpRequest, name: str, default: bool = False) -> bool:
 
 
 def query_int(req: func.HttpRequest, name: str, *, minimum: int = 0) -> int | None:
+    """``?name=<whole number>``, None when absent. Raises ``BadRequest`` (an empty value too)."""
     raw = req.params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < minimum:
-        raise BadRequest(name, f"expected a whole number of at least {minimum}")
+    if not whole_number(raw) or int(raw) < minimum:
+        raise BadRequest(name, f"expected a whole number from {minimum} to {MAX_INT32}")
     return int(raw)
 
 
-def step_ref(req: func.HttpRequest) -> int | str:
-    """``{step}`` in a route: a step id when it is all digits, else a step name."""
+def whole_number(raw: str) -> bool:
+    """``raw`` is a whole number from 0 to ``MAX_INT32`` in ASCII digits (``str.isdigit`` also
+    takes '²', which ``int`` refuses, and ``int`` refuses more than 4300 digits)."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= MAX_INT32
+
+
+def step_ref(req: func.HttpRequest, *, new: bool = False) -> int | str:
+    """``{step}`` in a route: a step id when it is all digits, else a step name.
+
+    ``new``: the name may create a step, so it must be a valid step name (``ValidationFailed``
+    naming ``step`` otherwise); looking up a name that cannot exist simply finds nothing.
+    """
     raw = route_value(req, "step")
-    return int(raw) if raw.isdigit() else raw
+    if raw.isascii() and raw.isdigit():
+        if not whole_number(raw):
+            raise BadRequest("step", f"a step id is a whole number from 1 to {MAX_INT32}")
+        return int(raw)
+    return _checked_name(_NAME, raw, "step") if new else raw
 
 
 def answer(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from sqlfleet.errors import (
     BadRequest,
@@ -50,14 +51,21 @@ class ErrorBody(BaseModel):
     setting: str | None = None
 
 
-def error_response(error: BaseException) -> func.HttpResponse:
-    """The HTTP answer for ``error`` (domain errors map by type; others are 500)."""
+def error_response(error: BaseException, req: func.HttpRequest | None = None) -> func.HttpResponse:
+    """The HTTP answer for ``error`` (domain errors map by type; others are 500).
+
+    ``req``, when given, lets a ``NotFound`` or ``Conflict`` name its field: the path parameter
+    (or top-level body field) whose value is the object's name.
+    """
     if not isinstance(error, SqlFleetError):
-        logger.error("internal error: %s", type(error).__name__, exc_info=error)
+        _log_internal_error(error)
         body = ErrorBody(code="InternalError", message="internal error; see the app's logs")
         return _answer(500, body)
     status = next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
-    body = ErrorBody(code=error.code, message=error.message, field=getattr(error, "field", None))
+    field = getattr(error, "field", None)
+    if field is None and isinstance(error, (NotFound, Conflict)) and req is not None:
+        field = _field_naming(str(error.name), req)
+    body = ErrorBody(code=error.code, message=error.message, field=field)
     if isinstance(error, ValidationFailed):
         body.errors = [FieldErrorBody(field=p.field, message=p.message) for p in error.problems]
     if isinstance(error, SettingError):
@@ -68,6 +76,31 @@ def error_response(error: BaseException) -> func.HttpResponse:
     else:
         logger.info("%s: %s", error.code, error.message)
     return _answer(status, body)
+
+
+def _field_naming(value: str, req: func.HttpRequest) -> str | None:
+    for parameters in (req.route_params, req.params):
+        for parameter, given in parameters.items():
+            if given == value:
+                return parameter
+    try:
+        document = json.loads(req.get_body() or b"null")
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(document, dict):
+        return next((key for key, given in document.items() if given == value), None)
+    return None
+
+
+def _log_internal_error(error: BaseException) -> None:
+    if isinstance(error, ValidationError):
+        # str(ValidationError) quotes the input, which may be a password: log where it came
+        # from and what failed, never the values.
+        problems = error.errors(include_url=False, include_input=False, include_context=False)
+        frames = "".join(traceback.format_tb(error.__traceback__))
+        logger.error("internal error: ValidationError %s\n%s", problems, frames)
+        return
+    logger.error("internal error: %s", type(error).__name__, exc_info=error)
 
 
 def _answer(status: int, body: ErrorBody) -> func.HttpResponse:

@@ -19,7 +19,7 @@ from api.documents import (
     step_ref,
     url_path,
 )
-from sqlfleet.models import JobStep, StepIn, StepPatch
+from sqlfleet.models import JobStep, StepAdd, StepIn, StepPatch
 
 VERSION = QueryParameter(
     "version", {"type": "integer", "minimum": 0}, "a job version (default: the current one)"
@@ -44,12 +44,12 @@ def list_steps(req: func.HttpRequest) -> func.HttpResponse:
     "POST",
     name="steps_add",
     summary="Append a step, or insert it at step_id shifting later steps (new job version)",
-    body=StepIn,
+    body=StepAdd,
     responses={201: JobStep},
 )
 def add_step(req: func.HttpRequest) -> func.HttpResponse:
     name = route_value(req, "name")
-    step = job_store().add_step(name, read_document(req, StepIn))
+    step = job_store().add_step(name, read_document(req, StepAdd).as_step())
     return answer(201, step, location=url_path("jobs", name, "steps", step.step_id))
 
 
@@ -76,7 +76,8 @@ def get_step(req: func.HttpRequest) -> func.HttpResponse:
 )
 def put_step(req: func.HttpRequest) -> func.HttpResponse:
     name = route_value(req, "name")
-    step, created = job_store().put_step(name, step_ref(req), read_document(req, StepIn))
+    document = read_document(req, StepIn)
+    step, created = job_store().put_step(name, step_ref(req, new=True), document)
     return created_or_replaced(step, created, url_path("jobs", name, "steps", step.step_id))
 
 

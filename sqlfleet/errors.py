@@ -22,26 +22,34 @@ class SqlFleetError(Exception):
 
 
 class NotFound(SqlFleetError):
-    """A named object does not exist (``kind`` such as 'job', ``name`` its name or id)."""
+    """A named object does not exist (``kind`` such as 'job', ``name`` its name or id).
+
+    ``field`` names the input that named it, when the raiser knows (else the API finds it)."""
 
     code = "NotFound"
 
-    def __init__(self, kind: str, name: str | int, hint: str = "") -> None:
+    def __init__(
+        self, kind: str, name: str | int, hint: str = "", *, field: str | None = None
+    ) -> None:
         self.kind = kind
         self.name = name
+        self.field = field
         text = f"{kind} '{name}' does not exist"
         super().__init__(f"{text}; {hint}" if hint else text)
 
 
 class Conflict(SqlFleetError):
-    """The request is valid but clashes with the current state of ``kind`` ``name``."""
+    """The request is valid but clashes with the current state of ``kind`` ``name``.
+
+    ``field`` names the input at fault, when the raiser knows (else the API finds it)."""
 
     code = "Conflict"
 
-    def __init__(self, kind: str, name: str, reason: str) -> None:
+    def __init__(self, kind: str, name: str, reason: str, *, field: str | None = None) -> None:
         self.kind = kind
         self.name = name
         self.reason = reason
+        self.field = field
         super().__init__(f"{kind} '{name}': {reason}")
 
 

@@ -38,6 +38,7 @@ from sqlfleet.models.jobs import (
     OnFailure,
     OutputDestination,
     Schedule,
+    StepAdd,
     StepIn,
     StepPatch,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "ResultColumn",
     "ResultSet",
     "Schedule",
+    "StepAdd",
     "StepExecution",
     "StepIn",
     "StepPatch",

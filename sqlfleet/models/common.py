@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 # Elastic Jobs' column sizes: names nvarchar(128), description nvarchar(512), servers nvarchar(256).
@@ -21,9 +22,35 @@ MAX_INT32 = 2_147_483_647
 FIELD_RULE_ERROR = "field_rule"
 UNSUPPORTED_ERROR = "unsupported"
 
-# Names are URL path segments (/api/jobs/{name}); a slash or control character could not be
-# addressed, so they are refused everywhere, not only where Elastic Jobs refuses them.
-_FORBIDDEN_NAME_CHARACTERS = frozenset("/\\")
+# Names are URL path segments (/api/jobs/{name}): a slash, a control character (C0 or C1) or a
+# dot segment ('.', '..', which URLs normalise away) could not be addressed, so they are refused
+# everywhere, not only where Elastic Jobs refuses them. The JSON Schema pattern says the same as
+# ``_check_name`` (tests hold them together); it is written without look-arounds so that every
+# regex dialect (ECMA-262, Python, Rust) reads it alike.
+_FORBIDDEN_IN_NAMES = r"/\\\u0000-\u001f\u007f-\u009f"
+# What ``str.strip`` removes, less the control characters refused anyway.
+_SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_DOT_SEGMENTS = (".", "..")
+
+
+def name_pattern(also_forbidden: str = "") -> str:
+    """The JSON Schema ``pattern`` of names (``also_forbidden``: more characters to refuse)."""
+    anywhere = _FORBIDDEN_IN_NAMES + re.escape(also_forbidden)
+    edge, inner = f"[^{anywhere}{_SPACE}]", f"[^{anywhere}]"
+    not_dot = f"[^{anywhere}{_SPACE}.]"
+    # One character but '.', two but '..', or three and more.
+    return f"^(?:{not_dot}|{not_dot}{edge}|\\.{not_dot}|{edge}{inner}+{edge})$"
+
+
+NAME_PATTERN = name_pattern()
+JOB_NAME_PATTERN = name_pattern("%")
+_FORBIDDEN_NAME_CHARACTERS = re.compile(f"[{_FORBIDDEN_IN_NAMES}]")
+# Free text (descriptions, server names) may hold tabs and line breaks, no other C0 control.
+_CONTROL_IN_TEXT = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f]")
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f]*$"
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?"
+)
 
 
 def field_error(field: str, message: str) -> PydanticCustomError:
@@ -45,9 +72,13 @@ def unsupported_error(field: str, feature: str) -> PydanticCustomError:
 def _check_name(value: str) -> str:
     if value != value.strip():
         raise PydanticCustomError("name_whitespace", "names cannot start or end with white space")
-    if any(ch in _FORBIDDEN_NAME_CHARACTERS or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _FORBIDDEN_NAME_CHARACTERS.search(value):
         raise PydanticCustomError(
             "name_characters", "names cannot contain '/', '\\' or control characters"
+        )
+    if value in _DOT_SEGMENTS:
+        raise PydanticCustomError(
+            "name_dots", "names cannot be '.' or '..' (a URL cannot address them)"
         )
     return value
 
@@ -58,8 +89,9 @@ def _check_job_name(value: str) -> str:
     return value
 
 
-def _check_text(value: str) -> str:
-    if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in value):
+def check_text(value: str) -> str:
+    """Free text: tabs and line breaks, no other C0 control character."""
+    if _CONTROL_IN_TEXT.search(value):
         raise PydanticCustomError("text_characters", "text cannot contain control characters")
     return value
 
@@ -73,6 +105,25 @@ def _canonical_uuid(value: str) -> str:
         ) from None
 
 
+def _whole_number(value: Any) -> Any:
+    # JSON Schema's "integer" includes 2.0; strings and booleans stay errors (strict ints).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _date_time_text(value: Any) -> Any:
+    # Only RFC 3339 text (the offset may be left out: UTC), never pydantic's lax extras such as
+    # numbers of seconds since 1970 or a date alone.
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        raise PydanticCustomError(
+            "date_time", "expected an RFC 3339 date-time such as 2024-05-01T09:30:00Z"
+        )
+    return value
+
+
 def _as_utc(value: dt.datetime) -> dt.datetime:
     # Elastic Jobs' times are all UTC: a time without offset is taken as UTC.
     if value.tzinfo is None:
@@ -80,23 +131,43 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
 
 
-Name = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_NAME_LENGTH, strict=True),
-    AfterValidator(_check_name),
+def _name_field(pattern: str) -> Any:
+    return Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        strict=True,
+        json_schema_extra={"pattern": pattern},
+    )
+
+
+Name = Annotated[str, _name_field(NAME_PATTERN), AfterValidator(_check_name)]
+JobName = Annotated[
+    str, _name_field(JOB_NAME_PATTERN), AfterValidator(_check_name), AfterValidator(_check_job_name)
 ]
-JobName = Annotated[Name, AfterValidator(_check_job_name)]
 Description = Annotated[
-    str, Field(max_length=MAX_DESCRIPTION_LENGTH, strict=True), AfterValidator(_check_text)
+    str,
+    Field(
+        max_length=MAX_DESCRIPTION_LENGTH, strict=True, json_schema_extra={"pattern": TEXT_PATTERN}
+    ),
+    AfterValidator(check_text),
 ]
 ServerName = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_SERVER_NAME_LENGTH, strict=True),
-    AfterValidator(_check_text),
+    Field(
+        min_length=1,
+        max_length=MAX_SERVER_NAME_LENGTH,
+        strict=True,
+        json_schema_extra={"pattern": TEXT_PATTERN},
+    ),
+    AfterValidator(check_text),
 ]
-Port = Annotated[int, Field(ge=1, le=MAX_PORT, strict=True)]
-Uuid = Annotated[str, Field(strict=True), AfterValidator(_canonical_uuid)]
-UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+# Put it after the bounds: constraints after a function validator leave the JSON Schema.
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+Port = Annotated[int, Field(ge=1, le=MAX_PORT, strict=True), WHOLE_NUMBER]
+Uuid = Annotated[
+    str, Field(strict=True, json_schema_extra={"format": "uuid"}), AfterValidator(_canonical_uuid)
+]
+UtcDateTime = Annotated[dt.datetime, BeforeValidator(_date_time_text), AfterValidator(_as_utc)]
 
 
 class ApiModel(BaseModel):

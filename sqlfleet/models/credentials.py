@@ -8,15 +8,17 @@ from enum import Enum
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, SecretStr, model_validator
 
 from sqlfleet.models.common import (
     MAX_NAME_LENGTH,
+    TEXT_PATTERN,
     ApiModel,
     Description,
     DocumentModel,
     Name,
     Uuid,
+    check_text,
     field_error,
 )
 
@@ -30,7 +32,16 @@ class CredentialKind(str, Enum):
     MANAGED_IDENTITY = "managedIdentity"
 
 
-UserName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, strict=True)]
+UserName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        strict=True,
+        json_schema_extra={"pattern": TEXT_PATTERN},
+    ),
+    AfterValidator(check_text),
+]
 
 
 class CredentialIn(ApiModel):
@@ -41,6 +52,20 @@ class CredentialIn(ApiModel):
     - ``managedIdentity``: Microsoft Entra token of the app's identity; ``client_id`` selects a
       user-assigned identity; ``username`` only where the engine needs a role name (PostgreSQL).
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"kind": "password", "username": "jobuser", "password": "example-Pa55word-7f3a"},
+                {
+                    "kind": "keyVault",
+                    "username": "jobuser",
+                    "secret_uri": "https://myvault.vault.azure.net/secrets/sql-password",
+                },
+                {"kind": "managedIdentity"},
+            ]
+        }
+    )
 
     name: Name | None = None
     kind: CredentialKind

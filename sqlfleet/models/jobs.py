@@ -6,10 +6,13 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from sqlfleet.models.common import (
     MAX_INT32,
+    WHOLE_NUMBER,
     ApiModel,
     Description,
     DocumentModel,
@@ -63,19 +66,31 @@ class OnFailure(str, Enum):
     CONTINUE = "continue"
 
 
+# T-SQL spells interval types 'Once', 'Minutes', ...: that spelling is accepted too.
+_TSQL_INTERVAL_TYPES = {kind.value.capitalize(): kind.value for kind in IntervalType}
+_INTERVAL_TYPE_SCHEMA = {
+    "type": "string",
+    "enum": [kind.value for kind in IntervalType] + list(_TSQL_INTERVAL_TYPES),
+}
+
+
 def _lower_case(value: Any) -> Any:
-    # T-SQL spells interval types 'Once', 'Minutes', ...: accept that spelling too.
-    return value.lower() if isinstance(value, str) else value
+    return _TSQL_INTERVAL_TYPES.get(value, value) if isinstance(value, str) else value
 
 
-Count = Annotated[int, Field(strict=True)]
+def _bounded(ge: int, le: int) -> Any:
+    return Field(strict=True, ge=ge, le=le)
 
 
 class Schedule(ApiModel):
     """When a job runs by itself: once, or every ``interval_count`` units in [start, end] (UTC)."""
 
-    interval_type: Annotated[IntervalType, BeforeValidator(_lower_case)] = IntervalType.ONCE
-    interval_count: Annotated[Count, Field(ge=1, le=MAX_INT32)] = 1
+    interval_type: Annotated[
+        IntervalType,
+        BeforeValidator(_lower_case),
+        WithJsonSchema(_INTERVAL_TYPE_SCHEMA, mode="validation"),
+    ] = IntervalType.ONCE
+    interval_count: Annotated[int, _bounded(1, MAX_INT32), WHOLE_NUMBER] = 1
     start_time: UtcDateTime = DEFAULT_SCHEDULE_START
     end_time: UtcDateTime = DEFAULT_SCHEDULE_END
 
@@ -109,13 +124,33 @@ class OutputDestination(ApiModel):
         return self
 
 
-RetryAttempts = Annotated[Count, Field(ge=0, le=MAX_RETRY_ATTEMPTS)]
-Seconds = Annotated[Count, Field(ge=1, le=MAX_INT32)]
+RetryAttempts = Annotated[int, _bounded(0, MAX_RETRY_ATTEMPTS), WHOLE_NUMBER]
+Seconds = Annotated[int, _bounded(1, MAX_INT32), WHOLE_NUMBER]
 Multiplier = Annotated[
     float, Field(strict=True, ge=1.0, le=MAX_BACKOFF_MULTIPLIER, allow_inf_nan=False)
 ]
-Parallelism = Annotated[Count, Field(ge=1, le=MAX_INT32)]
-Command = Annotated[str, Field(min_length=1, max_length=MAX_COMMAND_LENGTH, strict=True)]
+Parallelism = Annotated[int, _bounded(1, MAX_INT32), WHOLE_NUMBER]
+StepPosition = Annotated[int, _bounded(1, MAX_STEPS_PER_JOB), WHOLE_NUMBER]
+
+
+def _check_command(value: str) -> str:
+    # ODBC drivers end a statement at NUL, and PostgreSQL cannot store one: the script would
+    # silently be cut short.
+    if "\x00" in value:
+        raise PydanticCustomError("command_nul", "a command cannot contain the NUL character")
+    return value
+
+
+Command = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_COMMAND_LENGTH,
+        strict=True,
+        json_schema_extra={"pattern": "^[^\\u0000]*$"},
+    ),
+    AfterValidator(_check_command),
+]
 
 
 class StepFields(ApiModel):
@@ -150,26 +185,45 @@ class StepIn(StepFields):
     """A step as clients send it. ``step_id`` (POST) inserts at that position, shifting later
     steps; without it the step is appended. ``new_id`` (PUT) moves the step."""
 
-    step_id: Annotated[Count, Field(ge=1, le=MAX_STEPS_PER_JOB)] | None = None
-    new_id: Annotated[Count, Field(ge=1, le=MAX_STEPS_PER_JOB)] | None = None
+    step_id: StepPosition | None = None
+    new_id: StepPosition | None = None
+
+
+class StepAdd(StepFields):
+    """A new step (POST /api/jobs/{name}/steps): appended, or inserted at ``step_id`` shifting
+    later steps."""
+
+    step_id: StepPosition | None = None
+
+    def as_step(self) -> StepIn:
+        """The same step as the store takes it."""
+        return StepIn.model_validate(self.model_dump(exclude_unset=True))
+
+
+def _leave_out_to_keep(schema: dict[str, Any]) -> None:
+    # Documented as the type alone: null is refused (leave the field out to keep it).
+    schema.pop("default", None)
+
+
+Keep = Field(default=None, json_schema_extra=_leave_out_to_keep)
 
 
 class StepPatch(ApiModel):
     """A partial step update (sp_update_jobstep): only the fields sent change; ``null`` resets
     ``max_parallelism``, ``credential_name`` and ``output``; ``new_id`` moves the step."""
 
-    new_id: Annotated[Count, Field(ge=1, le=MAX_STEPS_PER_JOB)] | None = None
-    new_name: Name | None = None
-    command: Command | None = None
+    new_id: StepPosition | SkipJsonSchema[None] = Keep
+    new_name: Name | SkipJsonSchema[None] = Keep
+    command: Command | SkipJsonSchema[None] = Keep
     credential_name: Name | None = None
-    target_group_name: Name | None = None
-    retry_attempts: RetryAttempts | None = None
-    initial_retry_interval_seconds: Seconds | None = None
-    maximum_retry_interval_seconds: Seconds | None = None
-    retry_interval_backoff_multiplier: Multiplier | None = None
-    step_timeout_seconds: Seconds | None = None
+    target_group_name: Name | SkipJsonSchema[None] = Keep
+    retry_attempts: RetryAttempts | SkipJsonSchema[None] = Keep
+    initial_retry_interval_seconds: Seconds | SkipJsonSchema[None] = Keep
+    maximum_retry_interval_seconds: Seconds | SkipJsonSchema[None] = Keep
+    retry_interval_backoff_multiplier: Multiplier | SkipJsonSchema[None] = Keep
+    step_timeout_seconds: Seconds | SkipJsonSchema[None] = Keep
     max_parallelism: Parallelism | None = None
-    on_failure: OnFailure | None = None
+    on_failure: OnFailure | SkipJsonSchema[None] = Keep
     output: OutputDestination | None = None
 
     @model_validator(mode="after")
