@@ -13,16 +13,41 @@ import uuid
 
 import azure.durable_functions as df
 import azure.functions as func
+from pydantic import BaseModel
 
 from api.blueprint import QueryParameter, client_operation, operation
 from api.context import job_store
-from api.documents import answer, query_int, route_value, url_path
+from api.documents import answer, query_int, route_value, url_path, whole_number
 from orchestrators import names
 from sqlfleet.errors import BadRequest, Conflict
 from sqlfleet.lifecycle import Lifecycle
-from sqlfleet.models.executions import ExecutionPage, JobExecution, TargetOutput
+from sqlfleet.models.executions import (
+    ExecutionPage,
+    JobExecution,
+    TargetExecution,
+    TargetOutput,
+    TargetSpec,
+)
 
 logger = logging.getLogger("sqlfleet.api")
+
+
+class TargetList(BaseModel):
+    """``GET /api/executions/{id}/targets``."""
+
+    items: list[TargetExecution]
+
+
+class OutputList(BaseModel):
+    """``GET /api/executions/{id}/output``: what every target produced."""
+
+    items: list[TargetOutput]
+
+
+class PreviewList(BaseModel):
+    """``POST /api/target-groups/{name}/preview``: the targets a step would hit now."""
+
+    items: list[TargetSpec]
 
 
 @client_operation(
@@ -114,7 +139,7 @@ def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     "GET",
     name="executions_targets",
     summary="The target executions of an execution (?step_id=, ?lifecycle=)",
-    responses={200: None},
+    responses={200: TargetList},
 )
 def list_targets(req: func.HttpRequest) -> func.HttpResponse:
     step_id = query_int(req, "step_id", minimum=1)
@@ -145,7 +170,7 @@ def target_output(req: func.HttpRequest) -> func.HttpResponse:
     "GET",
     name="executions_output",
     summary="Receive: every target's result rows and messages (?step_id=)",
-    responses={200: None},
+    responses={200: OutputList},
 )
 def execution_output(req: func.HttpRequest) -> func.HttpResponse:
     store = job_store()
@@ -215,7 +240,7 @@ async def delete_execution(
     "POST",
     name="target_groups_preview",
     summary="Dry run: the targets a step on this group would hit now (nothing runs)",
-    responses={200: None},
+    responses={200: PreviewList},
 )
 def preview_targets(req: func.HttpRequest) -> func.HttpResponse:
     from activities.expansion import resolve_targets
@@ -260,6 +285,6 @@ def _flag(name: str, raw: str) -> bool:
 
 
 def _whole(raw: str, name: str) -> int:
-    if not raw.isdigit():
+    if not whole_number(raw):
         raise BadRequest(name, f"'{raw}' is not a whole number")
     return int(raw)

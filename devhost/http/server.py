@@ -146,7 +146,8 @@ class HostServer:
     async def start(self, host: str, port: int) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""
         application = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        application.router.add_route("*", "/{tail:.*}", self.pipeline.handle)
+        # [\s\S] rather than . so that a decoded line feed in the path still reaches the pipeline.
+        application.router.add_route("*", r"/{tail:[\s\S]*}", self.pipeline.handle)
         self._runner = web.AppRunner(application, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
