@@ -53,7 +53,7 @@ async def run_target(
 
     The attempt runs on the agent's own thread pool, whose size is the agent-wide cap on
     concurrent target connections (``SQLFLEET_MAX_CONCURRENT_TARGETS``)."""
-    answer = await concurrency.run(run_attempt, attempt)
+    answer: dict[str, Any] = await concurrency.run(run_attempt, attempt)
     if answer.get("retry_at") and attempt.get("retry_lane"):
         await _start_retry_lane(client, attempt, answer)
     return answer

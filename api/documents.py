@@ -41,7 +41,7 @@ def _checked_name(adapter: TypeAdapter[str], value: str, field: str) -> str:
 
 
 def route_value(req: func.HttpRequest, parameter: str) -> str:
-    return req.route_params.get(parameter, "")
+    return str(req.route_params.get(parameter, ""))
 
 
 def same_name(in_body: str | None, in_path: str) -> None:

@@ -82,7 +82,7 @@ def _field_naming(value: str, req: func.HttpRequest) -> str | None:
     for parameters in (req.route_params, req.params):
         for parameter, given in parameters.items():
             if given == value:
-                return parameter
+                return str(parameter)
     try:
         document = json.loads(req.get_body() or b"null")
     except (ValueError, RecursionError):

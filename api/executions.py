@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -248,7 +249,7 @@ def preview_targets(req: func.HttpRequest) -> func.HttpResponse:
     return _items(resolve_targets(route_value(req, "name")))
 
 
-def _items(items: list) -> func.HttpResponse:
+def _items(items: Sequence[BaseModel]) -> func.HttpResponse:
     body = "[" + ",".join(item.model_dump_json() for item in items) + "]"
     return func.HttpResponse('{"items":' + body + "}", status_code=200, mimetype="application/json")
 

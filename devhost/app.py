@@ -343,7 +343,7 @@ def _context_handler(function: UserFunction) -> Callable[[str], str]:
     handle = function.function
 
     def invoke(context_json: str) -> str:
-        return handle(context_json)
+        return str(handle(context_json))
 
     return invoke
 
@@ -361,6 +361,7 @@ def _activity_invoker(
         result = runner.call_blocking(function, runner.arguments(function, value, clients))
         if result is None:
             return None
-        return ActivityTriggerConverter.encode(result, expected_type=None).value
+        encoded: str | None = ActivityTriggerConverter.encode(result, expected_type=None).value
+        return encoded
 
     return invoke

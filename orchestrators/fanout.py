@@ -41,7 +41,8 @@ def read_input(context: df.DurableOrchestrationContext) -> dict[str, Any]:
     """The orchestration's input object: a raw HTTP start delivers an object, the Python
     client sometimes a JSON string (azure-functions-durable-python #256)."""
     value = context.get_input()
-    return json.loads(value) if isinstance(value, str) else value
+    document: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
+    return document
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -77,9 +77,12 @@ class QueryParams:
             moment = date_parser.parse(value)
         except (ValueError, OverflowError):
             return None
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=dt.timezone.utc)
-        return moment.astimezone(dt.timezone.utc)
+        utc: dt.datetime = (
+            moment.replace(tzinfo=dt.timezone.utc)
+            if moment.tzinfo is None
+            else moment.astimezone(dt.timezone.utc)
+        )
+        return utc
 
     def first_values(self) -> dict[str, str]:
         """One value per name (the first), for ``func.HttpRequest.params``."""
