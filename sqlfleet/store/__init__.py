@@ -14,6 +14,7 @@ from sqlalchemy.engine.url import URL
 
 from sqlfleet.models import utc_now
 from sqlfleet.settings import Settings
+from sqlfleet.store.attempts import AttemptStart, StartOutcome, TargetAttemptStore
 from sqlfleet.store.database import Database
 from sqlfleet.store.definitions import CredentialStore, TargetGroupStore
 from sqlfleet.store.executions import ExecutionStore
@@ -22,11 +23,23 @@ from sqlfleet.store.jobs import JobDefinitionStore
 from sqlfleet.store.migrate import upgrade
 from sqlfleet.store.protocol import JobStore, StepRef
 
-__all__ = ["JobStore", "SqlJobStore", "StepRef", "open_job_store"]
+__all__ = [
+    "AttemptStart",
+    "JobStore",
+    "SqlJobStore",
+    "StartOutcome",
+    "StepRef",
+    "open_job_store",
+]
 
 
 class SqlJobStore(
-    CredentialStore, TargetGroupStore, JobDefinitionStore, ExecutionStore, HistoryStore
+    CredentialStore,
+    TargetGroupStore,
+    JobDefinitionStore,
+    ExecutionStore,
+    TargetAttemptStore,
+    HistoryStore,
 ):
     """The job store on a SQL database. ``clock`` (UTC-aware) stamps every time it writes.
 

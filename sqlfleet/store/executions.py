@@ -9,7 +9,6 @@ an attempt's messages changes nothing the second time.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from sqlfleet.errors import Conflict
-from sqlfleet.lifecycle import ACTIVE, TRANSITIONS, Lifecycle, check_transition, rollup
+from sqlfleet.lifecycle import ACTIVE, Lifecycle, rollup
 from sqlfleet.models import (
     ExecutionRow,
     JobExecution,
@@ -27,14 +26,23 @@ from sqlfleet.models import (
     TargetSpec,
     new_id,
 )
-from sqlfleet.models.executions import (
-    MAX_LAST_MESSAGE_CHARS,
-    MAX_MESSAGES_PER_ATTEMPT,
-    bound_message,
+from sqlfleet.store.attempts import (
+    begin_attempt,
+    concurrent_execution,
+    write_messages,
+    write_result,
 )
 from sqlfleet.store.database import Database
-from sqlfleet.store.history import execution_row, read_execution, row_document
-from sqlfleet.store.tables import job_executions, job_steps, target_messages, target_results
+from sqlfleet.store.history import read_execution
+from sqlfleet.store.rows import (
+    apply_lifecycle,
+    cancel_rows,
+    execution_row,
+    row_document,
+    row_level,
+    row_name,
+)
+from sqlfleet.store.tables import job_executions, job_steps
 from sqlfleet.store.versions import job_row, read_version
 
 E = job_executions
@@ -43,8 +51,6 @@ _ROW_MODELS: Mapping[str, type[ExecutionRow]] = {
     "step": StepExecution,
     "target": TargetExecution,
 }
-# Bulk cancels update many rows in one statement; the states they may leave come from the table.
-_CANCELABLE = frozenset(state for state in ACTIVE if Lifecycle.CANCELED in TRANSITIONS[state])
 
 
 class ExecutionStore:
@@ -169,28 +175,9 @@ class ExecutionStore:
         now = self._clock()
         with self._db.write("target execution", job_execution_id) as connection:
             row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
-            current = Lifecycle(row["lifecycle"])
             number = attempt if attempt is not None else row["current_attempts"] + 1
-            if current == Lifecycle.IN_PROGRESS and row["current_attempts"] == number:
-                return TargetExecution.model_validate(row_document(row))
-            check_transition(
-                current, Lifecycle.IN_PROGRESS, kind="target execution", name=_name(row)
-            )
-            connection.execute(
-                E.update()
-                .where(E.c.row_id == row["row_id"])
-                .values(
-                    lifecycle=Lifecycle.IN_PROGRESS.value,
-                    is_active=True,
-                    current_attempts=number,
-                    current_attempt_start_time=now,
-                    next_attempt_start_time=None,
-                    start_time=row["start_time"] or now,
-                )
-            )
-            return TargetExecution.model_validate(
-                row_document(execution_row(connection, job_execution_id, step_id, ordinal))
-            )
+            fresh = begin_attempt(connection, row, number, now)
+            return TargetExecution.model_validate(row_document(fresh))
 
     def transition(
         self,
@@ -213,9 +200,10 @@ class ExecutionStore:
         now = self._clock()
         with self._db.write("execution", job_execution_id) as connection:
             row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
-            _apply(connection, row, lifecycle, now, message, next_attempt_start_time)
-            fresh = execution_row(connection, job_execution_id, step_id, ordinal)
-            return _ROW_MODELS[_level(fresh)].model_validate(row_document(fresh))
+            fresh = apply_lifecycle(
+                connection, row, lifecycle, now, message, next_attempt_start_time
+            )
+            return _ROW_MODELS[row_level(fresh)].model_validate(row_document(fresh))
 
     def finish_step(
         self, job_execution_id: str, step_id: int, *, message: str | None = None
@@ -229,10 +217,11 @@ class ExecutionStore:
                 Lifecycle(r["lifecycle"])
                 for r in _target_rows(connection, row["job_execution_id"], step_id)
             ]
-            _require_finished("step execution", _name(row), states)
+            _require_finished("step execution", row_name(row), states)
             outcome = rollup(states)
-            _apply(connection, row, outcome, now, message or _summary(states), None)
-            fresh = execution_row(connection, job_execution_id, step_id)
+            fresh = apply_lifecycle(
+                connection, row, outcome, now, message or _summary(states), None
+            )
             targets = _target_rows(connection, row["job_execution_id"], step_id)
             return StepExecution.model_validate(
                 {
@@ -265,7 +254,7 @@ class ExecutionStore:
             for step in steps:
                 state = Lifecycle(step["lifecycle"])
                 if state == Lifecycle.CREATED:
-                    _apply(
+                    apply_lifecycle(
                         connection,
                         step,
                         Lifecycle.SKIPPED,
@@ -275,8 +264,8 @@ class ExecutionStore:
                     )
                     state = Lifecycle.SKIPPED
                 states.append(state)
-            _require_finished("job execution", _name(job), states)
-            _apply(connection, job, rollup(states), now, message or _summary(states), None)
+            _require_finished("job execution", row_name(job), states)
+            apply_lifecycle(connection, job, rollup(states), now, message or _summary(states), None)
             return read_execution(connection, job_execution_id)
 
     def request_cancel(self, job_execution_id: str) -> JobExecution:
@@ -302,7 +291,7 @@ class ExecutionStore:
                 .where(E.c.row_id == job["row_id"], E.c.cancel_requested_time.is_(None))
                 .values(cancel_requested_time=now)
             )
-            _cancel_rows(connection, E.c.job_execution_id == job["job_execution_id"], now, message)
+            cancel_rows(connection, E.c.job_execution_id == job["job_execution_id"], now, message)
             return read_execution(connection, job_execution_id)
 
     def cancel_targets(
@@ -320,7 +309,7 @@ class ExecutionStore:
             return 0
         with self._db.write("step execution", job_execution_id) as connection:
             step = execution_row(connection, job_execution_id, step_id)
-            return _cancel_rows(
+            return cancel_rows(
                 connection,
                 sa.and_(
                     E.c.job_execution_id == step["job_execution_id"],
@@ -344,30 +333,7 @@ class ExecutionStore:
         now = self._clock()
         with self._db.write("target execution", job_execution_id) as connection:
             row = execution_row(connection, job_execution_id, step_id, ordinal)
-            connection.execute(
-                target_messages.delete().where(
-                    target_messages.c.row_id == row["row_id"], target_messages.c.attempt == attempt
-                )
-            )
-            kept = list(messages[:MAX_MESSAGES_PER_ATTEMPT])
-            if len(messages) > MAX_MESSAGES_PER_ATTEMPT:
-                kept[-1] = (
-                    f"... {len(messages) - MAX_MESSAGES_PER_ATTEMPT + 1} more message(s) not kept"
-                )
-            if kept:
-                connection.execute(
-                    target_messages.insert(),
-                    [
-                        {
-                            "row_id": row["row_id"],
-                            "attempt": attempt,
-                            "sequence": index,
-                            "message": bound_message(text),
-                            "recorded_time": now,
-                        }
-                        for index, text in enumerate(kept)
-                    ],
-                )
+            write_messages(connection, row["row_id"], attempt, messages, now)
 
     def record_target_result(
         self, job_execution_id: str, step_id: int, ordinal: int, result: ResultSet
@@ -376,19 +342,7 @@ class ExecutionStore:
         now = self._clock()
         with self._db.write("target execution", job_execution_id) as connection:
             row = execution_row(connection, job_execution_id, step_id, ordinal)
-            connection.execute(
-                target_results.delete().where(target_results.c.row_id == row["row_id"])
-            )
-            connection.execute(
-                target_results.insert().values(
-                    row_id=row["row_id"],
-                    columns_json=json.dumps([c.model_dump() for c in result.columns]),
-                    rows_json=json.dumps(result.rows, ensure_ascii=False),
-                    row_count=result.row_count,
-                    truncated=result.truncated,
-                    recorded_time=now,
-                )
-            )
+            write_result(connection, row["row_id"], result, now)
 
     def find_concurrent_target(
         self, job_execution_id: str, step_id: int, ordinal: int
@@ -397,67 +351,7 @@ class ExecutionStore:
         (then this target is ``Skipped``, as in Elastic Jobs), or None."""
         with self._db.read() as connection:
             row = execution_row(connection, job_execution_id, step_id, ordinal)
-            other = connection.execute(
-                sa.select(E.c.job_execution_id)
-                .where(
-                    E.c.job_id == row["job_id"],
-                    E.c.step_id == step_id,
-                    E.c.target_server_name == row["target_server_name"],
-                    _same(E.c.target_database_name, row["target_database_name"]),
-                    E.c.is_active.is_(True),
-                    E.c.lifecycle.in_(
-                        [Lifecycle.IN_PROGRESS.value, Lifecycle.WAITING_FOR_RETRY.value]
-                    ),
-                    E.c.job_execution_id != row["job_execution_id"],
-                    E.c.target_ordinal.is_not(None),
-                )
-                .limit(1)
-            ).first()
-            return other.job_execution_id if other else None
-
-
-def _apply(
-    connection: Connection,
-    row: RowMapping,
-    lifecycle: Lifecycle,
-    now: dt.datetime,
-    message: str | None,
-    next_attempt: dt.datetime | None,
-) -> None:
-    current = Lifecycle(row["lifecycle"])
-    if not check_transition(current, lifecycle, kind=f"{_level(row)} execution", name=_name(row)):
-        return
-    values: dict[str, Any] = {
-        "lifecycle": lifecycle.value,
-        "is_active": not lifecycle.is_terminal,
-        "next_attempt_start_time": next_attempt
-        if lifecycle == Lifecycle.WAITING_FOR_RETRY
-        else None,
-    }
-    if lifecycle == Lifecycle.IN_PROGRESS:
-        values["start_time"] = row["start_time"] or now
-        if _level(row) == "step" and row["current_attempts"] == 0:
-            values["current_attempts"] = 1
-    if lifecycle.is_terminal:
-        values["end_time"] = now
-    if message is not None:
-        values["last_message"] = bound_message(message, MAX_LAST_MESSAGE_CHARS)
-    connection.execute(E.update().where(E.c.row_id == row["row_id"]).values(**values))
-
-
-def _cancel_rows(connection: Connection, where: Any, now: dt.datetime, message: str) -> int:
-    result = connection.execute(
-        E.update()
-        .where(where, E.c.lifecycle.in_([state.value for state in _CANCELABLE]))
-        .values(
-            lifecycle=Lifecycle.CANCELED.value,
-            is_active=False,
-            end_time=now,
-            next_attempt_start_time=None,
-            last_message=bound_message(message, MAX_LAST_MESSAGE_CHARS),
-        )
-    )
-    return int(result.rowcount or 0)
+            return concurrent_execution(connection, row)
 
 
 def _require_finished(kind: str, name: str, states: Sequence[Lifecycle]) -> None:
@@ -498,22 +392,3 @@ def _max_attempts(connection: Connection, step: RowMapping) -> int | None:
         )
     ).scalar()
     return None if retries is None else retries + 1
-
-
-def _same(column: Any, value: Any) -> Any:
-    return column.is_(None) if value is None else column == value
-
-
-def _level(row: RowMapping) -> str:
-    if row["step_id"] is None:
-        return "job"
-    return "step" if row["target_ordinal"] is None else "target"
-
-
-def _name(row: RowMapping) -> str:
-    text = str(row["job_execution_id"])
-    if row["step_id"] is not None:
-        text += f" step {row['step_id']}"
-    if row["target_ordinal"] is not None:
-        text += f" target {row['target_ordinal']}"
-    return text

@@ -7,7 +7,6 @@ import base64
 import binascii
 import datetime as dt
 import json
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +27,13 @@ from sqlfleet.models import (
 )
 from sqlfleet.models.executions import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from sqlfleet.store.database import Database
+from sqlfleet.store.rows import (
+    EXECUTION_ROWS,
+    JOB_AND_STEP_ROWS,
+    execution_row,
+    row_document,
+    uuid_text,
+)
 from sqlfleet.store.tables import (
     job_executions,
     jobs,
@@ -35,6 +41,8 @@ from sqlfleet.store.tables import (
     target_results,
 )
 from sqlfleet.store.versions import read_version
+
+__all__ = ["HistoryStore", "execution_row", "read_execution", "row_document"]
 
 E = job_executions
 
@@ -225,78 +233,43 @@ def _delete_executions(connection: Connection, ids: Sequence[str]) -> None:
     connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))
 
 
-def execution_row(
-    connection: Connection,
-    job_execution_id: str,
-    step_id: int | None = None,
-    ordinal: int | None = None,
-    *,
-    lock: bool = False,
-) -> RowMapping:
-    """The job row (no step), a step row (no ordinal) or a target row. Raises ``NotFound``."""
-    query = sa.select(E).where(E.c.job_execution_id == _uuid_text(job_execution_id))
-    query = query.where(E.c.step_id.is_(None) if step_id is None else E.c.step_id == step_id)
-    query = query.where(
-        E.c.target_ordinal.is_(None) if ordinal is None else E.c.target_ordinal == ordinal
-    )
-    if lock:
-        query = query.with_for_update()
-    row = connection.execute(query).mappings().first()
-    if row is None:
-        what = (
-            "job execution"
-            if step_id is None
-            else "step execution"
-            if ordinal is None
-            else "target execution"
-        )
-        where = job_execution_id + (f" step {step_id}" if step_id is not None else "")
-        where += f" target {ordinal}" if ordinal is not None else ""
-        raise NotFound(what, where)
-    return row
-
-
 def read_execution(
     connection: Connection,
     job_execution_id: str,
     lifecycle: Lifecycle | None = None,
     include_targets: bool = True,
 ) -> JobExecution:
-    job = execution_row(connection, job_execution_id)
-    rows = connection.execute(
-        sa.select(E)
-        .where(E.c.job_execution_id == job["job_execution_id"], E.c.step_id.is_not(None))
-        .order_by(E.c.step_id, E.c.target_ordinal)
-    ).mappings()
+    # One statement, target rows filtered in SQL: activities read the execution once per
+    # target, and reading every target row each time would make a step quadratic.
+    if not include_targets:
+        query = JOB_AND_STEP_ROWS
+    elif lifecycle is None:
+        query = EXECUTION_ROWS
+    else:
+        query = EXECUTION_ROWS.where(
+            sa.or_(E.c.target_ordinal.is_(None), E.c.lifecycle == lifecycle.value)
+        )
+    rows = connection.execute(query, {"job_execution_id": uuid_text(job_execution_id)})
+    job: RowMapping | None = None
     steps: dict[int, dict[str, Any]] = {}
     targets: dict[int, list[TargetExecution]] = {}
-    for row in rows:
-        if row["target_ordinal"] is None:
+    for row in rows.mappings():
+        if row["step_id"] is None:
+            job = row
+        elif row["target_ordinal"] is None:
             steps[row["step_id"]] = row_document(row)
         elif include_targets and (lifecycle is None or row["lifecycle"] == lifecycle.value):
             targets.setdefault(row["step_id"], []).append(
                 TargetExecution.model_validate(row_document(row))
             )
+    if job is None:
+        raise NotFound("job execution", job_execution_id)
     kept = [
         StepExecution.model_validate({**step, "targets": targets.get(step_id, [])})
         for step_id, step in steps.items()
         if lifecycle is None or step["lifecycle"] == lifecycle.value or targets.get(step_id)
     ]
     return JobExecution.model_validate({**row_document(job), "steps": kept})
-
-
-def row_document(row: RowMapping) -> dict[str, Any]:
-    document = dict(row)
-    document["cancel_requested"] = document.pop("cancel_requested_time", None) is not None
-    document.pop("row_id", None)
-    return document
-
-
-def _uuid_text(value: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise NotFound("job execution", value) from None
 
 
 def _result(row: RowMapping) -> ResultSet:
@@ -317,7 +290,7 @@ def _decode_token(token: str) -> tuple[dt.datetime, str]:
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return dt.datetime.fromisoformat(data["t"]), _uuid_text(data["id"])
+        return dt.datetime.fromisoformat(data["t"]), uuid_text(data["id"])
     except (ValueError, KeyError, TypeError, binascii.Error, NotFound):
         raise BadRequest(
             "continuation", "is not a continuation token from a previous page"

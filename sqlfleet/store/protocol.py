@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import (
@@ -36,6 +36,9 @@ from sqlfleet.models import (
     TargetOutput,
     TargetSpec,
 )
+
+if TYPE_CHECKING:
+    from sqlfleet.store.attempts import AttemptStart
 
 StepRef = int | str
 
@@ -127,6 +130,24 @@ class JobStore(Protocol):
     def find_concurrent_target(
         self, job_execution_id: str, step_id: int, ordinal: int
     ) -> str | None: ...
+
+    # One target attempt in two transactions (what run_target needs; see store/attempts.py)
+    def start_target_attempt(
+        self, job_execution_id: str, step_id: int, ordinal: int, attempt: int
+    ) -> AttemptStart: ...
+    def finish_target_attempt(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        ordinal: int,
+        attempt: int,
+        lifecycle: Lifecycle,
+        *,
+        message: str | None = None,
+        result: ResultSet | None = None,
+        messages: Sequence[str] = (),
+        next_attempt_start_time: dt.datetime | None = None,
+    ) -> TargetExecution: ...
 
     # Executions: reads and purge
     def get_job_execution(

@@ -1,0 +1,230 @@
+"""One attempt of a step on one target, in two transactions (part of ``SqlJobStore``).
+
+``start_target_attempt`` and ``finish_target_attempt`` do what ``run_target`` otherwise asks of
+the store in seven calls (read the target, read the execution twice, look for a concurrent
+execution, begin the attempt, record the result, move the lifecycle): on a host that runs
+hundreds of targets a second, each transaction costs more than the SQL in it. Both are safe to
+repeat (activities run at least once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sqlfleet.lifecycle import Lifecycle, check_transition
+from sqlfleet.models import ResultSet, TargetExecution
+from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT, bound_message
+from sqlfleet.store.database import Database
+from sqlfleet.store.rows import (
+    CONCURRENT_TARGET,
+    E,
+    Row,
+    apply_lifecycle,
+    cancel_rows,
+    execution_row,
+    row_document,
+    row_name,
+    update_row,
+)
+from sqlfleet.store.tables import target_messages, target_results
+
+_DELETE_RESULT = target_results.delete().where(target_results.c.row_id == sa.bindparam("row_id"))
+_INSERT_RESULT = target_results.insert()
+_DELETE_MESSAGES = target_messages.delete().where(
+    target_messages.c.row_id == sa.bindparam("row_id"),
+    target_messages.c.attempt == sa.bindparam("attempt"),
+)
+_INSERT_MESSAGES = target_messages.insert()
+
+
+class StartOutcome(enum.Enum):
+    """What ``start_target_attempt`` did with the target."""
+
+    STARTED = "started"  # InProgress for this attempt (also when it already was)
+    REDELIVERED = "redelivered"  # ended, or waits for a later attempt: nothing to run
+    CANCELED = "canceled"  # the execution was asked to stop: the target is Canceled
+    SKIPPED = "skipped"  # another active execution runs this job step on this database
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptStart:
+    """The answer of ``start_target_attempt``: the target row as it is now, the execution's
+    create time (a script variable) and, when skipped, the execution that holds the target."""
+
+    outcome: StartOutcome
+    target: TargetExecution
+    execution_create_time: dt.datetime
+    concurrent_execution_id: str | None = None
+
+
+class TargetAttemptStore:
+    """The start and the end of one target attempt, one transaction each."""
+
+    _db: Database
+    _clock: Callable[[], dt.datetime]
+
+    def start_target_attempt(
+        self, job_execution_id: str, step_id: int, ordinal: int, attempt: int
+    ) -> AttemptStart:
+        """Start attempt ``attempt`` (1-based) of a target, unless there is nothing to run:
+
+        - the target already ended, or already waits for a later attempt: ``REDELIVERED``;
+        - the execution was asked to stop: the target becomes ``Canceled`` (``CANCELED``);
+        - on a first attempt of a ``Created`` target, another active execution runs the same
+          job step on the same database: the target becomes ``Skipped`` (``SKIPPED``);
+        - otherwise it becomes ``InProgress`` for this attempt (``STARTED``; repeating the
+          start of the attempt in progress changes nothing).
+
+        Raises ``NotFound``, and ``IllegalTransition`` when the target cannot start from
+        where it is.
+        """
+        now = self._clock()
+        with self._db.write("target execution", job_execution_id) as connection:
+            row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
+            job = execution_row(connection, job_execution_id)
+            current = Lifecycle(row["lifecycle"])
+
+            def answer(outcome: StartOutcome, fresh: Row, other: str | None = None) -> AttemptStart:
+                target = TargetExecution.model_validate(row_document(fresh))
+                return AttemptStart(outcome, target, job["create_time"], other)
+
+            if current.is_terminal or (
+                current == Lifecycle.WAITING_FOR_RETRY and row["current_attempts"] >= attempt
+            ):
+                return answer(StartOutcome.REDELIVERED, row)
+            if job["cancel_requested_time"] is not None:
+                cancel_rows(connection, E.c.row_id == row["row_id"], now, "canceled")
+                return answer(
+                    StartOutcome.CANCELED,
+                    execution_row(connection, job_execution_id, step_id, ordinal),
+                )
+            if attempt == 1 and current == Lifecycle.CREATED:
+                other = concurrent_execution(connection, row)
+                if other is not None:
+                    message = f"skipped: execution {other} is running this job step on this target"
+                    fresh = apply_lifecycle(connection, row, Lifecycle.SKIPPED, now, message, None)
+                    return answer(StartOutcome.SKIPPED, fresh, other)
+            return answer(StartOutcome.STARTED, begin_attempt(connection, row, attempt, now))
+
+    def finish_target_attempt(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        ordinal: int,
+        attempt: int,
+        lifecycle: Lifecycle,
+        *,
+        message: str | None = None,
+        result: ResultSet | None = None,
+        messages: Sequence[str] = (),
+        next_attempt_start_time: dt.datetime | None = None,
+    ) -> TargetExecution:
+        """End attempt ``attempt`` of a target in one transaction: keep its PRINT/info
+        ``messages`` (as ``record_target_messages``) and its first ``result`` set (as
+        ``record_target_result``), and move the target to ``lifecycle`` (as ``transition``;
+        ``Canceled`` as ``cancel_targets``, which leaves an ended target alone).
+
+        ``WaitingForRetry`` needs ``next_attempt_start_time``. Repeating it changes nothing.
+        Raises ``NotFound``, ``IllegalTransition``.
+        """
+        lifecycle = Lifecycle(lifecycle)
+        if lifecycle == Lifecycle.WAITING_FOR_RETRY and next_attempt_start_time is None:
+            raise ValueError("WaitingForRetry needs next_attempt_start_time")
+        now = self._clock()
+        with self._db.write("target execution", job_execution_id) as connection:
+            row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
+            if messages:
+                write_messages(connection, row["row_id"], attempt, messages, now)
+            if result is not None:
+                write_result(connection, row["row_id"], result, now)
+            if lifecycle == Lifecycle.CANCELED:
+                cancel_rows(connection, E.c.row_id == row["row_id"], now, message or "canceled")
+                fresh: Row = execution_row(connection, job_execution_id, step_id, ordinal)
+            else:
+                fresh = apply_lifecycle(
+                    connection, row, lifecycle, now, message, next_attempt_start_time
+                )
+            return TargetExecution.model_validate(row_document(fresh))
+
+
+def begin_attempt(connection: Connection, row: Row, attempt: int, now: dt.datetime) -> Row:
+    """Move a target row (read under its lock) to ``InProgress`` for ``attempt``; answer it."""
+    current = Lifecycle(row["lifecycle"])
+    if current == Lifecycle.IN_PROGRESS and row["current_attempts"] == attempt:
+        return row
+    check_transition(current, Lifecycle.IN_PROGRESS, kind="target execution", name=row_name(row))
+    return update_row(
+        connection,
+        row,
+        {
+            "lifecycle": Lifecycle.IN_PROGRESS.value,
+            "is_active": True,
+            "current_attempts": attempt,
+            "current_attempt_start_time": now,
+            "next_attempt_start_time": None,
+            "start_time": row["start_time"] or now,
+        },
+    )
+
+
+def write_messages(
+    connection: Connection, row_id: int, attempt: int, messages: Sequence[str], now: dt.datetime
+) -> None:
+    """Replace the messages kept for one attempt of a target (at most
+    ``MAX_MESSAGES_PER_ATTEMPT``; the last one kept then says how many were dropped)."""
+    connection.execute(_DELETE_MESSAGES, {"row_id": row_id, "attempt": attempt})
+    kept = list(messages[:MAX_MESSAGES_PER_ATTEMPT])
+    if len(messages) > MAX_MESSAGES_PER_ATTEMPT:
+        kept[-1] = f"... {len(messages) - MAX_MESSAGES_PER_ATTEMPT + 1} more message(s) not kept"
+    if kept:
+        connection.execute(
+            _INSERT_MESSAGES,
+            [
+                {
+                    "row_id": row_id,
+                    "attempt": attempt,
+                    "sequence": index,
+                    "message": bound_message(text),
+                    "recorded_time": now,
+                }
+                for index, text in enumerate(kept)
+            ],
+        )
+
+
+def write_result(connection: Connection, row_id: int, result: ResultSet, now: dt.datetime) -> None:
+    """Replace the first result set kept for a target."""
+    connection.execute(_DELETE_RESULT, {"row_id": row_id})
+    connection.execute(
+        _INSERT_RESULT,
+        {
+            "row_id": row_id,
+            "columns_json": json.dumps([c.model_dump() for c in result.columns]),
+            "rows_json": json.dumps(result.rows, ensure_ascii=False),
+            "row_count": result.row_count,
+            "truncated": result.truncated,
+            "recorded_time": now,
+        },
+    )
+
+
+def concurrent_execution(connection: Connection, row: Row) -> str | None:
+    database = row["target_database_name"]
+    other = connection.execute(
+        CONCURRENT_TARGET[database is None],
+        {
+            "job_id": row["job_id"],
+            "step_id": row["step_id"],
+            "server": row["target_server_name"],
+            "database": database,
+            "job_execution_id": row["job_execution_id"],
+        },
+    ).first()
+    return None if other is None else str(other.job_execution_id)

@@ -1,0 +1,39 @@
+"""``bench/fleet.py --quick`` runs end to end: 20 SQLite targets through the API of a real host
+and through the thread-pool baseline. No timing is asserted (the machine is shared); only that
+the run completes, every figure is there and the goals are judged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_completes_and_prints_its_figures(tmp_path: Path) -> None:
+    figures = tmp_path / "fleet.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fleet.py"), "--quick", "--json", str(figures)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    [result] = json.loads(figures.read_text())
+    assert (result["engine"], result["n"]) == ("sqlite", 20)
+    assert result["parallelism"] >= 1
+    for name in ("baseline_targets_per_second", "fleet_targets_per_second", "ratio"):
+        assert result[name] > 0, name
+    assert 0 < result["peak_rss_mib"] < 10_000
+    assert result["hub_bytes"] > 0 and result["job_db_bytes"] > 0
+    assert sum(result["host_cpu_seconds"]) > 0
+
+    lines = run.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("engine"))
+    assert "base t/s" in lines[header] and "fleet t/s" in lines[header]
+    assert lines[header + 1].split()[:2] == ["sqlite", "20"]
+    assert any("peak RSS < 400 MB" in line for line in lines)

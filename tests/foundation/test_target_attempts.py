@@ -1,0 +1,181 @@
+"""``start_target_attempt`` and ``finish_target_attempt``: one target attempt in two
+transactions, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sqlfleet.errors import IllegalTransition, NotFound
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import JobIn, ResultSet, TargetGroupIn, TargetSpec, validate_document
+from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT
+from sqlfleet.store import SqlJobStore, StartOutcome
+
+L = Lifecycle
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class Clock:
+    """A fake UTC clock: every reading advances one second."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+def clock(store: SqlJobStore, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(store, "_clock", fake)
+    return fake
+
+
+@pytest.fixture
+def job(store: SqlJobStore, clock: Clock) -> str:
+    member = {"target_type": "database", "server_name": "s", "database_name": "d"}
+    store.put_target_group("g", validate_document(TargetGroupIn, {"members": [member]}))
+    step = {"command": "SELECT 1", "target_group_name": "g", "retry_attempts": 2}
+    store.put_job("j", validate_document(JobIn, {"steps": [step]}))
+    return "j"
+
+
+def execution_with_targets(store: SqlJobStore, job: str, *databases: str) -> str:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.add_target_executions(
+        execution_id,
+        1,
+        [TargetSpec(target_type="database", server_name="S1", database_name=d) for d in databases],
+    )
+    return execution_id
+
+
+def test_start_moves_the_target_in_progress_once(
+    store: SqlJobStore, job: str, clock: Clock
+) -> None:
+    execution_id = execution_with_targets(store, job, "a")
+    created = store.get_job_execution(execution_id, include_targets=False).create_time
+
+    start = store.start_target_attempt(execution_id, 1, 0, 1)
+
+    assert start.outcome is StartOutcome.STARTED
+    assert (start.target.lifecycle, start.target.current_attempts) == (L.IN_PROGRESS, 1)
+    assert start.target.start_time == start.target.current_attempt_start_time == clock.now
+    assert start.execution_create_time == created
+    assert start.concurrent_execution_id is None
+    assert store.get_target_execution(execution_id, 1, 0) == start.target
+    again = store.start_target_attempt(execution_id, 1, 0, 1)
+    assert (again.outcome, again.target) == (StartOutcome.STARTED, start.target)
+
+
+def test_a_redelivered_start_runs_nothing(store: SqlJobStore, job: str, clock: Clock) -> None:
+    execution_id = execution_with_targets(store, job, "a", "b")
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    store.finish_target_attempt(execution_id, 1, 0, 1, L.SUCCEEDED, message="done")
+    store.start_target_attempt(execution_id, 1, 1, 1)
+    retry_at = clock.now + dt.timedelta(seconds=30)
+    store.finish_target_attempt(
+        execution_id, 1, 1, 1, L.WAITING_FOR_RETRY, message="e", next_attempt_start_time=retry_at
+    )
+
+    ended = store.start_target_attempt(execution_id, 1, 0, 1)
+    waiting = store.start_target_attempt(execution_id, 1, 1, 1)
+    retried = store.start_target_attempt(execution_id, 1, 1, 2)
+
+    assert (ended.outcome, ended.target.lifecycle) == (StartOutcome.REDELIVERED, L.SUCCEEDED)
+    assert (waiting.outcome, waiting.target.lifecycle) == (
+        StartOutcome.REDELIVERED,
+        L.WAITING_FOR_RETRY,
+    )
+    assert (retried.outcome, retried.target.current_attempts) == (StartOutcome.STARTED, 2)
+    assert retried.target.start_time < retried.target.current_attempt_start_time
+
+
+def test_start_after_a_cancel_request_cancels_the_target(store: SqlJobStore, job: str) -> None:
+    execution_id = execution_with_targets(store, job, "a")
+    store.request_cancel(execution_id)
+
+    start = store.start_target_attempt(execution_id, 1, 0, 1)
+
+    assert start.outcome is StartOutcome.CANCELED
+    assert (start.target.lifecycle, start.target.is_active) == (L.CANCELED, False)
+    assert store.get_target_execution(execution_id, 1, 0).lifecycle == L.CANCELED
+
+
+def test_first_start_is_skipped_while_another_execution_runs_the_database(
+    store: SqlJobStore, job: str
+) -> None:
+    running = execution_with_targets(store, job, "a")
+    store.start_target_attempt(running, 1, 0, 1)
+    later = execution_with_targets(store, job, "a", "b")
+
+    skipped = store.start_target_attempt(later, 1, 0, 1)
+    other = store.start_target_attempt(later, 1, 1, 1)
+
+    assert skipped.outcome is StartOutcome.SKIPPED
+    assert skipped.concurrent_execution_id == running
+    assert skipped.target.lifecycle == L.SKIPPED
+    assert skipped.target.last_message == (
+        f"skipped: execution {running} is running this job step on this target"
+    )
+    assert other.outcome is StartOutcome.STARTED
+
+
+def test_a_later_attempt_restarts_a_target_left_in_progress(store: SqlJobStore, job: str) -> None:
+    execution_id = execution_with_targets(store, job, "a")
+    first = store.start_target_attempt(execution_id, 1, 0, 1)
+
+    second = store.start_target_attempt(execution_id, 1, 0, 2)
+
+    assert (second.outcome, second.target.current_attempts) == (StartOutcome.STARTED, 2)
+    assert second.target.start_time == first.target.start_time
+    with pytest.raises(NotFound):
+        store.start_target_attempt(execution_id, 1, 5, 1)
+
+
+def test_finish_keeps_messages_result_and_state_together(store: SqlJobStore, job: str) -> None:
+    execution_id = execution_with_targets(store, job, "a")
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    result = ResultSet.bounded([("n", "integer")], [[1], [2]])
+    many = [f"m{i}" for i in range(MAX_MESSAGES_PER_ATTEMPT + 5)]
+
+    done = store.finish_target_attempt(
+        execution_id, 1, 0, 1, L.SUCCEEDED, message="ok", result=result, messages=many
+    )
+
+    assert (done.lifecycle, done.is_active, done.last_message) == (L.SUCCEEDED, False, "ok")
+    assert done.end_time is not None
+    output = store.get_target_output(execution_id, 1, 0)
+    assert output.result == result
+    assert len(output.messages) == MAX_MESSAGES_PER_ATTEMPT
+    assert output.messages[0].message == "m0"
+    assert output.messages[-1].message == "... 6 more message(s) not kept"
+    again = store.finish_target_attempt(execution_id, 1, 0, 1, L.SUCCEEDED, message="ok")
+    assert again == done
+    with pytest.raises(IllegalTransition):
+        store.finish_target_attempt(execution_id, 1, 0, 1, L.FAILED, message="late")
+
+
+def test_finish_waiting_for_retry_needs_its_time(store: SqlJobStore, job: str) -> None:
+    execution_id = execution_with_targets(store, job, "a")
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    with pytest.raises(ValueError, match="next_attempt_start_time"):
+        store.finish_target_attempt(execution_id, 1, 0, 1, L.WAITING_FOR_RETRY)
+    assert store.get_target_execution(execution_id, 1, 0).lifecycle == L.IN_PROGRESS
+
+
+def test_finish_canceled_leaves_an_ended_target_alone(store: SqlJobStore, job: str) -> None:
+    execution_id = execution_with_targets(store, job, "a", "b")
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    store.start_target_attempt(execution_id, 1, 1, 1)
+    store.finish_target_attempt(execution_id, 1, 1, 1, L.FAILED, message="boom")
+
+    canceled = store.finish_target_attempt(execution_id, 1, 0, 1, L.CANCELED, message="stop")
+    failed = store.finish_target_attempt(execution_id, 1, 1, 1, L.CANCELED, message="stop")
+
+    assert (canceled.lifecycle, canceled.last_message) == (L.CANCELED, "stop")
+    assert (failed.lifecycle, failed.last_message) == (L.FAILED, "boom")
