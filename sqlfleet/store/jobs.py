@@ -345,7 +345,12 @@ def _unique_name(
 ) -> None:
     for index, draft in enumerate(drafts):
         if index != skip and draft.step_name == name:
-            raise Conflict("job", job_name, f"already has a step named '{name}' (step {index + 1})")
+            raise Conflict(
+                "job",
+                job_name,
+                f"already has a step named '{name}' (step {index + 1})",
+                field="step_name",
+            )
 
 
 def _move(drafts: list[StepFields], index: int, new_id: int | None) -> int:

@@ -128,6 +128,7 @@ def test_duplicate_step_name_is_a_conflict(api: Any) -> None:
     reply = api.post("/api/jobs/j/steps", step(step_name="first"))
     assert reply.status == 409 and reply.body["code"] == "Conflict"
     assert "already has a step named 'first'" in reply.body["message"]
+    assert reply.body["field"] == "step_name"
     rename = api.post("/api/jobs/j/steps", step(step_name="second"))
     assert rename.status == 201
     clash = api.patch("/api/jobs/j/steps/second", {"new_name": "first"})
