@@ -127,7 +127,7 @@ class HistoryStore:
         if not 1 <= top <= MAX_PAGE_SIZE:
             raise BadRequest("top", f"expected a number from 1 to {MAX_PAGE_SIZE}")
         query = sa.select(E).where(E.c.step_id.is_(None))
-        filters = [
+        filters: list[tuple[Any, Callable[[Any], Any]]] = [
             (job_name, lambda v: E.c.job_name == v),
             (active, lambda v: E.c.is_active.is_(v)),
             (lifecycle, lambda v: E.c.lifecycle == v.value),

@@ -30,7 +30,7 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name == "mssql":
-            return dialect.type_descriptor(mssql.DATETIME2(precision=7))
+            return dialect.type_descriptor(mssql.DATETIME2(precision=7))  # type: ignore[no-untyped-call]
         return dialect.type_descriptor(sa.DateTime())
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
@@ -45,7 +45,8 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
             return None
         if isinstance(value, str):  # SQLite returns text for raw SQL reads
             value = dt.datetime.fromisoformat(value)
-        return value.replace(tzinfo=dt.timezone.utc)
+        moment: dt.datetime = value.replace(tzinfo=dt.timezone.utc)
+        return moment
 
 
 def Id() -> sa.Uuid[str]:  # noqa: N802 - reads as a type in the column lists
