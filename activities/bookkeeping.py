@@ -24,6 +24,11 @@ logger = logging.getLogger("sqlfleet.activities")
 
 # Targets per step_batch sub-orchestration: bounds each history to a few hundred events.
 BATCH_SIZE = 100
+# Steps with at least CHUNK_FROM targets hand them to run_targets CHUNK_SIZE at a time: each
+# activity invocation costs the durable engine more than a target attempt costs SQL Fleet, and
+# with that many targets every activity slot has a long queue anyway.
+CHUNK_SIZE = 10
+CHUNK_FROM = 500
 _STOPPING = {Lifecycle.FAILED, Lifecycle.TIMED_OUT, Lifecycle.CANCELED}
 
 
@@ -38,6 +43,8 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
     return {
         "job_version": version.job_version,
         "batch_size": BATCH_SIZE,
+        "chunk_size": CHUNK_SIZE,
+        "chunk_from": CHUNK_FROM,
         "steps": [
             {
                 "step_id": step.step_id,

@@ -16,7 +16,7 @@ import azure.functions as func
 
 from activities import bp
 from activities.runtime import job_store, settings
-from activities.schedules import sync_job_schedule, wants_schedule
+from activities.schedules import LIVE_STATUSES, sync_job_schedule, wants_schedule
 from orchestrators import names
 from sqlfleet.models import utc_now
 from sqlfleet.store import JobStore
@@ -27,7 +27,6 @@ _FINISHED = [
     df.OrchestrationRuntimeStatus.Failed,
     df.OrchestrationRuntimeStatus.Terminated,
 ]
-_RUNNING = ("Running", "Pending")
 _FINISHED_NAMES = {status.value for status in _FINISHED} | {"Canceled"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -68,7 +67,7 @@ async def keep_house(
     report = HousekeepingReport()
     for job in store.list_jobs():
         status = await client.get_status(names.schedule_instance_id(job.job_id))
-        running = getattr(getattr(status, "runtime_status", None), "value", None) in _RUNNING
+        running = getattr(getattr(status, "runtime_status", None), "value", None) in LIVE_STATUSES
         if running != wants_schedule(job, now):
             action = await sync_job_schedule(client, job.job_id, now=now)
             if action == "started":

@@ -1,6 +1,7 @@
 """Every conversation with a target database, through pyodbc (the project's only pyodbc user).
 
-- ``connect``: a connection to one target, signed in with a ``ConnectionAuth``.
+- ``connect``: a connection to one target, signed in with a ``ConnectionAuth`` (a context
+  manager: it closes the connection the way the driver needs).
 - ``list_databases``: the databases of a server or elastic-pool member right now.
 - ``run_script``: a step's script on one target, cancelled at the step timeout; it keeps the
   first result set (bounded), every PRINT/notice/info message and the driver's error text.
@@ -9,34 +10,44 @@
 What each driver reports as messages: SQL Server PRINT and RAISERROR ≤ 10 (``cursor.messages``);
 PostgreSQL ``RAISE NOTICE``/``WARNING`` (psqlODBC joins the notices of one call with ';');
 MariaDB/MySQL have no messages, so their warnings and notes (``SHOW WARNINGS``, which covers the
-last statement only) stand in; SQLite has none. Values in rows are JSON-safe: datetimes and
-dates ISO text, Decimal text, bytes ``0x``-prefixed hex, UUIDs text, non-finite floats text.
+last statement only) stand in; SQLite has none. Values in rows are JSON-safe
+(``activities.values``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
-import decimal
 import math
 import re
-import struct
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyodbc
 
+from activities.values import bind_value, datetimeoffset_text, json_value
 from sqlfleet.credentials import redact
 from sqlfleet.engines import ColumnSpec, Dialect, OutputTable, SqliteDialect, dialect_for
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.scripts import substitute_variables
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import MemberLike, Target
+
+__all__ = [
+    "ScriptOutcome",
+    "TargetError",
+    "bind_value",
+    "connect",
+    "datetimeoffset_text",
+    "json_value",
+    "list_databases",
+    "run_script",
+    "write_output",
+]
 
 CONNECT_TIMEOUT_SECONDS = 30
 MAX_MESSAGES = 1000
@@ -53,6 +64,11 @@ _POSTGRES_REFUSED_SIGN_IN = (
     (re.compile(r'FATAL:\s+(?:role ".*" does not exist|no pg_hba\.conf entry)'), "28000"),
     (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
 )
+# The SQLite3 ODBC driver (libsqlite3odbc) corrupts its own state when two threads connect or
+# disconnect at the same moment: a SIGSEGV or an endless loop inside SQLDriverConnect or
+# SQLDisconnect, about once in 8,000 connections at 32 threads. Its connects and closes take
+# turns; statements still run side by side. The other drivers are thread-safe.
+_DRIVER_TURNS = {"sqlite": threading.Lock()}
 
 
 class TargetError(SqlFleetError):
@@ -91,14 +107,21 @@ class ScriptOutcome:
         return document
 
 
+@contextlib.contextmanager
 def connect(
     target: Target,
     auth: ConnectionAuth,
     driver: str | None = None,
     timeout: float = CONNECT_TIMEOUT_SECONDS,
-) -> pyodbc.Connection:
-    """An autocommit connection to ``target``; raises ``TargetError`` with the driver's text."""
-    return _open(target.engine, target.server, target.port, target.database, auth, driver, timeout)
+) -> Iterator[pyodbc.Connection]:
+    """An autocommit connection to ``target``, closed when the block ends; raises
+    ``TargetError`` with the driver's text."""
+    engine = dialect_for(target.engine).engine
+    connection = _open(engine, target.server, target.port, target.database, auth, driver, timeout)
+    try:
+        yield connection
+    finally:
+        _close(connection, engine)
 
 
 def list_databases(
@@ -131,7 +154,7 @@ def list_databases(
     except pyodbc.Error as error:
         raise TargetError(where, *_error_text(error, auth)) from None
     finally:
-        connection.close()
+        _close(connection, dialect.engine)
 
 
 def run_script(
@@ -159,7 +182,15 @@ def run_script(
     dialect = dialect_for(target.engine)
     pieces = dialect.statements(substitute_variables(script, variables or {}))
     try:
-        connection = connect(target, auth, driver, min(CONNECT_TIMEOUT_SECONDS, timeout_seconds))
+        connection = _open(
+            dialect.engine,
+            target.server,
+            target.port,
+            target.database,
+            auth,
+            driver,
+            min(CONNECT_TIMEOUT_SECONDS, timeout_seconds),
+        )
     except SqlFleetError as error:
         # Unreachable servers and values the driver cannot carry both fail the target.
         outcome.error = error.message
@@ -177,17 +208,17 @@ def run_script(
             except pyodbc.Error as error:
                 if not watchdog.fired:
                     outcome.error, outcome.sqlstate = _error_text(error, auth)
-            if watchdog.canceled:
-                outcome.canceled = True
-                outcome.error = "the script was cancelled: the execution was cancelled"
-            elif watchdog.fired:
-                outcome.timed_out = True
-                outcome.error = (
-                    f"the script ran longer than the step timeout ({timeout_seconds:g} s) "
-                    "and was cancelled"
-                )
+        if watchdog.canceled:
+            outcome.canceled = True
+            outcome.error = "the script was cancelled: the execution was cancelled"
+        elif watchdog.fired:
+            outcome.timed_out = True
+            outcome.error = (
+                f"the script ran longer than the step timeout ({timeout_seconds:g} s) "
+                "and was cancelled"
+            )
     finally:
-        connection.close()
+        _close(connection, dialect.engine)
     outcome.elapsed_seconds = time.monotonic() - started
     return outcome
 
@@ -216,8 +247,7 @@ def write_output(
     values = [
         [bind_value(c.kind, v) for c, v in zip(specs, row, strict=True)] + [marker] for row in rows
     ]
-    connection = connect(target, auth, driver, min(CONNECT_TIMEOUT_SECONDS, timeout_seconds))
-    try:
+    with connect(target, auth, driver, min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)) as connection:
         cursor = connection.cursor()
         with _Watchdog(cursor, timeout_seconds) as watchdog:
             try:
@@ -230,8 +260,6 @@ def write_output(
                 if watchdog.fired:
                     raise TargetError(where, f"cancelled after {timeout_seconds:g} s") from None
                 raise TargetError(where, *_error_text(error, auth)) from None
-    finally:
-        connection.close()
     return len(values)
 
 
@@ -258,12 +286,13 @@ def _open(
         access_token=auth.access_token is not None,
     )
     try:
-        connection = pyodbc.connect(
-            text.secret_text(),
-            autocommit=True,
-            timeout=max(1, math.ceil(timeout)),
-            attrs_before=auth.attrs_before or None,
-        )
+        with _DRIVER_TURNS.get(dialect.engine) or contextlib.nullcontext():
+            connection = pyodbc.connect(
+                text.secret_text(),
+                autocommit=True,
+                timeout=max(1, math.ceil(timeout)),
+                attrs_before=auth.attrs_before or None,
+            )
     except pyodbc.Error as error:
         if isinstance(dialect, SqliteDialect) and database is not None:
             path = Path(dialect.database_path(server, database))
@@ -275,51 +304,117 @@ def _open(
     return connection
 
 
+def _close(connection: pyodbc.Connection, engine: str) -> None:
+    with _DRIVER_TURNS.get(engine) or contextlib.nullcontext():
+        connection.close()
+
+
 class _Watchdog:
     """Cancels the cursor's running statement once ``seconds`` have passed, or as soon as
-    ``cancel`` is set (a user cancelled the execution), and says which happened."""
+    ``cancel`` is set (a user cancelled the execution), and says which happened.
 
-    _POLL_SECONDS = 0.25
+    One thread (``_STATEMENTS``) watches every running statement of the process; the cancel
+    itself (``SQLCancel``, which for some drivers opens a connection) runs on a thread of its
+    own, and leaving the block waits for it, so the connection is never closed under it.
+    """
 
     def __init__(
         self, cursor: pyodbc.Cursor, seconds: float, cancel: threading.Event | None = None
     ) -> None:
-        self._cursor = cursor
-        self._lock = threading.Lock()
-        self._finished = threading.Event()
-        self._deadline = time.monotonic() + max(0.0, seconds)
-        self._cancel = cancel
+        self.cursor = cursor
+        self.deadline = time.monotonic() + max(0.0, seconds)
+        self.cancel = cancel
+        self.lock = threading.Lock()
+        self.finished = False
         self.fired = False
         self.canceled = False
-        self._thread = threading.Thread(target=self._watch, name="odbc-watchdog", daemon=True)
+        self.canceller: threading.Thread | None = None
 
     def __enter__(self) -> _Watchdog:
-        self._thread.start()
+        _STATEMENTS.watch(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._finished.set()
-        self._thread.join()
+        with self.lock:
+            self.finished = True
+            canceller = self.canceller
+        _STATEMENTS.forget(self)
+        if canceller is not None:
+            canceller.join()
 
-    def _watch(self) -> None:
-        while True:
-            remaining = self._deadline - time.monotonic()
-            requested = self._cancel is not None and self._cancel.is_set()
-            if remaining <= 0 or requested:
-                break
-            wait = min(remaining, self._POLL_SECONDS) if self._cancel is not None else remaining
-            if self._finished.wait(wait):
-                return
-        with self._lock:
+    def due(self, now: float) -> bool:
+        return now >= self.deadline or (self.cancel is not None and self.cancel.is_set())
+
+    def fire(self) -> None:
+        with self.lock:
             # A script that just finished must not be reported as timed out or cancelled.
-            if self._finished.is_set():
+            if self.finished:
                 return
             self.fired = True
-            self.canceled = requested
-        # An error here means nothing is running any more; the main thread sees ``fired``.
+            self.canceled = self.cancel is not None and self.cancel.is_set()
+            self.canceller = threading.Thread(
+                target=self._cancel_statement, name="odbc-cancel", daemon=True
+            )
+            self.canceller.start()
+
+    def _cancel_statement(self) -> None:
+        # An error here means nothing is running any more; the script's thread sees ``fired``.
         with contextlib.suppress(pyodbc.Error):
-            self._cursor.cancel()
+            self.cursor.cancel()
+
+
+class _StatementWatcher:
+    """The one thread that fires ``_Watchdog``s: it sleeps until the earliest deadline, and
+    looks at the cancel events every ``POLL_SECONDS`` while some statement has one."""
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._watched: set[_Watchdog] = set()
+        self._wake_at = math.inf
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watchdog: _Watchdog) -> None:
+        with self._changed:
+            self._watched.add(watchdog)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="odbc-watchdog", daemon=True)
+                self._thread.start()
+            # Wake the thread only when it would sleep past this statement's first look.
+            first_look = watchdog.deadline
+            if watchdog.cancel is not None:
+                first_look = min(first_look, time.monotonic() + self.POLL_SECONDS)
+            if first_look < self._wake_at:
+                self._changed.notify()
+
+    def forget(self, watchdog: _Watchdog) -> None:
+        with self._changed:
+            self._watched.discard(watchdog)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                due = self._wait_for_due()
+            for watchdog in due:
+                watchdog.fire()
+
+    def _wait_for_due(self) -> list[_Watchdog]:
+        while True:
+            now = time.monotonic()
+            due = [w for w in self._watched if w.due(now)]
+            if due:
+                self._watched.difference_update(due)
+                return due
+            wake_at = min((w.deadline for w in self._watched), default=math.inf)
+            if any(w.cancel is not None for w in self._watched):
+                wake_at = min(wake_at, now + self.POLL_SECONDS)
+            self._wake_at = wake_at
+            self._changed.wait(None if wake_at == math.inf else wake_at - now)
+            self._wake_at = math.inf
+
+
+_STATEMENTS = _StatementWatcher()
 
 
 def _run_pieces(
@@ -406,47 +501,3 @@ def _error_text(error: pyodbc.Error, auth: ConnectionAuth) -> tuple[str, str | N
         refused = (state for pattern, state in _POSTGRES_REFUSED_SIGN_IN if pattern.search(text))
         sqlstate = next(refused, sqlstate)
     return str(redact(text, auth.secrets)), sqlstate
-
-
-def json_value(value: Any) -> Any:
-    """A result value as JSON can carry it (see the module docstring for the forms)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex().upper()
-    return str(value)  # Decimal, UUID and anything a converter produced
-
-
-def bind_value(kind: str, value: Any) -> Any:
-    """The inverse of ``json_value`` for a column of ``kind``, ready to bind."""
-    if value is None:
-        return None
-    if kind == "binary" and isinstance(value, str):
-        return bytes.fromhex(value[2:] if value[:2].lower() == "0x" else value)
-    if kind == "datetime" and isinstance(value, str):
-        return dt.datetime.fromisoformat(value)
-    if kind == "date" and isinstance(value, str):
-        return dt.date.fromisoformat(value)
-    if kind == "time" and isinstance(value, str):
-        return dt.time.fromisoformat(value)
-    if kind == "decimal":
-        return decimal.Decimal(str(value))
-    if kind == "float":
-        return float(value)
-    if kind == "integer":
-        return int(value)
-    if kind == "boolean":
-        return bool(value)
-    return value
-
-
-def datetimeoffset_text(raw: bytes) -> str:
-    """SQL Server ``datetimeoffset`` (SQL_SS_TIMESTAMPOFFSET_STRUCT) as ISO 8601 text."""
-    year, month, day, hour, minute, second, nanos, tz_hour, tz_minute = struct.unpack("<6hI2h", raw)
-    zone = dt.timezone(dt.timedelta(hours=tz_hour, minutes=tz_minute))
-    moment = dt.datetime(year, month, day, hour, minute, second, nanos // 1000, tzinfo=zone)
-    return moment.isoformat()

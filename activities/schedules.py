@@ -23,7 +23,9 @@ from sqlfleet.models import Job, utc_now
 from sqlfleet.schedules import next_occurrence
 
 logger = logging.getLogger("sqlfleet.schedules")
-_RUNNING = ("Running", "Pending")
+# Every runtime status of an instance that is still there: a schedule between two of its
+# executions is ContinuedAsNew, and starting it again then fails ("already exists").
+LIVE_STATUSES = ("Running", "Pending", "ContinuedAsNew", "Suspended")
 
 # Scheduled execution ids are derived from (job, occurrence): a redelivered activity starts
 # nothing twice.
@@ -95,7 +97,7 @@ async def sync_job_schedule(
     job = find_job(job_id)
     status = await client.get_status(instance_id)
     runtime = getattr(getattr(status, "runtime_status", None), "value", None)
-    running = runtime in _RUNNING
+    running = runtime in LIVE_STATUSES
     if not wants_schedule(job, now or utc_now()):
         if not running:
             return "unchanged"

@@ -4,23 +4,20 @@ The activity decides the target's next state itself — Succeeded, WaitingForRet
 when to retry; the orchestration sleeps on a durable timer), Failed, TimedOut, Skipped or
 Canceled — and writes it to the job database before answering, so the API shows progress live.
 A first attempt from a ``step_batch`` that must be retried gets its retry lane started here
-(``orchestrators.fanout``), so that it waits its own backoff, not its batch's slowest target.
+(``orchestrators.fanout``, ``activities.lanes``), so that it waits its own backoff, not its
+batch's slowest target.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import azure.durable_functions as df
-
-from activities import bp, odbc
+from activities import bp, lanes, odbc
 from activities.connections import credential_auth
 from activities.runtime import job_store, settings
 from orchestrators import names
@@ -31,7 +28,7 @@ from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecuti
 from sqlfleet.models.jobs import JobStep
 from sqlfleet.retries import retry_delay
 from sqlfleet.scripts import script_variables
-from sqlfleet.store import JobStore
+from sqlfleet.store import AttemptStart, JobStore, StartOutcome
 from sqlfleet.targets import Target
 
 logger = logging.getLogger("sqlfleet.activities")
@@ -41,96 +38,75 @@ _NOT_RETRYABLE_SQLSTATES = {"28000", "28P01"}
 
 
 @bp.activity_trigger(input_name="attempt", activity=names.RUN_TARGET)
-@bp.durable_client_input(client_name="client")
-async def run_target(
-    attempt: dict[str, Any], client: df.DurableOrchestrationClient
-) -> dict[str, Any]:
+@bp.generic_input_binding(arg_name="client", type="durableClient")
+def run_target(attempt: dict[str, Any], client: str) -> dict[str, Any]:
     """Input ``{job_execution_id, step_id, ordinal, attempt, retry_lane?}``; answer
     ``{lifecycle, attempt}`` plus ``retry_at`` (ISO time) when the target waits for a retry,
     ``canceled`` when the execution was cancelled. With ``retry_lane`` the retry is not the
     caller's business: a retry lane orchestration is started for it here. Raises only when the
     job database or the task hub fails (the orchestration retries the activity).
 
-    The attempt runs on the agent's own thread pool, whose size is the agent-wide cap on
-    concurrent target connections (``SQLFLEET_MAX_CONCURRENT_TARGETS``)."""
-    answer: dict[str, Any] = await concurrency.run(run_attempt, attempt)
+    A plain function: it runs on one of the worker's threads from start to end (the Functions
+    worker runs synchronous functions on ``PYTHON_THREADPOOL_THREAD_COUNT`` threads, set it to
+    ``maxConcurrentActivityFunctions``). ``client`` is the durableClient binding's JSON text,
+    read only to start a retry lane. The agent-wide cap on concurrent target connections
+    (``SQLFLEET_MAX_CONCURRENT_TARGETS``) bounds the attempts of this process."""
+    return _attempt_with_lane(attempt, client)
+
+
+@bp.activity_trigger(input_name="chunk", activity=names.RUN_TARGETS)
+@bp.generic_input_binding(arg_name="client", type="durableClient")
+def run_targets(chunk: dict[str, Any], client: str) -> int:
+    """Input ``{job_execution_id, step_id, start, stop}``: the first attempts of ordinals
+    ``start..stop-1``, one after the other, each as ``run_target`` with ``retry_lane`` runs it
+    (a target that must retry gets its lane at once). Answers how many targets it handled;
+    raises as ``run_target`` does, and a redelivery skips the targets already recorded."""
+    ref = {"job_execution_id": chunk["job_execution_id"], "step_id": chunk["step_id"]}
+    start, stop = int(chunk["start"]), int(chunk["stop"])
+    for ordinal in range(start, stop):
+        _attempt_with_lane({**ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True}, client)
+    return stop - start
+
+
+def _attempt_with_lane(attempt: dict[str, Any], client: str) -> dict[str, Any]:
+    with concurrency.slot():
+        answer = run_attempt(attempt)
     if answer.get("retry_at") and attempt.get("retry_lane"):
-        await _start_retry_lane(client, attempt, answer)
+        lanes.start_retry_lane(client, attempt, answer)
     return answer
 
 
 def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
-    """One attempt on one target, recorded in the job database (blocking; see ``run_target``)."""
+    """One attempt on one target, recorded in the job database (blocking; see ``run_target``):
+    one transaction to start it, one to record how it ended."""
     store = job_store()
     execution_id, step_id = attempt["job_execution_id"], int(attempt["step_id"])
     ordinal, number = int(attempt["ordinal"]), int(attempt["attempt"])
-    target = store.get_target_execution(execution_id, step_id, ordinal)
-    if target.lifecycle.is_terminal:  # redelivered after the work was recorded
-        return _answer(target)
-    if target.lifecycle == Lifecycle.WAITING_FOR_RETRY and target.current_attempts >= number:
-        return _answer(target)  # redelivered after the failure was recorded
-    if cancellations.requested(store, execution_id):
-        store.cancel_targets(execution_id, step_id, [ordinal])
-        return {"lifecycle": Lifecycle.CANCELED.value, "attempt": number, "canceled": True}
-    if number == 1 and target.lifecycle == Lifecycle.CREATED:
-        other = store.find_concurrent_target(execution_id, step_id, ordinal)
-        if other:
-            skipped = store.transition(
-                execution_id,
-                Lifecycle.SKIPPED,
-                step_id=step_id,
-                ordinal=ordinal,
-                message=f"skipped: execution {other} is running this job step on this target",
-            )
-            return _answer(skipped)
     try:
-        store.begin_target_attempt(execution_id, step_id, ordinal, number)
-    except IllegalTransition:  # cancelled between the look above and now
+        start = store.start_target_attempt(execution_id, step_id, ordinal, number)
+    except IllegalTransition:  # in no state to start (ended meanwhile): say where it is
         return _answer(store.get_target_execution(execution_id, step_id, ordinal))
+    if start.outcome is not StartOutcome.STARTED:  # redelivered, cancelled or skipped
+        return _answer(start.target)
     step = _step(store, execution_id, step_id)
     with cancellations.watch(execution_id) as cancel:
-        outcome = _run(store, target, step, cancel)
+        outcome = _run(store, start, step, cancel)
     try:
-        return _record(store, target, step, number, outcome)
+        return _record(store, start.target, step, number, outcome)
     except IllegalTransition:  # the execution ended the target meanwhile (a cancel)
         return _answer(store.get_target_execution(execution_id, step_id, ordinal))
 
 
-async def _start_retry_lane(
-    client: df.DurableOrchestrationClient, attempt: dict[str, Any], answer: dict[str, Any]
-) -> None:
-    execution_id, step_id = attempt["job_execution_id"], int(attempt["step_id"])
-    ordinal = int(attempt["ordinal"])
-    instance_id = names.retry_instance_id(execution_id, step_id, ordinal)
-    status = await client.get_status(instance_id)
-    if status and getattr(status, "runtime_status", None):
-        return  # started by an earlier delivery of this attempt
-    await client.start_new(
-        names.STEP_LANE,
-        instance_id,
-        {
-            "job_execution_id": execution_id,
-            "step_id": step_id,
-            "next": ordinal,
-            "stride": 1,
-            "stop": ordinal + 1,
-            "attempt": int(answer["attempt"]) + 1,
-            "not_before": answer["retry_at"],
-            "retry_lane": True,
-        },
-    )
-
-
 def _run(
-    store: JobStore, target: TargetExecution, step: JobStep, cancel: threading.Event
+    store: JobStore, start: AttemptStart, step: JobStep, cancel: threading.Event
 ) -> odbc.ScriptOutcome:
+    target = start.target
     engine = str(target.target_engine.value if target.target_engine else "sqlserver")
     where = _target_of(target)
     try:
         auth = credential_auth(store, step.credential_name, engine)
     except SqlFleetError as error:
         return odbc.ScriptOutcome(error=f"signing in: {error}", sqlstate="28000")
-    execution = store.get_job_execution(target.job_execution_id, include_targets=False)
     variables = script_variables(
         job_name=target.job_name,
         job_id=target.job_id,
@@ -138,7 +114,7 @@ def _run(
         step_id=step.step_id,
         step_name=step.step_name,
         job_execution_id=target.job_execution_id,
-        job_execution_create_time=execution.create_time,
+        job_execution_create_time=start.execution_create_time,
         target_group_name=step.target_group_name,
         target_server_name=target.target_server_name or "",
         target_database_name=target.target_database_name or "",
@@ -188,34 +164,43 @@ def _record(
 ) -> dict[str, Any]:
     execution_id, step_id, ordinal = target.job_execution_id, step.step_id, target.target_ordinal
     assert ordinal is not None
-    if outcome.messages:
-        store.record_target_messages(execution_id, step_id, ordinal, number, outcome.messages)
+    result = None
     if outcome.columns is not None:
         result = ResultSet.bounded([(c.name, c.kind) for c in outcome.columns], outcome.rows)
         if outcome.truncated and not result.truncated:
             result = result.model_copy(update={"truncated": True})
-        store.record_target_result(execution_id, step_id, ordinal, result)
-    if outcome.succeeded:
-        done = store.transition(
-            execution_id,
-            Lifecycle.SUCCEEDED,
-            step_id=step_id,
-            ordinal=ordinal,
-            message=_success_message(outcome),
-        )
+    lifecycle, message, retry_at = _ending(outcome, step, number)
+    done = store.finish_target_attempt(
+        execution_id,
+        step_id,
+        ordinal,
+        number,
+        lifecycle,
+        message=message,
+        result=result,
+        messages=outcome.messages,
+        next_attempt_start_time=retry_at,
+    )
+    if retry_at is None:
         return _answer(done)
-    if outcome.canceled:
-        store.cancel_targets(execution_id, step_id, [ordinal], message=outcome.error or "canceled")
+    # A cancel wakes the orchestrations of targets it finds waiting; one that came before
+    # this row said so would not: look once more, after writing.
+    if cancellations.requested(store, execution_id):
+        store.cancel_targets(execution_id, step_id, [ordinal])
         return {"lifecycle": Lifecycle.CANCELED.value, "attempt": number, "canceled": True}
+    return {"lifecycle": done.lifecycle.value, "attempt": number, "retry_at": retry_at.isoformat()}
+
+
+def _ending(
+    outcome: odbc.ScriptOutcome, step: JobStep, number: int
+) -> tuple[Lifecycle, str | None, dt.datetime | None]:
+    """(lifecycle, message, next attempt time) of an attempt that ran."""
+    if outcome.succeeded:
+        return Lifecycle.SUCCEEDED, _success_message(outcome), None
+    if outcome.canceled:
+        return Lifecycle.CANCELED, outcome.error or "canceled", None
     if outcome.timed_out:
-        done = store.transition(
-            execution_id,
-            Lifecycle.TIMED_OUT,
-            step_id=step_id,
-            ordinal=ordinal,
-            message=outcome.error,
-        )
-        return _answer(done)
+        return Lifecycle.TIMED_OUT, outcome.error, None
     retryable = outcome.sqlstate not in _NOT_RETRYABLE_SQLSTATES
     if retryable and number <= step.retry_attempts:
         delay = retry_delay(
@@ -225,28 +210,8 @@ def _record(
             step.maximum_retry_interval_seconds,
         )
         retry_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay)
-        store.transition(
-            execution_id,
-            Lifecycle.WAITING_FOR_RETRY,
-            step_id=step_id,
-            ordinal=ordinal,
-            message=outcome.error,
-            next_attempt_start_time=retry_at,
-        )
-        # A cancel wakes the orchestrations of targets it finds waiting; one that came before
-        # this row said so would not: look once more, after writing.
-        if cancellations.requested(store, execution_id):
-            store.cancel_targets(execution_id, step_id, [ordinal])
-            return {"lifecycle": Lifecycle.CANCELED.value, "attempt": number, "canceled": True}
-        return {
-            "lifecycle": Lifecycle.WAITING_FOR_RETRY.value,
-            "attempt": number,
-            "retry_at": retry_at.isoformat(),
-        }
-    done = store.transition(
-        execution_id, Lifecycle.FAILED, step_id=step_id, ordinal=ordinal, message=outcome.error
-    )
-    return _answer(done)
+        return Lifecycle.WAITING_FOR_RETRY, outcome.error, retry_at
+    return Lifecycle.FAILED, outcome.error, None
 
 
 def _answer(row: Any) -> dict[str, Any]:
@@ -294,23 +259,18 @@ def _step(store: JobStore, execution_id: str, step_id: int) -> JobStep:
 
 class _Concurrency:
     """The agent-wide cap on concurrent target connections of this host process
-    (``SQLFLEET_MAX_CONCURRENT_TARGETS``, like the JA100 tier's 100): attempts run on a thread
-    pool of that size, so that neither the Functions worker's small default pool nor its event
-    loop bounds or blocks them."""
+    (``SQLFLEET_MAX_CONCURRENT_TARGETS``, like the JA100 tier's 100)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._slots: threading.BoundedSemaphore | None = None
 
-    async def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
+    def slot(self) -> threading.BoundedSemaphore:
+        """Hold one while an attempt runs (``with concurrency.slot():``)."""
         with self._lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=settings().max_concurrent_targets,
-                    thread_name_prefix="sqlfleet-target",
-                )
-            pool = self._pool
-        return await asyncio.get_running_loop().run_in_executor(pool, function, argument)
+            if self._slots is None:
+                self._slots = threading.BoundedSemaphore(settings().max_concurrent_targets)
+            return self._slots
 
 
 class _Cancellations:

@@ -233,6 +233,12 @@ def _methods(trigger: Any) -> frozenset[str] | None:
     return frozenset(str(getattr(m, "value", m)).upper() for m in methods)
 
 
+def _binding_type(binding: Any) -> str | None:
+    """A binding's type; generic bindings (``generic_input_binding(type=...)``) carry it as
+    ``type``, as function.json does."""
+    return binding.get_binding_name() or getattr(binding, "type", None)
+
+
 _DURABLE_TRIGGERS = {
     "orchestrationTrigger": ("orchestrator", "orchestration"),
     "activityTrigger": ("activity", "activity"),
@@ -254,19 +260,19 @@ def index_functions(register: func.FunctionRegister, folder: Path) -> LoadedApp:
         if trigger is None:
             app.skipped.append(f"{name}: no trigger")
             continue
-        trigger_type = str(trigger.get_binding_name())
+        trigger_type = str(_binding_type(trigger))
         bindings = function.get_bindings()
         clients = tuple(
             ClientBindingSpec(
                 b.name, getattr(b, "task_hub", None), getattr(b, "connection_name", None)
             )
             for b in bindings
-            if b.get_binding_name() == "durableClient"
+            if _binding_type(b) == "durableClient"
         )
         others = [
-            b.get_binding_name()
+            str(_binding_type(b))
             for b in bindings
-            if b is not trigger and b.get_binding_name() not in ("durableClient", "http")
+            if b is not trigger and _binding_type(b) not in ("durableClient", "http")
         ]
         if others:
             app.skipped.append(f"{name}: bindings {', '.join(others)} are not supported by devhost")

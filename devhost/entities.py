@@ -17,12 +17,12 @@ from typing import Any
 
 from devhost import history as h
 from devhost.catalog import FunctionCatalog
+from devhost.logs import log_durable_invocation
 from devhost.workitems import EntityRecord
 
 ENTITY_BATCH_LIMIT = 5000
 """Operations per batch, as the extension's default on dedicated plans."""
 
-_invocations = logging.getLogger("devhost.invocations")
 _log = logging.getLogger("devhost.engine")
 
 
@@ -110,10 +110,10 @@ class EntityBatchRunner:
             if len(results) != len(messages):
                 raise ValueError(f"{len(results)} results for {len(messages)} operations")
         except Exception as exc:
-            self._log_invocation(registered, entity_id, started, failed=True)
+            log_durable_invocation(registered, entity_id, started, failed=True)
             _log.debug("entity %s batch failed: %s", entity_id, type(exc).__name__)
             return self._respond_all(messages, now, f"{type(exc).__name__}: {exc}", exists, state)
-        self._log_invocation(registered, entity_id, started, failed=False)
+        log_durable_invocation(registered, entity_id, started, failed=False)
         outcome = BatchOutcome(
             exists=bool(result.get("entityExists")), state=result.get("entityState")
         )
@@ -150,14 +150,3 @@ class EntityBatchRunner:
             return
         event = h.event_raised(now, str(message.get("id")), json.dumps(payload))
         outcome.responses.append(Response(parent, message.get("parentExecution"), event))
-
-    @staticmethod
-    def _log_invocation(name: str, entity_id: str, started: float, *, failed: bool) -> None:
-        elapsed = int((time.perf_counter() - started) * 1000)
-        _invocations.info(
-            "Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)",
-            name,
-            "Failed" if failed else "Succeeded",
-            entity_id,
-            elapsed,
-        )

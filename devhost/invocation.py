@@ -2,8 +2,10 @@
 
 Arguments go by keyword. ``async def`` functions run on the host's single event loop (the one
 the HTTP server runs on, as in the worker, so the SDK's shared aiohttp session stays on one
-loop); plain functions run in a thread pool of ``PYTHON_THREADPOOL_THREAD_COUNT`` threads. A
-``context`` parameter that is not a binding receives a ``func.Context``.
+loop); plain HTTP and timer functions run in a thread pool of ``PYTHON_THREADPOOL_THREAD_COUNT``
+threads, plain activities on the engine's activity threads (``maxConcurrentActivityFunctions``
+of them: on Azure, set ``PYTHON_THREADPOOL_THREAD_COUNT`` to match). A ``context`` parameter
+that is not a binding receives a ``func.Context``.
 """
 
 from __future__ import annotations

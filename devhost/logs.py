@@ -4,6 +4,11 @@ Every HTTP or timer invocation ends with one INFO line on the logger ``Function.
 
     [2024-01-01T00:00:00.123Z] Executed 'Functions.hello' (Succeeded, Id=9c0..., Duration=7ms)
 
+Orchestrator, activity and entity invocations log the same line on ``devhost.invocations``
+(ERROR when they failed), unless host.json sets their ``Function.<name>`` (or ``Function``)
+category above that level, as it would silence them on Azure: a function that runs thousands
+of times a minute can keep its lines out of the log.
+
 ``Executing ...`` lines and request traces are DEBUG (``--verbose``). Request and response
 bodies are never logged at INFO. host.json ``logging.logLevel`` maps categories to Python logger
 names (``default`` is the root; ``Function``, ``Function.hello``, ``Host.Triggers.DurableTask``
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import logging
 import sys
 import time
@@ -82,8 +88,35 @@ class Invocation:
         self.outcome = Outcome.FAILED
 
 
+_DURABLE_INVOCATIONS = logging.getLogger("devhost.invocations")
+
+
+@functools.lru_cache(maxsize=1024)
 def function_logger(function_name: str) -> logging.Logger:
     return logging.getLogger(f"Function.{function_name}")
+
+
+def log_durable_invocation(
+    function_name: str, invocation_id: str, started: float, *, failed: bool
+) -> None:
+    """The ``Executed`` line of an orchestrator, activity or entity invocation that began at
+    ``started`` (``time.perf_counter()``); see the module docstring for who may silence it."""
+    level = logging.ERROR if failed else logging.INFO
+    category: logging.Logger | None = function_logger(function_name)
+    while category is not None and category.parent is not None:  # up to, not into, the root
+        if category.level:
+            if level < category.level:
+                return
+            break
+        category = category.parent
+    _DURABLE_INVOCATIONS.log(
+        level,
+        "Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)",
+        function_name,
+        "Failed" if failed else "Succeeded",
+        invocation_id,
+        int((time.perf_counter() - started) * 1000),
+    )
 
 
 @contextmanager

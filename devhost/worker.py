@@ -35,6 +35,7 @@ from devhost.executor import (
     WalkCache,
     episode_instance,
 )
+from devhost.logs import log_durable_invocation
 from devhost.store import TaskHubStore
 from devhost.taskhub import Clock, DurableFunctions
 from devhost.workitems import (
@@ -53,8 +54,6 @@ TIMER_BATCH = 1000
 FLUSH_BATCH = 5000
 IDLE_POLL_SECONDS = 1.0
 ERROR_BACKOFF_SECONDS = 2.0
-
-_invocations = logging.getLogger("devhost.invocations")
 
 
 class Worker:
@@ -178,7 +177,7 @@ class Worker:
             count = record.history_count + len(commit.appended)
             self.cache.put(instance_id, CachedWalk(outcome.walk, record.execution_id, count))
         if outcome.invoked:
-            self._log_invocation(
+            log_durable_invocation(
                 record.name, instance_id, started, failed=outcome.failure is not None
             )
         else:
@@ -289,7 +288,7 @@ class Worker:
             reason, details = h.activity_failure(name, exc)
             event = h.task_failed(self.clock.now(), row.task_id, reason, details)
             failed = True
-        self._log_invocation(name, invocation_id, started, failed=failed)
+        log_durable_invocation(name, invocation_id, started, failed=failed)
         return Delivery(row.instance_id, row.execution_id, h.dumps(event), activity_row=row.id)
 
     def fire_due_timers(self) -> bool:
@@ -331,16 +330,6 @@ class Worker:
         )
         if deliveries:
             self._wake_dispatcher.set()
-
-    @staticmethod
-    def _log_invocation(name: str, invocation_id: str, started: float, *, failed: bool) -> None:
-        _invocations.info(
-            "Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)",
-            name,
-            "Failed" if failed else "Succeeded",
-            invocation_id,
-            int((time.perf_counter() - started) * 1000),
-        )
 
     # -- background mode -----------------------------------------------------------------------
 

@@ -68,7 +68,8 @@ def _fan_out(
     max_parallelism: int | None,
     plan: Plan,
 ) -> list[Any]:
-    """One sub-orchestration per lane (bounded parallelism) or per batch (unbounded)."""
+    """One sub-orchestration per lane (bounded parallelism) or per batch (unbounded; big steps
+    hand their batches' targets to the activities in chunks)."""
     execution_id, step_id = step_ref["job_execution_id"], step_ref["step_id"]
     if max_parallelism:
         lanes = min(int(max_parallelism), count)
@@ -81,10 +82,16 @@ def _fan_out(
             for lane in range(lanes)
         ]
     batch_size = max(1, int(plan.get("batch_size", 100)))
+    chunk = int(plan.get("chunk_size", 1)) if count >= int(plan.get("chunk_from", 0)) else 1
     return [
         context.call_sub_orchestrator(
             names.STEP_BATCH,
-            {**step_ref, "start": batch * batch_size, "stop": min(count, (batch + 1) * batch_size)},
+            {
+                **step_ref,
+                "start": batch * batch_size,
+                "stop": min(count, (batch + 1) * batch_size),
+                "chunk": chunk,
+            },
             names.batch_instance_id(execution_id, step_id, batch),
         )
         for batch in range(math.ceil(count / batch_size))

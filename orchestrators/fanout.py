@@ -1,8 +1,11 @@
 """Orchestrations that run one step on its targets.
 
 - ``step_batch`` (a child of the job execution): the first attempts of a contiguous range of
-  target ordinals, all at once (one ``task_all``). A target that fails and may retry does not
-  wait for its slower neighbours: ``run_target`` starts a *retry lane* for it at once, an
+  target ordinals, all at once (one ``task_all``): one ``run_target`` activity per target, or
+  for big steps one ``run_targets`` per chunk of consecutive ordinals, which runs them one
+  after the other (an activity costs the engine more than an attempt costs SQL Fleet; a slow
+  target then delays the rest of its chunk, never more). A target that fails and may retry does
+  not wait for its slower neighbours: ``run_target`` starts a *retry lane* for it at once, an
   orchestration of its own (``names.retry_instance_id``), which waits exactly the target's backoff
   on a durable timer, retries in line and finally raises ``step_settled`` on the job execution
   (through the ``settle_target`` activity) when it was the step's last active target.
@@ -47,22 +50,32 @@ def read_input(context: df.DurableOrchestrationContext) -> dict[str, Any]:
 
 @bp.orchestration_trigger(context_name="context")
 def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, step_id, start, stop}``: first attempts of ordinals
-    ``start..stop-1``; retries continue in retry lanes that ``run_target`` starts."""
+    """Input ``{job_execution_id, step_id, start, stop, chunk?}``: first attempts of ordinals
+    ``start..stop-1``, one ``run_target`` each, or with ``chunk`` > 1 one ``run_targets`` per
+    ``chunk`` ordinals; retries continue in retry lanes that those activities start."""
     job = read_input(context)
     ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
-    ordinals = range(int(job["start"]), int(job["stop"]))
-    yield context.task_all(
-        [
+    start, stop, chunk = int(job["start"]), int(job["stop"]), int(job.get("chunk") or 1)
+    if chunk > 1:
+        tasks = [
+            context.call_activity_with_retry(
+                names.RUN_TARGETS,
+                BOOKKEEPING_RETRY,
+                {**ref, "start": first, "stop": min(stop, first + chunk)},
+            )
+            for first in range(start, stop, chunk)
+        ]
+    else:
+        tasks = [
             context.call_activity_with_retry(
                 names.RUN_TARGET,
                 BOOKKEEPING_RETRY,
                 {**ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True},
             )
-            for ordinal in ordinals
+            for ordinal in range(start, stop)
         ]
-    )
-    return len(ordinals)
+    yield context.task_all(tasks)
+    return stop - start
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -3,8 +3,11 @@
 ``start_target_attempt`` and ``finish_target_attempt`` do what ``run_target`` otherwise asks of
 the store in seven calls (read the target, read the execution twice, look for a concurrent
 execution, begin the attempt, record the result, move the lifecycle): on a host that runs
-hundreds of targets a second, each transaction costs more than the SQL in it. Both are safe to
-repeat (activities run at least once).
+hundreds of targets a second, each transaction costs more than the SQL in it, and each
+statement more than the work in it. So a start reads the target row and what it needs of its
+execution's row in one statement, an attempt that ends as expected (it was in progress) moves
+its row with one ``UPDATE ... RETURNING``, and concurrent calls share transactions
+(``Database.write_shared``). Both are safe to repeat (activities run at least once).
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sqlfleet.lifecycle import Lifecycle, check_transition
+from sqlfleet.errors import NotFound
+from sqlfleet.lifecycle import TRANSITIONS, Lifecycle, check_transition
 from sqlfleet.models import ResultSet, TargetExecution
 from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT, bound_message
 from sqlfleet.store.database import Database
@@ -29,9 +35,11 @@ from sqlfleet.store.rows import (
     apply_lifecycle,
     cancel_rows,
     execution_row,
+    lifecycle_values,
     row_document,
     row_name,
     update_row,
+    uuid_text,
 )
 from sqlfleet.store.tables import target_messages, target_results
 
@@ -42,6 +50,60 @@ _DELETE_MESSAGES = target_messages.delete().where(
     target_messages.c.attempt == sa.bindparam("attempt"),
 )
 _INSERT_MESSAGES = target_messages.insert()
+
+_JOB_ROW = E.alias("job_row")
+
+
+def _of_job_row(column: str, label: str) -> sa.Label[Any]:
+    return (
+        sa.select(_JOB_ROW.c[column])
+        .where(
+            _JOB_ROW.c.job_execution_id == E.c.job_execution_id,
+            _JOB_ROW.c.step_id.is_(None),
+            _JOB_ROW.c.target_ordinal.is_(None),
+        )
+        .scalar_subquery()
+        .label(label)
+    )
+
+
+_JOB_CANCEL, _JOB_CREATED = "job_cancel_requested_time", "job_create_time"
+_JOB_KEYS = frozenset({_JOB_CANCEL, _JOB_CREATED})
+# A target row (under its lock) with what a start needs of its execution's job row.
+_TARGET_FOR_START = (
+    sa.select(
+        E,
+        _of_job_row("cancel_requested_time", _JOB_CANCEL),
+        _of_job_row("create_time", _JOB_CREATED),
+    )
+    .where(
+        E.c.job_execution_id == sa.bindparam("job_execution_id"),
+        E.c.step_id == sa.bindparam("step_id"),
+        E.c.target_ordinal == sa.bindparam("ordinal"),
+    )
+    .with_for_update(of=E)
+)
+# Ends an attempt still in progress: the usual end, checked by the WHERE instead of a read.
+_ENDS_FROM_IN_PROGRESS = TRANSITIONS[Lifecycle.IN_PROGRESS] - {
+    Lifecycle.IN_PROGRESS,
+    Lifecycle.CANCELED,
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _end_in_progress(columns: tuple[str, ...]) -> sa.Update:
+    return (
+        E.update()
+        .where(
+            E.c.job_execution_id == sa.bindparam("where_execution"),
+            E.c.step_id == sa.bindparam("where_step"),
+            E.c.target_ordinal == sa.bindparam("where_ordinal"),
+            E.c.lifecycle == Lifecycle.IN_PROGRESS.value,
+            E.c.current_attempts == sa.bindparam("where_attempt"),
+        )
+        .values({name: sa.bindparam(f"new_{name}", type_=E.c[name].type) for name in columns})
+        .returning(*E.c)
+    )
 
 
 class StartOutcome(enum.Enum):
@@ -86,32 +148,42 @@ class TargetAttemptStore:
         where it is.
         """
         now = self._clock()
-        with self._db.write("target execution", job_execution_id) as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
-            job = execution_row(connection, job_execution_id)
+        parameters = {
+            "job_execution_id": uuid_text(job_execution_id),
+            "step_id": step_id,
+            "ordinal": ordinal,
+        }
+
+        def start(connection: Connection) -> tuple[StartOutcome, Row, Row, str | None]:
+            found = connection.execute(_TARGET_FOR_START, parameters).mappings().first()
+            if found is None:
+                raise NotFound(
+                    "target execution", f"{job_execution_id} step {step_id} target {ordinal}"
+                )
+            job = {"cancel_requested_time": found[_JOB_CANCEL], "create_time": found[_JOB_CREATED]}
+            row = {key: value for key, value in found.items() if key not in _JOB_KEYS}
             current = Lifecycle(row["lifecycle"])
-
-            def answer(outcome: StartOutcome, fresh: Row, other: str | None = None) -> AttemptStart:
-                target = TargetExecution.model_validate(row_document(fresh))
-                return AttemptStart(outcome, target, job["create_time"], other)
-
             if current.is_terminal or (
                 current == Lifecycle.WAITING_FOR_RETRY and row["current_attempts"] >= attempt
             ):
-                return answer(StartOutcome.REDELIVERED, row)
+                return StartOutcome.REDELIVERED, row, job, None
             if job["cancel_requested_time"] is not None:
                 cancel_rows(connection, E.c.row_id == row["row_id"], now, "canceled")
-                return answer(
-                    StartOutcome.CANCELED,
-                    execution_row(connection, job_execution_id, step_id, ordinal),
-                )
+                fresh: Row = execution_row(connection, job_execution_id, step_id, ordinal)
+                return StartOutcome.CANCELED, fresh, job, None
             if attempt == 1 and current == Lifecycle.CREATED:
                 other = concurrent_execution(connection, row)
                 if other is not None:
                     message = f"skipped: execution {other} is running this job step on this target"
                     fresh = apply_lifecycle(connection, row, Lifecycle.SKIPPED, now, message, None)
-                    return answer(StartOutcome.SKIPPED, fresh, other)
-            return answer(StartOutcome.STARTED, begin_attempt(connection, row, attempt, now))
+                    return StartOutcome.SKIPPED, fresh, job, other
+            return StartOutcome.STARTED, begin_attempt(connection, row, attempt, now), job, None
+
+        outcome, fresh, job, other = self._db.write_shared(
+            "target execution", job_execution_id, start
+        )
+        target = TargetExecution.model_validate(row_document(fresh))
+        return AttemptStart(outcome, target, job["create_time"], other)
 
     def finish_target_attempt(
         self,
@@ -138,7 +210,29 @@ class TargetAttemptStore:
         if lifecycle == Lifecycle.WAITING_FOR_RETRY and next_attempt_start_time is None:
             raise ValueError("WaitingForRetry needs next_attempt_start_time")
         now = self._clock()
-        with self._db.write("target execution", job_execution_id) as connection:
+        quick = lifecycle in _ENDS_FROM_IN_PROGRESS
+        if quick:
+            values = lifecycle_values(None, lifecycle, now, message, next_attempt_start_time)
+            end = _end_in_progress(tuple(sorted(values)))
+            parameters = {f"new_{name}": value for name, value in values.items()}
+            parameters.update(
+                where_execution=uuid_text(job_execution_id),
+                where_step=step_id,
+                where_ordinal=ordinal,
+                where_attempt=attempt,
+            )
+
+        def finish(connection: Connection) -> Row:
+            if quick and connection.dialect.update_returning:
+                ended = connection.execute(end, parameters).mappings().first()
+                if ended is not None:
+                    if messages:
+                        write_messages(connection, ended["row_id"], attempt, messages, now)
+                    if result is not None:
+                        # A first attempt that was still in progress has no result yet: results
+                        # are only written when an attempt ends, with its end.
+                        write_result(connection, ended["row_id"], result, now, replace=attempt > 1)
+                    return ended
             row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
             if messages:
                 write_messages(connection, row["row_id"], attempt, messages, now)
@@ -146,12 +240,13 @@ class TargetAttemptStore:
                 write_result(connection, row["row_id"], result, now)
             if lifecycle == Lifecycle.CANCELED:
                 cancel_rows(connection, E.c.row_id == row["row_id"], now, message or "canceled")
-                fresh: Row = execution_row(connection, job_execution_id, step_id, ordinal)
-            else:
-                fresh = apply_lifecycle(
-                    connection, row, lifecycle, now, message, next_attempt_start_time
-                )
-            return TargetExecution.model_validate(row_document(fresh))
+                return execution_row(connection, job_execution_id, step_id, ordinal)
+            return apply_lifecycle(
+                connection, row, lifecycle, now, message, next_attempt_start_time
+            )
+
+        fresh = self._db.write_shared("target execution", job_execution_id, finish)
+        return TargetExecution.model_validate(row_document(fresh))
 
 
 def begin_attempt(connection: Connection, row: Row, attempt: int, now: dt.datetime) -> Row:
@@ -199,9 +294,17 @@ def write_messages(
         )
 
 
-def write_result(connection: Connection, row_id: int, result: ResultSet, now: dt.datetime) -> None:
-    """Replace the first result set kept for a target."""
-    connection.execute(_DELETE_RESULT, {"row_id": row_id})
+def write_result(
+    connection: Connection,
+    row_id: int,
+    result: ResultSet,
+    now: dt.datetime,
+    *,
+    replace: bool = True,
+) -> None:
+    """Replace the first result set kept for a target (``replace`` False: it has none)."""
+    if replace:
+        connection.execute(_DELETE_RESULT, {"row_id": row_id})
     connection.execute(
         _INSERT_RESULT,
         {

@@ -4,9 +4,11 @@ SQLite gets what makes it a good shared store: WAL for file databases, foreign k
 timeout, and ``BEGIN IMMEDIATE`` for writes so that two writers queue instead of deadlocking.
 Writers of one process also queue on a lock before they begin: SQLite's busy handler waits by
 sleeping (up to 100 ms a try), which at a few dozen concurrent writers costs far more than the
-writes themselves. WAL commits skip the fsync (``synchronous=NORMAL``): a killed process loses
-nothing, only a power cut can lose the last commits. ``:memory:`` is the same store on one shared
-connection (serialised by a lock).
+writes themselves. Small writes that many threads make at once (a target attempt's start and
+end) can share one transaction (``write_shared``: group commit), so that a few dozen of them cost
+one commit and one turn at the lock. WAL commits skip the fsync (``synchronous=NORMAL``): a
+killed process loses nothing, only a power cut can lose the last commits. ``:memory:`` is the
+same store on one shared connection (serialised by a lock).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -34,6 +36,10 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 SQLITE_POOL_SIZE = 16
 SQLITE_MAX_OVERFLOW = 48
 _WRITE = "sqlfleet_write"
+# Work items one shared write transaction takes at most.
+SHARED_WRITE_LIMIT = 64
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -58,6 +64,7 @@ class Database:
         self.url = normalise_url(url)
         self._serial: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self._writers: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self._shared: _SharedWrites | None = None
         self.engine = self._create_engine()
         self._writer = self.engine.execution_options(**{_WRITE: True})
 
@@ -84,6 +91,7 @@ class Database:
                 parents=True, exist_ok=True
             )
             self._writers = threading.RLock()
+            self._shared = _SharedWrites(self)
             options["pool_size"] = SQLITE_POOL_SIZE
             options["max_overflow"] = SQLITE_MAX_OVERFLOW
         engine = sa.create_engine(url, **options)
@@ -130,6 +138,18 @@ class Database:
         ):
             yield connection
 
+    def write_shared(self, kind: str, name: str, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in a write transaction, as ``write`` does, which it may share
+        with the work of other threads that write at the same moment (SQLite files, where
+        writers take turns anyway; elsewhere a transaction of its own). If any work of a
+        shared transaction raises, it is rolled back and every work runs again in a
+        transaction of its own, so ``work`` must do nothing but its statements. Answers what
+        ``work`` answered; raises what it (or ``write``) raised."""
+        if self._shared is None:
+            with self.write(kind, name) as connection:
+                return work(connection)
+        return self._shared.run(kind, name, work)
+
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent view for multi-query reads)."""
@@ -157,6 +177,88 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _Pending:
+    """One work item of ``write_shared``, waiting for its answer or for its turn to lead."""
+
+    __slots__ = ("kind", "name", "work", "finished", "leads", "result", "error")
+
+    def __init__(self, kind: str, name: str, work: Callable[[Connection], Any]) -> None:
+        self.kind, self.name, self.work = kind, name, work
+        self.finished = threading.Event()
+        self.leads = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def answer(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class _SharedWrites:
+    """Group commit: a writer that finds others already writing queues its work; the leader
+    runs everything queued in one transaction, then hands the lead to the next waiter."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._mutex = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._leading = False
+
+    def run(self, kind: str, name: str, work: Callable[[Connection], T]) -> T:
+        mine = _Pending(kind, name, work)
+        with self._mutex:
+            self._queue.append(mine)
+            leads = not self._leading
+            self._leading = True
+        if not leads:
+            mine.finished.wait()
+            if not mine.leads:
+                return mine.answer()  # type: ignore[no-any-return]
+        while True:
+            with self._mutex:
+                batch = self._queue[:SHARED_WRITE_LIMIT]
+                del self._queue[:SHARED_WRITE_LIMIT]
+            self._run_batch(batch)
+            with self._mutex:
+                if not self._queue:
+                    self._leading = False
+                    break
+                if mine.finished.is_set():
+                    following = self._queue[0]
+                    following.leads = True
+                    following.finished.set()
+                    break
+        return mine.answer()  # type: ignore[no-any-return]
+
+    def _run_batch(self, batch: list[_Pending]) -> None:
+        try:
+            with self._database.write(batch[0].kind, batch[0].name) as connection:
+                results = [item.work(connection) for item in batch]
+        except Exception:  # noqa: BLE001 - each work runs again alone and gets its own answer
+            for item in batch:
+                self._alone(item)
+            return
+        except BaseException as error:  # the process is going down: release the waiters
+            for item in batch:
+                item.error = error
+                item.finished.set()
+            raise
+        for item, result in zip(batch, results, strict=True):
+            item.result = result
+            item.leads = False
+            item.finished.set()
+
+    def _alone(self, item: _Pending) -> None:
+        try:
+            with self._database.write(item.kind, item.name) as connection:
+                item.result = item.work(connection)
+        except Exception as error:  # noqa: BLE001 - handed to the thread that asked
+            item.error = error
+        item.leads = False
+        item.finished.set()
 
 
 def _first_line(error: BaseException) -> str:

@@ -160,6 +160,18 @@ def apply_lifecycle(
         current, lifecycle, kind=f"{row_level(row)} execution", name=row_name(row)
     ):
         return row
+    return update_row(connection, row, lifecycle_values(row, lifecycle, now, message, next_attempt))
+
+
+def lifecycle_values(
+    row: Row | None,
+    lifecycle: Lifecycle,
+    now: dt.datetime,
+    message: str | None,
+    next_attempt: dt.datetime | None,
+) -> dict[str, Any]:
+    """The columns a move of ``row`` to ``lifecycle`` sets (``row`` None: a target row that
+    is ``InProgress``)."""
     values: dict[str, Any] = {
         "lifecycle": lifecycle.value,
         "is_active": not lifecycle.is_terminal,
@@ -167,7 +179,7 @@ def apply_lifecycle(
         if lifecycle == Lifecycle.WAITING_FOR_RETRY
         else None,
     }
-    if lifecycle == Lifecycle.IN_PROGRESS:
+    if lifecycle == Lifecycle.IN_PROGRESS and row is not None:
         values["start_time"] = row["start_time"] or now
         if row_level(row) == "step" and row["current_attempts"] == 0:
             values["current_attempts"] = 1
@@ -175,7 +187,7 @@ def apply_lifecycle(
         values["end_time"] = now
     if message is not None:
         values["last_message"] = bound_message(message, MAX_LAST_MESSAGE_CHARS)
-    return update_row(connection, row, values)
+    return values
 
 
 def cancel_rows(connection: Connection, where: Any, now: dt.datetime, message: str) -> int:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -87,9 +91,8 @@ def test_timeout_interrupts_a_runaway_query(folder):
     assert outcome.timed_out
     assert 0.9 <= outcome.elapsed_seconds < 5
     # The connection was left usable by the cancel, and closed: the file is not locked.
-    connection = connect(Target("sqlite", str(folder), None, "b"), NO_AUTH)
-    assert connection.cursor().execute("SELECT 41 + 1").fetchone()[0] == 42
-    connection.close()
+    with connect(Target("sqlite", str(folder), None, "b"), NO_AUTH) as connection:
+        assert connection.cursor().execute("SELECT 41 + 1").fetchone()[0] == 42
 
 
 def test_output_table_created_and_written(folder):
@@ -120,3 +123,92 @@ def test_output_table_created_and_written(folder):
         (1, "x", b"\x00\xff", "other"),
     ]
     assert index == [("IX_results_Internal_Execution_ID",)]
+
+
+RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+def test_cancel_event_interrupts_a_runaway_query(folder):
+    cancel = threading.Event()
+    # Set while the query runs (or even before it starts): either way it must stop early.
+    threading.Timer(0.3, cancel.set).start()
+    outcome = run_script(
+        Target("sqlite", str(folder), None, "a"),
+        NO_AUTH,
+        RUNAWAY,
+        timeout_seconds=60,
+        max_rows=5,
+        cancel=cancel,
+    )
+    assert outcome.canceled and not outcome.timed_out
+    assert outcome.error == "the script was cancelled: the execution was cancelled"
+    assert outcome.elapsed_seconds < 5
+
+
+def test_concurrent_statements_time_out_at_their_own_deadlines(folder):
+    """One watchdog thread serves every statement: a later, shorter timeout must still fire
+    first, and a quick statement beside them is left alone."""
+    timeouts = [3.0, 2.0, 1.0]
+    with ThreadPoolExecutor(len(timeouts) + 1) as pool:
+        runaways = [
+            pool.submit(
+                run_script,
+                Target("sqlite", str(folder), None, "a"),
+                NO_AUTH,
+                RUNAWAY,
+                timeout_seconds=seconds,
+                max_rows=5,
+            )
+            for seconds in timeouts
+        ]
+        quick = pool.submit(
+            run_script,
+            Target("sqlite", str(folder), None, "b"),
+            NO_AUTH,
+            "SELECT 7",
+            timeout_seconds=2,
+            max_rows=5,
+        )
+        outcomes = [future.result(timeout=30) for future in runaways]
+        assert quick.result(timeout=30).rows == [[7]]
+    for seconds, outcome in zip(timeouts, outcomes, strict=True):
+        assert outcome.timed_out, outcome.error
+        assert seconds - 0.05 <= outcome.elapsed_seconds < seconds + 1.5, (seconds, outcome)
+
+
+HAMMER = """
+import sys, threading
+from concurrent.futures import ThreadPoolExecutor
+from activities.odbc import run_script
+from sqlfleet.signin import ConnectionAuth
+from sqlfleet.targets import Target
+
+folder, runs = sys.argv[1], int(sys.argv[2])
+targets = [Target("sqlite", folder, None, f"db{i}") for i in range(64)]
+
+def one(index):
+    outcome = run_script(targets[index % 64], ConnectionAuth(), "SELECT 1", timeout_seconds=60,
+                         max_rows=5)
+    assert outcome.rows == [[1]], outcome.error
+
+with ThreadPoolExecutor(32) as pool:
+    list(pool.map(one, range(runs)))
+print("ok", runs)
+"""
+
+
+@pytest.mark.reliability
+def test_concurrent_connects_and_closes_do_not_crash_the_driver(tmp_path: Path) -> None:
+    """Without the driver's turns, 16,000 scripts on 32 threads crash (SIGSEGV) or hang inside
+    libsqlite3odbc's SQLDriverConnect/SQLDisconnect about three times in four."""
+    for index in range(64):
+        (tmp_path / f"db{index}.db").touch()
+    runs = 16_000
+    done = subprocess.run(
+        [sys.executable, "-c", HAMMER, str(tmp_path), str(runs)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, f"ok {runs}"), done.stderr[-2000:]

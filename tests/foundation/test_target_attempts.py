@@ -4,14 +4,20 @@ transactions, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy.engine import Connection
 
 from sqlfleet.errors import IllegalTransition, NotFound
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import JobIn, ResultSet, TargetGroupIn, TargetSpec, validate_document
 from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT
 from sqlfleet.store import SqlJobStore, StartOutcome
+from sqlfleet.store.rows import E, uuid_text
+from tests.support.servers import wait_until
 
 L = Lifecycle
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
@@ -179,3 +185,85 @@ def test_finish_canceled_leaves_an_ended_target_alone(store: SqlJobStore, job: s
 
     assert (canceled.lifecycle, canceled.last_message) == (L.CANCELED, "stop")
     assert (failed.lifecycle, failed.last_message) == (L.FAILED, "boom")
+
+
+def test_attempts_of_many_threads_at_once_each_get_their_own_answer(
+    store: SqlJobStore, job: str, clock: Clock
+) -> None:
+    """On SQLite they share transactions (group commit); a start that fails (an ordinal that
+    does not exist) must fail alone, and every other start and end must land."""
+    databases = [f"d{index}" for index in range(40)]
+    execution_id = execution_with_targets(store, job, *databases)
+
+    def attempt(ordinal: int) -> L:
+        start = store.start_target_attempt(execution_id, 1, ordinal, 1)
+        assert start.outcome is StartOutcome.STARTED
+        return store.finish_target_attempt(execution_id, 1, ordinal, 1, L.SUCCEEDED).lifecycle
+
+    with ThreadPoolExecutor(16) as pool:
+        ends = [pool.submit(attempt, ordinal) for ordinal in range(len(databases))]
+        missing = [pool.submit(attempt, len(databases) + n) for n in range(3)]
+        assert [end.result(timeout=60) for end in ends] == [L.SUCCEEDED] * len(databases)
+        for future in missing:
+            with pytest.raises(NotFound):
+                future.result(timeout=60)
+    targets = store.list_target_executions(execution_id, step_id=1)
+    assert {(t.lifecycle, t.current_attempts) for t in targets} == {(L.SUCCEEDED, 1)}
+
+
+def test_a_work_that_fails_in_a_shared_write_transaction_fails_alone(
+    store: SqlJobStore, backend: str, job: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("only SQLite shares write transactions between threads")
+    execution_id = execution_with_targets(store, job, "kept", "lost")
+    database = store._db
+    leading, go_on = threading.Event(), threading.Event()
+    answers: dict[str, object] = {}
+
+    def note(ordinal: int, text: str) -> Callable[[Connection], str]:
+        def work(connection: Connection) -> str:
+            connection.execute(
+                E.update()
+                .where(
+                    E.c.job_execution_id == uuid_text(execution_id), E.c.target_ordinal == ordinal
+                )
+                .values(last_message=text)
+            )
+            if text == "lost":
+                raise ValueError("this work fails after writing")
+            return text
+
+        return work
+
+    def lead(connection: Connection) -> str:
+        leading.set()
+        go_on.wait(30)
+        return "leader"
+
+    def run(name: str, work: Callable[[Connection], str]) -> None:
+        try:
+            answers[name] = database.write_shared("test", name, work)
+        except ValueError as error:
+            answers[name] = error
+
+    threads = [threading.Thread(target=run, args=("leader", lead))]
+    threads[0].start()
+    assert leading.wait(30)
+    # Queued behind the leader, these two share the next transaction.
+    threads += [
+        threading.Thread(target=run, args=(text, note(ordinal, text)))
+        for ordinal, text in enumerate(["kept", "lost"])
+    ]
+    for thread in threads[1:]:
+        thread.start()
+    queue = database._shared._queue  # type: ignore[union-attr]
+    wait_until(lambda: len(queue) == 2, timeout=30, message="the two works to queue")
+    go_on.set()
+    for thread in threads:
+        thread.join(30)
+
+    assert answers["leader"] == "leader" and answers["kept"] == "kept"
+    assert isinstance(answers["lost"], ValueError)
+    messages = [t.last_message for t in store.list_target_executions(execution_id, step_id=1)]
+    assert messages == ["kept", None]

@@ -164,6 +164,9 @@ def test_downtime_owes_one_run_and_housekeeping_restores_and_purges(
     # meanwhile is owed by the downtime.
     owing = unique("owing")
     job = _job(skewed_host, owing, targets, hourly_schedule)
+    # Its first cycle must see the clock before the start: a schedule's first cycle owes
+    # nothing from the past.
+    poll(lambda: _next_occurrence(skewed_host, job["job_id"]) == start, 20, "the schedule")
     clock.advance(31)
     (before,) = _finished_runs(skewed_host, owing, 1)
 

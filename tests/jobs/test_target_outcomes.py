@@ -1,15 +1,20 @@
 """How one target ends on PostgreSQL: retried until it succeeds, Failed when unreachable,
-TimedOut (with its statement cancelled on the server)."""
+TimedOut (with its statement cancelled on the server); and a big step on SQLite, whose targets
+run in chunks and still retry one by one."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from activities.bookkeeping import CHUNK_FROM, CHUNK_SIZE
 from tests.jobs.conftest import PG_CREDENTIAL
-from tests.jobs.fleet import PostgresFleet, step, unique
-from tests.jobs.host import JobsHost, poll
+from tests.jobs.fleet import PostgresFleet, sqlite_folder_member, step, unique
+from tests.jobs.host import WEBHOOK, JobsHost, poll
 from tests.support.servers import free_port
 
 
@@ -191,3 +196,37 @@ def test_retry_does_not_wait_for_slower_targets_of_its_batch(
     # The retry ran after its own 1 s delay, not after the 6 s neighbour finished.
     flaky_end, slow_end = _time(targets[flaky]["end_time"]), _time(targets[slow]["end_time"])
     assert (slow_end - flaky_end).total_seconds() > 2.5, (flaky_end, slow_end)
+
+
+def test_a_big_step_runs_in_chunks_and_retries_each_target_on_its_own(
+    jobs_host: JobsHost, tmp_path: Path
+) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    flaky = {3, CHUNK_SIZE + 1, CHUNK_FROM - 1}
+    for index in range(CHUNK_FROM):
+        with contextlib.closing(sqlite3.connect(folder / f"db{index:04d}.db")) as database:
+            # The gate refuses a flaky database's first mark: its first attempt fails.
+            least = 2 if index in flaky else 1
+            database.execute("CREATE TABLE marks (n integer)")
+            database.execute(f"CREATE TABLE gate (n integer CHECK (n >= {least}))")
+            database.commit()
+    group = _group(jobs_host, sqlite_folder_member(folder))
+    command = "INSERT INTO marks VALUES (1);\nINSERT INTO gate SELECT count(*) FROM marks"
+    job = unique("big")
+    jobs_host.put_job(job, [step("big", command, group, retry_attempts=2)])
+    execution = jobs_host.run_job(job, timeout=180)
+
+    assert execution["lifecycle"] == "Succeeded", execution["last_message"]
+    targets = execution["steps"][0]["targets"]
+    attempts = {int(t["target_database_name"][2:]): t["current_attempts"] for t in targets}
+    assert {t["lifecycle"] for t in targets} == {"Succeeded"}
+    assert attempts == {index: 2 if index in flaky else 1 for index in range(CHUNK_FROM)}
+    # The first batch handed its targets to run_targets in chunks, and each flaky target got a
+    # retry lane of its own.
+    execution_id = execution["job_execution_id"]
+    batch = jobs_host.ok("GET", f"{WEBHOOK}/instances/{execution_id}:s1:b0?showHistory=true")
+    ran = [e["FunctionName"] for e in batch["historyEvents"] if e["EventType"] == "TaskCompleted"]
+    assert ran == ["run_targets"] * (100 // CHUNK_SIZE)
+    lanes = {i["instanceId"] for i in jobs_host.instances(f"{execution_id}:s1:t")}
+    assert lanes == {f"{execution_id}:s1:t{index}" for index in flaky}

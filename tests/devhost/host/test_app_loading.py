@@ -208,3 +208,34 @@ def test_the_command_line_refuses_an_unusable_app_with_exit_status_2(tmp_path):
     )
     assert done.returncode == 2
     assert "cannot start: timer 't': schedule '* * *' has 3 fields" in done.stderr
+
+
+GENERIC_CLIENT_APP = """
+import json
+import threading
+
+import azure.durable_functions as df
+
+app = df.DFApp()
+
+
+@app.activity_trigger(input_name="value")
+@app.generic_input_binding(arg_name="client", type="durableClient")
+def hub_of(value: str, client: str) -> str:
+    return f"{value} {json.loads(client)['taskHubName']} {threading.current_thread().name}"
+"""
+
+
+def test_a_sync_activity_takes_a_generic_durable_client_binding_as_json_text(tmp_path):
+    # As function.json's {"type": "durableClient"}: the worker passes the binding's JSON text,
+    # and a plain function runs on the calling (activity) thread.
+    folder = write_app(tmp_path / "app", GENERIC_CLIENT_APP)
+    app = load_app(folder, {})
+    (activity,) = app.durable
+    assert [b.name for b in activity.function.client_bindings] == ["client"]
+    assert not activity.function.is_async and not app.skipped
+    runner = FunctionRunner({})
+    functions = durable_functions(app, runner, lambda _: json.dumps({"taskHubName": "Hub1"}))
+    answer = functions.activities["hub_of"]('"x"')
+    assert answer == json.dumps(f"x Hub1 {threading.current_thread().name}")
+    runner.close()

@@ -1,0 +1,64 @@
+"""Retry lanes that ``run_target`` starts, through the Durable Functions HTTP API.
+
+``run_target`` is a plain (synchronous) function, and the SDK's durable client is asynchronous
+(its HTTP session lives on the worker's event loop), so the activity takes the ``durableClient``
+binding as the JSON text the host passes and makes the two calls it needs itself, at the
+binding's ``rpcBaseUrl`` (where the SDK's client sends them too): whether the lane exists, and
+if not, start it.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+from orchestrators import names
+
+HTTP_TIMEOUT_SECONDS = 60
+
+
+class LaneStartFailed(Exception):
+    """The Durable HTTP API refused to start a retry lane (the activity is retried)."""
+
+
+def start_retry_lane(binding: str, attempt: dict[str, Any], answer: dict[str, Any]) -> None:
+    """Start the retry lane of ``attempt``'s target unless it exists (an earlier delivery of
+    the attempt started it). ``answer`` is the attempt's answer (``retry_at``, ``attempt``).
+
+    Raises ``LaneStartFailed`` or ``OSError`` when the host does not answer as expected."""
+    execution_id, step_id = attempt["job_execution_id"], int(attempt["step_id"])
+    ordinal = int(attempt["ordinal"])
+    base = json.loads(binding)["rpcBaseUrl"]
+    instance_id = quote(names.retry_instance_id(execution_id, step_id, ordinal), safe="")
+    status, text = _call("GET", f"{base}instances/{instance_id}")
+    if status in (200, 202):
+        return
+    if status != 404:
+        raise LaneStartFailed(f"looking up retry lane {instance_id} answered {status}: {text}")
+    lane = {
+        "job_execution_id": execution_id,
+        "step_id": step_id,
+        "next": ordinal,
+        "stride": 1,
+        "stop": ordinal + 1,
+        "attempt": int(answer["attempt"]) + 1,
+        "not_before": answer["retry_at"],
+        "retry_lane": True,
+    }
+    status, text = _call("POST", f"{base}orchestrators/{names.STEP_LANE}/{instance_id}", lane)
+    if status not in (200, 201, 202):
+        raise LaneStartFailed(f"starting retry lane {instance_id} answered {status}: {text}")
+
+
+def _call(method: str, url: str, body: Any = None) -> tuple[int, str]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(url, data, headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            return int(response.status), response.read().decode(errors="replace")[:1000]
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode(errors="replace")[:1000]
