@@ -12,12 +12,12 @@ import azure.durable_functions as df
 
 from activities import bp
 from activities.expansion import resolve_targets
-from activities.runtime import job_store
 from orchestrators import names
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
 from sqlfleet.models.jobs import OnFailure
+from sqlfleet.runtime import job_store
 from sqlfleet.store import JobStore
 
 logger = logging.getLogger("sqlfleet.activities")

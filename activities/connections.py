@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.runtime import settings
+from sqlfleet.runtime import settings
 from sqlfleet.signin import ConnectionAuth, sign_in
 from sqlfleet.store import JobStore
 

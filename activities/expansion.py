@@ -6,9 +6,9 @@ from typing import Any
 
 from activities import odbc
 from activities.connections import member_auth
-from activities.runtime import job_store, settings
 from sqlfleet.models.executions import TargetSpec
 from sqlfleet.models.targets import Engine
+from sqlfleet.runtime import job_store, settings
 from sqlfleet.targets import Target, expand_targets
 
 

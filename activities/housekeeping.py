@@ -15,10 +15,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities import bp
-from activities.runtime import job_store, settings
 from activities.schedules import LIVE_STATUSES, sync_job_schedule, wants_schedule
 from orchestrators import names
 from sqlfleet.models import utc_now
+from sqlfleet.runtime import job_store, settings
 from sqlfleet.store import JobStore
 
 HOUSEKEEPING_SCHEDULE = "0 */5 * * * *"

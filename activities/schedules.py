@@ -16,10 +16,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import bp
-from activities.runtime import job_store
 from orchestrators import names
 from sqlfleet.errors import NotFound
 from sqlfleet.models import Job, utc_now
+from sqlfleet.runtime import job_store
 from sqlfleet.schedules import next_occurrence
 
 logger = logging.getLogger("sqlfleet.schedules")

@@ -19,7 +19,6 @@ from typing import Any
 
 from activities import bp, lanes, odbc
 from activities.connections import credential_auth
-from activities.runtime import job_store, settings
 from orchestrators import names
 from sqlfleet.engines import OutputTable
 from sqlfleet.errors import IllegalTransition, SqlFleetError
@@ -27,6 +26,7 @@ from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
 from sqlfleet.models.jobs import JobStep
 from sqlfleet.retries import retry_delay
+from sqlfleet.runtime import job_store, settings
 from sqlfleet.scripts import script_variables
 from sqlfleet.store import AttemptStart, JobStore, StartOutcome
 from sqlfleet.targets import Target

@@ -5,7 +5,6 @@ from __future__ import annotations
 import azure.functions as func
 
 from api.blueprint import ListOf, operation
-from api.context import job_store, settings
 from api.documents import (
     answer,
     answer_list,
@@ -18,6 +17,7 @@ from api.documents import (
 )
 from sqlfleet.credentials import seal
 from sqlfleet.models import Credential, CredentialIn
+from sqlfleet.runtime import job_store, settings
 
 
 @operation(

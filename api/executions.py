@@ -16,8 +16,10 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel
 
+from activities.bookkeeping import retry_sleepers
+from activities.expansion import resolve_targets
+from activities.housekeeping import purge_instances
 from api.blueprint import QueryParameter, client_operation, operation
-from api.context import job_store
 from api.documents import answer, query_int, route_value, url_path, whole_number
 from orchestrators import names
 from sqlfleet.errors import BadRequest, Conflict
@@ -29,6 +31,7 @@ from sqlfleet.models.executions import (
     TargetOutput,
     TargetSpec,
 )
+from sqlfleet.runtime import job_store
 
 logger = logging.getLogger("sqlfleet.api")
 
@@ -194,8 +197,6 @@ def execution_output(req: func.HttpRequest) -> func.HttpResponse:
 async def cancel_execution(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    from activities.bookkeeping import retry_sleepers  # activities import the API's context
-
     store = job_store()
     execution = store.request_cancel(route_value(req, "id"))
     if execution.is_active:
@@ -219,8 +220,6 @@ async def cancel_execution(
 async def delete_execution(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    from activities.housekeeping import purge_instances  # activities import the API's context
-
     store = job_store()
     execution = store.get_job_execution(route_value(req, "id"), include_targets=False)
     if execution.is_active:
@@ -244,8 +243,6 @@ async def delete_execution(
     responses={200: PreviewList},
 )
 def preview_targets(req: func.HttpRequest) -> func.HttpResponse:
-    from activities.expansion import resolve_targets
-
     return _items(resolve_targets(route_value(req, "name")))
 
 

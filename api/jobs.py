@@ -7,8 +7,8 @@ from typing import Any
 
 import azure.functions as func
 
+from activities.schedules import sync_job_schedule
 from api.blueprint import ListOf, QueryParameter, client_operation, operation
-from api.context import job_store
 from api.documents import (
     answer,
     answer_list,
@@ -23,6 +23,7 @@ from api.documents import (
 )
 from sqlfleet.errors import BadRequest
 from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary
+from sqlfleet.runtime import job_store
 
 logger = logging.getLogger("sqlfleet.api")
 
@@ -91,8 +92,6 @@ async def delete_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
 async def _sync_schedule(client: Any, job_id: str) -> None:
     """Enabling, disabling, changing or deleting a schedule takes effect at once (without a
     task hub, as when tests call the Function directly, only the definition changes)."""
-    from activities.schedules import sync_job_schedule  # activities import the API's context
-
     if client is None:
         return
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import azure.functions as func
 
 from api.blueprint import ListOf, QueryParameter, operation
-from api.context import job_store
 from api.documents import (
     answer,
     answer_list,
@@ -20,6 +19,7 @@ from api.documents import (
     url_path,
 )
 from sqlfleet.models import JobStep, StepAdd, StepIn, StepPatch
+from sqlfleet.runtime import job_store
 
 VERSION = QueryParameter(
     "version", {"type": "integer", "minimum": 0}, "a job version (default: the current one)"

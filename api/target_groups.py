@@ -7,7 +7,6 @@ import uuid
 import azure.functions as func
 
 from api.blueprint import ListOf, operation
-from api.context import job_store
 from api.documents import (
     answer,
     answer_list,
@@ -20,6 +19,7 @@ from api.documents import (
 )
 from sqlfleet.errors import BadRequest
 from sqlfleet.models import Member, MemberIn, TargetGroup, TargetGroupIn
+from sqlfleet.runtime import job_store
 
 
 @operation(

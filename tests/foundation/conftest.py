@@ -20,7 +20,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from api import bp
-from api.context import use_job_store
+from sqlfleet.runtime import use_job_store
 from sqlfleet.settings import Settings, load_settings
 from sqlfleet.store import SqlJobStore
 from tests.support.servers import ServerAddress

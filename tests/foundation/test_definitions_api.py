@@ -364,7 +364,7 @@ def test_group_body_name_must_match(api: Any) -> None:
 def test_store_opens_lazily_from_the_environment(
     _routes: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from api.context import use_job_store
+    from sqlfleet.runtime import use_job_store
     from sqlfleet.settings import reset_settings
     from tests.foundation.conftest import ApiClient
 
@@ -379,7 +379,7 @@ def test_store_opens_lazily_from_the_environment(
         assert client.put("/api/jobs/lazy", {}).status == 201
         assert database.exists()
         assert client.get("/api/jobs/lazy").body["name"] == "lazy"
-        from api.context import job_store
+        from sqlfleet.runtime import job_store
 
         store = job_store()
         assert job_store() is store

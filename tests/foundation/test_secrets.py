@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from api.context import use_job_store
 from sqlfleet.credentials import check_credential_key, decrypt_password, redact, seal
 from sqlfleet.errors import SettingError
 from sqlfleet.models import CredentialIn, CredentialKind, validate_document
+from sqlfleet.runtime import use_job_store
 from sqlfleet.settings import Settings, load_settings
 from sqlfleet.store import SqlJobStore, open_job_store
 from tests.foundation.conftest import raw_connection

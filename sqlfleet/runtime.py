@@ -1,4 +1,6 @@
-"""What handlers work with: the process's settings and job store, created lazily and cached.
+"""The job store and settings of this process, created lazily and cached.
+
+The API handlers and the activities share them.
 
 Tests and hosts may replace them with ``use_job_store`` (a store on another URL, a fake clock).
 """
