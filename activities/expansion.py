@@ -9,7 +9,7 @@ from activities.connections import member_auth
 from sqlfleet.models.executions import TargetSpec
 from sqlfleet.models.targets import Engine
 from sqlfleet.runtime import job_store, settings
-from sqlfleet.targets import Target, expand_targets
+from sqlfleet.targets import Target, expand_targets, value_text
 
 
 def resolve_targets(group_name: str) -> list[TargetSpec]:
@@ -27,7 +27,7 @@ def resolve_targets(group_name: str) -> list[TargetSpec]:
             )
         names_found = listings[id(member)]
         for name in names_found:
-            key = Target(_text(member.engine), member.server_name, member.port, name).identity
+            key = Target(value_text(member.engine), member.server_name, member.port, name).identity
             origin.setdefault(key, member)
         return names_found
 
@@ -37,7 +37,7 @@ def resolve_targets(group_name: str) -> list[TargetSpec]:
         member = origin.get(target.identity) or _database_member(group.members, target)
         specs.append(
             TargetSpec(
-                target_type=_text(member.target_type) if member else "database",
+                target_type=value_text(member.target_type) if member else "database",
                 target_id=getattr(member, "target_id", None),
                 engine=Engine(target.engine),
                 server_name=target.server,
@@ -51,15 +51,14 @@ def resolve_targets(group_name: str) -> list[TargetSpec]:
 
 def _database_member(members: Any, target: Target) -> Any:
     for member in members:
-        if _text(member.target_type) == "database" and (
+        if value_text(member.target_type) == "database" and (
             Target(
-                _text(member.engine), member.server_name, member.port, member.database_name or ""
+                value_text(member.engine),
+                member.server_name,
+                member.port,
+                member.database_name or "",
             ).identity
             == target.identity
         ):
             return member
     return None
-
-
-def _text(value: Any) -> str:
-    return str(getattr(value, "value", value) or "")

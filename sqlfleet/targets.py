@@ -70,10 +70,10 @@ def expand_targets(
     excluded_servers: set[tuple[str, str, int | None]] = set()
     excluded_databases: set[tuple[Any, ...]] = set()
     for member in members:
-        engine = _text(member.engine) or "sqlserver"
-        target_type = _text(member.target_type)
+        engine = value_text(member.engine) or "sqlserver"
+        target_type = value_text(member.target_type)
         found = _member_targets(member, engine, target_type, list_databases)
-        if _text(member.membership_type).lower() == "exclude":
+        if value_text(member.membership_type).lower() == "exclude":
             if target_type == "server":
                 excluded_servers.add(
                     (engine, *_server_identity(engine, member.server_name, member.port))
@@ -105,7 +105,7 @@ def _member_targets(
             )
         return [target(member.database_name)]
     if target_type == "server":
-        if _text(member.membership_type).lower() == "exclude":
+        if value_text(member.membership_type).lower() == "exclude":
             return []  # a whole excluded server needs no listing
         return [target(name) for name in list_databases(member)]
     if target_type == "elasticPool":
@@ -129,7 +129,8 @@ def _db_key(target: Target) -> str:
     return target.database
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """An enum member's value, or the value itself, as text ('' for None)."""
     if value is None:
         return ""
     return str(value.value if isinstance(value, Enum) else value)
