@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,18 +24,22 @@ from orchestrators import names
 from sqlfleet.engines import OutputTable
 from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import utc_now
 from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
 from sqlfleet.models.jobs import JobStep
 from sqlfleet.retries import retry_delay
 from sqlfleet.runtime import job_store, settings
 from sqlfleet.scripts import script_variables
-from sqlfleet.store import AttemptStart, JobStore, StartOutcome
+from sqlfleet.store import AttemptEnd, ChunkTurn, JobStore, StartedTarget, StartOutcome
 from sqlfleet.targets import Target
 
 logger = logging.getLogger("sqlfleet.activities")
 
 # SQLSTATEs of a refused sign-in: retrying with the same secret cannot help.
 _NOT_RETRYABLE_SQLSTATES = {"28000", "28P01"}
+# How long one turn of run_targets should last: the targets of a turn show InProgress from its
+# start (their rows get their own start times when they end).
+TURN_SECONDS = 0.2
 
 
 @bp.activity_trigger(input_name="attempt", activity=names.RUN_TARGET)
@@ -58,14 +63,88 @@ def run_target(attempt: dict[str, Any], client: str) -> dict[str, Any]:
 @bp.generic_input_binding(arg_name="client", type="durableClient")
 def run_targets(chunk: dict[str, Any], client: str) -> int:
     """Input ``{job_execution_id, step_id, start, stop}``: the first attempts of ordinals
-    ``start..stop-1``, one after the other, each as ``run_target`` with ``retry_lane`` runs it
-    (a target that must retry gets its lane at once). Answers how many targets it handled;
-    raises as ``run_target`` does, and a redelivery skips the targets already recorded."""
-    ref = {"job_execution_id": chunk["job_execution_id"], "step_id": chunk["step_id"]}
+    ``start..stop-1``, one after the other, in turns (``turn_target_chunk``: one transaction
+    records how the previous turn's targets ended and starts the next turn's). The first turn
+    holds one target; later ones as many as fit in about ``TURN_SECONDS`` at the pace seen
+    so far. A target that must retry gets its retry lane once its end is written. Answers how
+    many targets it handled; raises as ``run_target`` does, and a redelivery skips the
+    targets already recorded."""
+    execution_id, step_id = chunk["job_execution_id"], int(chunk["step_id"])
     start, stop = int(chunk["start"]), int(chunk["stop"])
-    for ordinal in range(start, stop):
-        _attempt_with_lane({**ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True}, client)
+    store = job_store()
+    step = _step(store, execution_id, step_id)
+    queued, ended = list(range(start, stop)), list[AttemptEnd]()
+    size = 1
+    while queued or ended:
+        starting, queued = queued[:size], queued[size:]
+        turn = store.turn_target_chunk(execution_id, step_id, ended, starting)
+        recorded = set(turn.recorded)
+        waiting = {
+            end.ordinal: end.next_attempt_start_time
+            for end in ended
+            if end.ordinal in recorded and end.next_attempt_start_time is not None
+        }
+        _start_lanes(store, client, execution_id, step_id, {**waiting, **turn.waiting})
+        if turn.canceled:  # the next turn cancels the rest at once
+            size, ended = len(queued), []
+            continue
+        began = time.monotonic()
+        ended = _run_turn(store, step, execution_id, turn)
+        if turn.started:
+            pace = max(1e-4, (time.monotonic() - began) / len(turn.started))
+            size = max(1, int(TURN_SECONDS / pace))
     return stop - start
+
+
+def _run_turn(
+    store: JobStore, step: JobStep, execution_id: str, turn: ChunkTurn
+) -> list[AttemptEnd]:
+    ends = []
+    create_time = turn.execution_create_time or utc_now()
+    with cancellations.watch(execution_id) as cancel:
+        for target in turn.started:
+            started = utc_now()
+            if cancel.is_set():
+                ends.append(AttemptEnd(target.ordinal, Lifecycle.CANCELED, started, started))
+                continue
+            with concurrency.slot():
+                outcome = _run(store, step, execution_id, create_time, target, cancel)
+            lifecycle, message, retry_at = _ending(outcome, step, 1)
+            ends.append(
+                AttemptEnd(
+                    target.ordinal,
+                    lifecycle,
+                    started,
+                    utc_now(),
+                    message=message,
+                    result=_result_of(outcome),
+                    messages=outcome.messages,
+                    next_attempt_start_time=retry_at,
+                )
+            )
+    return ends
+
+
+def _start_lanes(
+    store: JobStore,
+    client: str,
+    execution_id: str,
+    step_id: int,
+    waiting: dict[int, dt.datetime],
+) -> None:
+    """Start the retry lanes of targets that wait for their second attempt (the ones a cancel
+    that came before their rows said so would not wake are cancelled instead)."""
+    if not waiting:
+        return
+    if cancellations.requested(store, execution_id):
+        store.cancel_targets(execution_id, step_id, sorted(waiting))
+        return
+    ref = {"job_execution_id": execution_id, "step_id": step_id, "attempt": 1, "retry_lane": True}
+    for ordinal, retry_at in sorted(waiting.items()):
+        answer = {"lifecycle": Lifecycle.WAITING_FOR_RETRY.value, "attempt": 1}
+        lanes.start_retry_lane(
+            client, {**ref, "ordinal": ordinal}, {**answer, "retry_at": retry_at.isoformat()}
+        )
 
 
 def _attempt_with_lane(attempt: dict[str, Any], client: str) -> dict[str, Any]:
@@ -89,8 +168,9 @@ def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
     if start.outcome is not StartOutcome.STARTED:  # redelivered, cancelled or skipped
         return _answer(start.target)
     step = _step(store, execution_id, step_id)
+    target = started_target(start.target)
     with cancellations.watch(execution_id) as cancel:
-        outcome = _run(store, start, step, cancel)
+        outcome = _run(store, step, execution_id, start.execution_create_time, target, cancel)
     try:
         return _record(store, start.target, step, number, outcome)
     except IllegalTransition:  # the execution ended the target meanwhile (a cancel)
@@ -98,11 +178,15 @@ def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(
-    store: JobStore, start: AttemptStart, step: JobStep, cancel: threading.Event
+    store: JobStore,
+    step: JobStep,
+    execution_id: str,
+    create_time: dt.datetime,
+    target: StartedTarget,
+    cancel: threading.Event,
 ) -> odbc.ScriptOutcome:
-    target = start.target
-    engine = str(target.target_engine.value if target.target_engine else "sqlserver")
-    where = _target_of(target)
+    engine = target.engine or "sqlserver"
+    where = Target(engine, target.server or "", target.port, target.database or "")
     try:
         auth = credential_auth(store, step.credential_name, engine)
     except SqlFleetError as error:
@@ -113,11 +197,11 @@ def _run(
         job_version=target.job_version,
         step_id=step.step_id,
         step_name=step.step_name,
-        job_execution_id=target.job_execution_id,
-        job_execution_create_time=start.execution_create_time,
+        job_execution_id=execution_id,
+        job_execution_create_time=create_time,
         target_group_name=step.target_group_name,
-        target_server_name=target.target_server_name or "",
-        target_database_name=target.target_database_name or "",
+        target_server_name=target.server or "",
+        target_database_name=target.database or "",
     )
     outcome = odbc.run_script(
         where,
@@ -131,14 +215,29 @@ def _run(
     )
     if outcome.succeeded and step.output is not None and outcome.columns:
         try:
-            _write_output(store, step, target, outcome)
+            _write_output(store, step, execution_id, outcome)
         except SqlFleetError as error:
             outcome.error = f"writing the output table: {error}"
     return outcome
 
 
+def started_target(row: TargetExecution) -> StartedTarget:
+    """What running a script on the target of ``row`` needs to know."""
+    assert row.target_ordinal is not None
+    return StartedTarget(
+        ordinal=row.target_ordinal,
+        engine=row.target_engine.value if row.target_engine else None,
+        server=row.target_server_name,
+        port=row.target_port,
+        database=row.target_database_name,
+        job_name=row.job_name,
+        job_id=row.job_id,
+        job_version=row.job_version,
+    )
+
+
 def _write_output(
-    store: JobStore, step: JobStep, target: TargetExecution, outcome: odbc.ScriptOutcome
+    store: JobStore, step: JobStep, execution_id: str, outcome: odbc.ScriptOutcome
 ) -> None:
     output = step.output
     assert output is not None and outcome.columns is not None
@@ -150,7 +249,7 @@ def _write_output(
         OutputTable(output.table_name, output.schema_name),
         outcome.columns,
         outcome.rows,
-        target.job_execution_id,
+        execution_id,
         driver=settings().odbc_driver(engine),
     )
 
@@ -164,11 +263,7 @@ def _record(
 ) -> dict[str, Any]:
     execution_id, step_id, ordinal = target.job_execution_id, step.step_id, target.target_ordinal
     assert ordinal is not None
-    result = None
-    if outcome.columns is not None:
-        result = ResultSet.bounded([(c.name, c.kind) for c in outcome.columns], outcome.rows)
-        if outcome.truncated and not result.truncated:
-            result = result.model_copy(update={"truncated": True})
+    result = _result_of(outcome)
     lifecycle, message, retry_at = _ending(outcome, step, number)
     done = store.finish_target_attempt(
         execution_id,
@@ -189,6 +284,16 @@ def _record(
         store.cancel_targets(execution_id, step_id, [ordinal])
         return {"lifecycle": Lifecycle.CANCELED.value, "attempt": number, "canceled": True}
     return {"lifecycle": done.lifecycle.value, "attempt": number, "retry_at": retry_at.isoformat()}
+
+
+def _result_of(outcome: odbc.ScriptOutcome) -> ResultSet | None:
+    """The first result set of ``outcome``, as the job database keeps it."""
+    if outcome.columns is None:
+        return None
+    result = ResultSet.bounded([(c.name, c.kind) for c in outcome.columns], outcome.rows)
+    if outcome.truncated and not result.truncated:
+        result = result.model_copy(update={"truncated": True})
+    return result
 
 
 def _ending(
@@ -226,16 +331,6 @@ def _answer(row: Any) -> dict[str, Any]:
 def _success_message(outcome: odbc.ScriptOutcome) -> str:
     rows = f"; {len(outcome.rows)} row(s)" if outcome.columns is not None else ""
     return f"succeeded in {outcome.elapsed_seconds:.2f} s{rows}"
-
-
-def _target_of(target: TargetExecution) -> Target:
-    engine = str(target.target_engine.value if target.target_engine else "sqlserver")
-    return Target(
-        engine,
-        target.target_server_name or "",
-        target.target_port,
-        target.target_database_name or "",
-    )
 
 
 _steps_lock = threading.Lock()

@@ -15,6 +15,7 @@ from sqlalchemy.engine.url import URL
 from sqlfleet.models import utc_now
 from sqlfleet.settings import Settings
 from sqlfleet.store.attempts import AttemptStart, StartOutcome, TargetAttemptStore
+from sqlfleet.store.chunks import AttemptEnd, ChunkTurn, StartedTarget, TargetChunkStore
 from sqlfleet.store.database import Database
 from sqlfleet.store.definitions import CredentialStore, TargetGroupStore
 from sqlfleet.store.executions import ExecutionStore
@@ -24,10 +25,13 @@ from sqlfleet.store.migrate import upgrade
 from sqlfleet.store.protocol import JobStore, StepRef
 
 __all__ = [
+    "AttemptEnd",
     "AttemptStart",
+    "ChunkTurn",
     "JobStore",
     "SqlJobStore",
     "StartOutcome",
+    "StartedTarget",
     "StepRef",
     "open_job_store",
 ]
@@ -39,6 +43,7 @@ class SqlJobStore(
     JobDefinitionStore,
     ExecutionStore,
     TargetAttemptStore,
+    TargetChunkStore,
     HistoryStore,
 ):
     """The job store on a SQL database. ``clock`` (UTC-aware) stamps every time it writes.

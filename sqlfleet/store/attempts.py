@@ -272,26 +272,31 @@ def begin_attempt(connection: Connection, row: Row, attempt: int, now: dt.dateti
 def write_messages(
     connection: Connection, row_id: int, attempt: int, messages: Sequence[str], now: dt.datetime
 ) -> None:
-    """Replace the messages kept for one attempt of a target (at most
-    ``MAX_MESSAGES_PER_ATTEMPT``; the last one kept then says how many were dropped)."""
+    """Replace the messages kept for one attempt of a target."""
     connection.execute(_DELETE_MESSAGES, {"row_id": row_id, "attempt": attempt})
+    kept = message_parameters(row_id, attempt, messages, now)
+    if kept:
+        connection.execute(_INSERT_MESSAGES, kept)
+
+
+def message_parameters(
+    row_id: int, attempt: int, messages: Sequence[str], now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The ``target_messages`` rows of one attempt: at most ``MAX_MESSAGES_PER_ATTEMPT``, the
+    last one kept then says how many were dropped."""
     kept = list(messages[:MAX_MESSAGES_PER_ATTEMPT])
     if len(messages) > MAX_MESSAGES_PER_ATTEMPT:
         kept[-1] = f"... {len(messages) - MAX_MESSAGES_PER_ATTEMPT + 1} more message(s) not kept"
-    if kept:
-        connection.execute(
-            _INSERT_MESSAGES,
-            [
-                {
-                    "row_id": row_id,
-                    "attempt": attempt,
-                    "sequence": index,
-                    "message": bound_message(text),
-                    "recorded_time": now,
-                }
-                for index, text in enumerate(kept)
-            ],
-        )
+    return [
+        {
+            "row_id": row_id,
+            "attempt": attempt,
+            "sequence": index,
+            "message": bound_message(text),
+            "recorded_time": now,
+        }
+        for index, text in enumerate(kept)
+    ]
 
 
 def write_result(
@@ -305,17 +310,19 @@ def write_result(
     """Replace the first result set kept for a target (``replace`` False: it has none)."""
     if replace:
         connection.execute(_DELETE_RESULT, {"row_id": row_id})
-    connection.execute(
-        _INSERT_RESULT,
-        {
-            "row_id": row_id,
-            "columns_json": json.dumps([c.model_dump() for c in result.columns]),
-            "rows_json": json.dumps(result.rows, ensure_ascii=False),
-            "row_count": result.row_count,
-            "truncated": result.truncated,
-            "recorded_time": now,
-        },
-    )
+    connection.execute(_INSERT_RESULT, result_parameters(row_id, result, now))
+
+
+def result_parameters(row_id: int, result: ResultSet, now: dt.datetime) -> dict[str, Any]:
+    """The ``target_results`` row of a target's first result set."""
+    return {
+        "row_id": row_id,
+        "columns_json": json.dumps([c.model_dump() for c in result.columns]),
+        "rows_json": json.dumps(result.rows, ensure_ascii=False),
+        "row_count": result.row_count,
+        "truncated": result.truncated,
+        "recorded_time": now,
+    }
 
 
 def concurrent_execution(connection: Connection, row: Row) -> str | None:

@@ -39,6 +39,7 @@ from sqlfleet.models import (
 
 if TYPE_CHECKING:
     from sqlfleet.store.attempts import AttemptStart
+    from sqlfleet.store.chunks import AttemptEnd, ChunkTurn
 
 StepRef = int | str
 
@@ -148,6 +149,15 @@ class JobStore(Protocol):
         messages: Sequence[str] = (),
         next_attempt_start_time: dt.datetime | None = None,
     ) -> TargetExecution: ...
+
+    # First attempts of a chunk of targets, in turns (what run_targets needs; store/chunks.py)
+    def turn_target_chunk(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        ended: Sequence[AttemptEnd],
+        start: Sequence[int],
+    ) -> ChunkTurn: ...
 
     # Executions: reads and purge
     def get_job_execution(

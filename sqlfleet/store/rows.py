@@ -81,7 +81,8 @@ def execution_row(
 
 
 @functools.lru_cache(maxsize=64)
-def _row_update(columns: tuple[str, ...]) -> sa.Update:
+def row_update(columns: tuple[str, ...]) -> sa.Update:
+    """``UPDATE`` of ``columns`` (bound as ``new_<name>``) of the row ``where_row_id``."""
     # Bound names differ from the column names: SQLAlchemy reserves those for itself in SET.
     return (
         E.update()
@@ -95,7 +96,7 @@ def update_row(connection: Connection, row: Row, values: Row) -> dict[str, Any]:
     as it is now."""
     parameters = {f"new_{name}": value for name, value in values.items()}
     connection.execute(
-        _row_update(tuple(sorted(values))), {"where_row_id": row["row_id"], **parameters}
+        row_update(tuple(sorted(values))), {"where_row_id": row["row_id"], **parameters}
     )
     return {**row, **values}
 
