@@ -27,7 +27,7 @@ BATCH_SIZE = 100
 # Steps with at least CHUNK_FROM targets hand them to run_targets CHUNK_SIZE at a time: each
 # activity invocation costs the durable engine more than a target attempt costs SQL Fleet, and
 # with that many targets every activity slot has a long queue anyway.
-CHUNK_SIZE = 10
+CHUNK_SIZE = 20
 CHUNK_FROM = 500
 _STOPPING = {Lifecycle.FAILED, Lifecycle.TIMED_OUT, Lifecycle.CANCELED}
 

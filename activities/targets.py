@@ -39,7 +39,7 @@ logger = logging.getLogger("sqlfleet.activities")
 _NOT_RETRYABLE_SQLSTATES = {"28000", "28P01"}
 # How long one turn of run_targets should last: the targets of a turn show InProgress from its
 # start (their rows get their own start times when they end).
-TURN_SECONDS = 0.2
+TURN_SECONDS = 0.5
 
 
 @bp.activity_trigger(input_name="attempt", activity=names.RUN_TARGET)
