@@ -4,10 +4,10 @@
   target ordinals, all at once (one ``task_all``): one ``run_target`` activity per target, or
   for big steps one ``run_targets`` per chunk of consecutive ordinals, which runs them one
   after the other in turns of a transaction each (an activity costs the engine more than an
-  attempt costs SQL Fleet; a slow target then delays the rest of its chunk, never more). A target that fails and may retry does
-  not wait for its slower neighbours: ``run_target`` starts a *retry lane* for it at once, an
-  orchestration of its own (``names.retry_instance_id``), which waits exactly the target's backoff
-  on a durable timer, retries in line and finally raises ``step_settled`` on the job execution
+  attempt costs SQL Fleet; a slow target then delays the rest of its chunk, never more). A
+  target that fails and may retry does not wait for its slower neighbours: ``run_target``
+  starts a *retry lane* for it at once, an orchestration of its own
+  (``names.retry_instance_id``), which waits exactly the target's backoff on a durable timer, retries in line and finally raises ``step_settled`` on the job execution
   (through the ``settle_target`` activity) when it was the step's last active target.
 - ``step_lane`` (a child of the job execution, or a retry lane): ordinals ``next, next+stride,
   ...`` one after the other with retries in line; ``max_parallelism`` lanes bound a step's
