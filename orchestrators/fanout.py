@@ -7,8 +7,9 @@
   attempt costs SQL Fleet; a slow target then delays the rest of its chunk, never more). A
   target that fails and may retry does not wait for its slower neighbours: ``run_target``
   starts a *retry lane* for it at once, an orchestration of its own
-  (``names.retry_instance_id``), which waits exactly the target's backoff on a durable timer, retries in line and finally raises ``step_settled`` on the job execution
-  (through the ``settle_target`` activity) when it was the step's last active target.
+  (``names.retry_instance_id``), which waits exactly the target's backoff on a durable timer,
+  retries in line and finally raises ``step_settled`` on the job execution (through the
+  ``settle_target`` activity) when it was the step's last active target.
 - ``step_lane`` (a child of the job execution, or a retry lane): ordinals ``next, next+stride,
   ...`` one after the other with retries in line; ``max_parallelism`` lanes bound a step's
   concurrency. Lanes continue as new every ``LANE_CHUNK`` targets so that no history grows
