@@ -6,6 +6,7 @@ They are idempotent (delivery is at least once): repeating one finds the work al
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import azure.durable_functions as df
@@ -17,6 +18,7 @@ from sqlfleet.errors import SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
 from sqlfleet.models.jobs import OnFailure
+from sqlfleet.models.targets import Engine
 from sqlfleet.runtime import job_store
 from sqlfleet.store import JobStore
 
@@ -27,8 +29,11 @@ BATCH_SIZE = 100
 # Steps with at least CHUNK_FROM targets hand them to run_targets CHUNK_SIZE at a time: each
 # activity invocation costs the durable engine more than a target attempt costs SQL Fleet, and
 # with that many targets every activity slot has a long queue anyway.
-CHUNK_SIZE = 20
+CHUNK_SIZE = 10
 CHUNK_FROM = 500
+# Local targets (SQLite files on this host) cost the engine even less each and run a few at a
+# time anyway (activities.targets.LOCAL_CHUNKS_AT_ONCE): their chunks are whole batches.
+LOCAL_CHUNK_SIZE = BATCH_SIZE
 _STOPPING = {Lifecycle.FAILED, Lifecycle.TIMED_OUT, Lifecycle.CANCELED}
 
 
@@ -44,6 +49,7 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
         "job_version": version.job_version,
         "batch_size": BATCH_SIZE,
         "chunk_size": CHUNK_SIZE,
+        "local_chunk_size": LOCAL_CHUNK_SIZE,
         "chunk_from": CHUNK_FROM,
         "steps": [
             {
@@ -59,7 +65,8 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
 @bp.activity_trigger(input_name="step", activity=names.EXPAND_STEP)
 def expand_step(step: dict[str, Any]) -> dict[str, Any]:
     """Expand the step's target group now (servers and pools listed through their refresh
-    credential), write one ``Created`` row per target and answer how many there are."""
+    credential), write one ``Created`` row per target and answer how many there are, and
+    whether they are all ``local`` (SQLite files on this host: see ``run_targets``)."""
     store = job_store()
     execution_id, step_id = step["job_execution_id"], int(step["step_id"])
     execution = store.get_job_execution(execution_id, include_targets=False)
@@ -70,7 +77,10 @@ def expand_step(step: dict[str, Any]) -> dict[str, Any]:
         return {"targets": 0}
     existing = store.list_target_executions(execution_id, step_id=step_id)
     if existing:  # a redelivered activity: the expansion is already written
-        return {"targets": len(existing)}
+        return {
+            "targets": len(existing),
+            "local": _all_local(t.target_engine for t in existing),
+        }
     try:
         specs = resolve_targets(row.target_group_name or "")
     except SqlFleetError as error:
@@ -81,7 +91,11 @@ def expand_step(step: dict[str, Any]) -> dict[str, Any]:
     created = store.add_target_executions(execution_id, step_id, specs)
     if row.lifecycle == Lifecycle.CREATED:
         store.transition(execution_id, Lifecycle.IN_PROGRESS, step_id=step_id)
-    return {"targets": len(created)}
+    return {"targets": len(created), "local": _all_local(spec.engine for spec in specs)}
+
+
+def _all_local(engines: Iterable[Engine | None]) -> bool:
+    return all(engine == Engine.SQLITE for engine in engines)
 
 
 @bp.activity_trigger(input_name="step", activity=names.FINISH_STEP)

@@ -37,7 +37,14 @@ def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
             context.set_custom_status({"step_id": step["step_id"], "targets": count})
             try:
                 yield context.task_all(
-                    _fan_out(context, step_ref, count, step.get("max_parallelism"), plan)
+                    _fan_out(
+                        context,
+                        step_ref,
+                        count,
+                        step.get("max_parallelism"),
+                        plan,
+                        bool(expansion.get("local")),
+                    )
                 )
             except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
                 step_ref = {**step_ref, "error": _first_line(str(error))}
@@ -67,9 +74,11 @@ def _fan_out(
     count: int,
     max_parallelism: int | None,
     plan: Plan,
+    local: bool,
 ) -> list[Any]:
     """One sub-orchestration per lane (bounded parallelism) or per batch (unbounded; big steps
-    hand their batches' targets to the activities in chunks)."""
+    hand their batches' targets to the activities in chunks, marked ``local`` when they are
+    all SQLite files on the host)."""
     execution_id, step_id = step_ref["job_execution_id"], step_ref["step_id"]
     if max_parallelism:
         lanes = min(int(max_parallelism), count)
@@ -82,7 +91,9 @@ def _fan_out(
             for lane in range(lanes)
         ]
     batch_size = max(1, int(plan.get("batch_size", 100)))
-    chunk = int(plan.get("chunk_size", 1)) if count >= int(plan.get("chunk_from", 0)) else 1
+    chunk = 1
+    if count >= int(plan.get("chunk_from", 0)):
+        chunk = int(plan.get("local_chunk_size" if local else "chunk_size", 1))
     return [
         context.call_sub_orchestrator(
             names.STEP_BATCH,
@@ -91,6 +102,7 @@ def _fan_out(
                 "start": batch * batch_size,
                 "stop": min(count, (batch + 1) * batch_size),
                 "chunk": chunk,
+                **({"local": True} if local and chunk > 1 else {}),
             },
             names.batch_instance_id(execution_id, step_id, batch),
         )

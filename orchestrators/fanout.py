@@ -51,9 +51,10 @@ def read_input(context: df.DurableOrchestrationContext) -> dict[str, Any]:
 
 @bp.orchestration_trigger(context_name="context")
 def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, step_id, start, stop, chunk?}``: first attempts of ordinals
-    ``start..stop-1``, one ``run_target`` each, or with ``chunk`` > 1 one ``run_targets`` per
-    ``chunk`` ordinals; retries continue in retry lanes that those activities start."""
+    """Input ``{job_execution_id, step_id, start, stop, chunk?, local?}``: first attempts of
+    ordinals ``start..stop-1``, one ``run_target`` each, or with ``chunk`` > 1 one
+    ``run_targets`` per ``chunk`` ordinals (passing ``local`` on); retries continue in retry
+    lanes that those activities start."""
     job = read_input(context)
     ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
     start, stop, chunk = int(job["start"]), int(job["stop"]), int(job.get("chunk") or 1)
@@ -62,7 +63,12 @@ def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             context.call_activity_with_retry(
                 names.RUN_TARGETS,
                 BOOKKEEPING_RETRY,
-                {**ref, "start": first, "stop": min(stop, first + chunk)},
+                {
+                    **ref,
+                    "start": first,
+                    "stop": min(stop, first + chunk),
+                    **({"local": True} if job.get("local") else {}),
+                },
             )
             for first in range(start, stop, chunk)
         ]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from activities.bookkeeping import CHUNK_FROM, CHUNK_SIZE
+from activities.bookkeeping import BATCH_SIZE, CHUNK_FROM, LOCAL_CHUNK_SIZE
 from tests.jobs.conftest import PG_CREDENTIAL
 from tests.jobs.fleet import PostgresFleet, sqlite_folder_member, step, unique
 from tests.jobs.host import WEBHOOK, JobsHost, poll
@@ -203,7 +203,7 @@ def test_a_big_step_runs_in_chunks_and_retries_each_target_on_its_own(
 ) -> None:
     folder = tmp_path / "big"
     folder.mkdir()
-    flaky = {3, CHUNK_SIZE + 1, CHUNK_FROM - 1}
+    flaky = {3, LOCAL_CHUNK_SIZE + 1, CHUNK_FROM - 1}
     for index in range(CHUNK_FROM):
         with contextlib.closing(sqlite3.connect(folder / f"db{index:04d}.db")) as database:
             # The gate refuses a flaky database's first mark: its first attempt fails.
@@ -222,11 +222,11 @@ def test_a_big_step_runs_in_chunks_and_retries_each_target_on_its_own(
     attempts = {int(t["target_database_name"][2:]): t["current_attempts"] for t in targets}
     assert {t["lifecycle"] for t in targets} == {"Succeeded"}
     assert attempts == {index: 2 if index in flaky else 1 for index in range(CHUNK_FROM)}
-    # The first batch handed its targets to run_targets in chunks, and each flaky target got a
-    # retry lane of its own.
+    # The first batch handed its targets to run_targets in one chunk (SQLite files are local
+    # targets: a chunk is a whole batch), and each flaky target got a retry lane of its own.
     execution_id = execution["job_execution_id"]
     batch = jobs_host.ok("GET", f"{WEBHOOK}/instances/{execution_id}:s1:b0?showHistory=true")
     ran = [e["FunctionName"] for e in batch["historyEvents"] if e["EventType"] == "TaskCompleted"]
-    assert ran == ["run_targets"] * (100 // CHUNK_SIZE)
+    assert ran == ["run_targets"] * (BATCH_SIZE // LOCAL_CHUNK_SIZE)
     lanes = {i["instanceId"] for i in jobs_host.instances(f"{execution_id}:s1:t")}
     assert lanes == {f"{execution_id}:s1:t{index}" for index in flaky}
