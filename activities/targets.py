@@ -42,7 +42,7 @@ _NOT_RETRYABLE_SQLSTATES = {"28000", "28P01"}
 # How long one turn of run_targets should last: the targets of a turn show InProgress from its
 # start (their rows get their own start times when they end).
 TURN_SECONDS = 0.5
-LOCAL_CHUNKS_AT_ONCE = 2 * (os.cpu_count() or 1)
+LOCAL_CHUNKS_AT_ONCE = 5 * (os.cpu_count() or 1)
 
 
 @bp.activity_trigger(input_name="attempt", activity=names.RUN_TARGET)
@@ -75,9 +75,10 @@ def run_targets(chunk: dict[str, Any], client: str) -> int:
 
     ``local`` chunks (SQLite files on this host) take turns too: at most
     ``LOCAL_CHUNKS_AT_ONCE`` of them run at once in this process. Their scripts use this
-    host's CPU and disk, and beyond a couple per core more of them only add contention for
-    the interpreter lock and the driver's connect lock (bench/fleet.py on 2 cores, 1,000
-    databases: 640-1,050 targets/s with 4 at once, 350-690 with 32 chunks of 20)."""
+    host's CPU and disk, and beyond a few per core more of them only add contention for the
+    interpreter lock and the driver's connect lock (bench/fleet.py on 2 cores, 1,000
+    databases: 770-950 targets/s with 10 at once, 720-880 with 4, 350-690 with 32 chunks
+    of 20 and no cap)."""
     with local_chunks if chunk.get("local") else contextlib.nullcontext():
         return _run_chunk(chunk, client)
 
