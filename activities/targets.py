@@ -183,7 +183,7 @@ def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
     if start.outcome is not StartOutcome.STARTED:  # redelivered, cancelled or skipped
         return _answer(start.target)
     step = _step(store, execution_id, step_id)
-    target = started_target(start.target)
+    target = _started_target(start.target)
     with cancellations.watch(execution_id) as cancel:
         outcome = _run(store, step, execution_id, start.execution_create_time, target, cancel)
     try:
@@ -236,7 +236,7 @@ def _run(
     return outcome
 
 
-def started_target(row: TargetExecution) -> StartedTarget:
+def _started_target(row: TargetExecution) -> StartedTarget:
     """What running a script on the target of ``row`` needs to know."""
     assert row.target_ordinal is not None
     return StartedTarget(

@@ -30,12 +30,15 @@ from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT, bound_message
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import (
     CONCURRENT_TARGET,
+    JOB_CANCEL,
+    JOB_CREATED,
     E,
     Row,
     apply_lifecycle,
     cancel_rows,
     execution_row,
     lifecycle_values,
+    of_job_row,
     row_document,
     row_name,
     update_row,
@@ -51,30 +54,13 @@ _DELETE_MESSAGES = target_messages.delete().where(
 )
 _INSERT_MESSAGES = target_messages.insert()
 
-_JOB_ROW = E.alias("job_row")
-
-
-def _of_job_row(column: str, label: str) -> sa.Label[Any]:
-    return (
-        sa.select(_JOB_ROW.c[column])
-        .where(
-            _JOB_ROW.c.job_execution_id == E.c.job_execution_id,
-            _JOB_ROW.c.step_id.is_(None),
-            _JOB_ROW.c.target_ordinal.is_(None),
-        )
-        .scalar_subquery()
-        .label(label)
-    )
-
-
-_JOB_CANCEL, _JOB_CREATED = "job_cancel_requested_time", "job_create_time"
-_JOB_KEYS = frozenset({_JOB_CANCEL, _JOB_CREATED})
+_JOB_KEYS = frozenset({JOB_CANCEL, JOB_CREATED})
 # A target row (under its lock) with what a start needs of its execution's job row.
 _TARGET_FOR_START = (
     sa.select(
         E,
-        _of_job_row("cancel_requested_time", _JOB_CANCEL),
-        _of_job_row("create_time", _JOB_CREATED),
+        of_job_row("cancel_requested_time", JOB_CANCEL),
+        of_job_row("create_time", JOB_CREATED),
     )
     .where(
         E.c.job_execution_id == sa.bindparam("job_execution_id"),
@@ -160,7 +146,7 @@ class TargetAttemptStore:
                 raise NotFound(
                     "target execution", f"{job_execution_id} step {step_id} target {ordinal}"
                 )
-            job = {"cancel_requested_time": found[_JOB_CANCEL], "create_time": found[_JOB_CREATED]}
+            job = {"cancel_requested_time": found[JOB_CANCEL], "create_time": found[JOB_CREATED]}
             row = {key: value for key, value in found.items() if key not in _JOB_KEYS}
             current = Lifecycle(row["lifecycle"])
             if current.is_terminal or (

@@ -30,34 +30,26 @@ from sqlfleet.models import ResultSet
 from sqlfleet.store.attempts import concurrent_execution, message_parameters, result_parameters
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import (
+    JOB_CANCEL,
+    JOB_CREATED,
     E,
     Row,
     apply_lifecycle,
     cancel_rows,
     lifecycle_values,
+    of_job_row,
+    other_running_targets,
     row_update,
     uuid_text,
 )
 from sqlfleet.store.tables import target_messages, target_results
 
 # The target rows of a turn, under their lock, with what it needs of the job row.
-_JOB_ROW = E.alias("turn_job_row")
-_JOB_OF_TARGET = (
-    _JOB_ROW.c.job_execution_id == E.c.job_execution_id,
-    _JOB_ROW.c.step_id.is_(None),
-    _JOB_ROW.c.target_ordinal.is_(None),
-)
 _TURN_ROWS = (
     sa.select(
         E,
-        sa.select(_JOB_ROW.c.cancel_requested_time)
-        .where(*_JOB_OF_TARGET)
-        .scalar_subquery()
-        .label("job_cancel_requested_time"),
-        sa.select(_JOB_ROW.c.create_time)
-        .where(*_JOB_OF_TARGET)
-        .scalar_subquery()
-        .label("job_create_time"),
+        of_job_row("cancel_requested_time", JOB_CANCEL),
+        of_job_row("create_time", JOB_CREATED),
     )
     .where(
         E.c.job_execution_id == sa.bindparam("job_execution_id"),
@@ -70,13 +62,8 @@ _TURN_ROWS = (
 _BUSY_DATABASES = sa.select(
     E.c.target_server_name, E.c.target_database_name, E.c.job_execution_id
 ).where(
-    E.c.job_id == sa.bindparam("job_id"),
-    E.c.step_id == sa.bindparam("step_id"),
+    *other_running_targets(),
     E.c.target_database_name.in_(sa.bindparam("databases", expanding=True)),
-    E.c.is_active.is_(True),
-    E.c.lifecycle.in_([Lifecycle.IN_PROGRESS.value, Lifecycle.WAITING_FOR_RETRY.value]),
-    E.c.job_execution_id != sa.bindparam("job_execution_id"),
-    E.c.target_ordinal.is_not(None),
 )
 _INSERT_RESULT = target_results.insert()
 _INSERT_MESSAGES = target_messages.insert()
@@ -170,10 +157,10 @@ class TargetChunkStore:
             if not start:
                 return ChunkTurn([], recorded, False, None)
             first = rows[start[0]]
-            if first["job_cancel_requested_time"] is not None:
+            if first[JOB_CANCEL] is not None:
                 ids = [rows[ordinal]["row_id"] for ordinal in start]
                 cancel_rows(connection, E.c.row_id.in_(ids), now, "canceled")
-                return ChunkTurn([], recorded, True, first["job_create_time"])
+                return ChunkTurn([], recorded, True, first[JOB_CREATED])
             asked = [rows[ordinal] for ordinal in start]
             waiting = {
                 row["target_ordinal"]: row["next_attempt_start_time"]
@@ -182,7 +169,7 @@ class TargetChunkStore:
                 and row["current_attempts"] == 1
             }
             started = _start(connection, asked, now)
-            return ChunkTurn(started, recorded, False, first["job_create_time"], waiting)
+            return ChunkTurn(started, recorded, False, first[JOB_CREATED], waiting)
 
         return self._db.write_shared("target execution", job_execution_id, turn)
 

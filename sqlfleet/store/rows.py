@@ -117,8 +117,40 @@ def uuid_text(value: str) -> str:
         raise NotFound("job execution", value) from None
 
 
+JOB_CANCEL, JOB_CREATED = "job_cancel_requested_time", "job_create_time"
+
+
+def of_job_row(column: str, label: str) -> sa.Label[Any]:
+    """``column`` of the job row of the execution of the row a query selects, as ``label``."""
+    job = E.alias(f"job_row_{column}")
+    return (
+        sa.select(job.c[column])
+        .where(
+            job.c.job_execution_id == E.c.job_execution_id,
+            job.c.step_id.is_(None),
+            job.c.target_ordinal.is_(None),
+        )
+        .scalar_subquery()
+        .label(label)
+    )
+
+
 # Bulk cancels update many rows in one statement; the states they may leave come from the table.
 CANCELABLE = frozenset(state for state in ACTIVE if Lifecycle.CANCELED in TRANSITIONS[state])
+
+
+def other_running_targets() -> tuple[Any, ...]:
+    """Conditions on target rows of the job step (``job_id``, ``step_id``) that another
+    execution (not ``job_execution_id``) is running: a first attempt of the same database
+    there means this one is ``Skipped``."""
+    return (
+        E.c.job_id == sa.bindparam("job_id"),
+        E.c.step_id == sa.bindparam("step_id"),
+        E.c.is_active.is_(True),
+        E.c.lifecycle.in_([Lifecycle.IN_PROGRESS.value, Lifecycle.WAITING_FOR_RETRY.value]),
+        E.c.job_execution_id != sa.bindparam("job_execution_id"),
+        E.c.target_ordinal.is_not(None),
+    )
 
 
 def _concurrent_target(database_is_null: bool) -> sa.Select[Any]:
@@ -130,14 +162,9 @@ def _concurrent_target(database_is_null: bool) -> sa.Select[Any]:
     return (
         sa.select(E.c.job_execution_id)
         .where(
-            E.c.job_id == sa.bindparam("job_id"),
-            E.c.step_id == sa.bindparam("step_id"),
+            *other_running_targets(),
             E.c.target_server_name == sa.bindparam("server"),
             same_database,
-            E.c.is_active.is_(True),
-            E.c.lifecycle.in_([Lifecycle.IN_PROGRESS.value, Lifecycle.WAITING_FOR_RETRY.value]),
-            E.c.job_execution_id != sa.bindparam("job_execution_id"),
-            E.c.target_ordinal.is_not(None),
         )
         .limit(1)
     )
