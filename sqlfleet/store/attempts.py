@@ -38,9 +38,9 @@ from sqlfleet.store.rows import (
     cancel_rows,
     execution_row,
     lifecycle_values,
-    of_job_row,
     row_document,
     row_name,
+    targets_for_start,
     update_row,
     uuid_text,
 )
@@ -56,19 +56,7 @@ _INSERT_MESSAGES = target_messages.insert()
 
 _JOB_KEYS = frozenset({JOB_CANCEL, JOB_CREATED})
 # A target row (under its lock) with what a start needs of its execution's job row.
-_TARGET_FOR_START = (
-    sa.select(
-        E,
-        of_job_row("cancel_requested_time", JOB_CANCEL),
-        of_job_row("create_time", JOB_CREATED),
-    )
-    .where(
-        E.c.job_execution_id == sa.bindparam("job_execution_id"),
-        E.c.step_id == sa.bindparam("step_id"),
-        E.c.target_ordinal == sa.bindparam("ordinal"),
-    )
-    .with_for_update(of=E)
-)
+_TARGET_FOR_START = targets_for_start(E.c.target_ordinal == sa.bindparam("ordinal"))
 # Ends an attempt still in progress: the usual end, checked by the WHERE instead of a read.
 _ENDS_FROM_IN_PROGRESS = TRANSITIONS[Lifecycle.IN_PROGRESS] - {
     Lifecycle.IN_PROGRESS,

@@ -37,27 +37,15 @@ from sqlfleet.store.rows import (
     apply_lifecycle,
     cancel_rows,
     lifecycle_values,
-    of_job_row,
     other_running_targets,
     row_update,
+    targets_for_start,
     uuid_text,
 )
 from sqlfleet.store.tables import target_messages, target_results
 
 # The target rows of a turn, under their lock, with what it needs of the job row.
-_TURN_ROWS = (
-    sa.select(
-        E,
-        of_job_row("cancel_requested_time", JOB_CANCEL),
-        of_job_row("create_time", JOB_CREATED),
-    )
-    .where(
-        E.c.job_execution_id == sa.bindparam("job_execution_id"),
-        E.c.step_id == sa.bindparam("step_id"),
-        E.c.target_ordinal.in_(sa.bindparam("ordinals", expanding=True)),
-    )
-    .with_for_update(of=E)
-)
+_TURN_ROWS = targets_for_start(E.c.target_ordinal.in_(sa.bindparam("ordinals", expanding=True)))
 # Databases of the turn that another active execution of the job runs this step on.
 _BUSY_DATABASES = sa.select(
     E.c.target_server_name, E.c.target_database_name, E.c.job_execution_id

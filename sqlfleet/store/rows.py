@@ -135,6 +135,25 @@ def of_job_row(column: str, label: str) -> sa.Label[Any]:
     )
 
 
+def targets_for_start(ordinals: Any) -> sa.Select[Any]:
+    """Target rows of one step (``job_execution_id``, ``step_id``; ``ordinals`` selects
+    which), under their lock, with the cancel flag and create time of their job row
+    (``JOB_CANCEL``, ``JOB_CREATED``): what starting an attempt needs."""
+    return (
+        sa.select(
+            E,
+            of_job_row("cancel_requested_time", JOB_CANCEL),
+            of_job_row("create_time", JOB_CREATED),
+        )
+        .where(
+            E.c.job_execution_id == sa.bindparam("job_execution_id"),
+            E.c.step_id == sa.bindparam("step_id"),
+            ordinals,
+        )
+        .with_for_update(of=E)
+    )
+
+
 # Bulk cancels update many rows in one statement; the states they may leave come from the table.
 CANCELABLE = frozenset(state for state in ACTIVE if Lifecycle.CANCELED in TRANSITIONS[state])
 

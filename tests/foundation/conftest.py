@@ -20,9 +20,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from api import bp
+from sqlfleet.models import JobIn, TargetGroupIn, validate_document
 from sqlfleet.runtime import use_job_store
 from sqlfleet.settings import Settings, load_settings
 from sqlfleet.store import SqlJobStore
+from tests.support.clocks import Clock
 from tests.support.servers import ServerAddress
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -255,3 +257,21 @@ def api(store: SqlJobStore, settings: Settings, _routes: Any) -> Iterator[ApiCli
         yield ApiClient(_routes)
     finally:
         use_job_store(None)
+
+
+@pytest.fixture
+def clock(store: SqlJobStore, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The store's clock, replaced by a fake one (one second a reading)."""
+    fake = Clock()
+    monkeypatch.setattr(store, "_clock", fake)
+    return fake
+
+
+@pytest.fixture
+def job(store: SqlJobStore, clock: Clock) -> str:
+    """Job ``j``: one step on group ``g`` (one database), up to 2 retries."""
+    member = {"target_type": "database", "server_name": "s", "database_name": "d"}
+    store.put_target_group("g", validate_document(TargetGroupIn, {"members": [member]}))
+    step = {"command": "SELECT 1", "target_group_name": "g", "retry_attempts": 2}
+    store.put_job("j", validate_document(JobIn, {"steps": [step]}))
+    return "j"

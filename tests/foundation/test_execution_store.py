@@ -18,27 +18,9 @@ from sqlfleet.models import (
 )
 from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT, MAX_RESULT_ROWS
 from sqlfleet.store import SqlJobStore
+from tests.support.clocks import Clock
 
 L = Lifecycle
-T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
-
-
-class Clock:
-    """A fake UTC clock: every reading advances one second."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        self.now += dt.timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def clock(store: SqlJobStore, monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(store, "_clock", fake)
-    return fake
 
 
 @pytest.fixture

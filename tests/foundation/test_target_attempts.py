@@ -13,41 +13,14 @@ from sqlalchemy.engine import Connection
 
 from sqlfleet.errors import IllegalTransition, NotFound
 from sqlfleet.lifecycle import Lifecycle
-from sqlfleet.models import JobIn, ResultSet, TargetGroupIn, TargetSpec, validate_document
+from sqlfleet.models import ResultSet, TargetSpec
 from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT
 from sqlfleet.store import SqlJobStore, StartOutcome
 from sqlfleet.store.rows import E, uuid_text
+from tests.support.clocks import Clock
 from tests.support.servers import wait_until
 
 L = Lifecycle
-T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
-
-
-class Clock:
-    """A fake UTC clock: every reading advances one second."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        self.now += dt.timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def clock(store: SqlJobStore, monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(store, "_clock", fake)
-    return fake
-
-
-@pytest.fixture
-def job(store: SqlJobStore, clock: Clock) -> str:
-    member = {"target_type": "database", "server_name": "s", "database_name": "d"}
-    store.put_target_group("g", validate_document(TargetGroupIn, {"members": [member]}))
-    step = {"command": "SELECT 1", "target_group_name": "g", "retry_attempts": 2}
-    store.put_job("j", validate_document(JobIn, {"steps": [step]}))
-    return "j"
 
 
 def execution_with_targets(store: SqlJobStore, job: str, *databases: str) -> str:
