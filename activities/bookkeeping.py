@@ -88,10 +88,10 @@ def expand_step(step: dict[str, Any]) -> dict[str, Any]:
             execution_id, Lifecycle.FAILED, step_id=step_id, message=f"expanding targets: {error}"
         )
         return {"targets": 0, "failed": True}
-    created = store.add_target_executions(execution_id, step_id, specs)
+    count = store.create_target_rows(execution_id, step_id, specs)
     if row.lifecycle == Lifecycle.CREATED:
         store.transition(execution_id, Lifecycle.IN_PROGRESS, step_id=step_id)
-    return {"targets": len(created), "local": _all_local(spec.engine for spec in specs)}
+    return {"targets": count, "local": _all_local(spec.engine for spec in specs)}
 
 
 def _all_local(engines: Iterable[Engine | None]) -> bool:
@@ -126,14 +126,14 @@ def finish_step(step: dict[str, Any]) -> dict[str, Any]:
     elif store.list_target_executions(execution_id, step_id=step_id, active=True):
         # Retry lanes still hold targets; the last one raises ``step_settled``.
         return {"pending": True}
-    row: ExecutionRow = store.get_step_execution(execution_id, step_id)
+    row: ExecutionRow = store.get_step_execution(execution_id, step_id, include_targets=False)
     if not row.lifecycle.is_terminal:
         if execution.cancel_requested and not store.list_target_executions(
             execution_id, step_id=step_id
         ):
             row = store.transition(execution_id, Lifecycle.CANCELED, step_id=step_id)
         else:
-            row = store.finish_step(execution_id, step_id)
+            row = store.finish_step(execution_id, step_id, include_targets=False)
     version = store.get_execution_version(execution_id)
     on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id)
     stop = execution.cancel_requested or (

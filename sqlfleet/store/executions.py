@@ -121,12 +121,23 @@ class ExecutionStore:
         """``Created`` target rows for a step, ordinals 0..n-1 in the given order, duplicates
         (same engine, server, port and database) collapsed. If the step already has targets
         (a repeated activity), returns those unchanged. Raises ``NotFound``."""
+        self.create_target_rows(job_execution_id, step_id, targets)
+        with self._db.read() as connection:
+            step = execution_row(connection, job_execution_id, step_id)
+            rows = _target_rows(connection, step["job_execution_id"], step_id)
+            return [TargetExecution.model_validate(row_document(r)) for r in rows]
+
+    def create_target_rows(
+        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
+    ) -> int:
+        """``add_target_executions`` without reading the rows back: answers how many targets
+        the step has (the ones found, if it had some already). Raises ``NotFound``."""
         now = self._clock()
         with self._db.write("step execution", f"{job_execution_id} step {step_id}") as connection:
             step = execution_row(connection, job_execution_id, step_id, lock=True)
-            existing = _target_rows(connection, step["job_execution_id"], step_id)
+            existing = _target_count(connection, step["job_execution_id"], step_id)
             if existing or not targets:
-                return [TargetExecution.model_validate(row_document(r)) for r in existing]
+                return existing
             attempts = _max_attempts(connection, step)
             seen: set[tuple[object, ...]] = set()
             rows: list[dict[str, Any]] = []
@@ -161,8 +172,7 @@ class ExecutionStore:
                     }
                 )
             connection.execute(E.insert(), rows)
-            created = _target_rows(connection, step["job_execution_id"], step_id)
-            return [TargetExecution.model_validate(row_document(r)) for r in created]
+            return len(rows)
 
     def begin_target_attempt(
         self, job_execution_id: str, step_id: int, ordinal: int, attempt: int | None = None
@@ -206,28 +216,33 @@ class ExecutionStore:
             return _ROW_MODELS[row_level(fresh)].model_validate(row_document(fresh))
 
     def finish_step(
-        self, job_execution_id: str, step_id: int, *, message: str | None = None
+        self,
+        job_execution_id: str,
+        step_id: int,
+        *,
+        message: str | None = None,
+        include_targets: bool = True,
     ) -> StepExecution:
         """End a step with the rollup of its targets (``sqlfleet.lifecycle.rollup``); the
-        message defaults to a count per state. Raises ``Conflict`` while targets are active."""
+        message defaults to a count per state. Raises ``Conflict`` while targets are active.
+        Without ``include_targets`` the step comes back with no target rows (they are only
+        counted, which is cheaper for a big step)."""
         now = self._clock()
         with self._db.write("step execution", job_execution_id) as connection:
             row = execution_row(connection, job_execution_id, step_id, lock=True)
-            states = [
-                Lifecycle(r["lifecycle"])
-                for r in _target_rows(connection, row["job_execution_id"], step_id)
-            ]
+            execution_id = row["job_execution_id"]
+            targets = _target_rows(connection, execution_id, step_id) if include_targets else []
+            if include_targets:
+                states = [Lifecycle(t["lifecycle"]) for t in targets]
+            else:
+                states = _target_states(connection, execution_id, step_id)
             _require_finished("step execution", row_name(row), states)
             outcome = rollup(states)
             fresh = apply_lifecycle(
                 connection, row, outcome, now, message or _summary(states), None
             )
-            targets = _target_rows(connection, row["job_execution_id"], step_id)
             return StepExecution.model_validate(
-                {
-                    **row_document(fresh),
-                    "targets": [row_document(t) for t in targets],
-                }
+                {**row_document(fresh), "targets": [row_document(t) for t in targets]}
             )
 
     def finish_job_execution(
@@ -235,7 +250,7 @@ class ExecutionStore:
     ) -> JobExecution:
         """End an execution with the rollup of its steps. Steps that never started (an
         earlier step stopped the job) become ``Skipped``. Raises ``Conflict`` while a started
-        step is still active."""
+        step is still active. Answers the execution with its steps, without target rows."""
         now = self._clock()
         with self._db.write("job execution", job_execution_id) as connection:
             job = execution_row(connection, job_execution_id, lock=True)
@@ -266,7 +281,7 @@ class ExecutionStore:
                 states.append(state)
             _require_finished("job execution", row_name(job), states)
             apply_lifecycle(connection, job, rollup(states), now, message or _summary(states), None)
-            return read_execution(connection, job_execution_id)
+            return read_execution(connection, job_execution_id, include_targets=False)
 
     def request_cancel(self, job_execution_id: str) -> JobExecution:
         """Mark the execution as asked to stop (activities check it). Raises ``NotFound``."""
@@ -369,18 +384,27 @@ def _summary(states: Sequence[Lifecycle]) -> str:
     return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
 
 
-def _target_rows(connection: Connection, job_execution_id: str, step_id: int) -> list[RowMapping]:
-    return list(
-        connection.execute(
-            sa.select(E)
-            .where(
-                E.c.job_execution_id == job_execution_id,
-                E.c.step_id == step_id,
-                E.c.target_ordinal.is_not(None),
-            )
-            .order_by(E.c.target_ordinal)
-        ).mappings()
+def _of_step(job_execution_id: str, step_id: int) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        E.c.job_execution_id == job_execution_id,
+        E.c.step_id == step_id,
+        E.c.target_ordinal.is_not(None),
     )
+
+
+def _target_rows(connection: Connection, job_execution_id: str, step_id: int) -> list[RowMapping]:
+    query = sa.select(E).where(_of_step(job_execution_id, step_id)).order_by(E.c.target_ordinal)
+    return list(connection.execute(query).mappings())
+
+
+def _target_states(connection: Connection, job_execution_id: str, step_id: int) -> list[Lifecycle]:
+    query = sa.select(E.c.lifecycle).where(_of_step(job_execution_id, step_id))
+    return [Lifecycle(value) for value in connection.execute(query).scalars()]
+
+
+def _target_count(connection: Connection, job_execution_id: str, step_id: int) -> int:
+    query = sa.select(sa.func.count()).where(_of_step(job_execution_id, step_id))
+    return int(connection.execute(query).scalar_one())
 
 
 def _max_attempts(connection: Connection, step: RowMapping) -> int | None:

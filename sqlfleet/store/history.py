@@ -66,9 +66,11 @@ class HistoryStore:
         with self._db.read() as connection:
             return read_execution(connection, job_execution_id, lifecycle, include_targets)
 
-    def get_step_execution(self, job_execution_id: str, step_id: int) -> StepExecution:
+    def get_step_execution(
+        self, job_execution_id: str, step_id: int, *, include_targets: bool = True
+    ) -> StepExecution:
         """Raises ``NotFound``."""
-        execution = self.get_job_execution(job_execution_id)
+        execution = self.get_job_execution(job_execution_id, include_targets=include_targets)
         for step in execution.steps:
             if step.step_id == step_id:
                 return step

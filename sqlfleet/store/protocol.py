@@ -86,6 +86,9 @@ class JobStore(Protocol):
     def add_target_executions(
         self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
     ) -> list[TargetExecution]: ...
+    def create_target_rows(
+        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
+    ) -> int: ...
     def begin_target_attempt(
         self, job_execution_id: str, step_id: int, ordinal: int, attempt: int | None = None
     ) -> TargetExecution: ...
@@ -100,7 +103,12 @@ class JobStore(Protocol):
         next_attempt_start_time: dt.datetime | None = None,
     ) -> ExecutionRow: ...
     def finish_step(
-        self, job_execution_id: str, step_id: int, *, message: str | None = None
+        self,
+        job_execution_id: str,
+        step_id: int,
+        *,
+        message: str | None = None,
+        include_targets: bool = True,
     ) -> StepExecution: ...
     def finish_job_execution(
         self, job_execution_id: str, *, message: str | None = None
@@ -167,7 +175,9 @@ class JobStore(Protocol):
         lifecycle: Lifecycle | None = None,
         include_targets: bool = True,
     ) -> JobExecution: ...
-    def get_step_execution(self, job_execution_id: str, step_id: int) -> StepExecution: ...
+    def get_step_execution(
+        self, job_execution_id: str, step_id: int, *, include_targets: bool = True
+    ) -> StepExecution: ...
     def get_target_execution(
         self, job_execution_id: str, step_id: int, ordinal: int
     ) -> TargetExecution: ...

@@ -108,6 +108,49 @@ def test_targets_are_created_once_with_ordinals(store: SqlJobStore, job: str) ->
         store.get_target_execution(execution_id, 1, 3)
 
 
+def test_creating_target_rows_answers_the_count_and_never_writes_twice(
+    store: SqlJobStore, job: str
+) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    assert store.create_target_rows(execution_id, 1, targets("a", "b", "a", "c")) == 3
+    assert store.create_target_rows(execution_id, 1, targets("x", "y", "z", "w")) == 3
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [(t.target_ordinal, t.target_database_name) for t in rows] == [
+        (0, "a"),
+        (1, "b"),
+        (2, "c"),
+    ]
+    with pytest.raises(NotFound):
+        store.create_target_rows(execution_id, 9, targets("a"))
+
+
+def test_a_step_finished_without_its_targets_rolls_them_up_all_the_same(
+    store: SqlJobStore, job: str
+) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.transition(execution_id, L.IN_PROGRESS)
+    store.transition(execution_id, L.IN_PROGRESS, step_id=1)
+    store.create_target_rows(execution_id, 1, targets("a", "b"))
+    with pytest.raises(Conflict, match="2 child execution"):
+        store.finish_step(execution_id, 1, include_targets=False)
+    for ordinal, state in ((0, L.SUCCEEDED), (1, L.FAILED)):
+        store.begin_target_attempt(execution_id, 1, ordinal)
+        store.transition(execution_id, state, step_id=1, ordinal=ordinal)
+
+    step = store.finish_step(execution_id, 1, include_targets=False)
+
+    assert (step.lifecycle, step.last_message, step.targets) == (
+        L.FAILED,
+        "1 Failed, 1 Succeeded",
+        [],
+    )
+    light = store.get_step_execution(execution_id, 1, include_targets=False)
+    assert light.lifecycle == L.FAILED and light.targets == []
+    assert len(store.get_step_execution(execution_id, 1).targets) == 2
+    finished = store.finish_job_execution(execution_id)
+    assert finished.lifecycle == L.FAILED and finished.steps[0].targets == []
+
+
 def test_a_target_lives_through_retries(store: SqlJobStore, job: str, clock: Clock) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
     store.add_target_executions(execution_id, 1, targets("a"))
