@@ -466,15 +466,15 @@ def _fetch_bounded(
     cursor: pyodbc.Cursor, outcome: ScriptOutcome, max_rows: int, watchdog: _Watchdog
 ) -> None:
     while not watchdog.fired:
-        wanted = max_rows + 1 - len(outcome.rows)
-        chunk = cursor.fetchmany(min(_FETCH_CHUNK, wanted))
-        if not chunk:
-            return
+        wanted = min(_FETCH_CHUNK, max_rows + 1 - len(outcome.rows))
+        chunk = cursor.fetchmany(wanted)
         outcome.rows.extend([json_value(v) for v in row] for row in chunk)
         if len(outcome.rows) > max_rows:
             del outcome.rows[max_rows:]
             outcome.truncated = True
             return  # nextset() or close() discards the rest without reading it
+        if len(chunk) < wanted:  # pyodbc stops short only at the end of the rows
+            return
 
 
 def _add_messages(outcome: ScriptOutcome, messages: Sequence[tuple[Any, Any]]) -> None:

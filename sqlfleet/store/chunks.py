@@ -46,11 +46,15 @@ from sqlfleet.store.tables import target_messages, target_results
 
 # The target rows of a turn, under their lock, with what it needs of the job row.
 _TURN_ROWS = targets_for_start(E.c.target_ordinal.in_(sa.bindparam("ordinals", expanding=True)))
-# Databases of the turn that another active execution of the job runs this step on.
+# Databases of the turn that another active execution of the job runs this step on. Naming
+# the servers too lets the (job, step, server, database, is_active) index find them; with the
+# databases alone a turn read every active row of the job (its own execution's too), which
+# made a step of N targets cost N^2.
 _BUSY_DATABASES = sa.select(
     E.c.target_server_name, E.c.target_database_name, E.c.job_execution_id
 ).where(
     *other_running_targets(),
+    E.c.target_server_name.in_(sa.bindparam("servers", expanding=True)),
     E.c.target_database_name.in_(sa.bindparam("databases", expanding=True)),
 )
 _INSERT_RESULT = target_results.insert()
@@ -284,6 +288,7 @@ def _busy(connection: Connection, rows: Sequence[Row]) -> dict[int, str]:
                 {
                     "job_id": first["job_id"],
                     "step_id": first["step_id"],
+                    "servers": sorted({row["target_server_name"] for row in named}),
                     "databases": sorted({row["target_database_name"] for row in named}),
                     "job_execution_id": first["job_execution_id"],
                 },

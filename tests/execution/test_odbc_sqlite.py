@@ -69,6 +69,32 @@ def test_script_statements_result_set_and_variables(folder):
     assert outcome.messages == []
 
 
+@pytest.mark.parametrize(
+    ("rows", "max_rows", "kept", "truncated"),
+    [
+        (1200, 5000, 1200, False),
+        (1000, 1000, 1000, False),
+        (1001, 1000, 1000, True),
+        (0, 10, 0, False),
+    ],
+)
+def test_the_first_result_set_is_read_to_its_end_or_to_the_bound(
+    folder, rows, max_rows, kept, truncated
+):
+    # Rows come in fetches of 500: a short fetch is the end, a full one asks again.
+    script = (
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT 5000) "
+        f"SELECT n FROM c WHERE n <= {int(rows)}"
+    )
+    outcome = run_script(
+        Target("sqlite", str(folder), None, "a"), NO_AUTH, script, timeout_seconds=30,
+        max_rows=max_rows,
+    )  # fmt: skip
+    assert outcome.succeeded, outcome.error
+    assert [row[0] for row in outcome.rows] == list(range(1, kept + 1))
+    assert outcome.truncated is truncated
+
+
 def test_error_and_missing_database(folder):
     outcome = run_script(
         Target("sqlite", str(folder), None, "a"), NO_AUTH, "SELECT * FROM nope", timeout_seconds=30,
