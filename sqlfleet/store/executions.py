@@ -231,11 +231,11 @@ class ExecutionStore:
         with self._db.write("step execution", job_execution_id) as connection:
             row = execution_row(connection, job_execution_id, step_id, lock=True)
             execution_id = row["job_execution_id"]
-            targets = _target_rows(connection, execution_id, step_id) if include_targets else []
             if include_targets:
+                targets = _target_rows(connection, execution_id, step_id)
                 states = [Lifecycle(t["lifecycle"]) for t in targets]
             else:
-                states = _target_states(connection, execution_id, step_id)
+                targets, states = [], _target_states(connection, execution_id, step_id)
             _require_finished("step execution", row_name(row), states)
             outcome = rollup(states)
             fresh = apply_lifecycle(
