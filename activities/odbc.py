@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import dataclasses
 import math
 import re
@@ -73,19 +72,24 @@ _POSTGRES_REFUSED_SIGN_IN = (
 _DRIVER_TURNS = {"sqlite": threading.Lock()}
 
 
+_INSTALLER_LIBRARY_NAMES = ("libodbcinst.so.2", "libodbcinst.so.1", "libodbcinst.so")
+
+
 def _hold_installer_library() -> ctypes.CDLL | None:
     """Keep unixODBC's installer library (``libodbcinst``) loaded for the life of the process.
 
     The SQLite3 ODBC driver opens it on every connect (to read DSN settings) and closes it on
     every disconnect: with nobody else holding it, each connection maps and unmaps the library
     again (about 0.1 ms of the 0.28 ms a connect and close take here, and all of it inside the
-    driver's turn). One reference held here turns both into a reference count. ``None`` where
-    there is no such library (another driver manager): nothing to keep then."""
-    name = ctypes.util.find_library("odbcinst")
-    try:
-        return ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
+    driver's turn). One reference held here turns both into a reference count. The names are
+    the ones the driver tries, in its order (no ``find_library``: it runs ``ldconfig`` in a
+    subprocess). ``None`` where there is no such library (another driver manager)."""
+    for name in _INSTALLER_LIBRARY_NAMES:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
 
 
 _INSTALLER_LIBRARY = _hold_installer_library()

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
+import pyodbc
 import pytest
 
 from activities.odbc import TargetError, connect, list_databases, run_script, write_output
@@ -93,6 +94,18 @@ def test_the_first_result_set_is_read_to_its_end_or_to_the_bound(
     assert outcome.succeeded, outcome.error
     assert [row[0] for row in outcome.rows] == list(range(1, kept + 1))
     assert outcome.truncated is truncated
+
+
+def test_the_odbc_installer_library_stays_loaded_after_a_connection_closes(folder):
+    # The SQLite driver loads it on connect and unloads it when the connection is freed,
+    # unless someone holds it: activities.odbc does (importing it above is enough), so that
+    # connections do not map and unmap it each time.
+    connection = pyodbc.connect(
+        f"Driver={{SQLite3}};Database={folder / 'a.db'};NoCreat=1", autocommit=True
+    )
+    connection.close()
+    del connection
+    assert "libodbcinst.so" in Path("/proc/self/maps").read_text()
 
 
 def test_error_and_missing_database(folder):
