@@ -65,10 +65,13 @@ _POSTGRES_REFUSED_SIGN_IN = (
     (re.compile(r'FATAL:\s+(?:role ".*" does not exist|no pg_hba\.conf entry)'), "28000"),
     (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
 )
-# The SQLite3 ODBC driver (libsqlite3odbc) corrupts its own state when two threads connect or
-# disconnect at the same moment: a SIGSEGV or an endless loop inside SQLDriverConnect or
-# SQLDisconnect, about once in 8,000 connections at 32 threads. Its connects and closes take
-# turns; statements still run side by side. The other drivers are thread-safe.
+# The SQLite3 ODBC driver (libsqlite3odbc 0.9998) corrupts its own state when two threads connect
+# or disconnect at the same moment: a SIGSEGV or an endless loop inside SQLDriverConnect or
+# SQLDisconnect, about once in 8,000 connections at 32 threads. The cause is in its source:
+# connecting appends the connection to a list on the driver's environment and disconnecting
+# unlinks it, with a lock only on Windows, and unixODBC gives every connection of a process the
+# same driver environment. Holding libodbcinst (below) does not change this. Its connects and
+# closes take turns; statements still run side by side. The other drivers are thread-safe.
 _DRIVER_TURNS = {"sqlite": threading.Lock()}
 
 

@@ -31,9 +31,24 @@ def test_quick_bench_completes_and_prints_its_figures(tmp_path: Path) -> None:
     assert 0 < result["peak_rss_mib"] < 10_000
     assert result["hub_bytes"] > 0 and result["job_db_bytes"] > 0
     assert sum(result["host_cpu_seconds"]) > 0
+    assert result["synced_files_per_second"] > 0
 
     lines = run.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("engine"))
     assert "base t/s" in lines[header] and "fleet t/s" in lines[header]
     assert lines[header + 1].split()[:2] == ["sqlite", "20"]
     assert any("peak RSS < 400 MB" in line for line in lines)
+
+
+def test_the_disk_pace_counts_files_and_leaves_none_behind(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import fleet
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    (tmp_path / "db00000.db").write_bytes(b"")
+
+    pace = fleet.disk_pace(tmp_path, count=40, threads=4)
+
+    assert pace > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db00000.db"]
