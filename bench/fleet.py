@@ -217,7 +217,8 @@ def on_every_target(fleet: Fleet, statements: tuple[str, ...], parallelism: int)
 def disk_pace(folder: Path, count: int = DISK_PACE_FILES, threads: int = 8) -> float:
     """Files per second this disk creates, writes, syncs and deletes in ``folder``, ``threads``
     at a time: what each SQLite write transaction in the default journal mode does with its
-    journal file, and so a ceiling for any runner of the bench's ``CREATE TABLE``."""
+    journal file, and so about the most targets/s any runner of the bench's ``CREATE TABLE``
+    reaches on this disk."""
 
     def one(index: int) -> None:
         path = folder / f"pace-{index}.tmp"
