@@ -1,6 +1,7 @@
 """Activity functions: all I/O of a job execution (targets, job database, output tables).
 
-``activities.odbc`` is the project's only pyodbc user; the other modules are the Functions.
+The modules here are the Functions; the conversations with target databases they hold are in
+``sqlfleet.odbc`` (the project's only pyodbc user).
 """
 
 import azure.durable_functions as df

@@ -20,9 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from activities import bp, lanes, odbc
+from activities import bp, lanes
 from activities.connections import credential_auth
 from orchestrators import names
+from sqlfleet import odbc
 from sqlfleet.engines import OutputTable
 from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle

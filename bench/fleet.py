@@ -91,7 +91,7 @@ DISK_PACE_FILES = 300
 
 # The SQLite3 ODBC driver crashes (SIGSEGV inside its SQLDriverConnect or SQLDisconnect) when
 # threads connect or disconnect at the same moment: about once in 8,000 connections at 32 threads
-# here (its list of connections is unlocked: activities/odbc.py). So opening and closing
+# here (its list of connections is unlocked: sqlfleet/odbc.py). So opening and closing
 # connections to it take turns, as in SQL Fleet; statements still run side by side.
 CONNECT_LOCKS = {"sqlite": threading.Lock(), "postgresql": contextlib.nullcontext()}
 

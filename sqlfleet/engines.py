@@ -2,7 +2,7 @@
 
 One class per engine (``sqlserver``, ``postgresql``, ``mysql``, ``sqlite``) knows its ODBC
 connection string, identifier quoting, how a server lists its databases, how a script splits into
-what the driver can execute, and the DDL/DML of a step's output table. ``activities.odbc`` is the
+what the driver can execute, and the DDL/DML of a step's output table. ``sqlfleet.odbc`` is the
 only module that runs any of it; script text itself is ``sqlfleet.scripts``. Identifiers are
 always quoted here; user values travel as bind parameters, never inside SQL text.
 """

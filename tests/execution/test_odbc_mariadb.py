@@ -1,4 +1,4 @@
-"""activities.odbc against a real MariaDB through MariaDB Connector/ODBC."""
+"""sqlfleet.odbc against a real MariaDB through MariaDB Connector/ODBC."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pyodbc
 import pytest
 
-from activities.odbc import list_databases as list_server_databases
-from activities.odbc import run_script, write_output
 from sqlfleet.engines import OutputTable
+from sqlfleet.odbc import list_databases as list_server_databases
+from sqlfleet.odbc import run_script, write_output
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
 from tests.support.servers import wait_until

@@ -1,4 +1,4 @@
-"""activities.odbc against a real PostgreSQL through psqlODBC."""
+"""sqlfleet.odbc against a real PostgreSQL through psqlODBC."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from activities.odbc import TargetError, list_databases, run_script, write_output
 from sqlfleet.engines import OutputTable
+from sqlfleet.odbc import TargetError, list_databases, run_script, write_output
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
 from tests.support.servers import free_port, wait_until

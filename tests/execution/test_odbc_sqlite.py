@@ -1,4 +1,4 @@
-"""activities.odbc against SQLite files through the SQLite3 ODBC driver (a server is a folder)."""
+"""sqlfleet.odbc against SQLite files through the SQLite3 ODBC driver (a server is a folder)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pyodbc
 import pytest
 
-from activities.odbc import TargetError, connect, list_databases, run_script, write_output
 from sqlfleet.engines import OutputTable
+from sqlfleet.odbc import TargetError, connect, list_databases, run_script, write_output
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
 
@@ -98,7 +98,7 @@ def test_the_first_result_set_is_read_to_its_end_or_to_the_bound(
 
 def test_the_odbc_installer_library_stays_loaded_after_a_connection_closes(folder):
     # The SQLite driver loads it on connect and unloads it when the connection is freed,
-    # unless someone holds it: activities.odbc does (importing it above is enough), so that
+    # unless someone holds it: sqlfleet.odbc does (importing it above is enough), so that
     # connections do not map and unmap it each time.
     connection = pyodbc.connect(
         f"Driver={{SQLite3}};Database={folder / 'a.db'};NoCreat=1", autocommit=True
@@ -218,7 +218,7 @@ def test_concurrent_statements_time_out_at_their_own_deadlines(folder):
 HAMMER = """
 import sys, threading
 from concurrent.futures import ThreadPoolExecutor
-from activities.odbc import run_script
+from sqlfleet.odbc import run_script
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
 

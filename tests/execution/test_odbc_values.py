@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from activities.odbc import bind_value, datetimeoffset_text, json_value, run_script
+from sqlfleet.odbc import bind_value, datetimeoffset_text, json_value, run_script
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
 

@@ -11,7 +11,7 @@ What each driver reports as messages: SQL Server PRINT and RAISERROR ≤ 10 (``c
 PostgreSQL ``RAISE NOTICE``/``WARNING`` (psqlODBC joins the notices of one call with ';');
 MariaDB/MySQL have no messages, so their warnings and notes (``SHOW WARNINGS``, which covers the
 last statement only) stand in; SQLite has none. Values in rows are JSON-safe
-(``activities.values``).
+(``sqlfleet.values``).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from typing import Any
 
 import pyodbc
 
-from activities.values import bind_value, datetimeoffset_text, json_value
 from sqlfleet.credentials import redact
 from sqlfleet.engines import ColumnSpec, Dialect, OutputTable, SqliteDialect, dialect_for
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.scripts import substitute_variables
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import MemberLike, Target
+from sqlfleet.values import bind_value, datetimeoffset_text, json_value
 
 __all__ = [
     "ScriptOutcome",

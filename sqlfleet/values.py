@@ -1,4 +1,4 @@
-"""Result values as JSON carries them, and back again for binding (``activities.odbc``).
+"""Result values as JSON carries them, and back again for binding (``sqlfleet.odbc``).
 
 Datetimes and dates become ISO text, Decimal text, bytes ``0x``-prefixed hex, UUIDs text,
 non-finite floats text; SQL Server's ``datetimeoffset`` arrives as raw bytes and leaves as ISO
