@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,7 @@ from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecuti
 from sqlfleet.models.jobs import JobStep
 from sqlfleet.retries import retry_delay
 from sqlfleet.runtime import job_store, settings
+from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptRun
 from sqlfleet.scripts import script_variables
 from sqlfleet.store import AttemptEnd, ChunkTurn, JobStore, StartedTarget, StartOutcome
 from sqlfleet.targets import Target
@@ -105,7 +106,7 @@ def _run_chunk(chunk: dict[str, Any], client: str) -> int:
             size, ended = len(queued), []
             continue
         began = time.monotonic()
-        ended = _run_turn(store, step, execution_id, turn)
+        ended = _run_turn(store, step, execution_id, turn, bool(chunk.get("local")))
         if turn.started:
             pace = max(1e-4, (time.monotonic() - began) / len(turn.started))
             size = max(1, int(TURN_SECONDS / pace))
@@ -113,32 +114,82 @@ def _run_chunk(chunk: dict[str, Any], client: str) -> int:
 
 
 def _run_turn(
-    store: JobStore, step: JobStep, execution_id: str, turn: ChunkTurn
+    store: JobStore, step: JobStep, execution_id: str, turn: ChunkTurn, local: bool
 ) -> list[AttemptEnd]:
-    ends = []
     create_time = turn.execution_create_time or utc_now()
     with cancellations.watch(execution_id) as cancel:
-        for target in turn.started:
-            started = utc_now()
-            if cancel.is_set():
-                ends.append(AttemptEnd(target.ordinal, Lifecycle.CANCELED, started, started))
-                continue
-            with concurrency.slot():
-                outcome = _run(store, step, execution_id, create_time, target, cancel)
-            lifecycle, message, retry_at = _ending(outcome, step, 1)
-            ends.append(
-                AttemptEnd(
-                    target.ordinal,
-                    lifecycle,
-                    started,
-                    utc_now(),
-                    message=message,
-                    result=_result_of(outcome),
-                    messages=outcome.messages,
-                    next_attempt_start_time=retry_at,
-                )
+        runs: Iterable[ScriptRun]
+        if local and step.output is None and _script_processes_ready():
+            runs = _run_far(store, step, execution_id, create_time, turn.started, cancel)
+        else:
+            runs = (
+                _run_here(store, step, execution_id, create_time, target, cancel)
+                for target in turn.started
             )
-    return ends
+        return [
+            _attempt_end(target, step, run) for target, run in zip(turn.started, runs, strict=True)
+        ]
+
+
+def _run_here(
+    store: JobStore,
+    step: JobStep,
+    execution_id: str,
+    create_time: dt.datetime,
+    target: StartedTarget,
+    cancel: threading.Event,
+) -> ScriptRun:
+    started = utc_now()
+    if cancel.is_set():
+        return ScriptRun(started, started, None)
+    with concurrency.slot():
+        outcome = _run(store, step, execution_id, create_time, target, cancel)
+    return ScriptRun(started, utc_now(), outcome)
+
+
+def _run_far(
+    store: JobStore,
+    step: JobStep,
+    execution_id: str,
+    create_time: dt.datetime,
+    targets: list[StartedTarget],
+    cancel: threading.Event,
+) -> list[ScriptRun]:
+    """The scripts of a turn, one after the other, in one of the script processes."""
+    try:
+        auth = credential_auth(store, step.credential_name, "sqlite")
+    except SqlFleetError:  # every target fails to sign in: let _run say so for each
+        return [_run_here(store, step, execution_id, create_time, t, cancel) for t in targets]
+    calls = [
+        ScriptCall(
+            target=_where(target),
+            auth=auth,
+            script=step.command,
+            timeout_seconds=step.step_timeout_seconds,
+            max_rows=MAX_RESULT_ROWS,
+            variables=_variables(step, execution_id, create_time, target),
+            driver=settings().odbc_driver("sqlite"),
+        )
+        for target in targets
+    ]
+    with concurrency.slot():
+        return script_processes().run(calls, cancel)
+
+
+def _attempt_end(target: StartedTarget, step: JobStep, run: ScriptRun) -> AttemptEnd:
+    if run.outcome is None:  # the execution was cancelled before this target's turn came
+        return AttemptEnd(target.ordinal, Lifecycle.CANCELED, run.started, run.ended)
+    lifecycle, message, retry_at = _ending(run.outcome, step, 1)
+    return AttemptEnd(
+        target.ordinal,
+        lifecycle,
+        run.started,
+        run.ended,
+        message=message,
+        result=_result_of(run.outcome),
+        messages=run.outcome.messages,
+        next_attempt_start_time=retry_at,
+    )
 
 
 def _start_lanes(
@@ -201,13 +252,40 @@ def _run(
     target: StartedTarget,
     cancel: threading.Event,
 ) -> odbc.ScriptOutcome:
-    engine = target.engine or "sqlserver"
-    where = Target(engine, target.server or "", target.port, target.database or "")
+    where = _where(target)
     try:
-        auth = credential_auth(store, step.credential_name, engine)
+        auth = credential_auth(store, step.credential_name, where.engine)
     except SqlFleetError as error:
         return odbc.ScriptOutcome(error=f"signing in: {error}", sqlstate="28000")
-    variables = script_variables(
+    variables = _variables(step, execution_id, create_time, target)
+    outcome = odbc.run_script(
+        where,
+        auth,
+        step.command,
+        timeout_seconds=step.step_timeout_seconds,
+        max_rows=MAX_RESULT_ROWS,
+        variables=variables,
+        driver=settings().odbc_driver(where.engine),
+        cancel=cancel,
+    )
+    if outcome.succeeded and step.output is not None and outcome.columns:
+        try:
+            _write_output(store, step, execution_id, outcome)
+        except SqlFleetError as error:
+            outcome.error = f"writing the output table: {error}"
+    return outcome
+
+
+def _where(target: StartedTarget) -> Target:
+    return Target(
+        target.engine or "sqlserver", target.server or "", target.port, target.database or ""
+    )
+
+
+def _variables(
+    step: JobStep, execution_id: str, create_time: dt.datetime, target: StartedTarget
+) -> dict[str, str]:
+    return script_variables(
         job_name=target.job_name,
         job_id=target.job_id,
         job_version=target.job_version,
@@ -219,22 +297,6 @@ def _run(
         target_server_name=target.server or "",
         target_database_name=target.database or "",
     )
-    outcome = odbc.run_script(
-        where,
-        auth,
-        step.command,
-        timeout_seconds=step.step_timeout_seconds,
-        max_rows=MAX_RESULT_ROWS,
-        variables=variables,
-        driver=settings().odbc_driver(engine),
-        cancel=cancel,
-    )
-    if outcome.succeeded and step.output is not None and outcome.columns:
-        try:
-            _write_output(store, step, execution_id, outcome)
-        except SqlFleetError as error:
-            outcome.error = f"writing the output table: {error}"
-    return outcome
 
 
 def _started_target(row: TargetExecution) -> StartedTarget:
@@ -442,3 +504,24 @@ class _Cancellations:
 concurrency = _Concurrency()
 local_chunks = threading.BoundedSemaphore(LOCAL_CHUNKS_AT_ONCE)
 cancellations = _Cancellations()
+
+
+_script_processes_lock = threading.Lock()
+_script_processes: ScriptProcesses | None = None
+
+
+def script_processes() -> ScriptProcesses:
+    """The processes that run this host's local scripts (``SQLFLEET_LOCAL_SCRIPT_PROCESSES``,
+    each with threads enough for its share of ``LOCAL_CHUNKS_AT_ONCE``)."""
+    global _script_processes
+    with _script_processes_lock:
+        if _script_processes is None:
+            processes = max(1, settings().local_script_processes)
+            _script_processes = ScriptProcesses(processes, -(-LOCAL_CHUNKS_AT_ONCE // processes))
+        return _script_processes
+
+
+def _script_processes_ready() -> bool:
+    """Whether a script process can take a turn now (they start on the first local turn, which
+    runs in this process meanwhile)."""
+    return settings().local_script_processes > 0 and script_processes().ready()

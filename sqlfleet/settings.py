@@ -7,6 +7,7 @@
 | SQLFLEET_CREDENTIAL_KEY | none (password credentials then cannot be created or used) |
 | SQLFLEET_MAX_CONCURRENT_TARGETS | 100 (Elastic Jobs' JA100 tier) |
 | SQLFLEET_HISTORY_RETENTION_DAYS | 45 |
+| SQLFLEET_LOCAL_SCRIPT_PROCESSES | the number of cores (0: SQLite scripts run in the host) |
 | SQLFLEET_ODBC_DRIVER_SQLSERVER | ``ODBC Driver 18 for SQL Server`` |
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
@@ -28,6 +29,7 @@ JOB_DATABASE_URL = "SQLFLEET_JOB_DATABASE_URL"
 CREDENTIAL_KEY = "SQLFLEET_CREDENTIAL_KEY"
 MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
 HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
+LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
@@ -38,6 +40,7 @@ ODBC_DRIVER_SETTINGS = {
 DEFAULT_DATA_DIR = ".sqlfleet"
 DEFAULT_MAX_CONCURRENT_TARGETS = 100
 DEFAULT_HISTORY_RETENTION_DAYS = 45
+DEFAULT_LOCAL_SCRIPT_PROCESSES = os.cpu_count() or 1
 DEFAULT_ODBC_DRIVERS = {
     "sqlserver": "ODBC Driver 18 for SQL Server",
     "postgresql": "PostgreSQL Unicode",
@@ -47,6 +50,7 @@ DEFAULT_ODBC_DRIVERS = {
 # Bounds that catch typos (an extra zero) without limiting real deployments.
 MAX_CONCURRENT_TARGETS_LIMIT = 100_000
 MAX_RETENTION_DAYS = 36_500
+MAX_LOCAL_SCRIPT_PROCESSES = 64
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class Settings:
     credential_key: str | None = field(default=None, repr=False)
     max_concurrent_targets: int = DEFAULT_MAX_CONCURRENT_TARGETS
     history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
+    # Processes that run scripts on SQLite files of this host (sqlfleet.scriptprocesses).
+    local_script_processes: int = DEFAULT_LOCAL_SCRIPT_PROCESSES
     odbc_drivers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ODBC_DRIVERS))
 
     def odbc_driver(self, engine: str) -> str:
@@ -92,6 +98,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         history_retention_days=_integer(
             env, HISTORY_RETENTION_DAYS, DEFAULT_HISTORY_RETENTION_DAYS, MAX_RETENTION_DAYS
         ),
+        local_script_processes=_integer(
+            env,
+            LOCAL_SCRIPT_PROCESSES,
+            DEFAULT_LOCAL_SCRIPT_PROCESSES,
+            MAX_LOCAL_SCRIPT_PROCESSES,
+            lowest=0,
+        ),
         odbc_drivers={
             engine: _text(env, name) or DEFAULT_ODBC_DRIVERS[engine]
             for engine, name in ODBC_DRIVER_SETTINGS.items()
@@ -114,7 +127,9 @@ def _text(env: Mapping[str, str], name: str) -> str:
     return env.get(name, "").strip()
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, upper: int) -> int:
+def _integer(
+    env: Mapping[str, str], name: str, default: int, upper: int, *, lowest: int = 1
+) -> int:
     raw = _text(env, name)
     if not raw:
         return default
@@ -122,6 +137,6 @@ def _integer(env: Mapping[str, str], name: str, default: int, upper: int) -> int
         value = int(raw)
     except ValueError:
         raise SettingError(name, f"expected a whole number, got {raw!r}") from None
-    if not 1 <= value <= upper:
-        raise SettingError(name, f"expected a number from 1 to {upper}, got {value}")
+    if not lowest <= value <= upper:
+        raise SettingError(name, f"expected a number from {lowest} to {upper}, got {value}")
     return value

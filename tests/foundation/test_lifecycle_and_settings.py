@@ -115,11 +115,13 @@ def test_settings_from_environment(tmp_path: Path) -> None:
             "SQLFLEET_CREDENTIAL_KEY": "k",
             "SQLFLEET_MAX_CONCURRENT_TARGETS": "800",
             "SQLFLEET_HISTORY_RETENTION_DAYS": "7",
+            "SQLFLEET_LOCAL_SCRIPT_PROCESSES": "0",
             "SQLFLEET_ODBC_DRIVER_SQLSERVER": "ODBC Driver 17 for SQL Server",
         }
     )
     assert settings.job_database_url == "postgresql://u@h/db"
     assert (settings.max_concurrent_targets, settings.history_retention_days) == (800, 7)
+    assert settings.local_script_processes == 0
     assert settings.odbc_driver("sqlserver") == "ODBC Driver 17 for SQL Server"
     assert "credential_key" not in repr(settings)
 
@@ -131,6 +133,8 @@ def test_settings_from_environment(tmp_path: Path) -> None:
         ("SQLFLEET_MAX_CONCURRENT_TARGETS", "0"),
         ("SQLFLEET_HISTORY_RETENTION_DAYS", "-1"),
         ("SQLFLEET_HISTORY_RETENTION_DAYS", "99999999"),
+        ("SQLFLEET_LOCAL_SCRIPT_PROCESSES", "-1"),
+        ("SQLFLEET_LOCAL_SCRIPT_PROCESSES", "some"),
         ("SQLFLEET_JOB_DATABASE_URL", "jobs.db"),
     ],
 )

@@ -1,0 +1,147 @@
+"""sqlfleet.scriptprocesses: SQLite scripts in child processes, with cancels, crashes and a
+parent that dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptProcessEnded
+from sqlfleet.signin import ConnectionAuth
+from sqlfleet.targets import Target
+
+RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+DEADLINE_SECONDS = 30
+
+
+def wait_for(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (ended, not yet reaped by its parent) counts as gone.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def call(folder: Path, database: str, script: str, timeout: float = 60) -> ScriptCall:
+    return ScriptCall(
+        target=Target("sqlite", str(folder), None, database),
+        auth=ConnectionAuth(),
+        script=script,
+        timeout_seconds=timeout,
+        max_rows=10,
+        variables={"name": database},
+        driver=None,
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.db").touch()
+    return tmp_path
+
+
+@pytest.fixture
+def processes() -> Iterator[ScriptProcesses]:
+    pool = ScriptProcesses(processes=1, threads=2)
+    wait_for(pool.ready, "a ready script process")
+    yield pool
+    pool.close()
+
+
+def test_scripts_run_in_a_child_and_their_outcomes_come_back(folder, processes):
+    calls = [
+        call(folder, name, "CREATE TABLE t (v text); INSERT INTO t VALUES ('$(name)');"
+             "SELECT v FROM t")
+        for name in ("a", "b", "c")
+    ]  # fmt: skip
+    runs = processes.run(calls, threading.Event())
+    assert [run.outcome.rows for run in runs] == [[["a"]], [["b"]], [["c"]]]
+    assert all(run.started <= run.ended for run in runs)
+    assert runs[0].ended <= runs[1].started  # one after the other
+    for name in ("a", "b", "c"):
+        with sqlite3.connect(folder / f"{name}.db") as db:
+            assert db.execute("SELECT v FROM t").fetchall() == [(name,)]
+    [pid] = processes.pids()
+    assert pid != os.getpid()
+
+
+def test_errors_and_timeouts_come_back_as_outcomes(folder, processes):
+    runs = processes.run(
+        [call(folder, "a", "SELECT * FROM missing"), call(folder, "b", RUNAWAY, timeout=0.3)],
+        threading.Event(),
+    )
+    assert "no such table: missing" in runs[0].outcome.error
+    assert runs[1].outcome.timed_out and not runs[1].outcome.canceled
+
+
+def test_a_cancel_stops_the_running_script_and_skips_the_rest(folder, processes):
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    runs = processes.run(
+        [call(folder, "a", RUNAWAY), call(folder, "b", "CREATE TABLE t (v text)")], cancel
+    )
+    assert time.monotonic() - started < 10
+    assert runs[0].outcome.canceled
+    assert runs[1].outcome is None  # never ran
+    with sqlite3.connect(folder / "b.db") as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_a_child_that_dies_fails_its_request_and_is_replaced(folder, processes):
+    [pid] = processes.pids()
+    threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
+    with pytest.raises(ScriptProcessEnded) as raised:
+        processes.run([call(folder, "a", RUNAWAY)], threading.Event())
+    assert f"script process {pid} ended (exit status -9)" in str(raised.value)
+    wait_for(processes.ready, "a new script process")
+    assert processes.pids() != [pid]
+    runs = processes.run([call(folder, "b", "SELECT 7")], threading.Event())
+    assert runs[0].outcome.rows == [[7]]
+
+
+def test_children_exit_when_their_parent_is_killed(folder):
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys, threading, time
+                from sqlfleet.scriptprocesses import ScriptProcesses
+                pool = ScriptProcesses(processes=2, threads=1)
+                while not pool.ready() or len(pool.pids()) < 2:
+                    time.sleep(0.02)
+                print(*pool.pids(), flush=True)
+                threading.Event().wait()
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with parent:
+        children = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(children) == 2 and all(alive(pid) for pid in children)
+        parent.kill()
+    wait_for(lambda: not any(alive(pid) for pid in children), "the orphaned children to exit")
