@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptProcessEnded
+from sqlfleet.scriptprocesses import ScriptCall, ScriptProcessEnded, ScriptProcesses
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
 
