@@ -1,4 +1,5 @@
-"""Credential secrets: encryption at rest, decryption for activities, and the one redaction rule.
+"""Credential secrets: encryption at rest and decryption for activities (``redact``, the one
+redaction rule, lives in ``sqlfleet.redaction`` and is importable from here too).
 
 Password secrets are encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under
 ``SQLFLEET_CREDENTIAL_KEY``. Several comma-separated keys rotate: the first encrypts, any
@@ -7,23 +8,16 @@ decrypts. Key Vault and managed identity credentials store no secret at all.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from sqlfleet.errors import SettingError
 from sqlfleet.models.credentials import CredentialIn, CredentialKind, CredentialRecord
+from sqlfleet.redaction import REDACTED, SENSITIVE_KEYS, redact
 from sqlfleet.settings import CREDENTIAL_KEY, Settings, get_settings
 
-REDACTED = "***"
-# Keys whose values are secrets wherever they appear in a mapping (logs, documents, errors).
-SENSITIVE_KEYS = frozenset(
-    {"password", "pwd", "secret", "secret_ciphertext", "token", "access_token", "credential_key"}
-)
-_CONNECTION_STRING_SECRET = re.compile(r"(?i)\b(pwd|password)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)")
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
 _KEY_HELP = (
     'generate one with: python -c "from cryptography.fernet import Fernet; '
     'print(Fernet.generate_key().decode())" and set it in the app settings'
@@ -109,26 +103,12 @@ def decrypt_password(record: CredentialRecord, settings: Settings | None = None)
         ) from None
 
 
-def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """``value`` with secrets replaced by ``***``: values under sensitive keys of mappings,
-    ``PWD=``/``Password=`` in connection strings, passwords in URLs, and every given secret."""
-    known = sorted((s for s in secrets if s), key=len, reverse=True)
-    return _redact(value, known)
-
-
-def _redact(value: Any, known: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in known:
-            value = value.replace(secret, REDACTED)
-        value = _CONNECTION_STRING_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
-        return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}@", value)
-    if isinstance(value, Mapping):
-        return {
-            key: REDACTED
-            if isinstance(key, str) and key.lower() in SENSITIVE_KEYS and item is not None
-            else _redact(item, known)
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return type(value)(_redact(item, known) for item in value)
-    return value
+__all__ = [
+    "REDACTED",
+    "SENSITIVE_KEYS",
+    "check_credential_key",
+    "cipher",
+    "decrypt_password",
+    "redact",
+    "seal",
+]

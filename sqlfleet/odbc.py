@@ -30,9 +30,9 @@ from typing import Any
 
 import pyodbc
 
-from sqlfleet.credentials import redact
 from sqlfleet.engines import ColumnSpec, Dialect, OutputTable, SqliteDialect, dialect_for
 from sqlfleet.errors import SqlFleetError
+from sqlfleet.redaction import redact
 from sqlfleet.scripts import substitute_variables
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import MemberLike, Target

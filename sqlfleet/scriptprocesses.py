@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.odbc import ScriptOutcome, run_script
+from sqlfleet.redaction import redact
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
 
@@ -282,8 +283,6 @@ def _serve(connection: Connection, threads: int) -> None:
 
 
 def _redacted(text: str, secrets: Sequence[str]) -> str:
-    from sqlfleet.credentials import redact
-
     return str(redact(text, secrets))
 
 

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import StaticPool
 
-from sqlfleet.credentials import redact
 from sqlfleet.errors import ConcurrentChange, JobDatabaseUnavailable, SettingError
+from sqlfleet.redaction import redact
 from sqlfleet.settings import JOB_DATABASE_URL
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
