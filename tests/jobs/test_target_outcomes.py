@@ -230,3 +230,17 @@ def test_a_big_step_runs_in_chunks_and_retries_each_target_on_its_own(
     assert ran == ["run_targets"] * (BATCH_SIZE // LOCAL_CHUNK_SIZE)
     lanes = {i["instanceId"] for i in jobs_host.instances(f"{execution_id}:s1:t")}
     assert lanes == {f"{execution_id}:s1:t{index}" for index in flaky}
+    # Their scripts ran in the host's script processes (sqlfleet.scriptprocesses).
+    assert jobs_host.process is not None
+    assert _script_processes(jobs_host.process.pid), "the host started no script process"
+
+
+def _script_processes(host_pid: int) -> list[int]:
+    pids = []
+    for children in Path(f"/proc/{host_pid}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if b"sqlfleet.scriptprocesses" in command:
+                    pids.append(int(pid))
+    return pids
