@@ -82,7 +82,7 @@ def run_targets(chunk: dict[str, Any], client: str) -> int:
     databases: 770-950 targets/s with 10 at once, 720-880 with 4, 350-690 with 32 chunks
     of 20 and no cap). Each turn's scripts run in one of the script processes
     (``sqlfleet.scriptprocesses``), which have those locks to themselves, unless the step
-    writes an output table or the processes are still starting (then here): 906-1,078
+    writes an output table or the processes are still starting (then here): 906-1,141
     targets/s against 691-826 in this process, on another machine of 2 cores."""
     with local_chunks if chunk.get("local") else contextlib.nullcontext():
         return _run_chunk(chunk, client)
