@@ -19,16 +19,14 @@ import pytest
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcessEnded, ScriptProcesses
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
+from tests.support.servers import wait_until
 
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 DEADLINE_SECONDS = 30
 
 
 def wait_for(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    wait_until(check, DEADLINE_SECONDS, interval=0.02, message=what)
 
 
 def alive(pid: int) -> bool:
