@@ -1,5 +1,5 @@
-"""Credential secrets: encryption at rest and decryption for activities (``redact``, the one
-redaction rule, lives in ``sqlfleet.redaction`` and is importable from here too).
+"""Credential secrets: encryption at rest and decryption for activities (the one redaction
+rule, ``redact``, is in ``sqlfleet.redaction``).
 
 Password secrets are encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under
 ``SQLFLEET_CREDENTIAL_KEY``. Several comma-separated keys rotate: the first encrypts, any
@@ -15,7 +15,6 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from sqlfleet.errors import SettingError
 from sqlfleet.models.credentials import CredentialIn, CredentialKind, CredentialRecord
-from sqlfleet.redaction import REDACTED, SENSITIVE_KEYS, redact
 from sqlfleet.settings import CREDENTIAL_KEY, Settings, get_settings
 
 _KEY_HELP = (
@@ -101,14 +100,3 @@ def decrypt_password(record: CredentialRecord, settings: Settings | None = None)
             f"cannot decrypt credential '{record.name}': it was encrypted with another key; "
             "restore that key (keys may be listed comma-separated) or PUT the credential again",
         ) from None
-
-
-__all__ = [
-    "REDACTED",
-    "SENSITIVE_KEYS",
-    "check_credential_key",
-    "cipher",
-    "decrypt_password",
-    "redact",
-    "seal",
-]

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from sqlfleet.credentials import check_credential_key, decrypt_password, redact, seal
+from sqlfleet.credentials import check_credential_key, decrypt_password, seal
 from sqlfleet.errors import SettingError
 from sqlfleet.models import CredentialIn, CredentialKind, validate_document
+from sqlfleet.redaction import redact
 from sqlfleet.runtime import use_job_store
 from sqlfleet.settings import Settings, load_settings
 from sqlfleet.store import SqlJobStore, open_job_store
