@@ -122,7 +122,7 @@ def _run_turn(
     create_time = turn.execution_create_time or utc_now()
     with cancellations.watch(execution_id) as cancel:
         runs: Iterable[ScriptRun]
-        if local and step.output is None and _script_processes_ready():
+        if local and turn.started and step.output is None and _script_processes_ready():
             runs = _run_far(store, step, execution_id, create_time, turn.started, cancel)
         else:
             runs = (
@@ -158,22 +158,26 @@ def _run_far(
     targets: list[StartedTarget],
     cancel: threading.Event,
 ) -> list[ScriptRun]:
-    """The scripts of a turn, one after the other, in one of the script processes."""
+    """The scripts of a turn, one after the other, in one of the script processes (a local
+    chunk's targets share one engine, so they share one sign-in and one driver)."""
+    wheres = [_where(target) for target in targets]
+    engine = wheres[0].engine
     try:
-        auth = credential_auth(store, step.credential_name, "sqlite")
+        auth = credential_auth(store, step.credential_name, engine)
     except SqlFleetError:  # every target fails to sign in: let _run say so for each
         return [_run_here(store, step, execution_id, create_time, t, cancel) for t in targets]
+    driver = settings().odbc_driver(engine)
     calls = [
         ScriptCall(
-            target=_where(target),
+            target=where,
             auth=auth,
             script=step.command,
             timeout_seconds=step.step_timeout_seconds,
             max_rows=MAX_RESULT_ROWS,
             variables=_variables(step, execution_id, create_time, target),
-            driver=settings().odbc_driver("sqlite"),
+            driver=driver,
         )
-        for target in targets
+        for target, where in zip(targets, wheres, strict=True)
     ]
     with concurrency.slot():
         return script_processes().run(calls, cancel)
