@@ -2,6 +2,10 @@
 
 The modules here are the Functions; the conversations with target databases they hold are in
 ``sqlfleet.odbc`` (the project's only pyodbc user).
+
+A trigger or binding parameter that carries an object is annotated as bare ``dict``: the Python
+worker refuses PEP 585 generics such as ``dict[str, Any]`` on bindings ("invalid non-type
+annotation"), and refusing one function fails the indexing of the whole app on Azure.
 """
 
 import azure.durable_functions as df

@@ -63,7 +63,7 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="step", activity=names.EXPAND_STEP)
-def expand_step(step: dict[str, Any]) -> dict[str, Any]:
+def expand_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     """Expand the step's target group now (servers and pools listed through their refresh
     credential), write one ``Created`` row per target and answer how many there are, and
     whether they are all ``local`` (SQLite files on this host: see ``run_targets``)."""
@@ -99,7 +99,7 @@ def _all_local(engines: Iterable[Engine | None]) -> bool:
 
 
 @bp.activity_trigger(input_name="step", activity=names.FINISH_STEP)
-def finish_step(step: dict[str, Any]) -> dict[str, Any]:
+def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     """End a step with the rollup of its targets; say whether the job must stop here, or that
     retry lanes still hold targets (``pending``)."""
     store = job_store()
@@ -157,7 +157,7 @@ def finish_execution(execution_id: str) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="lane", activity=names.CANCEL_TARGETS)
-def cancel_targets(lane: dict[str, Any]) -> int:
+def cancel_targets(lane: dict) -> int:  # type: ignore[type-arg]
     """Mark the lane's remaining targets Canceled (the execution was cancelled)."""
     ordinals = range(int(lane["next"]), int(lane["stop"]), int(lane["stride"]))
     return job_store().cancel_targets(lane["job_execution_id"], int(lane["step_id"]), ordinals)
@@ -197,7 +197,7 @@ def cancel_requested(execution_id: str) -> bool:
 
 @bp.activity_trigger(input_name="target", activity=names.SETTLE_TARGET)
 @bp.durable_client_input(client_name="client")
-async def settle_target(target: dict[str, Any], client: df.DurableOrchestrationClient) -> bool:
+async def settle_target(target: dict, client: df.DurableOrchestrationClient) -> bool:  # type: ignore[type-arg]
     """A retry lane ended: record its ``error`` (the lane itself failed) on the target if it is
     still active, and when no target of the step is active any more, raise ``step_settled`` on
     the job execution. Answers whether it raised the event."""

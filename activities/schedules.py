@@ -51,7 +51,8 @@ def load_schedule(job_id: str) -> dict[str, Any] | None:
 @bp.activity_trigger(input_name="run", activity=names.START_SCHEDULED_EXECUTION)
 @bp.durable_client_input(client_name="client")
 async def start_scheduled_execution(
-    run: dict[str, Any], client: df.DurableOrchestrationClient
+    run: dict,  # type: ignore[type-arg]
+    client: df.DurableOrchestrationClient,
 ) -> str | None:
     """Create the execution of the occurrence ``run`` and start its orchestration."""
     store = job_store()

@@ -49,7 +49,7 @@ LOCAL_CHUNKS_AT_ONCE = 5 * (os.cpu_count() or 1)
 
 @bp.activity_trigger(input_name="attempt", activity=names.RUN_TARGET)
 @bp.generic_input_binding(arg_name="client", type="durableClient")
-def run_target(attempt: dict[str, Any], client: str) -> dict[str, Any]:
+def run_target(attempt: dict, client: str) -> dict[str, Any]:  # type: ignore[type-arg]
     """Input ``{job_execution_id, step_id, ordinal, attempt, retry_lane?}``; answer
     ``{lifecycle, attempt}`` plus ``retry_at`` (ISO time) when the target waits for a retry,
     ``canceled`` when the execution was cancelled. With ``retry_lane`` the retry is not the
@@ -66,7 +66,7 @@ def run_target(attempt: dict[str, Any], client: str) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="chunk", activity=names.RUN_TARGETS)
 @bp.generic_input_binding(arg_name="client", type="durableClient")
-def run_targets(chunk: dict[str, Any], client: str) -> int:
+def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
     """Input ``{job_execution_id, step_id, start, stop, local?}``: the first attempts of
     ordinals ``start..stop-1``, one after the other, in turns (``turn_target_chunk``: one
     transaction records how the previous turn's targets ended and starts the next turn's).

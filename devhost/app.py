@@ -1,33 +1,35 @@
 """Load an unchanged Python v2-model Functions app folder, as the host and the worker do.
 
 ``load_app(folder)`` reads ``local.settings.json`` ``Values`` into the environment (variables
-already set win), reads ``host.json``, imports ``function_app.py`` (or the file named by the
-``PYTHON_SCRIPT_FILE_NAME`` setting), finds the single ``FunctionRegister`` attribute and calls
-its ``get_functions()`` once (a second call raises in azure-functions). Durable functions are
-registered under their trigger alias when one is given (``orchestration=``, ``activity=``,
-``entity_name=``), else under the function name, as the Durable extension does.
+already set win) and ``host.json`` (refused without ``"version": "2.0"``, as the host refuses
+it), then has the Python worker (:mod:`devhost.languageworker`) import ``function_app.py`` (or
+the file named by the ``PYTHON_SCRIPT_FILE_NAME`` setting) and index it. A function the worker
+refuses fails the whole app, with the worker's message, as on Azure. The host then sorts the
+functions by trigger from their raw bindings: durable functions are registered under their
+trigger alias when one is given (``orchestration=``, ``activity=``, ``entity_name=``), else
+under the function name, as the Durable extension does.
 
-``durable_functions(app, runner, client_json)`` builds the engine's invokers (reference §7.5).
+``durable_functions(app, invoker, client_json)`` builds the engine's invokers (reference §7.5).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
 import re
-import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
-from azure.functions import meta
-from azure.functions.durable_functions import ActivityTriggerConverter
-
-from devhost.invocation import ClientBindingSpec, FunctionRunner, UserFunction, describe
+from devhost.invocation import ClientBindingSpec, IndexedFunction, Invoker, text_of, typed_text
+from devhost.languageworker import (
+    FunctionMetadata,
+    LanguageWorker,
+    WorkerLoadError,
+    create_worker,
+)
 from devhost.taskhub import DurableFunctions
 
 SCRIPT_FILE_SETTING = "PYTHON_SCRIPT_FILE_NAME"
@@ -53,11 +55,13 @@ class HostSettings:
     max_concurrent_orchestrations: int = 10 * (os.cpu_count() or 1)
     log_levels: dict[str, str] = field(default_factory=dict)
     local_http_port: int | None = None
+    default_version: str = ""  # extensions.durableTask.defaultVersion
+    overridable_states: str = "NonRunningStates"  # ...overridableExistingInstanceStates
 
 
 @dataclass(frozen=True)
 class HttpFunction:
-    function: UserFunction
+    function: IndexedFunction
     route: str
     methods: frozenset[str] | None  # None: every method
     auth_level: str  # "anonymous" | "function" | "admin"
@@ -65,7 +69,7 @@ class HttpFunction:
 
 @dataclass(frozen=True)
 class TimerFunction:
-    function: UserFunction
+    function: IndexedFunction
     schedule: str
     run_on_startup: bool
     use_monitor: bool | None
@@ -75,7 +79,7 @@ class TimerFunction:
 class DurableFunction:
     kind: str  # "orchestrator" | "activity" | "entity"
     registered_name: str
-    function: UserFunction
+    function: IndexedFunction
 
 
 @dataclass
@@ -87,9 +91,10 @@ class LoadedApp:
     timers: list[TimerFunction] = field(default_factory=list)
     durable: list[DurableFunction] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    worker: LanguageWorker | None = None
 
     @property
-    def functions(self) -> list[UserFunction]:
+    def functions(self) -> list[IndexedFunction]:
         return (
             [h.function for h in self.http]
             + [t.function for t in self.timers]
@@ -141,17 +146,41 @@ def _positive_int(value: Any, where: str, default: int) -> int:
     return number
 
 
+HOST_JSON_VERSION = "2.0"
+HOST_JSON_HELP = (
+    "See https://aka.ms/functions-hostjson for steps to migrate the configuration file."
+)
+INSTANCE_STATE_OVERRIDES = ("NonRunningStates", "AnyState")
+
+
+def _check_version(data: dict[str, Any]) -> None:
+    """The host refuses to start unless host.json says ``"version": "2.0"``."""
+    if "version" not in data:
+        raise AppLoadError(
+            f"The host.json file is missing the required 'version' property. {HOST_JSON_HELP}"
+        )
+    if str(data["version"]) != HOST_JSON_VERSION:
+        raise AppLoadError(
+            f"'{data['version']}' is an invalid value for host.json 'version' property. This does "
+            f"not correspond to the function runtime version; set it to '{HOST_JSON_VERSION}'."
+        )
+
+
 def read_host_json(
     folder: Path, environ: MutableMapping[str, str], host_section: dict[str, Any] | None = None
 ) -> HostSettings:
     """Read host.json; raises AppLoadError naming the setting when a value is unusable."""
     path = folder / "host.json"
     data: dict[str, Any] = {}
-    if path.exists():
+    text = path.read_text(encoding="utf-8-sig") if path.exists() else ""
+    if text.strip():  # the host writes a default host.json where there is none or it is empty
         try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
+            data = json.loads(text)
         except ValueError as error:
             raise AppLoadError(f"{path} is not valid JSON: {error}") from error
+        if not isinstance(data, dict):
+            raise AppLoadError(f"{path} must hold a JSON object")
+        _check_version(data)
     extensions = data.get("extensions") or {}
     http = extensions.get("http") or {}
     durable = extensions.get("durableTask") or {}
@@ -184,115 +213,92 @@ def read_host_json(
             default,
         ),
         log_levels={str(k): str(v) for k, v in levels.items()},
+        default_version=str(durable.get("defaultVersion") or ""),
+        overridable_states=_instance_state_override(durable),
         local_http_port=None
         if port is None
         else _positive_int(port, "local.settings.json Host.LocalHttpPort", 0),
     )
 
 
-def import_function_register(folder: Path, script: str) -> func.FunctionRegister:
-    """Import the script and return its single FunctionRegister (worker ``index_function_app``)."""
-    path = folder / script
-    if not path.exists():
-        raise AppLoadError(
-            f"{path} not found; a Python v2-model app needs function_app.py (or set "
-            f"{SCRIPT_FILE_SETTING} in local.settings.json)"
-        )
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-    module_name = path.stem
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise AppLoadError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    registers = [
-        (name, value)
-        for name, value in vars(module).items()
-        if isinstance(value, func.FunctionRegister)
-    ]
-    if len(registers) != 1:
-        found = ", ".join(name for name, _ in registers) or "none"
-        raise AppLoadError(
-            f"{path} must define exactly one FunctionApp/DFApp at module level; found {found}"
-        )
-    return registers[0][1]
+def _instance_state_override(durable: dict[str, Any]) -> str:
+    value = str(durable.get("overridableExistingInstanceStates") or INSTANCE_STATE_OVERRIDES[0])
+    for known in INSTANCE_STATE_OVERRIDES:
+        if value.lower() == known.lower():
+            return known
+    raise AppLoadError(
+        f"host.json extensions.durableTask.overridableExistingInstanceStates '{value}' is not "
+        f"one of {', '.join(INSTANCE_STATE_OVERRIDES)}"
+    )
 
 
-def _auth_level(trigger: Any) -> str:
-    level = getattr(trigger, "auth_level", None)
-    text = str(getattr(level, "value", level) or "function")
-    return text.lower()
-
-
-def _methods(trigger: Any) -> frozenset[str] | None:
-    methods = getattr(trigger, "methods", None)
+def _http_methods(binding: Mapping[str, Any]) -> frozenset[str] | None:
+    methods = binding.get("methods")
     if not methods:
         return None
-    return frozenset(str(getattr(m, "value", m)).upper() for m in methods)
-
-
-def _binding_type(binding: Any) -> str | None:
-    """A binding's type; generic bindings (``generic_input_binding(type=...)``) carry it as
-    ``type``, as function.json does."""
-    return binding.get_binding_name() or getattr(binding, "type", None)
+    return frozenset(str(m).upper() for m in methods)
 
 
 _DURABLE_TRIGGERS = {
     "orchestrationTrigger": ("orchestrator", "orchestration"),
     "activityTrigger": ("activity", "activity"),
-    "entityTrigger": ("entity", "entity_name"),
+    "entityTrigger": ("entity", "entityName"),
 }
+_SERVED_BINDINGS = {"httpTrigger", "http", "timerTrigger", "durableClient", *_DURABLE_TRIGGERS}
 
 
-def index_functions(register: func.FunctionRegister, folder: Path) -> LoadedApp:
-    """Sort the app's functions by trigger; ``get_functions()`` is called exactly once here.
+def index_functions(functions: list[FunctionMetadata], folder: Path) -> LoadedApp:
+    """Sort the functions the worker indexed by trigger, from their raw bindings.
 
-    Raises AppLoadError when two durable functions share a (case-insensitive) name.
+    Raises AppLoadError when two durable functions share a (case-insensitive) name. A function
+    whose route another function already took is in error and skipped, as the host does.
     """
     app = LoadedApp(folder=folder, host=HostSettings(), settings={})
     durable_names: dict[tuple[str, str], str] = {}
-    for function in register.get_functions():
-        user_function = function.get_user_function()
-        name = function.get_function_name() or user_function.__name__
-        trigger: Any = function.get_trigger()
+    routes: dict[str, str] = {}
+    for metadata in functions:
+        name = metadata.name
+        trigger = metadata.trigger
         if trigger is None:
             app.skipped.append(f"{name}: no trigger")
             continue
-        trigger_type = str(_binding_type(trigger))
-        bindings = function.get_bindings()
-        clients = tuple(
-            ClientBindingSpec(
-                b.name, getattr(b, "task_hub", None), getattr(b, "connection_name", None)
-            )
-            for b in bindings
-            if _binding_type(b) == "durableClient"
-        )
-        others = [
-            str(_binding_type(b))
-            for b in bindings
-            if b is not trigger and _binding_type(b) not in ("durableClient", "http")
-        ]
+        others = sorted({str(b.get("type")) for b in metadata.bindings} - _SERVED_BINDINGS)
         if others:
             app.skipped.append(f"{name}: bindings {', '.join(others)} are not supported by devhost")
             continue
-        user = describe(name, trigger_type, trigger.name, user_function, clients, str(folder))
+        clients = tuple(
+            ClientBindingSpec(str(b["name"]), b.get("taskHub"), b.get("connectionName"))
+            for b in metadata.bindings
+            if b.get("type") == "durableClient"
+        )
+        trigger_type = str(trigger["type"])
+        function = IndexedFunction(
+            name, metadata.function_id, trigger_type, str(trigger["name"]), clients
+        )
         if trigger_type == "httpTrigger":
-            route = str(trigger.route or name).strip("/")
-            app.http.append(HttpFunction(user, route, _methods(trigger), _auth_level(trigger)))
+            route = str(trigger.get("route") or name).strip("/")
+            taken = routes.get(route.lower())
+            if taken is not None:
+                app.skipped.append(
+                    f"{name}: The route specified conflicts with the route defined by "
+                    f"function '{taken}'."
+                )
+                continue
+            routes[route.lower()] = name
+            level = str(trigger.get("authLevel") or "function").lower()
+            app.http.append(HttpFunction(function, route, _http_methods(trigger), level))
         elif trigger_type == "timerTrigger":
             app.timers.append(
                 TimerFunction(
-                    user,
-                    str(trigger.schedule),
-                    bool(getattr(trigger, "run_on_startup", False)),
-                    getattr(trigger, "use_monitor", None),
+                    function,
+                    str(trigger["schedule"]),
+                    bool(trigger.get("runOnStartup", False)),
+                    trigger.get("useMonitor"),
                 )
             )
         elif trigger_type in _DURABLE_TRIGGERS:
-            kind, alias_attribute = _DURABLE_TRIGGERS[trigger_type]
-            registered = str(getattr(trigger, alias_attribute, None) or name)
+            kind, alias_key = _DURABLE_TRIGGERS[trigger_type]
+            registered = str(trigger.get(alias_key) or name)
             key = (kind, registered.lower())
             if key in durable_names:
                 raise AppLoadError(
@@ -300,14 +306,21 @@ def index_functions(register: func.FunctionRegister, folder: Path) -> LoadedApp:
                     f"'{name}'; durable names are case-insensitive and must be unique"
                 )
             durable_names[key] = name
-            app.durable.append(DurableFunction(kind, registered, user))
+            app.durable.append(DurableFunction(kind, registered, function))
         else:
             app.skipped.append(f"{name}: trigger '{trigger_type}' is not supported by devhost")
     return app
 
 
-def load_app(folder: Path | str, environ: MutableMapping[str, str] | None = None) -> LoadedApp:
-    """Load settings, host.json and the app's functions. Raises AppLoadError."""
+def load_app(
+    folder: Path | str,
+    environ: MutableMapping[str, str] | None = None,
+    worker: LanguageWorker | None = None,
+) -> LoadedApp:
+    """Load settings and host.json, then index the app through the Python worker.
+
+    Raises AppLoadError, with the worker's own message when the worker refuses the app.
+    """
     environ = os.environ if environ is None else environ
     folder = Path(folder).resolve()
     if not folder.is_dir():
@@ -316,9 +329,20 @@ def load_app(folder: Path | str, environ: MutableMapping[str, str] | None = None
     apply_settings(values, environ)
     host = read_host_json(folder, environ, host_section)
     script = environ.get(SCRIPT_FILE_SETTING) or "function_app.py"
-    register = import_function_register(folder, script)
-    app = index_functions(register, folder)
-    app.host, app.settings = host, values
+    if not (folder / script).exists():
+        raise AppLoadError(
+            f"{folder / script} not found; a Python v2-model app needs function_app.py (or set "
+            f"{SCRIPT_FILE_SETTING} in local.settings.json)"
+        )
+    try:
+        worker = worker or create_worker(environ)
+        functions = worker.index(folder)
+    except WorkerLoadError as error:
+        raise AppLoadError(f"the Python worker refused the app: {error}") from error
+    except ValueError as error:
+        raise AppLoadError(str(error)) from error
+    app = index_functions(functions, folder)
+    app.host, app.settings, app.worker = host, values, worker
     for line in app.skipped:
         logger.warning("skipping function %s", line)
     return app
@@ -328,46 +352,29 @@ ClientJson = Callable[[ClientBindingSpec], str]
 
 
 def durable_functions(
-    app: LoadedApp, runner: FunctionRunner, client_json: ClientJson
+    app: LoadedApp, invoker: Invoker, client_json: ClientJson
 ) -> DurableFunctions:
-    """The engine's invokers for the app's orchestrators, activities and entities."""
+    """The engine's invokers for the app's orchestrators, activities and entities: each sends
+    the payload text to the worker and answers the text the worker returns."""
     functions = DurableFunctions()
     for durable in app.durable:
+        invoke = _durable_invoker(durable.function, invoker, client_json)
         if durable.kind == "orchestrator":
-            functions.orchestrators[durable.registered_name] = _context_handler(durable.function)
+            functions.orchestrators[durable.registered_name] = invoke
         elif durable.kind == "entity":
-            functions.entities[durable.registered_name] = _context_handler(durable.function)
+            functions.entities[durable.registered_name] = invoke
         else:
-            functions.activities[durable.registered_name] = _activity_invoker(
-                durable.function, runner, client_json
-            )
+            functions.activities[durable.registered_name] = invoke
     return functions
 
 
-def _context_handler(function: UserFunction) -> Callable[[str], str]:
-    """Orchestrator and entity handles take the context JSON and return the state JSON."""
-    handle = function.function
-
-    def invoke(context_json: str) -> str:
-        return str(handle(context_json))
-
-    return invoke
-
-
-def _activity_invoker(
-    function: UserFunction, runner: FunctionRunner, client_json: ClientJson
-) -> Callable[[str | None], str | None]:
-    def invoke(input_json: str | None) -> str | None:
-        value = None
-        if input_json is not None:
-            value = ActivityTriggerConverter.decode(
-                meta.Datum(type="json", value=input_json), trigger_metadata=None
-            )
+def _durable_invoker(
+    function: IndexedFunction, invoker: Invoker, client_json: ClientJson
+) -> Callable[[str | None], Any]:
+    def invoke(payload: str | None) -> str | None:
+        # An activity called without input receives the JSON text "null", as from the extension.
+        trigger = typed_text("null" if payload is None else payload)
         clients = {b.name: client_json(b) for b in function.client_bindings}
-        result = runner.call_blocking(function, runner.arguments(function, value, clients))
-        if result is None:
-            return None
-        encoded: str | None = ActivityTriggerConverter.encode(result, expected_type=None).value
-        return encoded
+        return text_of(invoker.call_blocking(function, trigger, clients))
 
     return invoke

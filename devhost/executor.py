@@ -451,8 +451,10 @@ def invoke_orchestrator(invoker: OrchestratorInvoker, context: str) -> tuple[dic
     except Exception as exc:
         message = str(exc)
         cut = message.find(OUT_OF_PROC_MARKER)
-        cause = exc.__cause__ or exc
-        stack = "".join(traceback.format_tb(cause.__traceback__)) if cause.__traceback__ else ""
+        stack = getattr(exc, "stack_trace", "")  # the worker's FunctionFailed carries the user's
+        if not stack:
+            cause = exc.__cause__ or exc
+            stack = "".join(traceback.format_tb(cause.__traceback__)) if cause.__traceback__ else ""
         if cut == -1:
             return {"isDone": False, "actions": [[]], "error": message or type(exc).__name__}, stack
         text = message[cut + len(OUT_OF_PROC_MARKER) :]

@@ -277,7 +277,9 @@ def activity_failure(name: str, exc: BaseException) -> tuple[str, str]:
     Details mimics the serialized .NET exception the extension stores, so code that parses
     ``json.loads(details)["Message"]`` keeps working.
     """
-    message = f"{type(exc).__name__}: {exc}"
+    # The worker's FunctionFailed already carries "<Type>: <message>" and the user's stack.
+    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    stack = getattr(exc, "stack_trace", None) or "".join(traceback.format_exception(exc))
     details = {
         "$type": "System.Exception, System.Private.CoreLib",
         "ClassName": "System.Exception",
@@ -285,7 +287,7 @@ def activity_failure(name: str, exc: BaseException) -> tuple[str, str]:
         "Data": None,
         "InnerException": None,
         "HelpURL": None,
-        "StackTraceString": "".join(traceback.format_exception(exc)).rstrip() or None,
+        "StackTraceString": stack.rstrip() or None,
         "RemoteStackTraceString": None,
         "RemoteStackIndex": 0,
         "ExceptionMethod": None,

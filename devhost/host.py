@@ -8,6 +8,7 @@ folder resumes every orchestration where it stood.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -17,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azure.functions.timer import TimerRequest
-
-from devhost import logs
+from devhost import logs, rpc
 from devhost.app import LoadedApp, durable_functions, load_app
 from devhost.client_binding import client_binding_json
 from devhost.clock import SystemClock
@@ -27,7 +26,7 @@ from devhost.engine import Engine
 from devhost.http.auth import HostKeys
 from devhost.http.functions import log_failure
 from devhost.http.server import HostServer, build_pipeline
-from devhost.invocation import ClientBindingSpec, FunctionRunner
+from devhost.invocation import ClientBindingSpec, Invoker
 from devhost.store import SqliteTaskHubStore
 from devhost.taskhub import Clock, DurableFunctions, TaskHub
 from devhost.timers import TimerSchedule, TimerSpec, TimerStatusFile, TimerTriggers
@@ -102,7 +101,8 @@ class Host:
         self.app = load_app(options.app_folder, self.environ)
         self.keys = HostKeys.from_settings(self.environ)
         self.data_dir = options.data_dir or (self.app.folder / DEFAULT_DATA_FOLDER)
-        self.runner = FunctionRunner(self.environ)
+        assert self.app.worker is not None
+        self.invoker = Invoker(self.app.worker)
         self.origin = ""
         schedules = {
             t.function.name: TimerSchedule.parse(t.schedule, self.environ, t.function.name)
@@ -137,8 +137,8 @@ class Host:
     async def start(self) -> int:
         """Open the task hub, serve HTTP, start the engine and the timers; returns the port."""
         loop = asyncio.get_running_loop()
-        self.runner.bind_loop(loop)
-        functions = durable_functions(self.app, self.runner, self.client_json)
+        self.invoker.bind_loop(loop)
+        functions = durable_functions(self.app, self.invoker, self.client_json)
         self.hub = await asyncio.to_thread(
             self.task_hub_factory,
             self.app,
@@ -146,7 +146,7 @@ class Host:
             functions,
             None if isinstance(self.clock, SystemClock) else self.clock,
         )
-        pipeline = build_pipeline(self.app, self.hub, self.runner, self.client_json, self.keys)
+        pipeline = build_pipeline(self.app, self.hub, self.invoker, self.client_json, self.keys)
         self.server = HostServer(pipeline)
         port = self.options.port
         if port is None:
@@ -175,7 +175,7 @@ class Host:
         if self.hub is not None:
             await asyncio.to_thread(self.hub.stop)
         await close_sdk_session()
-        self.runner.close()
+        self.invoker.close()
 
     async def run(self) -> None:
         """Start, then serve until SIGINT or SIGTERM."""
@@ -196,15 +196,12 @@ class Host:
         reason = f"Timer fired at {self.clock.now().isoformat()}"
         with logs.invocation(name, reason) as invocation:
             try:
-                request = TimerRequest(
-                    past_due=bool(payload["IsPastDue"]),
-                    schedule_status=payload["ScheduleStatus"] or {},
-                    schedule=payload["Schedule"] or {},
-                )
                 clients = {b.name: self.client_json(b) for b in function.client_bindings}
-                await self.runner.call(
+                await self.invoker.call(
                     function,
-                    self.runner.arguments(function, request, clients, invocation.invocation_id),
+                    rpc.TypedData(json=json.dumps(payload)),
+                    clients,
+                    invocation.invocation_id,
                 )
             except Exception as error:
                 invocation.fail()
@@ -212,7 +209,8 @@ class Host:
 
     def _announce(self, port: int) -> None:
         prefix = f"/{self.app.host.route_prefix}" if self.app.host.route_prefix else ""
-        lines = ["", "Functions:", ""]
+        worker = self.app.worker.description if self.app.worker is not None else "none"
+        lines = ["", f"Python worker: {worker}", "", "Functions:", ""]
         for http in self.app.http:
             methods = ",".join(sorted(http.methods)) if http.methods else "ALL"
             lines.append(f"\t{http.function.name}: [{methods}] {self.origin}{prefix}/{http.route}")

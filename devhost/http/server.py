@@ -27,7 +27,7 @@ from devhost.http.payloads import WEBHOOK_PATH
 from devhost.http.pipeline import Area, Endpoint, Handler, Pipeline, RequestContext
 from devhost.http.routes import RouteTemplate
 from devhost.http.webhooks import Webhooks
-from devhost.invocation import ClientBindingSpec, FunctionRunner
+from devhost.invocation import ClientBindingSpec, Invoker
 from devhost.taskhub import TaskHub
 
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
@@ -122,13 +122,13 @@ def admin_area(started: float) -> Area:
 def build_pipeline(
     app: LoadedApp,
     hub: TaskHub,
-    runner: FunctionRunner,
+    invoker: Invoker,
     client_json: Callable[[ClientBindingSpec], str],
     keys: HostKeys,
 ) -> Pipeline:
     """Every area and endpoint of this host."""
     webhooks = Webhooks(hub, app.host.hub_name, keys.system_key)
-    functions = FunctionHandlers(runner, client_json)
+    functions = FunctionHandlers(invoker, client_json)
     prefix = f"/{app.host.route_prefix}" if app.host.route_prefix else ""
     function_area = Area(prefix, endpoints=[functions.endpoint(h) for h in app.http])
     function_area.sort()

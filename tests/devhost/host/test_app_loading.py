@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from devhost.app import AppLoadError, durable_functions, load_app
-from devhost.invocation import FunctionRunner
+from devhost.invocation import Invoker, text_of, typed_text
+from devhost.languageworker import FunctionFailed
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_app"
 
@@ -42,7 +43,7 @@ def test_functions_are_indexed_by_trigger_with_durable_aliases(sample):
     assert routes["hello"].methods == frozenset({"GET"}) and routes["echo"].methods is None
     assert routes["keyed/admin"].auth_level == "admin"
     assert routes["sdk/{method}"].function.client_bindings[0].name == "client"
-    assert routes["context-info"].function.wants_context
+    assert routes["context-info"].function.trigger_param == "req"
     assert [t.function.name for t in app.timers] == ["tick"]
     names = {(d.kind, d.registered_name) for d in app.durable}
     assert ("activity", "greet") in names and ("activity", "greet_implementation") not in names
@@ -51,14 +52,15 @@ def test_functions_are_indexed_by_trigger_with_durable_aliases(sample):
 
 def test_invokers_speak_the_json_protocol(sample):
     app, _ = sample
-    runner = FunctionRunner({})
-    functions = durable_functions(app, runner, lambda binding: "{}")
+    invoker = Invoker(app.worker)
+    functions = durable_functions(app, invoker, lambda binding: "{}")
     assert functions.activities["greet"]('"Oslo"') == '"Greetings, Oslo"'  # async activity
     assert functions.activities["double"]("21") == "42"
-    assert functions.activities["noop"](None) is None
+    assert functions.activities["noop"](None) == "null"  # no input: the JSON null, both ways
     assert functions.activities["noop"]("not json") == '"not json"'  # raw string fallback
-    with pytest.raises(ValueError, match="bad"):
+    with pytest.raises(FunctionFailed, match="^ValueError: bad$") as failed:
         functions.activities["explode"]('"bad"')
+    assert "raise ValueError(message)" in failed.value.stack_trace
     context = {
         "history": [
             {
@@ -104,30 +106,32 @@ def test_invokers_speak_the_json_protocol(sample):
         "15",
         "15",
     ]
-    runner.close()
 
 
-def test_async_activities_run_on_the_bound_loop_from_worker_threads(sample):
+def test_invocations_from_worker_threads_run_on_the_bound_loop(sample):
     app, _ = sample
-    runner = FunctionRunner({})
+    invoker = Invoker(app.worker)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="host-loop", daemon=True)
     thread.start()
-    runner.bind_loop(loop)
+    invoker.bind_loop(loop)
     seen: list[str] = []
-    greet = next(d.function for d in app.durable if d.registered_name == "greet")
+    real_invoke = app.worker.invoke
 
-    async def spy(name: str) -> str:
+    async def spy(request):
         seen.append(threading.current_thread().name)
-        return await greet.function(name)
+        return await real_invoke(request)
 
-    spied = type(greet)(**{**greet.__dict__, "function": spy})
-    assert runner.call_blocking(spied, {"name": "x"}) == "Greetings, x"
-    assert seen == ["host-loop"]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
-    runner.close()
+    app.worker.invoke = spy
+    try:
+        greet = next(d.function for d in app.durable if d.registered_name == "greet")
+        returned = invoker.call_blocking(greet, typed_text('"x"'), {})
+        assert text_of(returned) == '"Greetings, x"' and seen == ["host-loop"]
+    finally:
+        del app.worker.invoke
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
 
 
 def write_app(folder: Path, source: str, host: dict | None = None) -> Path:
@@ -137,29 +141,68 @@ def write_app(folder: Path, source: str, host: dict | None = None) -> Path:
     return folder
 
 
+DICT_ACTIVITY = """
+import azure.durable_functions as df
+
+app = df.DFApp()
+
+
+@app.activity_trigger(input_name="values")
+def totals(values: dict[str, int]) -> int:
+    return sum(values.values())
+"""
+
+
 @pytest.mark.parametrize(
     ("source", "host", "message"),
     [
-        ("x = 1\n", None, "exactly one FunctionApp/DFApp at module level; found none"),
+        ("x = 1\n", None, "Could not find top level function app instances in function_app.py"),
         (
             "import azure.functions as func\na = func.FunctionApp()\nb = func.FunctionApp()\n",
             None,
-            "found a, b",
+            "More than one FunctionApp or other top level function app instances are defined",
         ),
         (
             "import azure.functions as func\napp = func.FunctionApp()\n",
-            {"extensions": {"durableTask": {"hubName": "no-dashes!"}}},
+            {"version": "2.0", "extensions": {"durableTask": {"hubName": "no-dashes!"}}},
             "not a valid task hub name",
         ),
         (
             "import azure.functions as func\napp = func.FunctionApp()\n",
-            {"extensions": {"durableTask": {"maxConcurrentActivityFunctions": 0}}},
+            {
+                "version": "2.0",
+                "extensions": {"durableTask": {"maxConcurrentActivityFunctions": 0}},
+            },
             "maxConcurrentActivityFunctions must be at least 1",
         ),
         (
             "import azure.functions as func\napp = func.FunctionApp()\n",
-            {"extensions": {"durableTask": {"hubName": "%HUB%"}}},
+            {"version": "2.0", "extensions": {"durableTask": {"hubName": "%HUB%"}}},
             "app setting 'HUB'",
+        ),
+        (
+            "import azure.functions as func\napp = func.FunctionApp()\n",
+            {"extensions": {}},
+            "The host.json file is missing the required 'version' property",
+        ),
+        (
+            "import azure.functions as func\napp = func.FunctionApp()\n",
+            {"version": "3.0"},
+            "'3.0' is an invalid value for host.json 'version' property",
+        ),
+        (
+            "import azure.functions as func\napp = func.FunctionApp()\n",
+            {
+                "version": "2.0",
+                "extensions": {"durableTask": {"overridableExistingInstanceStates": "Some"}},
+            },
+            "overridableExistingInstanceStates 'Some' is not one of NonRunningStates, AnyState",
+        ),
+        (
+            DICT_ACTIVITY,
+            None,
+            "the Python worker refused the app: FunctionLoadError: cannot load the totals "
+            "function: binding values has invalid non-type annotation dict\\[str, int\\]",
         ),
     ],
 )
@@ -185,7 +228,10 @@ def test_hub_name_and_route_prefix_can_come_from_settings(tmp_path):
         tmp_path / "app",
         "import azure.functions as func\napp = func.FunctionApp()\n"
         "@app.route(route='x')\ndef x(req):\n    return 'x'\n",
-        {"extensions": {"durableTask": {"hubName": "%HUB%"}, "http": {"routePrefix": ""}}},
+        {
+            "version": "2.0",
+            "extensions": {"durableTask": {"hubName": "%HUB%"}, "http": {"routePrefix": ""}},
+        },
     )
     (folder / "local.settings.json").write_text(json.dumps({"Values": {"HUB": "FromSettings"}}))
     app = load_app(folder, {})
@@ -228,14 +274,14 @@ def hub_of(value: str, client: str) -> str:
 
 def test_a_sync_activity_takes_a_generic_durable_client_binding_as_json_text(tmp_path):
     # As function.json's {"type": "durableClient"}: the worker passes the binding's JSON text,
-    # and a plain function runs on the calling (activity) thread.
+    # and a plain function runs in the worker's thread pool.
     folder = write_app(tmp_path / "app", GENERIC_CLIENT_APP)
     app = load_app(folder, {})
     (activity,) = app.durable
     assert [b.name for b in activity.function.client_bindings] == ["client"]
-    assert not activity.function.is_async and not app.skipped
-    runner = FunctionRunner({})
-    functions = durable_functions(app, runner, lambda _: json.dumps({"taskHubName": "Hub1"}))
-    answer = functions.activities["hub_of"]('"x"')
-    assert answer == json.dumps(f"x Hub1 {threading.current_thread().name}")
-    runner.close()
+    assert not app.skipped
+    invoker = Invoker(app.worker)
+    functions = durable_functions(app, invoker, lambda _: json.dumps({"taskHubName": "Hub1"}))
+    value, hub, thread = json.loads(functions.activities["hub_of"]('"x"')).split()
+    assert (value, hub) == ("x", "Hub1")
+    assert thread.startswith("ThreadPoolExecutor")  # the worker's pool, not the caller's thread
