@@ -251,11 +251,10 @@ def index_functions(functions: list[FunctionMetadata], folder: Path) -> LoadedAp
     """Sort the functions the worker indexed by trigger, from their raw bindings.
 
     Raises AppLoadError when two durable functions share a (case-insensitive) name. A function
-    whose route another function already took is in error and skipped, as the host does.
+    whose route and methods another function already took is in error and skipped, as the host does.
     """
     app = LoadedApp(folder=folder, host=HostSettings(), settings={})
     durable_names: dict[tuple[str, str], str] = {}
-    routes: dict[str, str] = {}
     for metadata in functions:
         name = metadata.name
         trigger = metadata.trigger
@@ -277,16 +276,24 @@ def index_functions(functions: list[FunctionMetadata], folder: Path) -> LoadedAp
         )
         if trigger_type == "httpTrigger":
             route = str(trigger.get("route") or name).strip("/")
-            taken = routes.get(route.lower())
+            methods = _http_methods(trigger)
+            taken = next(
+                (
+                    other.function.name
+                    for other in app.http
+                    if other.route.lower() == route.lower()
+                    and (other.methods is None or methods is None or other.methods & methods)
+                ),
+                None,
+            )
             if taken is not None:
                 app.skipped.append(
                     f"{name}: The route specified conflicts with the route defined by "
                     f"function '{taken}'."
                 )
                 continue
-            routes[route.lower()] = name
             level = str(trigger.get("authLevel") or "function").lower()
-            app.http.append(HttpFunction(function, route, _http_methods(trigger), level))
+            app.http.append(HttpFunction(function, route, methods, level))
         elif trigger_type == "timerTrigger":
             app.timers.append(
                 TimerFunction(
