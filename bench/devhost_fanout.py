@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ HUB = "FanOutBench"
 
 APP = """
 import azure.durable_functions as df
+from contextlib import closing
 
 app = df.DFApp()
 
@@ -75,7 +77,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def history_rows(data_dir: Path, instance_id: str) -> int:
     database = data_dir / f"{HUB}.sqlite3"
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         return int(
             db.execute(
                 "SELECT count(*) FROM history WHERE instance_id = ?", (instance_id,)

@@ -64,6 +64,7 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlfleet.settings import host_app_settings  # noqa: E402
 from tests.support.servers import PrivatePostgres, free_port, start_private_postgres  # noqa: E402
 
 TABLE = "bench_fleet"
@@ -253,6 +254,7 @@ class FleetHost:
 
     def start(self, timeout: float = 90) -> None:
         env = {
+            **host_app_settings(),
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "SQLFLEET_DATA_DIR": str(self.app_data),

@@ -12,6 +12,13 @@
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
 | SQLFLEET_ODBC_DRIVER_SQLITE | ``SQLite3`` |
+
+One setting of the Python worker matters too: ``PYTHON_THREADPOOL_THREAD_COUNT``. Every plain
+(non-async) Function runs in the worker's thread pool, which has ``min(32, cores + 4)`` threads
+unless this setting says otherwise; SQL Fleet's activities hold a thread for as long as their
+scripts run, so the pool must be as large as host.json lets activities and orchestrations run at
+once. :func:`host_app_settings` is what every local launcher passes the host (and what
+``local.settings.sample.json`` and the Azure deployment set).
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ DEFAULT_ODBC_DRIVERS = {
     "mysql": "MariaDB Unicode",
     "sqlite": "SQLite3",
 }
+WORKER_THREADS = "PYTHON_THREADPOOL_THREAD_COUNT"
+# host.json's maxConcurrentActivityFunctions (32) + maxConcurrentOrchestratorFunctions (16).
+DEFAULT_WORKER_THREADS = 48
 # Bounds that catch typos (an extra zero) without limiting real deployments.
 MAX_CONCURRENT_TARGETS_LIMIT = 100_000
 MAX_RETENTION_DAYS = 36_500
@@ -140,3 +150,8 @@ def _integer(
     if not lowest <= value <= upper:
         raise SettingError(name, f"expected a number from {lowest} to {upper}, got {value}")
     return value
+
+
+def host_app_settings() -> dict[str, str]:
+    """App settings of the Functions host that SQL Fleet relies on, with their values."""
+    return {WORKER_THREADS: str(DEFAULT_WORKER_THREADS)}

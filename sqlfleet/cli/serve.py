@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from sqlfleet.cli.invocation import EXIT_USAGE, Invocation, UsageError
+from sqlfleet.settings import host_app_settings
 
 # The Functions app folder: the repository root, next to the ``sqlfleet`` package.
 APP_FOLDER = Path(__file__).resolve().parents[2]
@@ -90,8 +91,9 @@ def host_command(
 
 
 def host_environment(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a local host on ``data_dir``: the data folder and a credential key."""
-    environ = {**os.environ, **(extra or {})}
+    """The environment of a local host on ``data_dir``: SQL Fleet's host settings, the data
+    folder and a credential key (the caller's environment and ``extra`` win)."""
+    environ = {**host_app_settings(), **os.environ, **(extra or {})}
     environ.setdefault(DATA_DIR_SETTING, str(data_dir))
     if not environ.get(CREDENTIAL_KEY_SETTING):
         environ[CREDENTIAL_KEY_SETTING] = local_credential_key(Path(environ[DATA_DIR_SETTING]))

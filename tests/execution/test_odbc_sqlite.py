@@ -8,6 +8,7 @@ import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -149,7 +150,7 @@ def test_output_table_created_and_written(folder):
     out = Target("sqlite", str(folder), None, "b.db")
     assert write_output(out, NO_AUTH, table, outcome.columns, outcome.rows, marker) == 2
     assert write_output(out, NO_AUTH, table, outcome.columns, outcome.rows[:1], "other") == 1
-    with sqlite3.connect(folder / "b.db") as db:
+    with closing(sqlite3.connect(folder / "b.db")) as db:
         rows = db.execute(
             "SELECT n, label, raw, internal_execution_id FROM results ORDER BY rowid"
         ).fetchall()

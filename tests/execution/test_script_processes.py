@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def test_scripts_run_in_a_child_and_their_outcomes_come_back(folder, processes):
     assert all(run.started <= run.ended for run in runs)
     assert runs[0].ended <= runs[1].started  # one after the other
     for name in ("a", "b", "c"):
-        with sqlite3.connect(folder / f"{name}.db") as db:
+        with closing(sqlite3.connect(folder / f"{name}.db")) as db:
             assert db.execute("SELECT v FROM t").fetchall() == [(name,)]
     [pid] = processes.pids()
     assert pid != os.getpid()
@@ -102,7 +103,7 @@ def test_a_cancel_stops_the_running_script_and_skips_the_rest(folder, processes)
     assert time.monotonic() - started < 10
     assert runs[0].outcome.canceled
     assert runs[1].outcome is None  # never ran
-    with sqlite3.connect(folder / "b.db") as db:
+    with closing(sqlite3.connect(folder / "b.db")) as db:
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
 
 

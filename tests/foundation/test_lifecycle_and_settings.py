@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from sqlfleet.errors import IllegalTransition, SettingError
 from sqlfleet.lifecycle import ACTIVE, TERMINAL, TRANSITIONS, Lifecycle, check_transition, rollup
-from sqlfleet.settings import load_settings
+from sqlfleet.settings import host_app_settings, load_settings
 
 L = Lifecycle
 
@@ -142,3 +143,16 @@ def test_bad_settings_name_the_setting(name: str, value: str) -> None:
     with pytest.raises(SettingError) as raised:
         load_settings({name: value})
     assert raised.value.setting == name and name in raised.value.message
+
+
+def test_worker_threads_cover_everything_host_json_runs_at_once() -> None:
+    # Plain Functions run in the Python worker's thread pool: fewer threads than host.json lets
+    # activities and orchestrations run would silently cap a step's parallelism.
+    root = Path(__file__).resolve().parents[2]
+    durable = json.loads((root / "host.json").read_text())["extensions"]["durableTask"]
+    wanted = (
+        durable["maxConcurrentActivityFunctions"] + durable["maxConcurrentOrchestratorFunctions"]
+    )
+    assert host_app_settings() == {"PYTHON_THREADPOOL_THREAD_COUNT": str(wanted)}
+    sample = json.loads((root / "local.settings.sample.json").read_text())["Values"]
+    assert sample["PYTHON_THREADPOOL_THREAD_COUNT"] == str(wanted)

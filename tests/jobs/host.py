@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from sqlfleet.settings import host_app_settings
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +84,7 @@ class JobsHost:
 
     def launch(self, timeout: float = 90) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        environment = {**host_app_settings(), **os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         module = ["tests.jobs.skewed_host"] if self.skewed else ["devhost"]
         arguments = ["--port", str(self.port), "--data-dir", str(self.hub_dir)]
         if self.skewed:

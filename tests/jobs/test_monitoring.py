@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -19,7 +20,7 @@ def _sqlite_job(host: JobsHost, tmp_path: Path) -> str:
     folder = tmp_path / "fleet"
     folder.mkdir()
     for name in ("good1", "good2", "bad"):
-        with sqlite3.connect(folder / f"{name}.db") as connection:
+        with closing(sqlite3.connect(folder / f"{name}.db")) as connection:
             if name != "bad":
                 connection.execute("CREATE TABLE marker (id int)")
     group = unique("monitored")

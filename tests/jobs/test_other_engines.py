@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -81,11 +82,11 @@ def test_basic_job_on_a_folder_of_sqlite_files(jobs_host: JobsHost, tmp_path: Pa
     assert [t["target_database_name"] for t in targets] == ["alpha", "beta"]
 
     for name in ["alpha", "beta"]:
-        with sqlite3.connect(folder / f"{name}.db") as connection:
+        with closing(sqlite3.connect(folder / f"{name}.db")) as connection:
             assert connection.execute("SELECT id FROM fleet_basic").fetchall() == [(7,)]
-    with sqlite3.connect(folder / "gamma.db") as connection:
+    with closing(sqlite3.connect(folder / "gamma.db")) as connection:
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
-    with sqlite3.connect(sink) as connection:
+    with closing(sqlite3.connect(sink)) as connection:
         rows = connection.execute(
             "SELECT db, n, internal_execution_id FROM counts ORDER BY db"
         ).fetchall()

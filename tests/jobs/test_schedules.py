@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -107,7 +108,7 @@ def _next_occurrence(host: JobsHost, job_id: str) -> dt.datetime | None:
 
 
 def _recorded(folder: Path) -> list[str]:
-    with sqlite3.connect(folder / "only.db") as connection:
+    with closing(sqlite3.connect(folder / "only.db")) as connection:
         return [row[0] for row in connection.execute("SELECT execution FROM runs")]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from sqlfleet.settings import host_app_settings
 from tests.devhost.host.hostproc import ROOT, HostProcess, Reply, poll
 from tests.support.servers import free_port
 
@@ -25,7 +26,7 @@ class FleetHost(HostProcess):
     @classmethod
     def start_fleet(cls, root: Path, env: dict[str, str]) -> FleetHost:
         """Launch the SQL Fleet app with its data under ``root`` and wait until it answers."""
-        environment = {"SQLFLEET_DATA_DIR": str(root / "app"), **env}
+        environment = {**host_app_settings(), "SQLFLEET_DATA_DIR": str(root / "app"), **env}
         host = cls(ROOT, root / "hub", free_port(), environment)
         host.launch()
         return host
