@@ -31,6 +31,7 @@ from devhost.taskhub import (
     InstanceStatus,
     InvalidInstanceId,
     InvalidOperation,
+    OverridableStates,
     RuntimeStatus,
 )
 from devhost.worker import Worker
@@ -77,11 +78,15 @@ class Engine:
         max_concurrent_activities: int = DEFAULT_CONCURRENCY,
         max_concurrent_orchestrations: int = DEFAULT_CONCURRENCY,
         logger: logging.Logger | None = None,
+        default_version: str = "",
+        overridable_states: OverridableStates = OverridableStates.NON_RUNNING_STATES,
     ) -> None:
         self.hub_name = hub_name
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.log = logger or logging.getLogger("devhost.engine")
+        self.default_version = default_version
+        self.overridable_states = overridable_states
         self.worker = Worker(
             store,
             functions,
@@ -89,6 +94,7 @@ class Engine:
             max_concurrent_activities=max_concurrent_activities,
             max_concurrent_orchestrations=max_concurrent_orchestrations,
             logger=self.log,
+            default_version=default_version,
         )
         subscribe = getattr(self.clock, "subscribe", None)
         if callable(subscribe):
@@ -120,6 +126,8 @@ class Engine:
         validate_instance_id(instance_id)
         if input_json is not None:
             json.loads(input_json)  # ValueError: the caller must pass JSON text
+        if version is None:
+            version = self.default_version
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
         started = h.execution_started(
@@ -139,7 +147,8 @@ class Engine:
                 input=input_json,
                 started_event=h.dumps(started),
                 created_time=now,
-            )
+            ),
+            self.overridable_states.protected,
         )
         self.worker.cache.drop(instance_id)
         self.worker.notify()
@@ -219,11 +228,14 @@ class Engine:
                 self._rewind(child, reason)
 
     def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """A new start of the same orchestrator and input (the extension's ``RestartAsync``: a
+        plain start, so the new instance gets the defaultVersion and the start's override rule).
+        """
         record = self.store.get_instance(instance_id)
         if record is None:
             raise InstanceNotFound(instance_id)
         new_id = uuid.uuid4().hex if restart_with_new_instance_id else instance_id
-        return self.start_orchestration(record.name, record.input, new_id, record.version)
+        return self.start_orchestration(record.name, record.input, new_id)
 
     def purge_instance(self, instance_id: str) -> int:
         deleted = self.store.purge_instance(instance_id)

@@ -69,12 +69,15 @@ class ActionWalk:
         orchestrator_name: str,
         actions: list[dict[str, Any]],
         catalog: FunctionCatalog,
+        default_version: str = "",
     ) -> None:
         self.instance_id = instance_id
         self.execution_id = execution_id
         self.orchestrator_name = orchestrator_name
         self.actions = actions
         self.catalog = catalog
+        # host.json defaultVersion: what a sub-orchestration started without a version gets.
+        self.default_version = default_version
         self.now = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
         self.started = False
         self.error: str | None = None
@@ -325,9 +328,14 @@ class ActionWalk:
             )
         raw_input = action.get("input")
         input_json = json.dumps(raw_input) if raw_input is not None else None
+        # The extension starts the child with the version the action names, else with the host's
+        # defaultVersion of the moment: a child does not inherit its parent's version.
+        version = action.get("version")
+        if not isinstance(version, str):
+            version = self.default_version
         leaf = Leaf(parent, "sub-orchestration", task_id)
         self._pending[task_id] = leaf
-        self._expected[task_id] = ("sub-orchestration", name, (child_id, input_json, None))
+        self._expected[task_id] = ("sub-orchestration", name, (child_id, input_json, version))
         return leaf
 
     def _retry(self, action: dict[str, Any], kind: str, parent: Node | None) -> Node:

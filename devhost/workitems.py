@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -200,8 +200,10 @@ class TaskHubStore(Protocol):
     hands its event to the instance in the same transaction. Storage errors propagate.
     """
 
-    def create_instance(self, new: NewInstance) -> None:
-        """Create (or replace a terminal) instance. Raises InstanceExists if one is running."""
+    def create_instance(self, new: NewInstance, protected: Collection[RuntimeStatus] = ...) -> None:
+        """Create the instance, replacing (history, inbox and pending work dropped) one with the
+        same id unless its status is in ``protected`` (default: every live status), when it
+        raises InstanceExists."""
         ...
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
