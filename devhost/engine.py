@@ -35,7 +35,12 @@ from devhost.taskhub import (
     RuntimeStatus,
 )
 from devhost.worker import Worker
-from devhost.workitems import InstanceRecord, NewInstance
+from devhost.workitems import (
+    InstanceRecord,
+    NewInstance,
+    decode_entity_page_token,
+    encode_entity_page_token,
+)
 
 MAX_INSTANCE_ID_LENGTH = 256
 _FORBIDDEN_ID_CHARS = set("/\\#?")
@@ -275,7 +280,7 @@ class Engine:
 
     def query_entities(
         self,
-        name: str,
+        name: str | None,
         *,
         fetch_state: bool = False,
         top: int = 100,
@@ -284,10 +289,11 @@ class Engine:
         last_operation_to: dt.datetime | None = None,
     ) -> tuple[list[EntityStatus], str | None]:
         top = max(1, top)
+        after = decode_entity_page_token(continuation_token) if continuation_token else None
         records = self.store.query_entities(
-            name, top + 1, continuation_token, last_operation_from, last_operation_to
+            name, top + 1, after, last_operation_from, last_operation_to
         )
-        token = records[top - 1].key if len(records) > top else None
+        token = encode_entity_page_token(records[top - 1].entity_id) if len(records) > top else None
         return [
             EntityStatus(r.name, r.key, r.state if fetch_state else None, r.last_operation_time)
             for r in records[:top]

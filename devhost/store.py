@@ -462,21 +462,21 @@ class SqliteTaskHubStore:
 
     def query_entities(
         self,
-        name: str,
+        name: str | None,
         top: int,
-        after_key: str | None,
+        after_id: str | None,
         last_from: dt.datetime | None,
         last_to: dt.datetime | None,
     ) -> list[EntityRecord]:
         where, params = _where(
-            ("name = ?", name.lower()),
-            ("key > ?", after_key),
+            ("name = ?", name.lower() if name else None),
+            ("entity_id > ?", after_id),
             ("last_operation_time >= ?", _stamp(last_from)),
             ("last_operation_time <= ?", _stamp(last_to)),
         )
         rows = self._read(
             "SELECT entity_id, name, key, state, last_operation_time FROM entities "
-            f"WHERE {where} ORDER BY key LIMIT ?",
+            f"WHERE {where} ORDER BY entity_id LIMIT ?",
             [*params, top],
         )
         return [EntityRecord.from_row(row) for row in rows]

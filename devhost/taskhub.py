@@ -268,14 +268,18 @@ class TaskHub(Protocol):
 
     def query_entities(
         self,
-        name: str,
+        name: str | None,
         *,
         fetch_state: bool = False,
         top: int = 100,
         continuation_token: str | None = None,
         last_operation_from: dt.datetime | None = None,
         last_operation_to: dt.datetime | None = None,
-    ) -> tuple[list[EntityStatus], str | None]: ...
+    ) -> tuple[list[EntityStatus], str | None]:
+        """A page of entities named ``name`` (every entity of the hub when it is empty or None),
+        ordered by entity id, and the next continuation token (None on the last page).
+        Raises ValueError for a token this hub did not issue."""
+        ...
 
     def start(self) -> None:
         """Start background workers (orchestration episodes, activities, timers)."""

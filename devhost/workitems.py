@@ -278,14 +278,29 @@ class TaskHubStore(Protocol):
 
     def query_entities(
         self,
-        name: str,
+        name: str | None,
         top: int,
-        after_key: str | None,
+        after_id: str | None,
         last_from: dt.datetime | None,
         last_to: dt.datetime | None,
-    ) -> list[EntityRecord]: ...
+    ) -> list[EntityRecord]:
+        """Up to ``top`` entities ordered by entity id (``@name@key``), after ``after_id``; all
+        names when ``name`` is empty or None."""
+        ...
 
     def close(self) -> None: ...
+
+
+def encode_entity_page_token(entity_id: str) -> str:
+    """An opaque, header-safe continuation token for entity queries (keyset: entity id)."""
+    return base64.urlsafe_b64encode(entity_id.encode()).decode()
+
+
+def decode_entity_page_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid continuation token {token!r}") from exc
 
 
 def encode_page_token(created: str, instance_id: str) -> str:
