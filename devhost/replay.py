@@ -274,6 +274,8 @@ class ActionWalk:
             return self._wait_for_event(action.get("externalEventName") or "", parent)
         if kind in (7, 9):
             return self._entity_message(action, parent, signal=kind == 9)
+        if kind == 10:
+            return self._scheduled_signal(action, parent)
         if kind in (11, 12):
             children = action.get("compoundActions") or []
             node: Node = WhenAny(parent) if kind == 11 else WhenAll(parent, len(children))
@@ -407,6 +409,16 @@ class ActionWalk:
         self._entity_calls[task_id] = (leaf, request_id)
         self._waiters.setdefault(request_id, deque()).append(leaf)
         return leaf
+
+    def _scheduled_signal(self, action: dict[str, Any], parent: Node | None) -> Node:
+        # The Python SDK 1.7 cannot emit it (its signal_entity takes no time): refuse it loudly.
+        self._fail_call(
+            f"The ScheduledSignalEntity action (actionType 10: '{action.get('operation')}' on "
+            f"'{action.get('instanceId')}' at {action.get('fireAt')}) is not supported by the "
+            "devhost engine, and azure-functions-durable 1.7 never emits it. Call "
+            "context.signal_entity(), after a context.create_timer() if the signal must wait."
+        )
+        return Leaf(parent, "unsupported")
 
     # -- history events ----------------------------------------------------------------------
 
