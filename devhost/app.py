@@ -30,7 +30,7 @@ from devhost.languageworker import (
     WorkerLoadError,
     create_worker,
 )
-from devhost.taskhub import DurableFunctions
+from devhost.taskhub import DurableFunctions, OverridableStates
 
 SCRIPT_FILE_SETTING = "PYTHON_SCRIPT_FILE_NAME"
 DEFAULT_HUB_NAME = "TestHubName"  # what Core Tools uses when host.json names no hub
@@ -56,7 +56,8 @@ class HostSettings:
     log_levels: dict[str, str] = field(default_factory=dict)
     local_http_port: int | None = None
     default_version: str = ""  # extensions.durableTask.defaultVersion
-    overridable_states: str = "NonRunningStates"  # ...overridableExistingInstanceStates
+    # extensions.durableTask.overridableExistingInstanceStates
+    overridable_states: OverridableStates = OverridableStates.NON_RUNNING_STATES
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ HOST_JSON_VERSION = "2.0"
 HOST_JSON_HELP = (
     "See https://aka.ms/functions-hostjson for steps to migrate the configuration file."
 )
-INSTANCE_STATE_OVERRIDES = ("NonRunningStates", "AnyState")
+INSTANCE_STATE_OVERRIDES = tuple(state.value for state in OverridableStates)
 
 
 def _check_version(data: dict[str, Any]) -> None:
@@ -221,10 +222,10 @@ def read_host_json(
     )
 
 
-def _instance_state_override(durable: dict[str, Any]) -> str:
+def _instance_state_override(durable: dict[str, Any]) -> OverridableStates:
     value = str(durable.get("overridableExistingInstanceStates") or INSTANCE_STATE_OVERRIDES[0])
-    for known in INSTANCE_STATE_OVERRIDES:
-        if value.lower() == known.lower():
+    for known in OverridableStates:
+        if value.lower() == known.value.lower():
             return known
     raise AppLoadError(
         f"host.json extensions.durableTask.overridableExistingInstanceStates '{value}' is not "

@@ -31,10 +31,16 @@ from devhost.taskhub import (
     InstanceStatus,
     InvalidInstanceId,
     InvalidOperation,
+    OverridableStates,
     RuntimeStatus,
 )
 from devhost.worker import Worker
-from devhost.workitems import InstanceRecord, NewInstance
+from devhost.workitems import (
+    InstanceRecord,
+    NewInstance,
+    decode_entity_page_token,
+    encode_entity_page_token,
+)
 
 MAX_INSTANCE_ID_LENGTH = 256
 _FORBIDDEN_ID_CHARS = set("/\\#?")
@@ -77,11 +83,15 @@ class Engine:
         max_concurrent_activities: int = DEFAULT_CONCURRENCY,
         max_concurrent_orchestrations: int = DEFAULT_CONCURRENCY,
         logger: logging.Logger | None = None,
+        default_version: str = "",
+        overridable_states: OverridableStates = OverridableStates.NON_RUNNING_STATES,
     ) -> None:
         self.hub_name = hub_name
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.log = logger or logging.getLogger("devhost.engine")
+        self.default_version = default_version
+        self.overridable_states = overridable_states
         self.worker = Worker(
             store,
             functions,
@@ -89,6 +99,7 @@ class Engine:
             max_concurrent_activities=max_concurrent_activities,
             max_concurrent_orchestrations=max_concurrent_orchestrations,
             logger=self.log,
+            default_version=default_version,
         )
         subscribe = getattr(self.clock, "subscribe", None)
         if callable(subscribe):
@@ -120,6 +131,8 @@ class Engine:
         validate_instance_id(instance_id)
         if input_json is not None:
             json.loads(input_json)  # ValueError: the caller must pass JSON text
+        if version is None:
+            version = self.default_version
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
         started = h.execution_started(
@@ -139,7 +152,8 @@ class Engine:
                 input=input_json,
                 started_event=h.dumps(started),
                 created_time=now,
-            )
+            ),
+            self.overridable_states.protected,
         )
         self.worker.cache.drop(instance_id)
         self.worker.notify()
@@ -219,11 +233,14 @@ class Engine:
                 self._rewind(child, reason)
 
     def restart(self, instance_id: str, restart_with_new_instance_id: bool = True) -> str:
+        """A new start of the same orchestrator and input (the extension's ``RestartAsync``: a
+        plain start, so the new instance gets the defaultVersion and the start's override rule).
+        """
         record = self.store.get_instance(instance_id)
         if record is None:
             raise InstanceNotFound(instance_id)
         new_id = uuid.uuid4().hex if restart_with_new_instance_id else instance_id
-        return self.start_orchestration(record.name, record.input, new_id, record.version)
+        return self.start_orchestration(record.name, record.input, new_id)
 
     def purge_instance(self, instance_id: str) -> int:
         deleted = self.store.purge_instance(instance_id)
@@ -263,7 +280,7 @@ class Engine:
 
     def query_entities(
         self,
-        name: str,
+        name: str | None,
         *,
         fetch_state: bool = False,
         top: int = 100,
@@ -272,10 +289,11 @@ class Engine:
         last_operation_to: dt.datetime | None = None,
     ) -> tuple[list[EntityStatus], str | None]:
         top = max(1, top)
+        after = decode_entity_page_token(continuation_token) if continuation_token else None
         records = self.store.query_entities(
-            name, top + 1, continuation_token, last_operation_from, last_operation_to
+            name, top + 1, after, last_operation_from, last_operation_to
         )
-        token = records[top - 1].key if len(records) > top else None
+        token = encode_entity_page_token(records[top - 1].entity_id) if len(records) > top else None
         return [
             EntityStatus(r.name, r.key, r.state if fetch_state else None, r.last_operation_time)
             for r in records[:top]

@@ -102,8 +102,12 @@ class _Plan:
 
 
 class EpisodeExecutor:
-    def __init__(self, index: FunctionCatalog) -> None:
+    """Runs episodes against the app's orchestrators; ``default_version`` is host.json's
+    ``defaultVersion``, given to sub-orchestrations started without a version."""
+
+    def __init__(self, index: FunctionCatalog, default_version: str = "") -> None:
         self.index = index
+        self.default_version = default_version
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -261,6 +265,7 @@ class EpisodeExecutor:
             orchestrator_name=instance.name,
             actions=list(actions[0]) if len(actions) == 1 else [],
             catalog=self.index,
+            default_version=self.default_version,
         )
         if len(actions) != 1:
             walk.error = (

@@ -118,11 +118,16 @@ def execution_started(
 
 
 def parent_instance(
-    name: str, instance_id: str, execution_id: str, task_schedule_id: int
+    name: str,
+    instance_id: str,
+    execution_id: str,
+    task_schedule_id: int,
+    version: str | None = None,
 ) -> dict[str, Any]:
+    """DTFx's ``ParentInstance`` of a sub-orchestration: the parent's name, version and ids."""
     return {
         "Name": name,
-        "Version": "",
+        "Version": version if version is not None else "",
         "OrchestrationInstance": {"InstanceId": instance_id, "ExecutionId": execution_id},
         "TaskScheduleId": task_schedule_id,
     }

@@ -60,6 +60,8 @@ def open_task_hub(
         max_concurrent_activities=app.host.max_concurrent_activities,
         max_concurrent_orchestrations=app.host.max_concurrent_orchestrations,
         logger=logging.getLogger("Host.Triggers.DurableTask"),
+        default_version=app.host.default_version,
+        overridable_states=app.host.overridable_states,
     )
 
 

@@ -69,12 +69,15 @@ class ActionWalk:
         orchestrator_name: str,
         actions: list[dict[str, Any]],
         catalog: FunctionCatalog,
+        default_version: str = "",
     ) -> None:
         self.instance_id = instance_id
         self.execution_id = execution_id
         self.orchestrator_name = orchestrator_name
         self.actions = actions
         self.catalog = catalog
+        # host.json defaultVersion: what a sub-orchestration started without a version gets.
+        self.default_version = default_version
         self.now = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
         self.started = False
         self.error: str | None = None
@@ -271,6 +274,8 @@ class ActionWalk:
             return self._wait_for_event(action.get("externalEventName") or "", parent)
         if kind in (7, 9):
             return self._entity_message(action, parent, signal=kind == 9)
+        if kind == 10:
+            return self._scheduled_signal(action, parent)
         if kind in (11, 12):
             children = action.get("compoundActions") or []
             node: Node = WhenAny(parent) if kind == 11 else WhenAll(parent, len(children))
@@ -325,9 +330,14 @@ class ActionWalk:
             )
         raw_input = action.get("input")
         input_json = json.dumps(raw_input) if raw_input is not None else None
+        # The extension starts the child with the version the action names, else with the host's
+        # defaultVersion of the moment: a child does not inherit its parent's version.
+        version = action.get("version")
+        if not isinstance(version, str):
+            version = self.default_version
         leaf = Leaf(parent, "sub-orchestration", task_id)
         self._pending[task_id] = leaf
-        self._expected[task_id] = ("sub-orchestration", name, (child_id, input_json, None))
+        self._expected[task_id] = ("sub-orchestration", name, (child_id, input_json, version))
         return leaf
 
     def _retry(self, action: dict[str, Any], kind: str, parent: Node | None) -> Node:
@@ -399,6 +409,16 @@ class ActionWalk:
         self._entity_calls[task_id] = (leaf, request_id)
         self._waiters.setdefault(request_id, deque()).append(leaf)
         return leaf
+
+    def _scheduled_signal(self, action: dict[str, Any], parent: Node | None) -> Node:
+        # The Python SDK 1.7 cannot emit it (its signal_entity takes no time): refuse it loudly.
+        self._fail_call(
+            f"The ScheduledSignalEntity action (actionType 10: '{action.get('operation')}' on "
+            f"'{action.get('instanceId')}' at {action.get('fireAt')}) is not supported by the "
+            "devhost engine, and azure-functions-durable 1.7 never emits it. Call "
+            "context.signal_entity(), after a context.create_timer() if the signal must wait."
+        )
+        return Leaf(parent, "unsupported")
 
     # -- history events ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from devhost.workitems import (
 __all__ = ["SqliteTaskHubStore", "TaskHubStore"]
 
 TERMINAL = tuple(s.value for s in RuntimeStatus if s.is_terminal)
+LIVE_STATUSES = frozenset(s for s in RuntimeStatus if not s.is_terminal)
 _CHUNK = 500
 
 _SCHEMA = Path(__file__).with_name("store_schema.sql").read_text()
@@ -88,12 +89,14 @@ class SqliteTaskHubStore:
 
     # -- instances ---------------------------------------------------------------------------
 
-    def create_instance(self, new: NewInstance) -> None:
+    def create_instance(
+        self, new: NewInstance, protected: Collection[RuntimeStatus] = LIVE_STATUSES
+    ) -> None:
         with self._transaction() as db:
             row = db.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (new.instance_id,)
             ).fetchone()
-            if row is not None and row[0] not in TERMINAL:
+            if row is not None and RuntimeStatus(row[0]) in protected:
                 raise InstanceExists(new.instance_id)
             self._insert_instance(db, new)
 
@@ -459,21 +462,21 @@ class SqliteTaskHubStore:
 
     def query_entities(
         self,
-        name: str,
+        name: str | None,
         top: int,
-        after_key: str | None,
+        after_id: str | None,
         last_from: dt.datetime | None,
         last_to: dt.datetime | None,
     ) -> list[EntityRecord]:
         where, params = _where(
-            ("name = ?", name.lower()),
-            ("key > ?", after_key),
+            ("name = ?", name.lower() if name else None),
+            ("entity_id > ?", after_id),
             ("last_operation_time >= ?", _stamp(last_from)),
             ("last_operation_time <= ?", _stamp(last_to)),
         )
         rows = self._read(
             "SELECT entity_id, name, key, state, last_operation_time FROM entities "
-            f"WHERE {where} ORDER BY key LIMIT ?",
+            f"WHERE {where} ORDER BY entity_id LIMIT ?",
             [*params, top],
         )
         return [EntityRecord.from_row(row) for row in rows]

@@ -52,6 +52,29 @@ _STATUS_CODES = {
 }
 
 
+class OverridableStates(str, Enum):
+    """host.json ``overridableExistingInstanceStates``: which existing instance a start with the
+    same id may replace. The replaced instance's history and pending work are dropped, and a new
+    execution starts, as DTFx does when it is not told to deduplicate."""
+
+    NON_RUNNING_STATES = "NonRunningStates"
+    ANY_STATE = "AnyState"
+
+    @property
+    def protected(self) -> frozenset[RuntimeStatus]:
+        """The statuses a start refuses to replace (DTFx's "dedupe statuses")."""
+        if self is OverridableStates.ANY_STATE:
+            return frozenset()
+        return frozenset(
+            {
+                RuntimeStatus.RUNNING,
+                RuntimeStatus.PENDING,
+                RuntimeStatus.SUSPENDED,
+                RuntimeStatus.CONTINUED_AS_NEW,
+            }
+        )
+
+
 @dataclass(frozen=True)
 class InstanceStatus:
     """One orchestration instance as the status API shows it (before JSON rendering).
@@ -120,9 +143,8 @@ class InstanceGone(TaskHubError):
 
 
 class InstanceExists(TaskHubError):
-    """start with an explicit id while a non-terminal instance with that id exists.
-
-    (HTTP 500 on Azure.)
+    """start with an explicit id while an instance with that id is in a status the host may not
+    replace (any live one, unless host.json says ``AnyState``). (HTTP 500 on Azure.)
     """
 
     def __init__(self, instance_id: str) -> None:
@@ -200,8 +222,9 @@ class TaskHub(Protocol):
         instance_id: str | None = None,
         version: str | None = None,
     ) -> str:
-        """Create (or replace a terminal) instance; returns its id. Raises UnknownFunction,
-        InvalidInstanceId, InstanceExists."""
+        """Create (or replace an overridable) instance; returns its id. ``version`` None means
+        host.json's ``defaultVersion``. Raises UnknownFunction, InvalidInstanceId,
+        InstanceExists."""
         ...
 
     def get_status(
@@ -245,14 +268,18 @@ class TaskHub(Protocol):
 
     def query_entities(
         self,
-        name: str,
+        name: str | None,
         *,
         fetch_state: bool = False,
         top: int = 100,
         continuation_token: str | None = None,
         last_operation_from: dt.datetime | None = None,
         last_operation_to: dt.datetime | None = None,
-    ) -> tuple[list[EntityStatus], str | None]: ...
+    ) -> tuple[list[EntityStatus], str | None]:
+        """A page of entities named ``name`` (every entity of the hub when it is empty or None),
+        ordered by entity id, and the next continuation token (None on the last page).
+        Raises ValueError for a token this hub did not issue."""
+        ...
 
     def start(self) -> None:
         """Start background workers (orchestration episodes, activities, timers)."""

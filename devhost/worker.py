@@ -68,11 +68,12 @@ class Worker:
         max_concurrent_activities: int,
         max_concurrent_orchestrations: int,
         logger: logging.Logger,
+        default_version: str = "",
     ) -> None:
         self.store = store
         self.clock = clock
         self.index = FunctionCatalog(functions)
-        self.executor = EpisodeExecutor(self.index)
+        self.executor = EpisodeExecutor(self.index, default_version)
         self.entities = EntityBatchRunner(self.index)
         self.cache = WalkCache()
         self.log = logger
@@ -236,7 +237,7 @@ class Worker:
     def _child(record: InstanceRecord, work: SubOrchestrationWork, now: dt.datetime) -> NewInstance:
         execution_id = uuid.uuid4().hex
         parent = h.parent_instance(
-            record.name, record.instance_id, record.execution_id, work.task_id
+            record.name, record.instance_id, record.execution_id, work.task_id, record.version
         )
         started = h.execution_started(
             now,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -200,8 +200,10 @@ class TaskHubStore(Protocol):
     hands its event to the instance in the same transaction. Storage errors propagate.
     """
 
-    def create_instance(self, new: NewInstance) -> None:
-        """Create (or replace a terminal) instance. Raises InstanceExists if one is running."""
+    def create_instance(self, new: NewInstance, protected: Collection[RuntimeStatus] = ...) -> None:
+        """Create the instance, replacing (history, inbox and pending work dropped) one with the
+        same id unless its status is in ``protected`` (default: every live status), when it
+        raises InstanceExists."""
         ...
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
@@ -276,14 +278,29 @@ class TaskHubStore(Protocol):
 
     def query_entities(
         self,
-        name: str,
+        name: str | None,
         top: int,
-        after_key: str | None,
+        after_id: str | None,
         last_from: dt.datetime | None,
         last_to: dt.datetime | None,
-    ) -> list[EntityRecord]: ...
+    ) -> list[EntityRecord]:
+        """Up to ``top`` entities ordered by entity id (``@name@key``), after ``after_id``; all
+        names when ``name`` is empty or None."""
+        ...
 
     def close(self) -> None: ...
+
+
+def encode_entity_page_token(entity_id: str) -> str:
+    """An opaque, header-safe continuation token for entity queries (keyset: entity id)."""
+    return base64.urlsafe_b64encode(entity_id.encode()).decode()
+
+
+def decode_entity_page_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid continuation token {token!r}") from exc
 
 
 def encode_page_token(created: str, instance_id: str) -> str:

@@ -1,8 +1,10 @@
 """``/runtime/webhooks/durabletask/entities/{entityName}[/{entityKey}]`` (§5.1).
 
 GET with a key reads one entity (``$`` is the empty key): 200 with the state as the body, 404
-when it does not exist. GET without a key lists entities (``fetchState``, ``top``,
-``lastOperationTimeFrom/To``, ``x-ms-continuation-token``). POST signals operation ``op``
+when it does not exist. GET without a key lists the entities of that name, and GET without a
+name every entity of the task hub (``fetchState``, ``top``, ``lastOperationTimeFrom/To``, the
+``x-ms-continuation-token`` request header, answered only when another page exists, as
+:func:`~devhost.http.instances.page_headers` says). POST signals operation ``op``
 (default ``""``) and DELETE signals ``delete``; both answer 202. As in the extension, argument
 errors on these routes answer 400 with just ``{"Message": ...}``.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from devhost.http.errors import HttpProblem, empty_response, json_response
-from devhost.http.instances import CONTINUATION_HEADER, DEFAULT_PAGE_SIZE
+from devhost.http.instances import CONTINUATION_HEADER, DEFAULT_PAGE_SIZE, page_headers
 from devhost.http.payloads import entity_payload, parse_json_or_raw
 from devhost.http.pipeline import RequestContext
 from devhost.http.webhooks import Webhooks
@@ -69,7 +71,7 @@ class EntityHandlers:
             last_operation_to=query.get_datetime("lastOperationTimeTo"),
         )
         body = [entity_payload(entity, fetch_state=fetch_state) for entity in page]
-        return json_response(200, body, {CONTINUATION_HEADER: token or ""})
+        return json_response(200, body, page_headers(token))
 
     async def signal(self, context: RequestContext, values: dict[str, str]) -> web.StreamResponse:
         """POST (operation ``op``) or DELETE (operation ``delete``) one entity."""

@@ -36,6 +36,12 @@ _BY_CODE = {str(status.code): status for status in RuntimeStatus}
 _BY_NAME = {status.value: status for status in RuntimeStatus}
 
 
+def page_headers(token: str | None) -> dict[str, str]:
+    """``x-ms-continuation-token`` only when another page exists: a client pages until the header
+    is absent (an empty value would be sent back as a token)."""
+    return {CONTINUATION_HEADER: token} if token else {}
+
+
 def runtime_statuses(query: QueryParams) -> list[RuntimeStatus]:
     """``runtimeStatus``, comma-separated and/or repeated; names as ``Enum.TryParse`` reads them
     (exact case, or the number); unknown values are ignored."""
@@ -74,7 +80,7 @@ class InstanceHandlers:
         )
         page, token = await self.webhooks.call(self.webhooks.hub.query_instances, condition)
         body = [status_payload(status, show_input=condition.show_input) for status in page]
-        return json_response(200, body, {CONTINUATION_HEADER: token or ""})
+        return json_response(200, body, page_headers(token))
 
     async def delete(self, context: RequestContext, values: dict[str, str]) -> web.StreamResponse:
         """Purge one instance, or every instance matching the filter."""

@@ -87,6 +87,8 @@ class Webhooks:
             status, show_input=show_input, show_history_output=show_history_output
         )
         if status.runtime_status in RUNNING_STATES:
+            # HttpApiHandler answers the request's own URL here (``location = request.RequestUri``),
+            # not the statusQueryGetUri that a start answers with.
             return json_response(
                 202, body, {"Location": context.url, "Retry-After": STATUS_RETRY_AFTER}
             )

@@ -120,6 +120,61 @@ def test_entities_are_listed_by_name_with_paging(make_engine):
     assert [e.state for e in with_state] == ["1", "1", "1"]
 
 
+def test_without_a_name_every_entity_of_the_hub_is_listed_with_paging(make_engine, clock):
+    app = functions(entities={"Counter": counter, "Tally": counter})
+    engine = make_engine(app)
+    for name, key in (("Tally", "b"), ("Counter", "z"), ("Counter", "a@b"), ("Tally", "\u00e9")):
+        engine.signal_entity(name, key, "add", "1")
+    drain(engine)
+    clock.advance(60)
+    engine.signal_entity("Tally", "later", "add", "1")
+    drain(engine)
+
+    seen, token, pages = [], None, 0
+    while True:
+        page, token = engine.query_entities(None, top=2, continuation_token=token)
+        seen += [(e.name, e.key) for e in page]
+        pages += 1
+        if token is None:
+            break
+        token.encode("ascii")  # the token travels in an HTTP header
+    expected = [("counter", "a@b"), ("counter", "z"), ("tally", "b"), ("tally", "later")]
+    assert seen == [*expected, ("tally", "\u00e9")] and pages == 3
+    everything, last = engine.query_entities("", top=100)
+    assert len(everything) == 5 and last is None
+    recent, _ = engine.query_entities("", last_operation_from=clock.now())
+    assert [(e.name, e.key) for e in recent] == [("tally", "later")]
+    with pytest.raises(ValueError, match="invalid continuation token"):
+        engine.query_entities(None, continuation_token="not base64!")
+
+
+def test_a_scheduled_entity_signal_fails_the_orchestration_naming_the_action(make_engine):
+    # Only the extension's own action list has ScheduledSignalEntity; the Python SDK 1.7 cannot
+    # emit it, so a hand-written state stands in for an orchestrator that would.
+    signal = {
+        "actionType": 10,
+        "instanceId": "@counter@k1",
+        "operation": "add",
+        "input": "1",
+        "fireAt": "2024-01-01T00:05:00.000000Z",
+    }
+    state = json.dumps({"isDone": False, "schemaVersion": 2, "actions": [[signal]]})
+    app = functions(entities={"Counter": counter})
+    app.orchestrators["scheduler"] = lambda context: state
+    engine = make_engine(app)
+    instance_id = engine.start_orchestration("scheduler", None)
+    drain(engine)
+
+    status = engine.get_status(instance_id)
+    assert status.runtime_status is RuntimeStatus.FAILED
+    assert status.output.startswith(
+        "Orchestrator function 'scheduler' failed: The ScheduledSignalEntity action (actionType "
+        "10: 'add' on '@counter@k1' at 2024-01-01T00:05:00.000000Z) is not supported"
+    )
+    assert "context.signal_entity()" in status.output
+    assert engine.read_entity("Counter", "k1") is None
+
+
 def test_signalling_an_unknown_entity_is_refused(make_engine):
     engine = _engine(make_engine)
     with pytest.raises(UnknownFunction, match="not an entity function"):

@@ -393,6 +393,23 @@ def entity_orch(context: df.DurableOrchestrationContext):
     return value
 
 
+@app.orchestration_trigger(context_name="context")
+def versioned(context: df.DurableOrchestrationContext):
+    """``context.version`` of itself and of two children (one started with a version)."""
+    rounds = (context.get_input() or {}).get("rounds", 0)
+    if rounds > 0:
+        context.continue_as_new({"rounds": rounds - 1})
+        return None
+    plain = yield context.call_sub_orchestrator("version_child")
+    given = yield context.call_sub_orchestrator("version_child", None, None, "7.0")
+    return {"version": context.version, "plain": plain, "given": given}
+
+
+@app.orchestration_trigger(context_name="context")
+def version_child(context: df.DurableOrchestrationContext):
+    return context.version
+
+
 # --- entity ---------------------------------------------------------------------------------
 
 
