@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from devhost import history as h
 from devhost.clock import SystemClock
+from devhost.durablehttp import DEFAULT_ASYNC_SLEEP_MS
 from devhost.entities import client_signal, entity_instance_id
 from devhost.executor import episode_instance
 from devhost.rewind import plan_rewind
@@ -77,6 +78,7 @@ class Engine:
         max_concurrent_activities: int = DEFAULT_CONCURRENCY,
         max_concurrent_orchestrations: int = DEFAULT_CONCURRENCY,
         logger: logging.Logger | None = None,
+        http_async_sleep_ms: int = DEFAULT_ASYNC_SLEEP_MS,
     ) -> None:
         self.hub_name = hub_name
         self.store = store
@@ -89,6 +91,7 @@ class Engine:
             max_concurrent_activities=max_concurrent_activities,
             max_concurrent_orchestrations=max_concurrent_orchestrations,
             logger=self.log,
+            http_async_sleep_ms=http_async_sleep_ms,
         )
         subscribe = getattr(self.clock, "subscribe", None)
         if callable(subscribe):

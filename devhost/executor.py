@@ -23,6 +23,7 @@ from typing import Any
 
 from devhost import history as h
 from devhost.catalog import FunctionCatalog
+from devhost.durablehttp import DEFAULT_ASYNC_SLEEP_MS
 from devhost.history import Event, EventType
 from devhost.replay import ActionWalk
 from devhost.taskhub import OrchestratorInvoker, RuntimeStatus
@@ -102,8 +103,11 @@ class _Plan:
 
 
 class EpisodeExecutor:
-    def __init__(self, index: FunctionCatalog) -> None:
+    def __init__(
+        self, index: FunctionCatalog, *, http_async_sleep_ms: int = DEFAULT_ASYNC_SLEEP_MS
+    ) -> None:
         self.index = index
+        self.http_async_sleep_ms = http_async_sleep_ms
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -194,7 +198,8 @@ class EpisodeExecutor:
             message = f"Orchestrator function '{instance.name}' failed: {missing}"
             return self._failed(instance, now, new_events, consumed, message, invoked=False)
         state, stack = invoke_orchestrator(
-            found[1], build_context(instance, stored_history, new_events)
+            found[1],
+            build_context(instance, stored_history, new_events, self.http_async_sleep_ms),
         )
         error = state.get("error") or None
         if isinstance(state.get("__devhost_invalid__"), str):
@@ -261,6 +266,7 @@ class EpisodeExecutor:
             orchestrator_name=instance.name,
             actions=list(actions[0]) if len(actions) == 1 else [],
             catalog=self.index,
+            http_async_sleep=dt.timedelta(milliseconds=self.http_async_sleep_ms),
         )
         if len(actions) != 1:
             walk.error = (
@@ -408,7 +414,10 @@ class WalkCache:
 
 
 def build_context(
-    instance: EpisodeInstance, stored_history: Sequence[str], new_events: Sequence[Event]
+    instance: EpisodeInstance,
+    stored_history: Sequence[str],
+    new_events: Sequence[Event],
+    http_async_sleep_ms: int = DEFAULT_ASYNC_SLEEP_MS,
 ) -> str:
     """The orchestration trigger's context JSON (reference §1.1), built mostly by string joins.
 
@@ -432,7 +441,7 @@ def build_context(
         + ',"parentInstanceId":'
         + json.dumps(instance.parent_instance_id)
         + ',"upperSchemaVersion":1,"upperSchemaVersionNew":2'
-        + ',"defaultHttpAsyncRequestSleepTimeMillseconds":30000}'
+        + f',"defaultHttpAsyncRequestSleepTimeMillseconds":{int(http_async_sleep_ms)}}}'
     )
 
 
