@@ -60,6 +60,7 @@ def open_task_hub(
         max_concurrent_activities=app.host.max_concurrent_activities,
         max_concurrent_orchestrations=app.host.max_concurrent_orchestrations,
         logger=logging.getLogger("Host.Triggers.DurableTask"),
+        http_async_sleep_ms=app.host.http_async_sleep_ms,
     )
 
 
