@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devhost.durablehttp import DEFAULT_ASYNC_SLEEP_MS
 from devhost.invocation import ClientBindingSpec, IndexedFunction, Invoker, text_of, typed_text
 from devhost.languageworker import (
     FunctionMetadata,
@@ -58,6 +59,7 @@ class HostSettings:
     default_version: str = ""  # extensions.durableTask.defaultVersion
     # extensions.durableTask.overridableExistingInstanceStates
     overridable_states: OverridableStates = OverridableStates.NON_RUNNING_STATES
+    http_async_sleep_ms: int = DEFAULT_ASYNC_SLEEP_MS  # ...httpSettings.defaultAsync...
 
 
 @dataclass(frozen=True)
@@ -216,10 +218,27 @@ def read_host_json(
         log_levels={str(k): str(v) for k, v in levels.items()},
         default_version=str(durable.get("defaultVersion") or ""),
         overridable_states=_instance_state_override(durable),
+        http_async_sleep_ms=_async_sleep_ms(durable),
         local_http_port=None
         if port is None
         else _positive_int(port, "local.settings.json Host.LocalHttpPort", 0),
     )
+
+
+def _async_sleep_ms(durable: dict[str, Any]) -> int:
+    """``httpSettings.defaultAsyncRequestSleepTimeMilliseconds``: the pause before polling a
+    202 (only for requests that enable polling) and the context's
+    ``defaultHttpAsyncRequestSleepTimeMillseconds``."""
+    where = "host.json extensions.durableTask.httpSettings.defaultAsyncRequestSleepTimeMilliseconds"
+    settings = durable.get("httpSettings") or {}
+    if not isinstance(settings, dict):
+        raise AppLoadError("host.json extensions.durableTask.httpSettings must be an object")
+    value = settings.get("defaultAsyncRequestSleepTimeMilliseconds")
+    if value is None:
+        return DEFAULT_ASYNC_SLEEP_MS
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise AppLoadError(f"{where} must be a whole number of milliseconds >= 0, not {value!r}")
+    return value
 
 
 def _instance_state_override(durable: dict[str, Any]) -> OverridableStates:

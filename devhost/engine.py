@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from devhost import history as h
 from devhost.clock import SystemClock
+from devhost.durablehttp import DEFAULT_ASYNC_SLEEP_MS
 from devhost.entities import client_signal, entity_instance_id
 from devhost.executor import episode_instance
 from devhost.rewind import plan_rewind
@@ -85,6 +86,7 @@ class Engine:
         logger: logging.Logger | None = None,
         default_version: str = "",
         overridable_states: OverridableStates = OverridableStates.NON_RUNNING_STATES,
+        http_async_sleep_ms: int = DEFAULT_ASYNC_SLEEP_MS,
     ) -> None:
         self.hub_name = hub_name
         self.store = store
@@ -100,6 +102,7 @@ class Engine:
             max_concurrent_orchestrations=max_concurrent_orchestrations,
             logger=self.log,
             default_version=default_version,
+            http_async_sleep_ms=http_async_sleep_ms,
         )
         subscribe = getattr(self.clock, "subscribe", None)
         if callable(subscribe):

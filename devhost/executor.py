@@ -23,6 +23,7 @@ from typing import Any
 
 from devhost import history as h
 from devhost.catalog import FunctionCatalog
+from devhost.durablehttp import DEFAULT_ASYNC_SLEEP_MS
 from devhost.history import Event, EventType
 from devhost.replay import ActionWalk
 from devhost.taskhub import OrchestratorInvoker, RuntimeStatus
@@ -105,9 +106,16 @@ class EpisodeExecutor:
     """Runs episodes against the app's orchestrators; ``default_version`` is host.json's
     ``defaultVersion``, given to sub-orchestrations started without a version."""
 
-    def __init__(self, index: FunctionCatalog, default_version: str = "") -> None:
+    def __init__(
+        self,
+        index: FunctionCatalog,
+        default_version: str = "",
+        *,
+        http_async_sleep_ms: int = DEFAULT_ASYNC_SLEEP_MS,
+    ) -> None:
         self.index = index
         self.default_version = default_version
+        self.http_async_sleep_ms = http_async_sleep_ms
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -198,7 +206,8 @@ class EpisodeExecutor:
             message = f"Orchestrator function '{instance.name}' failed: {missing}"
             return self._failed(instance, now, new_events, consumed, message, invoked=False)
         state, stack = invoke_orchestrator(
-            found[1], build_context(instance, stored_history, new_events)
+            found[1],
+            build_context(instance, stored_history, new_events, self.http_async_sleep_ms),
         )
         error = state.get("error") or None
         if isinstance(state.get("__devhost_invalid__"), str):
@@ -266,6 +275,7 @@ class EpisodeExecutor:
             actions=list(actions[0]) if len(actions) == 1 else [],
             catalog=self.index,
             default_version=self.default_version,
+            http_async_sleep=dt.timedelta(milliseconds=self.http_async_sleep_ms),
         )
         if len(actions) != 1:
             walk.error = (
@@ -413,7 +423,10 @@ class WalkCache:
 
 
 def build_context(
-    instance: EpisodeInstance, stored_history: Sequence[str], new_events: Sequence[Event]
+    instance: EpisodeInstance,
+    stored_history: Sequence[str],
+    new_events: Sequence[Event],
+    http_async_sleep_ms: int = DEFAULT_ASYNC_SLEEP_MS,
 ) -> str:
     """The orchestration trigger's context JSON (reference §1.1), built mostly by string joins.
 
@@ -437,7 +450,7 @@ def build_context(
         + ',"parentInstanceId":'
         + json.dumps(instance.parent_instance_id)
         + ',"upperSchemaVersion":1,"upperSchemaVersionNew":2'
-        + ',"defaultHttpAsyncRequestSleepTimeMillseconds":30000}'
+        + f',"defaultHttpAsyncRequestSleepTimeMillseconds":{int(http_async_sleep_ms)}}}'
     )
 
 

@@ -285,19 +285,29 @@ def activity_failure(name: str, exc: BaseException) -> tuple[str, str]:
     # The worker's FunctionFailed already carries "<Type>: <message>" and the user's stack.
     message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
     stack = getattr(exc, "stack_trace", None) or "".join(traceback.format_exception(exc))
+    details = dotnet_exception(
+        "System.Exception", message, stack, assembly="System.Private.CoreLib"
+    )
+    return f"Activity function '{name}' failed: {message}", details
+
+
+def dotnet_exception(
+    class_name: str, message: str, stack: str | None, *, assembly: str, hresult: int = -2146233088
+) -> str:
+    """A .NET exception as the extension's error converter serializes it (TaskFailed Details)."""
     details = {
-        "$type": "System.Exception, System.Private.CoreLib",
-        "ClassName": "System.Exception",
+        "$type": f"{class_name}, {assembly}",
+        "ClassName": class_name,
         "Message": message,
         "Data": None,
         "InnerException": None,
         "HelpURL": None,
-        "StackTraceString": stack.rstrip() or None,
+        "StackTraceString": (stack or "").rstrip() or None,
         "RemoteStackTraceString": None,
         "RemoteStackIndex": 0,
         "ExceptionMethod": None,
-        "HResult": -2146233088,
+        "HResult": hresult,
         "Source": None,
         "WatsonBuckets": None,
     }
-    return f"Activity function '{name}' failed: {message}", json.dumps(details)
+    return json.dumps(details)

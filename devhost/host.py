@@ -62,6 +62,7 @@ def open_task_hub(
         logger=logging.getLogger("Host.Triggers.DurableTask"),
         default_version=app.host.default_version,
         overridable_states=app.host.overridable_states,
+        http_async_sleep_ms=app.host.http_async_sleep_ms,
     )
 
 

@@ -20,12 +20,19 @@ from typing import Any
 
 from devhost import history as h
 from devhost.catalog import FunctionCatalog
+from devhost.durablehttp import (
+    DEFAULT_ASYNC_SLEEP_MS,
+    HTTP_ACTIVITY,
+    DurableHttpRequest,
+    HttpRequestRefused,
+)
 from devhost.history import Event, EventType
 from devhost.tasks import (
     CANCELED,
     FAILED,
     PENDING,
     SUCCEEDED,
+    HttpPoll,
     Leaf,
     Node,
     RetryLoop,
@@ -70,6 +77,7 @@ class ActionWalk:
         actions: list[dict[str, Any]],
         catalog: FunctionCatalog,
         default_version: str = "",
+        http_async_sleep: dt.timedelta = dt.timedelta(milliseconds=DEFAULT_ASYNC_SLEEP_MS),
     ) -> None:
         self.instance_id = instance_id
         self.execution_id = execution_id
@@ -78,6 +86,7 @@ class ActionWalk:
         self.catalog = catalog
         # host.json defaultVersion: what a sub-orchestration started without a version gets.
         self.default_version = default_version
+        self.http_async_sleep = http_async_sleep
         self.now = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
         self.started = False
         self.error: str | None = None
@@ -115,7 +124,9 @@ class ActionWalk:
                 self._advance()
         elif kind in _SCHEDULING_KIND:
             self._match_scheduled(event)
-        elif kind in (EventType.TASK_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED):
+        elif kind == EventType.TASK_COMPLETED:
+            self._complete(event["TaskScheduledId"], SUCCEEDED, event.get("Result"))
+        elif kind == EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED:
             self._complete(event["TaskScheduledId"], SUCCEEDED)
         elif kind in (EventType.TASK_FAILED, EventType.SUB_ORCHESTRATION_INSTANCE_FAILED):
             self._complete(event["TaskScheduledId"], FAILED)
@@ -276,6 +287,8 @@ class ActionWalk:
             return self._entity_message(action, parent, signal=kind == 9)
         if kind == 10:
             return self._scheduled_signal(action, parent)
+        if kind == 8:
+            return self._http(action, parent)
         if kind in (11, 12):
             children = action.get("compoundActions") or []
             node: Node = WhenAny(parent) if kind == 11 else WhenAll(parent, len(children))
@@ -284,7 +297,7 @@ class ActionWalk:
             for child in children:
                 self._invoke(child, node)
             return node
-        unsupported = {8: "CallHttp", 10: "ScheduledSignalEntity"}
+        unsupported = {10: "ScheduledSignalEntity"}
         name = unsupported.get(kind, "unknown") if isinstance(kind, int) else "unknown"
         self._fail_call(
             f"The devhost engine does not support the {name} action (actionType {kind})."
@@ -363,6 +376,26 @@ class ActionWalk:
             self.finish(leaf, CANCELED)
         else:
             self._pending[task_id] = leaf
+        return leaf
+
+    def _http(self, action: dict[str, Any], parent: Node | None) -> Node:
+        """CallHttp: the built-in HTTP activity, polled only when the request asks for it."""
+        try:
+            request = DurableHttpRequest.from_json(action.get("httpRequest"))
+        except HttpRequestRefused as refused:
+            self._fail_call(str(refused))
+            return Leaf(parent, "unsupported")
+        if not request.asynchronous_pattern_enabled:
+            return self.http_request(request, parent)
+        node = HttpPoll(parent, request)
+        self.http_request(request, node)
+        return node
+
+    def http_request(self, request: DurableHttpRequest, parent: Node | None) -> Leaf:
+        task_id = self._new_id()
+        leaf = Leaf(parent, "http", task_id)
+        self._pending[task_id] = leaf
+        self._expected[task_id] = ("activity", HTTP_ACTIVITY, request.activity_input())
         return leaf
 
     def _wait_for_event(self, name: str, parent: Node | None) -> Node:
@@ -469,10 +502,12 @@ class ActionWalk:
             self._waiters.setdefault(recorded_id, deque()).append(leaf)
         self._entity_calls[task_id] = (leaf, recorded_id)
 
-    def _complete(self, task_id: int, state: int) -> None:
+    def _complete(self, task_id: int, state: int, result: str | None = None) -> None:
         leaf = self._pending.pop(task_id, None)
         if leaf is None:
             return  # DTFx logs "duplicate event" and ignores it
+        if leaf.kind == "http":
+            leaf.result = result
         if state == FAILED:
             self.failure_seen = True
             self._failed.append(leaf)

@@ -44,7 +44,7 @@ def plan_rewind(
     timers: set[int] = set()
     found = executor.index.orchestrator(instance.name)
     if found is not None:
-        context = build_context(instance, stored_history, [])
+        context = build_context(instance, stored_history, [], executor.http_async_sleep_ms)
         state, _ = invoke_orchestrator(found[1], context)
         walk = executor.walk_actions(instance, state, events, [])
         if walk.error is None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Protocol
 
+from devhost.durablehttp import DurableHttpRequest, PollFailed, location_of, poll_delay
+
 PENDING, SUCCEEDED, FAILED, CANCELED = 0, 1, 2, 3
 
 
@@ -17,12 +19,15 @@ class Walker(Protocol):
     """What a task may ask of the walk that owns it."""
 
     now: dt.datetime
+    http_async_sleep: dt.timedelta
 
     def finish(self, node: Node, state: int) -> None: ...
 
     def attempt(self, loop: RetryLoop) -> None: ...
 
     def new_timer(self, fire_at: dt.datetime, parent: Node | None) -> Leaf: ...
+
+    def http_request(self, request: DurableHttpRequest, parent: Node | None) -> Leaf: ...
 
 
 class Node:
@@ -40,12 +45,13 @@ class Node:
 
 
 class Leaf(Node):
-    __slots__ = ("kind", "task_id")
+    __slots__ = ("kind", "task_id", "result")
 
     def __init__(self, parent: Node | None, kind: str, task_id: int = -1) -> None:
         super().__init__(parent)
         self.kind = kind
         self.task_id = task_id
+        self.result: str | None = None  # TaskCompleted.Result, kept for durable HTTP only
 
 
 class WhenAll(Node):
@@ -129,5 +135,43 @@ class RetryLoop(Node):
             delay = self.next_delay(walk.now)
             if delay <= dt.timedelta(0):
                 walk.finish(self, FAILED)
+            else:
+                walk.new_timer(walk.now + delay, self)
+
+
+class HttpPoll(Node):
+    """The extension's ``CallHttpAsync`` for a request with ``asynchronousPatternEnabled``: while
+    the answer is a 202, a timer (``Retry-After`` seconds, else the default sleep) and then a GET
+    of its ``Location``, each a sequence id of its own. Faults (FAILED) where the extension's loop
+    throws: the request failed, or a 202 without a usable ``Retry-After`` or ``Location``."""
+
+    __slots__ = ("request", "answer")
+
+    def __init__(self, parent: Node | None, request: DurableHttpRequest) -> None:
+        super().__init__(parent)
+        self.request = request
+        self.answer: str | None = None
+
+    def child_done(self, walk: Walker, child: Node) -> None:
+        assert isinstance(child, Leaf)
+        if child.state != SUCCEEDED:
+            walk.finish(self, FAILED)
+        elif child.kind == "timer":
+            try:
+                location = location_of(self.answer)
+            except PollFailed:
+                walk.finish(self, FAILED)
+                return
+            self.request = self.request.location_poll(location)
+            walk.http_request(self.request, self)
+        else:
+            self.answer = child.result
+            try:
+                delay = poll_delay(child.result, walk.http_async_sleep)
+            except PollFailed:
+                walk.finish(self, FAILED)
+                return
+            if delay is None:
+                walk.finish(self, SUCCEEDED)
             else:
                 walk.new_timer(walk.now + delay, self)

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from devhost import history as h
 from devhost.catalog import FunctionCatalog
+from devhost.durablehttp import DEFAULT_ASYNC_SLEEP_MS, HTTP_ACTIVITY
 from devhost.entities import ENTITY_BATCH_LIMIT, EntityBatchRunner
 from devhost.executor import (
     CachedWalk,
@@ -35,6 +36,7 @@ from devhost.executor import (
     WalkCache,
     episode_instance,
 )
+from devhost.httpactivity import HttpActivityFailed, run_http_activity
 from devhost.logs import log_durable_invocation
 from devhost.store import TaskHubStore
 from devhost.taskhub import Clock, DurableFunctions
@@ -69,11 +71,14 @@ class Worker:
         max_concurrent_orchestrations: int,
         logger: logging.Logger,
         default_version: str = "",
+        http_async_sleep_ms: int = DEFAULT_ASYNC_SLEEP_MS,
     ) -> None:
         self.store = store
         self.clock = clock
         self.index = FunctionCatalog(functions)
-        self.executor = EpisodeExecutor(self.index, default_version)
+        self.executor = EpisodeExecutor(
+            self.index, default_version, http_async_sleep_ms=http_async_sleep_ms
+        )
         self.entities = EntityBatchRunner(self.index)
         self.cache = WalkCache()
         self.log = logger
@@ -270,6 +275,8 @@ class Worker:
 
     def execute_activity(self, row: ActivityRow) -> Delivery:
         """Run one activity; the user's exception becomes TaskFailed (reference §3.3)."""
+        if row.name == HTTP_ACTIVITY:
+            return self.execute_http(row)
         found = self.index.activity(row.name)
         name = found[0] if found else row.name
         invocation_id = str(uuid.uuid4())
@@ -290,6 +297,25 @@ class Worker:
             event = h.task_failed(self.clock.now(), row.task_id, reason, details)
             failed = True
         log_durable_invocation(name, invocation_id, started, failed=failed)
+        return Delivery(row.instance_id, row.execution_id, h.dumps(event), activity_row=row.id)
+
+    def execute_http(self, row: ActivityRow) -> Delivery:
+        """The built-in activity of ``call_http`` (not a function of the app, so no invocation
+        log): the answer, or the extension's TaskFailed when none came."""
+        try:
+            event = h.task_completed(self.clock.now(), row.task_id, run_http_activity(row.input))
+        except HttpActivityFailed as failed:
+            event = h.task_failed(self.clock.now(), row.task_id, failed.reason, failed.details)
+        except Exception as exc:  # a devhost bug fails the call, not the worker
+            self.log.exception("durable HTTP request of %s failed in devhost", row.instance_id)
+            reason, details = h.activity_failure(HTTP_ACTIVITY, exc)
+            event = h.task_failed(self.clock.now(), row.task_id, reason, details)
+        self.log.debug(
+            "durable HTTP request of %s (task %d): %s",
+            row.instance_id,
+            row.task_id,
+            "answered" if event["EventType"] == h.EventType.TASK_COMPLETED else event["Reason"],
+        )
         return Delivery(row.instance_id, row.execution_id, h.dumps(event), activity_row=row.id)
 
     def fire_due_timers(self) -> bool:
