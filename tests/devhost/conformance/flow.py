@@ -56,19 +56,23 @@ def wait(
 ) -> dict[str, Any]:
     """Poll statusQueryGetUri until runtimeStatus is one of ``statuses``; return the body.
 
-    Every answer on the way is checked: 202 with Location and Retry-After while the instance
-    runs, 200 once it has finished (Failed included: no returnInternalServerErrorOnFailure).
+    Every answer on the way is checked as ``HandleGetStatusRequestAsync`` writes it: 202 with
+    ``Location`` (the URL asked) and ``Retry-After: 5`` while the instance runs, 200 without
+    ``Location`` once it has finished (Failed included: no returnInternalServerErrorOnFailure).
     """
 
+    url = payload["statusQueryGetUri"] + query
+
     def reached() -> dict[str, Any] | None:
-        reply = status(payload, query)
+        reply = call("GET", url)
         body = reply.json()
         if body["runtimeStatus"] in RUNNING:
             assert reply.status == 202, (reply.status, body)
-            assert reply.headers["Location"]
-            assert reply.headers["Retry-After"]
+            assert reply.headers["Location"] == url
+            assert reply.headers["Retry-After"] == "5"
         else:
             assert reply.status == 200, (reply.status, body)
+            assert "Location" not in reply.headers
         return body if body["runtimeStatus"] in statuses else None
 
     return poll(reached, timeout, f"{payload['id']} to reach {statuses}")

@@ -62,7 +62,7 @@ def test_monitor_gives_up_at_its_expiry(app_host: HostProcess):
     assert final["runtimeStatus"] == "Completed"
     assert final["output"]["outcome"] == "expired"
     checks = final["output"]["checks"]
-    assert 2 <= checks <= 4  # one check every 0.4 s for 1 s
+    assert 2 <= checks <= 3  # a check, then at least 0.4 s of timer, until 1 s has passed
     assert final["customStatus"] == {"checks": checks, "jobStatus": "Unknown"}
     events = flow.history(started)
     assert len(flow.events_of(events, "TaskCompleted")) == checks
