@@ -42,10 +42,11 @@ def client_signal(operation: str, input_json: str | None) -> dict[str, Any]:
     """The RequestMessage a client signal produces (no caller waits for a response)."""
     message: dict[str, Any] = {"op": operation, "signal": True}
     if input_json is not None:
-        # As for orchestrator calls, the entity receives the input's JSON text as a JSON string
-        # (reference §6.1): the Python client's already-encoded bodies therefore arrive as str,
-        # exactly as on Azure.
-        message["input"] = json.dumps(input_json)
+        # ``input_json`` is the request's input as JSON text, which the message carries as is:
+        # the SDK's client sends json.dumps(json.dumps(value)), the HTTP API parses that body
+        # once, and the entity's get_input() decodes the text twice, giving back the value (the
+        # same message an orchestrator's signal_entity produces).
+        message["input"] = input_json
     message["id"] = str(uuid.uuid4())
     return message
 

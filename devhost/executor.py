@@ -468,7 +468,10 @@ def invoke_orchestrator(invoker: OrchestratorInvoker, context: str) -> tuple[dic
         stack = ""
     except Exception as exc:
         message = str(exc)
-        cut = message.find(OUT_OF_PROC_MARKER)
+        # The last marker is this orchestrator's: a failed child's details, quoted in the error
+        # text before it, may hold the child's own marker (its state JSON escapes newlines, so
+        # the marker never occurs inside the state).
+        cut = message.rfind(OUT_OF_PROC_MARKER)
         stack = getattr(exc, "stack_trace", "")  # the worker's FunctionFailed carries the user's
         if not stack:
             cause = exc.__cause__ or exc

@@ -43,15 +43,21 @@ def _engine(make_engine, path=":memory:"):
     return make_engine(functions({"caller": caller}, entities={"Counter": counter}), path)
 
 
+def sdk_input(value: object) -> str:
+    """The request input the extension stores for the SDK client's signal_entity(value)."""
+    return json.dumps(json.loads(json.dumps(json.dumps(value))))
+
+
 def test_client_signals_update_state_that_can_be_read(make_engine, store_path):
     engine = _engine(make_engine, store_path)
-    # What the extension stores for a raw HTTP body 5: the JSON text "5". The entity receives it
-    # doubly encoded (reference §6.1), so get_input() gives the int 5.
-    engine.signal_entity("Counter", "k1", "add", "5")
+    # What the extension stores for the SDK client's signal_entity(..., 5): the client's body,
+    # json.dumps(json.dumps(5)), parsed once, i.e. the JSON text '"5"'; get_input() decodes it
+    # twice (reference §6.1) and gives the int 5.
+    engine.signal_entity("Counter", "k1", "add", sdk_input(5))
+    engine.signal_entity("counter", "k1", "add", sdk_input(7))
+    # A raw HTTP body 7 is stored as the JSON text '7': get_input() fails on it, as on Azure
+    # (df_loads of an int), and the counter's state is unchanged.
     engine.signal_entity("counter", "k1", "add", "7")
-    # The Python client's body '"7"' is a JSON string: the entity gets the str "7", as on Azure,
-    # and the counter refuses it, leaving the state unchanged.
-    engine.signal_entity("counter", "k1", "add", json.dumps("7"))
     drain(engine)
 
     state = engine.read_entity("COUNTER", "k1")
@@ -87,8 +93,8 @@ def test_an_orchestrator_calls_and_signals_an_entity(make_engine, store_path):
 
 def test_queued_operations_run_as_one_batch_in_order(make_engine, caplog):
     engine = _engine(make_engine)
-    for operation, value in [("add", "1"), ("add", "2"), ("reset", None), ("add", "40")]:
-        engine.signal_entity("Counter", "k", operation, value)
+    for operation, value in [("add", 1), ("add", 2), ("reset", None), ("add", 40)]:
+        engine.signal_entity("Counter", "k", operation, None if value is None else sdk_input(value))
     with caplog.at_level(logging.INFO, logger="devhost.invocations"):
         drain(engine)
     assert engine.read_entity("counter", "k").state == "40"
@@ -98,7 +104,7 @@ def test_queued_operations_run_as_one_batch_in_order(make_engine, caplog):
 
 def test_a_destructed_entity_is_gone(make_engine):
     engine = _engine(make_engine)
-    engine.signal_entity("Counter", "gone", "add", "1")
+    engine.signal_entity("Counter", "gone", "add", sdk_input(1))
     drain(engine)
     assert engine.read_entity("Counter", "gone") is not None
     engine.signal_entity("Counter", "gone", "delete", None)
@@ -109,7 +115,7 @@ def test_a_destructed_entity_is_gone(make_engine):
 def test_entities_are_listed_by_name_with_paging(make_engine):
     engine = _engine(make_engine)
     for key in ("c", "a", "b"):
-        engine.signal_entity("Counter", key, "add", "1")
+        engine.signal_entity("Counter", key, "add", sdk_input(1))
     drain(engine)
 
     first, token = engine.query_entities("Counter", top=2)
@@ -124,10 +130,10 @@ def test_without_a_name_every_entity_of_the_hub_is_listed_with_paging(make_engin
     app = functions(entities={"Counter": counter, "Tally": counter})
     engine = make_engine(app)
     for name, key in (("Tally", "b"), ("Counter", "z"), ("Counter", "a@b"), ("Tally", "\u00e9")):
-        engine.signal_entity(name, key, "add", "1")
+        engine.signal_entity(name, key, "add", sdk_input(1))
     drain(engine)
     clock.advance(60)
-    engine.signal_entity("Tally", "later", "add", "1")
+    engine.signal_entity("Tally", "later", "add", sdk_input(1))
     drain(engine)
 
     seen, token, pages = [], None, 0

@@ -40,7 +40,7 @@ def _counter_keys(entities: list[dict[str, Any]]) -> list[str]:
 def test_entities_without_a_name_lists_every_entity_of_the_hub(devhost: HostProcess):
     keys = [f"all-{uuid.uuid4().hex[:10]}-{n}" for n in range(3)]
     for key in keys:
-        devhost.call("POST", f"{WEBHOOK}/entities/counter/{key}?op=add", 2)
+        devhost.call("POST", f"{WEBHOOK}/entities/counter/{key}?op=add", "2")  # as the SDK does
     poll(
         lambda: all(
             devhost.call("GET", f"{WEBHOOK}/entities/counter/{key}").status == 200 for key in keys

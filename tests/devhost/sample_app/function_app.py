@@ -418,10 +418,7 @@ def counter(context: df.DurableEntityContext) -> None:
     state = context.get_state(lambda: 0)
     operation = context.operation_name
     if operation == "add":
-        amount = context.get_input()
-        if isinstance(amount, str):  # the Python client double-encodes signal inputs
-            amount = json.loads(amount)
-        state += amount
+        state += context.get_input()
     elif operation == "reset":
         state = 0
     elif operation == "delete":
