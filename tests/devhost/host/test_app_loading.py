@@ -285,3 +285,63 @@ def test_a_sync_activity_takes_a_generic_durable_client_binding_as_json_text(tmp
     value, hub, thread = json.loads(functions.activities["hub_of"]('"x"')).split()
     assert (value, hub) == ("x", "Hub1")
     assert thread.startswith("ThreadPoolExecutor")  # the worker's pool, not the caller's thread
+
+
+DUPLICATE_NAMES_APP = """
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.function_name("hello")
+@app.route(route="one")
+def first(req: func.HttpRequest) -> str:
+    return "1"
+
+
+@app.function_name("hello")
+@app.route(route="two")
+def second(req: func.HttpRequest) -> str:
+    return "2"
+"""
+
+SHARED_ROUTE_APP = """
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="items/{id}", methods=["GET"])
+def read(req: func.HttpRequest) -> str:
+    return "read"
+
+
+@app.route(route="items/{id}", methods=["PUT", "DELETE"])
+def write(req: func.HttpRequest) -> str:
+    return "write"
+
+
+@app.route(route="Items/{id}", methods=["DELETE", "PATCH"])
+def clash(req: func.HttpRequest) -> str:
+    return "clash"
+"""
+
+
+def test_two_functions_of_one_name_fail_the_app_as_the_worker_fails_it(tmp_path):
+    folder = write_app(tmp_path / "app", DUPLICATE_NAMES_APP)
+    with pytest.raises(AppLoadError, match="Function hello does not have a unique function name"):
+        load_app(folder, {})
+
+
+def test_a_route_taken_with_the_same_method_puts_the_later_function_in_error(tmp_path, caplog):
+    folder = write_app(tmp_path / "app", SHARED_ROUTE_APP)
+    with caplog.at_level("WARNING", logger="Host.Startup"):
+        app = load_app(folder, {})
+    assert [(h.function.name, h.route) for h in app.http] == [
+        ("read", "items/{id}"),
+        ("write", "items/{id}"),
+    ]
+    assert app.skipped == [
+        "clash: The route specified conflicts with the route defined by function 'write'."
+    ]
+    assert "skipping function clash: The route specified conflicts" in caplog.text
