@@ -50,6 +50,19 @@ def python_with_runtime() -> str | None:
     return None
 
 
+def index_with_runtime(python: str, folder: Path) -> dict:
+    """What a fresh worker process running azure-functions-runtime says of the app in folder."""
+    done = subprocess.run(
+        [python, "-c", INDEX_SCRIPT, str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def any_python_313() -> bool:
     return bool(shutil.which("python3.13")) or any(
         Path.home().glob(".pyenv/versions/3.13*/bin/python3.13")
@@ -68,15 +81,7 @@ def test_sql_fleet_indexes_under_azure_functions_runtime():
             "no Python 3.13 here: install one (pyenv install 3.13) and run ./scripts/bootstrap.sh "
             "to index SQL Fleet through azure-functions-runtime"
         )
-    done = subprocess.run(
-        [python, "-c", INDEX_SCRIPT, str(ROOT)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    answer = index_with_runtime(python, ROOT)
     assert "error" not in answer, answer["error"]
     assert answer["worker"].startswith("azure-functions-runtime ")
     assert len(answer["functions"]) >= 50
@@ -178,15 +183,7 @@ def test_the_runtime_refuses_the_same_table(tmp_path):
     if python is None:
         pytest.skip("no Python 3.13 with azure-functions-runtime (run ./scripts/bootstrap.sh)")
     for number, (body, reason) in enumerate(REFUSED):
-        folder = write_app(tmp_path / f"app{number}", body)
-        done = subprocess.run(
-            [python, "-c", INDEX_SCRIPT, str(folder)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        answer = index_with_runtime(python, write_app(tmp_path / f"app{number}", body))
         assert answer.get("error") == f"FunctionLoadError: cannot load the f function: {reason}", (
             number
         )
@@ -224,11 +221,4 @@ def test_a_valid_app_with_every_served_trigger_loads_in_both(tmp_path):
     assert names == {"f", "tick", "orchestrator", "act", "counter"}
     python = python_with_runtime()
     if python is not None:
-        done = subprocess.run(
-            [python, "-c", INDEX_SCRIPT, str(folder)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert set(json.loads(done.stdout.strip().splitlines()[-1])["functions"]) == names
+        assert set(index_with_runtime(python, folder)["functions"]) == names
