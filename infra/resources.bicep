@@ -120,7 +120,7 @@ resource insightsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' 
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: the network rule denies by default with vnetEnabled; without a virtual network Flex Consumption reaches storage from shared addresses, and shared keys are off, so only the identity's Entra token opens the account.
-  // checkov:skip=CKV_AZURE_43: the name is 'stsqlfleet' plus 14 lower-case letters and digits (24 characters, valid); checkov cannot evaluate the expression.
+  // checkov:skip=CKV_AZURE_43: the name is 'stsqlfleet' plus the 13 lower-case letters and digits of uniqueString (23 characters, valid); checkov cannot evaluate the expression.
   // checkov:skip=CKV_AZURE_206: LRS is enough: the account holds the deployment package and the host's locks and keys, all recreated by the next deployment; durable state lives in the Durable Task Scheduler.
   name: 'stsqlfleet${take(token, 14)}'
   location: location
