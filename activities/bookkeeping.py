@@ -14,6 +14,7 @@ import azure.durable_functions as df
 from activities import bp
 from activities.expansion import resolve_targets
 from orchestrators import names
+from sqlfleet.alerts import report_failed_targets
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
@@ -134,6 +135,7 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
             row = store.transition(execution_id, Lifecycle.CANCELED, step_id=step_id)
         else:
             row = store.finish_step(execution_id, step_id, include_targets=False)
+            report_failed_targets(store, row, logger)  # what the Azure Monitor alert counts
     version = store.get_execution_version(execution_id)
     on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id)
     stop = execution.cancel_requested or (

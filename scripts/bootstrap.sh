@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bootstrap SQL Fleet on this machine: system ODBC packages (when root), a virtual environment and
-# the Python packages. Safe to run any number of times; it only does what is missing.
+# the Python packages, and checkov in .venv-checkov. Safe to run any number of times; it only does
+# what is missing.
 #
 # Python: the newest of the versions Azure Functions offers (3.13, 3.12, 3.11) found on PATH or
 # under pyenv, unless PYTHON names one. `.venv` is rebuilt when it holds another version.
@@ -81,6 +82,23 @@ fi
 main_version=$(version_of "$main_python")
 echo "bootstrap: Python $main_version for .venv ($main_python)" >&2
 make_venv .venv "$main_python"
+
+# checkov, for the static checks of infra/*.bicep (tests/deployment/test_bicep.py), in a virtual
+# environment of its own: it pins many packages that .venv need not share. Built when missing or
+# of another version; a failed install leaves the tests to skip those checks, saying why.
+CHECKOV_VERSION=3.3.30
+checkov_stamp=.venv-checkov/.sqlfleet-checkov
+if [[ ! -f $checkov_stamp || $(cat "$checkov_stamp") != "$CHECKOV_VERSION" ]]; then
+    echo "bootstrap: installing checkov $CHECKOV_VERSION into .venv-checkov" >&2
+    rm -rf .venv-checkov
+    if "$main_python" -m venv .venv-checkov &&
+        .venv-checkov/bin/python -m pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"; then
+        echo "$CHECKOV_VERSION" >"$checkov_stamp"
+    else
+        echo "bootstrap: checkov could not be installed; the Bicep checks will be skipped" >&2
+        rm -rf .venv-checkov
+    fi
+fi
 
 if [[ ${1:-} == --compat ]]; then
     compat_python=""

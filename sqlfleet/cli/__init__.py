@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sqlfleet.cli import apply, credentials, executions, jobs, serve, target_groups
+from sqlfleet.cli import apply, credentials, executions, export, jobs, serve, target_groups
 from sqlfleet.cli.client import ApiError
 from sqlfleet.cli.invocation import (
     EXIT_FAILED,
@@ -30,6 +30,7 @@ examples:
   sqlfleet demo                                  the tutorial, end to end, on this machine
   sqlfleet serve                                 run the local host on :7071
   sqlfleet apply -f examples/fleet.yaml          declare credentials, groups, jobs
+  sqlfleet export -o fleet.yaml                  write them back out (to apply elsewhere)
   sqlfleet start Job1 --wait                     run a job and watch it
   sqlfleet receive EXECUTION_ID --format csv     what every target returned
 """
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(nouns, common)
     _register_demo(nouns, common)
     apply.register(nouns, common)
+    export.register(nouns, common)
     executions.register(nouns, common)
     credentials.register(nouns, common)
     target_groups.register(nouns, common)

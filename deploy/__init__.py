@@ -1,0 +1,1 @@
+"""Deployment of SQL Fleet: host.json profiles per durable backend and the scripts azd runs."""

@@ -1,0 +1,42 @@
+"""The log line SQL Fleet's Azure Monitor alert counts: one per step that ended with target
+executions ``Failed`` or ``TimedOut``.
+
+``infra/resources.bicep`` alerts on Application Insights ``traces`` whose message starts with
+``FAILED_TARGETS_PREFIX`` and adds up the two counts the line carries. Keep the wording in step
+with that query (``tests/deployment`` checks both against each other and against a real run).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import ExecutionRow
+from sqlfleet.store import JobStore
+
+FAILED_TARGETS_PREFIX = "SQL Fleet: failed target executions"
+_ENDS_IN_FAILURE = (Lifecycle.FAILED, Lifecycle.TIMED_OUT)
+
+
+def failed_targets_message(step: ExecutionRow, failed: int, timed_out: int) -> str:
+    """``SQL Fleet: failed target executions: 2 Failed, 1 TimedOut in step 1 (create) of job
+    'Job1' execution <id>``."""
+    return (
+        f"{FAILED_TARGETS_PREFIX}: {failed} Failed, {timed_out} TimedOut in step {step.step_id} "
+        f"({step.step_name}) of job '{step.job_name}' execution {step.job_execution_id}"
+    )
+
+
+def report_failed_targets(store: JobStore, step: ExecutionRow, logger: logging.Logger) -> bool:
+    """Log one warning for ``step`` (a finished step row) if any of its targets ended Failed or
+    TimedOut; answer whether it did. Reads only the failed targets from the store."""
+    if step.step_id is None or step.lifecycle not in _ENDS_IN_FAILURE:
+        return False
+    failed, timed_out = (
+        len(store.list_target_executions(step.job_execution_id, step_id=step.step_id, lifecycle=s))
+        for s in _ENDS_IN_FAILURE
+    )
+    if not failed and not timed_out:
+        return False
+    logger.warning("%s", failed_targets_message(step, failed, timed_out))
+    return True
