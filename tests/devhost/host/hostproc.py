@@ -44,6 +44,31 @@ FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
 NO_KEY = ""  # call(..., key=NO_KEY): send no key at all
 
 
+def host_keys(data_dir: Path, env: dict[str, str], *, keyless: bool = False) -> HostKeys:
+    """The keys a host uses: its settings first, then the key file in its data folder."""
+    if keyless:
+        return HostKeys()
+    settings = (FUNCTION_KEY_SETTING, MASTER_KEY_SETTING, SYSTEM_KEY_SETTING)
+    stored = HostKeys()
+    if not all(env.get(setting) for setting in settings):
+        stored = read_key_file(key_file(data_dir))
+    return HostKeys(
+        function_key=env.get(FUNCTION_KEY_SETTING) or stored.function_key,
+        master_key=env.get(MASTER_KEY_SETTING) or stored.master_key,
+        system_key=env.get(SYSTEM_KEY_SETTING) or stored.system_key,
+    )
+
+
+def key_for(keys: HostKeys, path: str) -> str | None:
+    """The key a route family needs: system for the Durable HTTP API, master for /admin,
+    else the function key."""
+    if path.startswith(WEBHOOK):
+        return keys.system_key
+    if path.startswith("/admin"):
+        return keys.master_key
+    return keys.function_key
+
+
 @dataclass
 class Reply:
     status: int
@@ -129,27 +154,10 @@ class HostProcess:
         return "--no-keys" in self.arguments or self.env.get(KEYLESS_SETTING) == "1"
 
     def read_keys(self) -> HostKeys:
-        """The keys the host uses: its settings first, then the key file in its data folder."""
-        if self.keyless:
-            return HostKeys()
-        stored = HostKeys()
-        if not all(
-            self.env.get(s) for s in (FUNCTION_KEY_SETTING, MASTER_KEY_SETTING, SYSTEM_KEY_SETTING)
-        ):
-            stored = read_key_file(key_file(self.data_dir))
-        return HostKeys(
-            function_key=self.env.get(FUNCTION_KEY_SETTING) or stored.function_key,
-            master_key=self.env.get(MASTER_KEY_SETTING) or stored.master_key,
-            system_key=self.env.get(SYSTEM_KEY_SETTING) or stored.system_key,
-        )
+        return host_keys(self.data_dir, self.env, keyless=self.keyless)
 
     def key_for(self, path: str) -> str | None:
-        """The key a route family needs: system for the Durable HTTP API, master for /admin."""
-        if path.startswith(WEBHOOK):
-            return self.keys.system_key
-        if path.startswith("/admin"):
-            return self.keys.master_key
-        return self.keys.function_key
+        return key_for(self.keys, path)
 
     def launch(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
