@@ -232,25 +232,25 @@ class Pipeline:
         return response
 
     async def _respond(self, context: RequestContext) -> tuple[str, web.StreamResponse]:
-        """The endpoint's name (or the path when none matched; never a path with a key in it)
-        and the answer."""
+        """What to log for the request (never a path with a key in it) and the answer."""
+        shown = self._loggable(context.path)
         matched = self.match(context)  # 3. route
         if matched is None:
-            return self._loggable(context.path), empty_response(404)
+            return shown, empty_response(404)
         endpoint = matched.endpoint
         presented = matched.path_key if matched.path_key is not None else context.presented_key
         verdict = authorize(endpoint.auth_level, presented, self.keys)  # 4. auth
         if not verdict.granted:
-            logger.debug("refused %s %s: %s", context.method, endpoint.name, verdict.value)
-            return endpoint.name, empty_response(401)
+            logger.debug("refused %s %s: %s", context.method, shown, verdict.value)
+            return shown, empty_response(401)
         try:
             context.body = await read_body(context.request, self.limits)  # 5. body
         except (BodyTooLarge, BodyStalled) as error:
             status = 413 if isinstance(error, BodyTooLarge) else 408
             response = web.Response(status=status, text=f"{error}\n", content_type="text/plain")
             response.force_close()
-            return endpoint.name, response
+            return shown, response
         try:
-            return endpoint.name, await endpoint.handler(context, matched.values)  # 6. handler
+            return shown, await endpoint.handler(context, matched.values)  # 6. handler
         except Exception as error:  # 7. error mapping
-            return endpoint.name, error_response(error)
+            return shown, error_response(error)
