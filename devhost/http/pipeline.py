@@ -9,9 +9,9 @@ Modelled on Azurite's ``RequestListenerFactory``: every request goes through
 2. builds a :class:`RequestContext` (method, raw path, case-insensitive query, origin), without
    the body;
 3. routes it: the first *area* whose prefix the path starts with (``/admin``,
-   ``/runtime/webhooks/durabletask``, the SDK's ``/durabletask/{system key}``, then the
-   httpTrigger route prefix) picks the first endpoint, in precedence order, whose template and
-   method match; nothing matching is 404 with an empty body;
+   ``/runtime/webhooks/durabletask``, the SDK's ``/runtime/webhooks/durabletask-rpc/{key}``,
+   then the httpTrigger route prefix) picks the first endpoint, in precedence order, whose
+   template and method match; nothing matching is 404 with an empty body;
 4. authorizes it against the endpoint's level (:mod:`devhost.http.auth`); refused is 401;
 5. only then reads the body, within the size limit and read timeout
    (:mod:`devhost.http.limits`): 413 or 408 otherwise;
