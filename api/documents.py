@@ -10,7 +10,7 @@ from urllib.parse import quote
 import azure.functions as func
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from sqlfleet.errors import BadRequest, ValidationFailed
+from sqlfleet.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from sqlfleet.models import validate_document
 from sqlfleet.models.common import MAX_INT32, JobName, Name
 from sqlfleet.models.validation import problems_error
@@ -23,8 +23,27 @@ _FALSE = {"false", "0", "no"}
 
 
 def read_document(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
-    """The request body validated as ``model``. Raises ``BadRequest`` / ``ValidationFailed``."""
+    """The request body validated as ``model``. Raises ``UnsupportedMediaType`` unless the body
+    says it is JSON, ``BadRequest`` / ``ValidationFailed``.
+
+    The content type is checked here, where the app decides to read a body as JSON: the host
+    passes any body to any function, as Azure's does. A web page may send a ``text/plain`` or
+    form body to another origin without asking first (no CORS preflight), but not JSON, so
+    this keeps such a page from defining anything even where no key or origin check stops it.
+    """
+    content_type = req.headers.get("Content-Type")
+    if not is_json_media_type(content_type):
+        raise UnsupportedMediaType(content_type)
     return validate_document(model, req.get_body())
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type (``application/merge-patch+json``), any case,
+    with any parameters."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 def path_name(req: func.HttpRequest, parameter: str = "name", *, job: bool = False) -> str:

@@ -19,6 +19,7 @@ from sqlfleet.errors import (
     SettingError,
     SqlFleetError,
     Unsupported,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -26,6 +27,7 @@ logger = logging.getLogger("sqlfleet.api")
 
 # Most specific first: BadRequest is a ValidationFailed, InUse a Conflict.
 _STATUS: tuple[tuple[type[SqlFleetError], int], ...] = (
+    (UnsupportedMediaType, 415),
     (BadRequest, 400),
     (ValidationFailed, 422),
     (NotFound, 404),

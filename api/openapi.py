@@ -23,6 +23,7 @@ _ERRORS = {
     404: "no such object; `field` names the parameter that named it",
     409: "conflict with the current state (in use, active executions, duplicate); `field` names "
     "the object",
+    415: "the body is not sent as JSON (Content-Type: application/json); `field` is `Content-Type`",
     422: "a field broke a rule; `field` names it",
     500: "server error (e.g. a setting is missing; `setting` names it)",
     501: "a known feature SQL Fleet does not support; `field` names it",
@@ -138,7 +139,7 @@ def _error_statuses(op: Operation) -> list[int]:
     if op.body is not None or (op.method == "PUT" and "name" in parameters):
         statuses.append(422)
     if op.body is not None:
-        statuses.append(501)
+        statuses += [415, 501]
     return sorted(statuses)
 
 

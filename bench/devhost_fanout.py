@@ -56,11 +56,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def request(method: str, url: str, body: object = None) -> tuple[int, object]:
+def system_key(data_dir: Path) -> str:
+    """The Durable HTTP API's key, which the host made in its data folder on start."""
+    document = json.loads((data_dir / "secrets" / "host.json").read_text(encoding="utf-8"))
+    return str(document["systemKeys"][0]["value"])
+
+
+def request(method: str, url: str, body: object = None, key: str = "") -> tuple[int, object]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["x-functions-key"] = key
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=60) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -116,14 +123,14 @@ def run_one(count: int, workdir: Path, max_activities: int | None) -> dict[str, 
             if time.monotonic() > deadline or host.poll() is not None:
                 raise SystemExit(f"devhost did not start; see {log.name}")
             time.sleep(0.1)
+        key = system_key(data)
+        webhook = f"{base}/runtime/webhooks/durabletask"
         started = time.perf_counter()
-        status, body = request(
-            "POST", f"{base}/runtime/webhooks/durabletask/orchestrators/fan_out", {"count": count}
-        )
+        status, body = request("POST", f"{webhook}/orchestrators/fan_out", {"count": count}, key)
         assert status == 202, (status, body)
         instance = body["id"]  # type: ignore[index]
         while True:
-            _, state = request("GET", f"{base}/runtime/webhooks/durabletask/instances/{instance}")
+            _, state = request("GET", f"{webhook}/instances/{instance}", key=key)
             if state["runtimeStatus"] in ("Completed", "Failed", "Terminated"):  # type: ignore[index]
                 break
             time.sleep(0.01)

@@ -64,6 +64,7 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlfleet.cli.localkeys import read_function_key  # noqa: E402
 from sqlfleet.settings import host_app_settings  # noqa: E402
 from tests.support.servers import PrivatePostgres, free_port, start_private_postgres  # noqa: E402
 
@@ -251,6 +252,7 @@ class FleetHost:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.key: str | None = None  # the function key the host makes in its data folder
 
     def start(self, timeout: float = 90) -> None:
         env = {
@@ -281,10 +283,13 @@ class FleetHost:
                 return False
 
         wait_for(ready, timeout, "the host to answer")
+        self.key = read_function_key(self.hub_dir)
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if data is not None else {}
+        if self.key:
+            headers["x-functions-key"] = self.key
         request = urllib.request.Request(self.base + path, data, headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=120) as response:

@@ -1,8 +1,10 @@
-"""``python -m devhost [APP_FOLDER] [--port N] [--host H] [--verbose] [--data-dir D]``.
+"""``python -m devhost [APP_FOLDER] [--port N] [--host H] [--verbose] [--data-dir D] [--no-keys]``.
 
 Runs a Python v2-model Functions app folder like ``func start``: HTTP and timer triggers, and
 Durable Functions on a local SQLite task hub, with the Durable HTTP API under
-``/runtime/webhooks/durabletask/``. Exit status 2 when the app or its settings cannot be used.
+``/runtime/webhooks/durabletask/``. Keys are on (made in the data folder on the first start);
+``--no-keys`` serves without them, on loopback only. Exit status 2 when the app or its settings
+cannot be used.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def parse_arguments(argv: list[str] | None = None) -> HostOptions:
         help="folder for the task hub and timer state (default: APP/.devhost)",
     )
     parser.add_argument("--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument(
+        "--no-keys",
+        action="store_true",
+        help="serve without keys, on loopback only (also DEVHOST_KEYLESS=1)",
+    )
     arguments = parser.parse_args(argv)
     return HostOptions(
         app_folder=arguments.app_folder,
@@ -53,6 +60,7 @@ def parse_arguments(argv: list[str] | None = None) -> HostOptions:
         host=arguments.host,
         data_dir=arguments.data_dir,
         verbose=arguments.verbose,
+        keyless=arguments.no_keys,
     )
 
 

@@ -56,6 +56,7 @@ class HostSettings:
     max_concurrent_orchestrations: int = 10 * (os.cpu_count() or 1)
     log_levels: dict[str, str] = field(default_factory=dict)
     local_http_port: int | None = None
+    cors_origins: tuple[str, ...] = ()  # local.settings.json Host.CORS, as Core Tools reads it
     default_version: str = ""  # extensions.durableTask.defaultVersion
     # extensions.durableTask.overridableExistingInstanceStates
     overridable_states: OverridableStates = OverridableStates.NON_RUNNING_STATES
@@ -222,6 +223,11 @@ def read_host_json(
         local_http_port=None
         if port is None
         else _positive_int(port, "local.settings.json Host.LocalHttpPort", 0),
+        cors_origins=tuple(
+            origin.strip()
+            for origin in str((host_section or {}).get("CORS") or "").split(",")
+            if origin.strip()
+        ),
     )
 
 

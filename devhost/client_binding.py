@@ -1,20 +1,30 @@
 """The ``durableClient`` input binding value (reference §4.1, legacy non-gRPC protocol).
 
 The SDK (azure-functions-durable 1.7) builds ``DurableOrchestrationClient`` from this JSON text
-and sends every call to ``rpcBaseUrl``; here that is this host's own Durable HTTP API,
-``{origin}/runtime/webhooks/durabletask/`` (the trailing slash matters: the SDK appends
-``instances/...`` to it). The management URLs keep the literal ``INSTANCEID`` placeholder that the
-SDK replaces in ``create_check_status_response``.
+and sends every call to ``rpcBaseUrl`` (the trailing slash matters: the SDK appends
+``instances/...`` to it), with no key of its own. On Azure that is the extension's loopback-only
+RPC listener; here it is this host's own Durable HTTP API with the system key as a path segment,
+``{origin}/runtime/webhooks/durabletask-rpc/{system key}/`` (or, on a keyless host,
+``{origin}/runtime/webhooks/durabletask/``). The management URLs carry ``code=<system key>``
+as Azure's do, and keep the literal ``INSTANCEID`` placeholder that the SDK replaces in
+``create_check_status_response``.
 """
 
 from __future__ import annotations
 
 import json
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
-from devhost.http.payloads import DEFAULT_CONNECTION, WEBHOOK_PATH, management_urls
+from devhost.http.payloads import DEFAULT_CONNECTION, RPC_PATH, WEBHOOK_PATH, management_urls
 
 INSTANCE_ID_PLACEHOLDER = "INSTANCEID"
+
+
+def rpc_base_url(origin: str, system_key: str | None) -> str:
+    """Where the SDK sends its calls (see the module's docstring)."""
+    if system_key is None:
+        return f"{origin}{WEBHOOK_PATH}/"
+    return f"{origin}{RPC_PATH}/{quote(system_key, safe='')}/"
 
 
 def client_binding(
@@ -47,7 +57,7 @@ def client_binding(
         ),
         "baseUrl": base_url,
         "requiredQueryStringParameters": required_query,
-        "rpcBaseUrl": base_url + "/",
+        "rpcBaseUrl": rpc_base_url(origin, system_key),
         "httpBaseUrl": None,
     }
 

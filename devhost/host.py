@@ -2,7 +2,8 @@
 
 ``Host(options).run()`` is what ``python -m devhost`` does. The task hub is a SQLite file in the
 data folder (default ``<app>/.devhost``), named after the hub, so a host restarted on the same
-folder resumes every orchestration where it stood.
+folder resumes every orchestration where it stood. The host's keys are in the same folder unless
+settings give them (:mod:`devhost.hostkeys`); a keyless host serves loopback only.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from devhost.app import LoadedApp, durable_functions, load_app
 from devhost.client_binding import client_binding_json
 from devhost.clock import SystemClock
 from devhost.engine import Engine
-from devhost.http.auth import HostKeys
+from devhost.hostkeys import check_keyless_address, keyless_setting, set_up_keys
 from devhost.http.functions import log_failure
+from devhost.http.guards import RequestGuards
+from devhost.http.limits import HttpLimits
 from devhost.http.server import HostServer, build_pipeline
 from devhost.invocation import ClientBindingSpec, Invoker
 from devhost.store import SqliteTaskHubStore
@@ -44,6 +47,7 @@ class HostOptions:
     host: str = "127.0.0.1"
     data_dir: Path | None = None
     verbose: bool = False
+    keyless: bool = False  # --no-keys (or the DEVHOST_KEYLESS setting)
 
 
 def open_task_hub(
@@ -102,8 +106,14 @@ class Host:
         self.environ = os.environ if environ is None else environ
         self.clock: Clock = clock or SystemClock()
         self.app = load_app(options.app_folder, self.environ)
-        self.keys = HostKeys.from_settings(self.environ)
         self.data_dir = options.data_dir or (self.app.folder / DEFAULT_DATA_FOLDER)
+        keyless = options.keyless or keyless_setting(self.environ)
+        if keyless:
+            check_keyless_address(options.host)
+        self.key_setup = set_up_keys(self.environ, self.data_dir, keyless=keyless)
+        self.keys = self.key_setup.keys
+        self.guards = RequestGuards.for_host(options.host, self.environ, self.app.host.cors_origins)
+        self.limits = HttpLimits.from_settings(self.environ)
         assert self.app.worker is not None
         self.invoker = Invoker(self.app.worker)
         self.origin = ""
@@ -149,7 +159,15 @@ class Host:
             functions,
             None if isinstance(self.clock, SystemClock) else self.clock,
         )
-        pipeline = build_pipeline(self.app, self.hub, self.invoker, self.client_json, self.keys)
+        pipeline = build_pipeline(
+            self.app,
+            self.hub,
+            self.invoker,
+            self.client_json,
+            self.keys,
+            self.guards,
+            self.limits,
+        )
         self.server = HostServer(pipeline)
         port = self.options.port
         if port is None:
@@ -229,6 +247,7 @@ class Host:
             lines.append(f"\t{durable.function.name}: {trigger}{alias}")
         lines += [
             "",
+            f"Keys: {self.key_setup.describe()}",
             f"Host started on {self.origin} (task hub {self.app.host.hub_name}, "
             f"data in {self.data_dir})",
         ]

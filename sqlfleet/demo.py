@@ -105,7 +105,7 @@ def demo_command(cli: Invocation) -> int:
     else:
         output.line(f"   postgresql: none (no server answers on {args.postgres})", style="dim")
 
-    host = LocalHost(data_dir)
+    host = LocalHost(data_dir, record=args.keep_running)
     output.line("\n2. local host", style="bold")
     try:
         url = host.start()
@@ -115,7 +115,7 @@ def demo_command(cli: Invocation) -> int:
         return EXIT_FAILED
     try:
         output.line(f"   {url} (task hub and job database in {data_dir}; log {host.log_path})")
-        client = ApiClient(url)
+        client = ApiClient(url, host.function_key)
         outcome = _run(cli, client, data_dir, targets, postgres)
         if args.keep_running and outcome == EXIT_OK:
             output.line(f"\nhost still serving at {url}; try: sqlfleet --url {url} executions")

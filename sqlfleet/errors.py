@@ -130,6 +130,20 @@ class BadRequest(ValidationFailed):
     code = "BadRequest"
 
 
+class UnsupportedMediaType(BadRequest):
+    """A body that is read as JSON came with another content type (say ``text/plain``)."""
+
+    code = "UnsupportedMediaType"
+
+    def __init__(self, content_type: str | None) -> None:
+        given = f"'{content_type}'" if content_type else "no Content-Type"
+        super().__init__(
+            "Content-Type",
+            f"the body is read as JSON, but the request says {given}; send it as "
+            "Content-Type: application/json",
+        )
+
+
 class Unsupported(SqlFleetError):
     """A known feature that SQL Fleet does not implement (answered 501, never silently ignored)."""
 

@@ -1,28 +1,26 @@
-"""Function keys, as the Functions host checks them (``code`` query or ``x-functions-key`` header).
+"""Keys, as the Functions host checks them (``x-functions-key`` header, else ``code`` query).
 
-Settings (local.settings.json ``Values`` or the environment):
+A host has either all three keys (function, master, system; :mod:`devhost.hostkeys` says where
+they come from) or none at all, in keyless mode. What each level accepts is Azure's rule
+(``SecretManager.GetAuthorizationLevelAsync`` and the host's authorization policies):
 
-- ``DEVHOST_FUNCTION_KEY``: accepted by ``auth_level=FUNCTION`` functions.
-- ``DEVHOST_MASTER_KEY``: the master key; accepted by every level (function, admin, system).
-- ``DEVHOST_SYSTEM_KEY``: the ``durabletask_extension`` system key for the Durable HTTP API
-  (``/runtime/webhooks/durabletask/``); it is also written into the status URLs as ``code=``.
+- ``function``: the function key or the master key;
+- ``admin`` (``/admin/...`` and ``auth_level=ADMIN`` functions): the master key only;
+- ``system`` (the Durable HTTP API, ``/runtime/webhooks/durabletask/``): the extension's system
+  key (``durabletask_extension``) or the master key.
 
-A level is enforced only when a key that satisfies it is configured; with no keys at all devhost
-behaves like Core Tools, which checks nothing locally. The Durable HTTP API also serves the SDK's
-``rpcBaseUrl`` calls, which never carry a key (on Azure they go to the extension's loopback-only
-RPC listener), so requests *from a loopback address that carry no key* are let through there.
+Where the request comes from does not matter: a call from this machine needs a key like any
+other. Keyless mode grants every level; the host then listens on loopback only.
 """
 
 from __future__ import annotations
 
 import enum
 import hmac
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
-MASTER_KEY_SETTING = "DEVHOST_MASTER_KEY"
-SYSTEM_KEY_SETTING = "DEVHOST_SYSTEM_KEY"
+from multidict import CIMultiDictProxy
+
 KEY_HEADER = "x-functions-key"
 KEY_QUERY = "code"
 
@@ -45,13 +43,12 @@ class AuthLevel(str, enum.Enum):
 
 class AuthResult(enum.Enum):
     ANONYMOUS = "anonymous"  # the endpoint needs no key
-    NOT_ENFORCED = "not enforced"  # no key for this level is configured
+    KEYLESS = "keyless host"  # the host runs without keys (loopback only)
     FUNCTION_KEY = "function key"
     MASTER_KEY = "master key"
     SYSTEM_KEY = "system key"
-    LOOPBACK = "loopback"  # keyless call from this machine to the Durable HTTP API
     MISSING_KEY = "missing key"
-    INVALID_KEY = "invalid key"
+    INVALID_KEY = "invalid key"  # wrong, or a key of another level
 
     @property
     def granted(self) -> bool:
@@ -60,53 +57,43 @@ class AuthResult(enum.Enum):
 
 @dataclass(frozen=True)
 class HostKeys:
+    """The keys a host accepts; all None in keyless mode."""
+
     function_key: str | None = None
     master_key: str | None = None
     system_key: str | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, str]) -> HostKeys:
-        return cls(
-            function_key=settings.get(FUNCTION_KEY_SETTING) or None,
-            master_key=settings.get(MASTER_KEY_SETTING) or None,
-            system_key=settings.get(SYSTEM_KEY_SETTING) or None,
-        )
+    @property
+    def keyless(self) -> bool:
+        return self.function_key is None and self.master_key is None and self.system_key is None
 
     def __repr__(self) -> str:  # keys never reach logs or error text
-        configured = [
-            n
-            for n, v in (
-                ("function", self.function_key),
-                ("master", self.master_key),
-                ("system", self.system_key),
-            )
-            if v
-        ]
-        return f"HostKeys(configured={configured})"
+        return "HostKeys(keyless)" if self.keyless else "HostKeys(function, master, system)"
+
+
+def presented_key(headers: CIMultiDictProxy[str], code_values: list[str]) -> str | None:
+    """The key a request presents: the header when it is there (even empty), else ``code``."""
+    if KEY_HEADER in headers:
+        return headers.getone(KEY_HEADER)
+    return code_values[0] if code_values else None
 
 
 def _same(presented: str, expected: str | None) -> bool:
     return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def authorize(
-    level: AuthLevel, presented: str | None, keys: HostKeys, *, from_loopback: bool = False
-) -> AuthResult:
-    """Decide one request. ``presented`` is the ``code`` query or ``x-functions-key`` header."""
+def authorize(level: AuthLevel, presented: str | None, keys: HostKeys) -> AuthResult:
+    """Decide one request against an endpoint's level."""
     if level is AuthLevel.ANONYMOUS:
         return AuthResult.ANONYMOUS
-    accepted: list[tuple[str | None, AuthResult]] = [(keys.master_key, AuthResult.MASTER_KEY)]
-    if level is AuthLevel.FUNCTION:
-        accepted.append((keys.function_key, AuthResult.FUNCTION_KEY))
-    elif level is AuthLevel.SYSTEM:
-        accepted.append((keys.system_key, AuthResult.SYSTEM_KEY))
-    if all(expected is None for expected, _ in accepted):
-        return AuthResult.NOT_ENFORCED
-    if presented is None or presented == "":
-        if level is AuthLevel.SYSTEM and from_loopback:
-            return AuthResult.LOOPBACK
+    if keys.keyless:
+        return AuthResult.KEYLESS
+    if not presented:
         return AuthResult.MISSING_KEY
-    for expected, result in accepted:
-        if _same(presented, expected):
-            return result
+    if _same(presented, keys.master_key):
+        return AuthResult.MASTER_KEY
+    if level is AuthLevel.FUNCTION and _same(presented, keys.function_key):
+        return AuthResult.FUNCTION_KEY
+    if level is AuthLevel.SYSTEM and _same(presented, keys.system_key):
+        return AuthResult.SYSTEM_KEY
     return AuthResult.INVALID_KEY

@@ -16,6 +16,7 @@ from urllib.parse import quote_plus
 from devhost.taskhub import EntityStatus, InstanceStatus, RuntimeStatus
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
+RPC_PATH = "/runtime/webhooks/durabletask-rpc"  # the SDK's rpcBaseUrl, with the key in the path
 DEFAULT_CONNECTION = "Storage"
 
 _EVENT_TYPES = {

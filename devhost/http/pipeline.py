@@ -1,22 +1,27 @@
-"""The request pipeline, in one visible function: context -> route -> auth -> handler -> errors.
+"""The request pipeline, in one visible function:
+guards -> context -> route -> auth -> body -> handler -> errors.
 
 Modelled on Azurite's ``RequestListenerFactory``: every request goes through
 :meth:`Pipeline.handle`, which
 
-1. builds a :class:`RequestContext` (method, raw path, case-insensitive query, body, origin);
-2. routes it: the first *area* whose prefix the path starts with (``/admin``,
-   ``/runtime/webhooks/durabletask``, then the httpTrigger route prefix) picks the first
-   endpoint, in precedence order, whose template and method match; nothing matching is 404
-   with an empty body;
-3. authorizes it against the endpoint's level (:mod:`devhost.http.auth`); refused is 401;
-4. runs the endpoint's handler;
-5. maps an exception to a response (:func:`devhost.http.errors.error_response`).
+1. checks its ``Host`` and ``Origin`` (:mod:`devhost.http.guards`), key or no key: a foreign
+   one is refused (400, 403) and an allowed origin's preflight answered;
+2. builds a :class:`RequestContext` (method, raw path, case-insensitive query, origin), without
+   the body;
+3. routes it: the first *area* whose prefix the path starts with (``/admin``,
+   ``/runtime/webhooks/durabletask``, the SDK's ``/runtime/webhooks/durabletask-rpc/{key}``,
+   then the httpTrigger route prefix) picks the first endpoint, in precedence order, whose
+   template and method match; nothing matching is 404 with an empty body;
+4. authorizes it against the endpoint's level (:mod:`devhost.http.auth`); refused is 401;
+5. only then reads the body, within the size limit and read timeout
+   (:mod:`devhost.http.limits`): 413 or 408 otherwise;
+6. runs the endpoint's handler;
+7. maps an exception to a response (:func:`devhost.http.errors.error_response`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,8 +32,10 @@ from aiohttp import web
 from dateutil import parser as date_parser
 from multidict import CIMultiDictProxy
 
-from devhost.http.auth import KEY_HEADER, KEY_QUERY, AuthLevel, HostKeys, authorize
+from devhost.http.auth import KEY_QUERY, AuthLevel, HostKeys, authorize, presented_key
 from devhost.http.errors import empty_response, error_response
+from devhost.http.guards import RequestGuards
+from devhost.http.limits import BodyStalled, BodyTooLarge, HttpLimits, read_body
 from devhost.http.routes import RouteTemplate, route_precedence
 
 logger = logging.getLogger("Host.Http")
@@ -94,34 +101,26 @@ class QueryParams:
 
 @dataclass
 class RequestContext:
-    """Everything a handler needs about one request, read once."""
+    """Everything a handler needs about one request, read once; ``body`` is filled in after
+    the request passed auth."""
 
-    request: web.Request
+    request: web.BaseRequest
     method: str
     path: str
     query: QueryParams
     headers: CIMultiDictProxy[str]
-    body: bytes
     origin: str
-    from_loopback: bool
+    body: bytes = b""
 
     @classmethod
-    async def read(cls, request: web.Request) -> RequestContext:
-        body = await request.read()
-        peer = request.remote or ""
-        try:
-            loopback = ipaddress.ip_address(peer).is_loopback
-        except ValueError:
-            loopback = False
+    def of(cls, request: web.BaseRequest) -> RequestContext:
         return cls(
             request=request,
             method=request.method.upper(),
             path=request.rel_url.raw_path,
             query=QueryParams(request.rel_url.raw_query_string),
             headers=request.headers,
-            body=body,
             origin=f"{request.scheme}://{request.host}",
-            from_loopback=loopback,
         )
 
     @property
@@ -130,7 +129,7 @@ class RequestContext:
 
     @property
     def presented_key(self) -> str | None:
-        return self.headers.get(KEY_HEADER) or self.query.get(KEY_QUERY)
+        return presented_key(self.headers, self.query.get_all(KEY_QUERY))
 
     @property
     def media_type(self) -> str:
@@ -153,11 +152,14 @@ class Endpoint:
 class Area:
     """A path prefix and its endpoints. ``decode_whole_path``: the Durable API decodes the whole
     path with ``WebUtility.UrlDecode`` (``+`` is a space) before matching; functions decode each
-    route value instead."""
+    route value instead. ``key_in_path``: the first segment after the prefix is the request's
+    key (for clients that cannot send a header or a query, such as the Durable SDK's
+    ``rpcBaseUrl`` calls)."""
 
     prefix: str
     endpoints: list[Endpoint] = field(default_factory=list)
     decode_whole_path: bool = False
+    key_in_path: bool = False
 
     def relative(self, path: str) -> str | None:
         prefix = self.prefix.rstrip("/")
@@ -171,16 +173,29 @@ class Area:
         self.endpoints.sort(key=lambda e: route_precedence(e.template))
 
 
+@dataclass(frozen=True)
+class Match:
+    endpoint: Endpoint
+    values: dict[str, str]
+    path_key: str | None = None  # the key from the path, in a ``key_in_path`` area
+
+
 @dataclass
 class Pipeline:
     areas: list[Area]
     keys: HostKeys
+    guards: RequestGuards
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
-    def match(self, context: RequestContext) -> tuple[Endpoint, dict[str, str]] | None:
+    def match(self, context: RequestContext) -> Match | None:
         for area in self.areas:
             relative = area.relative(context.path)
             if relative is None:
                 continue
+            path_key = None
+            if area.key_in_path:
+                segment, _, rest = relative.removeprefix("/").partition("/")
+                path_key, relative = unquote(segment), "/" + rest
             if area.decode_whole_path:
                 relative = unquote_plus(relative)
             for endpoint in area.endpoints:
@@ -188,38 +203,54 @@ class Pipeline:
                     continue
                 values = endpoint.template.match(relative, decode=not area.decode_whole_path)
                 if values is not None:
-                    return endpoint, values
+                    return Match(endpoint, values, path_key)
             return None
         return None
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    def _loggable(self, path: str) -> str:
+        for area in self.areas:
+            if area.relative(path) is not None:
+                return area.prefix + "/..." if area.key_in_path else unquote(path)
+        return unquote(path)
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
-        context = await RequestContext.read(request)  # 1. context
-        response = await self._respond(context)
+        refusal = self.guards.check(request)  # 1. guards
+        if refusal is not None:
+            logger.debug("refused %s (Host or Origin): %d", request.method, refusal.status)
+            return refusal
+        context = RequestContext.of(request)  # 2. context
+        name, response = await self._respond(context)
+        response.headers.update(self.guards.cors_headers(request.headers))
         logger.debug(
             "%s %s -> %d (%dms)",
             context.method,
-            unquote(context.path),
+            name,
             response.status,
             round((time.perf_counter() - started) * 1000),
         )
         return response
 
-    async def _respond(self, context: RequestContext) -> web.StreamResponse:
-        matched = self.match(context)  # 2. route
+    async def _respond(self, context: RequestContext) -> tuple[str, web.StreamResponse]:
+        """What to log for the request (never a path with a key in it) and the answer."""
+        shown = self._loggable(context.path)
+        matched = self.match(context)  # 3. route
         if matched is None:
-            return empty_response(404)
-        endpoint, values = matched
-        verdict = authorize(
-            endpoint.auth_level,
-            context.presented_key,
-            self.keys,  # 3. auth
-            from_loopback=context.from_loopback,
-        )
+            return shown, empty_response(404)
+        endpoint = matched.endpoint
+        presented = matched.path_key if matched.path_key is not None else context.presented_key
+        verdict = authorize(endpoint.auth_level, presented, self.keys)  # 4. auth
         if not verdict.granted:
-            logger.debug("refused %s %s: %s", context.method, endpoint.name, verdict.value)
-            return empty_response(401)
+            logger.debug("refused %s %s: %s", context.method, shown, verdict.value)
+            return shown, empty_response(401)
         try:
-            return await endpoint.handler(context, values)  # 4. handler
-        except Exception as error:  # 5. error mapping
-            return error_response(error)
+            context.body = await read_body(context.request, self.limits)  # 5. body
+        except (BodyTooLarge, BodyStalled) as error:
+            status = 413 if isinstance(error, BodyTooLarge) else 408
+            response = web.Response(status=status, text=f"{error}\n", content_type="text/plain")
+            response.force_close()
+            return shown, response
+        try:
+            return shown, await endpoint.handler(context, matched.values)  # 6. handler
+        except Exception as error:  # 7. error mapping
+            return shown, error_response(error)

@@ -4,8 +4,10 @@ Areas, in matching order:
 
 - ``/admin``: ``host/ping`` (anonymous, 200) and ``host/status`` (admin level).
 - ``/runtime/webhooks/durabletask``: the Durable HTTP API, in the extension's own route order
-  (orchestrators, entities, instances, raiseEvent, makeprimary). The SDK's ``rpcBaseUrl`` points
-  here too, so ``DurableOrchestrationClient`` calls and public API calls share the handlers.
+  (orchestrators, entities, instances, raiseEvent, makeprimary), at the system level.
+- ``/runtime/webhooks/durabletask-rpc/{system key}``: the same handlers for the SDK's
+  ``rpcBaseUrl`` calls, which carry no header or query of their own (on Azure they go to the
+  extension's loopback-only listener; here the key in the path stands in for the sandbox).
 - ``/{routePrefix}``: the app's httpTrigger functions, most specific route first.
 """
 
@@ -18,22 +20,23 @@ from aiohttp import web
 
 from devhost.app import LoadedApp
 from devhost.http.auth import AuthLevel, HostKeys
+from devhost.http.connections import GuardedServer
 from devhost.http.entities import EntityHandlers
 from devhost.http.errors import empty_response, json_response
 from devhost.http.functions import FunctionHandlers
+from devhost.http.guards import RequestGuards
 from devhost.http.instances import InstanceHandlers
+from devhost.http.limits import HttpLimits
 from devhost.http.orchestrators import OrchestratorHandlers
-from devhost.http.payloads import WEBHOOK_PATH
+from devhost.http.payloads import RPC_PATH, WEBHOOK_PATH
 from devhost.http.pipeline import Area, Endpoint, Handler, Pipeline, RequestContext
 from devhost.http.routes import RouteTemplate
 from devhost.http.webhooks import Webhooks
 from devhost.invocation import ClientBindingSpec, Invoker
 from devhost.taskhub import TaskHub
 
-MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
 
-
-def durable_area(webhooks: Webhooks) -> Area:
+def durable_area(webhooks: Webhooks, prefix: str = WEBHOOK_PATH, key_in_path: bool = False) -> Area:
     """The Durable HTTP API endpoints (reference §5.1), unsorted: the order is the extension's."""
     orchestrators = OrchestratorHandlers(webhooks)
     entities = EntityHandlers(webhooks)
@@ -52,8 +55,9 @@ def durable_area(webhooks: Webhooks) -> Area:
         )
 
     return Area(
-        WEBHOOK_PATH,
+        prefix,
         decode_whole_path=True,
+        key_in_path=key_in_path,
         endpoints=[
             endpoint(
                 "start", "orchestrators/{functionName}/{instanceId?}", {"POST"}, orchestrators.start
@@ -125,6 +129,8 @@ def build_pipeline(
     invoker: Invoker,
     client_json: Callable[[ClientBindingSpec], str],
     keys: HostKeys,
+    guards: RequestGuards,
+    limits: HttpLimits,
 ) -> Pipeline:
     """Every area and endpoint of this host."""
     webhooks = Webhooks(hub, app.host.hub_name, keys.system_key)
@@ -132,23 +138,31 @@ def build_pipeline(
     prefix = f"/{app.host.route_prefix}" if app.host.route_prefix else ""
     function_area = Area(prefix, endpoints=[functions.endpoint(h) for h in app.http])
     function_area.sort()
-    return Pipeline([admin_area(time.monotonic()), durable_area(webhooks), function_area], keys)
+    areas = [admin_area(time.monotonic()), durable_area(webhooks)]
+    if not keys.keyless:
+        areas.append(durable_area(webhooks, RPC_PATH, key_in_path=True))
+    return Pipeline([*areas, function_area], keys, guards, limits)
 
 
 class HostServer:
-    """Serves one pipeline over HTTP with aiohttp."""
+    """Serves one pipeline over HTTP with aiohttp's low-level server, whose connections keep
+    the pipeline's deadlines (:mod:`devhost.http.connections`)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        self._runner: web.AppRunner | None = None
+        self._server: GuardedServer | None = None
+        self._runner: web.ServerRunner | None = None
         self.port: int | None = None
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        assert self._server is not None
+        with self._server.handling(request):
+            return await self.pipeline.handle(request)
 
     async def start(self, host: str, port: int) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""
-        application = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        # [\s\S] rather than . so that a decoded line feed in the path still reaches the pipeline.
-        application.router.add_route("*", r"/{tail:[\s\S]*}", self.pipeline.handle)
-        self._runner = web.AppRunner(application, access_log=None, handle_signals=False)
+        self._server = GuardedServer(self._handle, self.pipeline.limits, access_log=None)
+        self._runner = web.ServerRunner(self._server, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

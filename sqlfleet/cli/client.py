@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from sqlfleet.cli.localkeys import KEY_FILE, local_function_key
+
 DEFAULT_URL = "http://127.0.0.1:7071"
 URL_SETTING = "SQLFLEET_URL"
 KEY_SETTING = "SQLFLEET_FUNCTION_KEY"
@@ -76,10 +78,12 @@ class ApiClient:
     def from_environment(
         cls, url: str | None = None, key: str | None = None, timeout: float | None = None
     ) -> ApiClient:
-        """Options first, then ``SQLFLEET_URL`` / ``SQLFLEET_FUNCTION_KEY``, then defaults."""
+        """Options first, then ``SQLFLEET_URL`` / ``SQLFLEET_FUNCTION_KEY``, then defaults; for
+        a host on this machine, the function key in its data folder (``cli.localkeys``)."""
+        base_url = url or os.environ.get(URL_SETTING) or DEFAULT_URL
         return cls(
-            url or os.environ.get(URL_SETTING) or DEFAULT_URL,
-            key or os.environ.get(KEY_SETTING) or None,
+            base_url,
+            key or os.environ.get(KEY_SETTING) or local_function_key(base_url, os.environ),
             timeout or DEFAULT_TIMEOUT_SECONDS,
         )
 
@@ -179,7 +183,8 @@ def _http_error(method: str, path: str, error: urllib.error.HTTPError) -> ApiErr
         return ApiError(message, error.code, body.get("code"), field)
     if error.code == 401:
         return ApiError(
-            f"{method} {path}: 401 Unauthorized; pass the function key with --key or {KEY_SETTING}",
+            f"{method} {path}: 401 Unauthorized; pass the function key with --key or "
+            f"{KEY_SETTING} (a local host keeps it in <data dir>/{KEY_FILE.as_posix()})",
             401,
             "Unauthorized",
         )

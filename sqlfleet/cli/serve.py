@@ -4,11 +4,16 @@ and ``LocalHost``, the same host as a child process (for the demo and tests).
 Both keep the task hub and the job database in one data folder (``SQLFLEET_DATA_DIR``, default
 ``.sqlfleet``). Without ``SQLFLEET_CREDENTIAL_KEY`` they use a key generated once into
 ``<data dir>/credential.key`` (mode 0600), so password credentials work out of the box locally.
+The host's own keys (function, master, system) are in ``<data dir>/secrets/host.json``, made on
+its first start unless ``DEVHOST_FUNCTION_KEY`` and the like give them; ``serve`` notes its data
+folder so that the other commands on this machine find the function key there
+(:mod:`sqlfleet.cli.localkeys`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -20,10 +25,12 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
 from sqlfleet.cli.invocation import EXIT_USAGE, Invocation, UsageError
+from sqlfleet.cli.localkeys import read_function_key, record_host
 from sqlfleet.settings import host_app_settings
 
 # The Functions app folder: the repository root, next to the ``sqlfleet`` package.
@@ -33,6 +40,7 @@ CREDENTIAL_KEY_SETTING = "SQLFLEET_CREDENTIAL_KEY"
 DEFAULT_DATA_DIR = ".sqlfleet"
 KEY_FILE = "credential.key"
 HOST_START_TIMEOUT_SECONDS = 90.0
+DEFAULT_PORT = 7071  # the Functions host's
 _STARTED = re.compile(r"Host started on (http://\S+)")
 
 
@@ -72,10 +80,24 @@ def serve_command(cli: Invocation) -> int:
     ).absolute()
     environ = host_environment(data_dir)
     command = host_command(data_dir, args.port, host=args.host, verbose=args.verbose)
+    record_host(data_dir, served_port(args.port), os.environ)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, command, environ)
     return EXIT_USAGE  # not reached
+
+
+def served_port(port: int | None) -> int | None:
+    """The port a host started with ``--port port`` listens on, if known before it binds: the
+    option, else local.settings.json ``Host.LocalHttpPort``, else 7071 (None for port 0)."""
+    if port is not None:
+        return port or None
+    try:
+        document = json.loads((APP_FOLDER / "local.settings.json").read_text(encoding="utf-8-sig"))
+        configured = int((document.get("Host") or {}).get("LocalHttpPort") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        configured = 0
+    return configured or DEFAULT_PORT
 
 
 def host_command(
@@ -135,10 +157,12 @@ class LocalHost:
         port: int = 0,
         environ: Mapping[str, str] | None = None,
         log_path: Path | None = None,
+        record: bool = False,
     ) -> None:
         self.data_dir = data_dir.absolute()
         self.port = port
         self.extra_environ = dict(environ or {})
+        self.record = record  # note the host for the CLI's key lookup once it runs
         self.log_path = log_path or self.data_dir / "host.log"
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -166,6 +190,8 @@ class LocalHost:
                 )
             self.url = self.url or self._announced_url()
             if self.url and self._answers(self.url):
+                if self.record:
+                    record_host(self.data_dir, urlsplit(self.url).port, os.environ)
                 return self.url
             time.sleep(0.1)  # polling a child process's readiness, with a deadline
         self.stop()
@@ -185,6 +211,13 @@ class LocalHost:
                 process.wait()
         self._process = None
         return process.returncode
+
+    @property
+    def function_key(self) -> str | None:
+        """The key the API needs: ``DEVHOST_FUNCTION_KEY`` when the host was given one, else the
+        one the host made in its data folder (None for a keyless host)."""
+        environ = {**os.environ, **self.extra_environ}
+        return environ.get("DEVHOST_FUNCTION_KEY") or read_function_key(self.data_dir)
 
     def __enter__(self) -> LocalHost:
         self.start()

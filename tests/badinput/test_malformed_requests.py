@@ -117,6 +117,7 @@ def existing_job(badinput_host: JobsHost) -> Iterator[None]:
 def send(host: JobsHost, method: str, path: str, body: bytes | None) -> tuple[int, Any, bytes]:
     request = urllib.request.Request(host.base + path, data=body, method=method)
     request.add_header("Content-Type", "application/json")
+    request.add_header("x-functions-key", host.keys.function_key or "")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, raw = response.status, response.read()

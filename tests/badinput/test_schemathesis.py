@@ -132,7 +132,7 @@ def test_api_answers_every_generated_request_as_documented(
 ) -> None:
     disable_jobs(case)
     before = job_database.fingerprint()
-    response = case.call(base_url=badinput_host.base, timeout=30)
+    response = case.call(base_url=badinput_host.base, timeout=30, headers=key_header(badinput_host))
     case.validate_response(response, checks=BUILTIN_CHECKS)
     check_answer(case, response, passwords_sent)
     if response.status_code >= 400:
@@ -155,7 +155,11 @@ def test_api_survives_stateful_sequences(
             empty_definitions(badinput_host)
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"base_url": badinput_host.base, "timeout": 30}
+            return {
+                "base_url": badinput_host.base,
+                "timeout": 30,
+                "headers": key_header(badinput_host),
+            }
 
         def before_call(self, case: Any) -> None:
             disable_jobs(case)
@@ -190,6 +194,11 @@ def test_no_fuzzed_password_was_kept_in_plain_text(
 
 
 # --- the checks ----------------------------------------------------------------------------
+
+
+def key_header(host: JobsHost) -> dict[str, str]:
+    """The function key, as the app's clients send it (the API is at the function level)."""
+    return {"x-functions-key": host.keys.function_key or ""}
 
 
 def empty_definitions(host: JobsHost) -> None:

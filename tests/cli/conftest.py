@@ -43,15 +43,16 @@ class Run:
 
 
 class Cli:
-    """``sqlfleet ARGS`` in this process, talking to ``url``."""
+    """``sqlfleet ARGS`` in this process, talking to ``url`` with the function ``key``."""
 
-    def __init__(self, url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(self, url: str, capsys: pytest.CaptureFixture[str], key: str | None) -> None:
         self.url = url
+        self.key = key
         self._capsys = capsys
 
     def __call__(self, *args: str) -> Run:
         self._capsys.readouterr()
-        code = main(["--url", self.url, *args])
+        code = main(["--url", self.url, *(["--key", self.key] if self.key else []), *args])
         captured = self._capsys.readouterr()
         assert "Traceback" not in captured.err
         return Run(code, captured.out, captured.err)
@@ -84,7 +85,7 @@ def local_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
 @pytest.fixture
 def cli(local_host: LocalHost, capsys: pytest.CaptureFixture[str]) -> Cli:
     assert local_host.url
-    return Cli(local_host.url, capsys)
+    return Cli(local_host.url, capsys, local_host.function_key)
 
 
 @pytest.fixture
@@ -105,6 +106,25 @@ def password_env(monkeypatch: pytest.MonkeyPatch) -> str:
     """An environment variable holding a password; returns its name."""
     monkeypatch.setenv("SQLFLEET_TEST_PASSWORD", "Pa55-word-never-printed")
     return "SQLFLEET_TEST_PASSWORD"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """What every ``sqlfleet`` of the session sees: this checkout's code first (the venv's
+    ``sqlfleet`` script may belong to another checkout's editable install), and a state folder
+    of the session's for the hosts the CLI notes, never the user's."""
+    folder = tmp_path_factory.getbasetemp() / "xdg-state"
+    saved = {name: os.environ.get(name) for name in ("XDG_STATE_HOME", "PYTHONPATH")}
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), saved["PYTHONPATH"]]))
+    try:
+        yield folder
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def subprocess_environment(url: str, **extra: str) -> dict[str, str]:

@@ -48,7 +48,7 @@ def apply_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
 @pytest.fixture
 def acli(apply_host: LocalHost, capsys: pytest.CaptureFixture[str]) -> Cli:
     assert apply_host.url
-    return Cli(apply_host.url, capsys)
+    return Cli(apply_host.url, capsys, apply_host.function_key)
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlfleet.cli import main
+from sqlfleet.cli.localkeys import local_function_key
 from sqlfleet.cli.serve import LocalHost
 from tests.cli.conftest import Cli
 from tests.support.servers import free_port
@@ -239,5 +241,31 @@ def test_the_function_key_comes_from_key_or_the_environment(
         assert capsys.readouterr().out.strip() == "[]"
         monkeypatch.setenv("SQLFLEET_FUNCTION_KEY", "wrong")
         assert main(["--url", url, "jobs", "list"]) == 2
+    finally:
+        host.stop()
+
+
+def test_a_host_on_this_machine_needs_no_key_on_the_command_line(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    host = LocalHost(tmp_path / "data", record=True)
+    url = host.start()
+    try:
+        monkeypatch.delenv("SQLFLEET_FUNCTION_KEY", raising=False)
+        # Noted by the launcher (as `sqlfleet serve` notes its data folder) ...
+        assert main(["--url", url, "jobs", "list", "--json"]) == 0
+        assert capsys.readouterr().out.strip() == "[]"
+        # ... or found in the default data folder.
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "empty-state"))
+        assert main(["--url", url, "jobs", "list"]) == 2
+        assert "401" in capsys.readouterr().err
+        monkeypatch.setenv("SQLFLEET_DATA_DIR", str(tmp_path / "data"))
+        assert main(["--url", url, "jobs", "list", "--json"]) == 0
+        assert capsys.readouterr().out.strip() == "[]"
+        # localhost is this machine too; the key never goes to another one.
+        assert local_function_key(url.replace("127.0.0.1", "localhost"), os.environ)
+        port = url.rsplit(":", 1)[1]
+        assert local_function_key(f"http://192.0.2.1:{port}", os.environ) is None
+        assert local_function_key(f"http://attacker.example:{port}", os.environ) is None
     finally:
         host.stop()

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,13 +81,25 @@ def test_serve_runs_the_local_host_until_sigterm(tmp_path: Path) -> None:
             lambda: re.search(r"Host started on (http://\S+)", log.read_text()), 60, 0.1
         )
         url = found.group(1)
+        environ = {k: v for k, v in os.environ.items() if k != "SQLFLEET_FUNCTION_KEY"}
+        # No --key: the CLI finds the function key in the data folder `serve` noted.
         run = subprocess.run(
-            [SQLFLEET, "--url", url, "jobs", "list", "--json"], capture_output=True, text=True
+            [SQLFLEET, "--url", url, "jobs", "list", "--json"],
+            capture_output=True,
+            text=True,
+            env=environ,
         )
-        assert run.returncode == 0 and json.loads(run.stdout) == []
+        assert run.returncode == 0 and json.loads(run.stdout) == [], run.stderr
+        assert "Keys: function, master and system keys from" in log.read_text()
         # Both stores live in the data folder, and password credentials work without a setting.
         assert (tmp_path / "data" / "jobs.db").exists()
         assert (tmp_path / "data" / "credential.key").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "data" / "secrets" / "host.json").stat().st_mode & 0o777 == 0o600
+        keyless = urllib.request.Request(url + "/api/jobs")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(keyless, timeout=10)
+        refused.value.close()
+        assert refused.value.code == 401
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
@@ -104,7 +119,14 @@ def test_the_readme_cli_examples_run_as_written(readme_host: LocalHost, tmp_path
     assert len(blocks) == 2
     make_sqlite_server(tmp_path / "server1")
     assert readme_host.url
-    environ = subprocess_environment(readme_host.url, SQLFLEET_DEMO_DIR=str(tmp_path))
+    # No key in the environment: as after `sqlfleet serve` on the default data folder, the CLI
+    # finds the function key in the host's data folder.
+    environ = subprocess_environment(
+        readme_host.url,
+        SQLFLEET_DEMO_DIR=str(tmp_path),
+        SQLFLEET_DATA_DIR=str(readme_host.data_dir),
+    )
+    environ.pop("SQLFLEET_FUNCTION_KEY", None)
     # One shell, as a reader would type them: the second block uses the first one's export.
     script = "\n".join(blocks)
     run = subprocess.run(
@@ -137,7 +159,11 @@ def test_the_readme_fleet_file_example_is_valid_and_plans(
     assert readme_host.url
     run = subprocess.run(
         [SQLFLEET, "apply", "-f", str(path), "--dry-run", "--json"],
-        env=subprocess_environment(readme_host.url, JOBUSER_PASSWORD="x"),
+        env=subprocess_environment(
+            readme_host.url,
+            JOBUSER_PASSWORD="x",
+            SQLFLEET_FUNCTION_KEY=readme_host.function_key or "",
+        ),
         capture_output=True,
         text=True,
     )

@@ -76,6 +76,7 @@ def test_wait_shows_one_bar_per_step_live_and_ends_with_the_rollup(
 
     command = (
         f"env TERM=xterm-256color {shlex.quote(SQLFLEET)} --url {shlex.quote(cli.url)} "
+        f"--key {shlex.quote(cli.key or '')} "
         f"wait {execution_id}; echo EXIT=$?; sleep 60"
     )
     terminal.run(command)

@@ -1,7 +1,8 @@
 """The SQL Fleet app on a real ``python -m devhost`` subprocess, and an HTTP client for it.
 
 ``JobsHost.start`` launches the host on a free port with its own data folder (job database and
-task hub) and Fernet key, and polls until it answers. Every HTTP body it answers is kept, so the
+task hub) and Fernet key, polls until it answers, then reads the keys the host made in its data
+folder; every request carries the one its route needs. Every HTTP body it answers is kept, so the
 secrets scan can prove that no response ever carried a password.
 """
 
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from devhost.http.auth import HostKeys
 from sqlfleet.settings import host_app_settings
+from tests.devhost.host.hostproc import host_keys, key_for
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +62,7 @@ class JobsHost:
     skewed: bool = False
     process: subprocess.Popen[bytes] | None = None
     responses: list[bytes] = field(default_factory=list)
+    keys: HostKeys = field(default_factory=HostKeys)
 
     @property
     def base(self) -> str:
@@ -108,6 +112,7 @@ class JobsHost:
                 return False
 
         poll(ready, timeout, f"devhost on port {self.port}")
+        self.keys = host_keys(self.hub_dir, self.env)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -139,11 +144,12 @@ class JobsHost:
 
     def call(self, method: str, path: str, body: Any = None, *, timeout: float = 60) -> Reply:
         data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        key = key_for(self.keys, path)
+        if key:
+            headers["x-functions-key"] = key
         request = urllib.request.Request(
-            self.base + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
+            self.base + path, data=data, method=method, headers=headers
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -48,6 +48,8 @@ def test_start_answers_the_durable_check_status_payload(
     ):
         assert execution_id in body[key], (key, body[key])
     assert body["executionUri"].endswith(f"/api/executions/{execution_id}")
+    # As on Azure, the status URLs carry the system key: a function key holder can follow them.
+    assert f"code={jobs_host.keys.system_key}" in body["statusQueryGetUri"]
     status_path = urlsplit(body["statusQueryGetUri"])
     path = f"{status_path.path}?{status_path.query}"
 

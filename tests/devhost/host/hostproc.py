@@ -1,9 +1,12 @@
 """A real ``python -m devhost`` subprocess for the conformance suites, and a small HTTP client.
 
 ``HostProcess.start(app, data_dir)`` launches the host on a free port (stderr goes to a log file
-in the data folder) and polls ``/admin/host/ping`` until it answers. ``call()`` makes one real
-HTTP request and returns status, headers and body; ``wait_for_status`` polls the Durable status
-endpoint with a deadline.
+in the data folder) and polls ``/admin/host/ping`` until it answers; then it reads the host's
+keys (the settings it was given, else the key file the host made in its data folder).
+``call()`` makes one real HTTP request with the key its route needs (the system key for the
+Durable HTTP API, the master key for ``/admin``, else the function key) unless the request names
+a key itself or ``key=NO_KEY``, and returns status, headers and body; ``wait_for_status`` polls
+the Durable status endpoint with a deadline.
 """
 
 from __future__ import annotations
@@ -23,12 +26,47 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from devhost.hostkeys import (
+    FUNCTION_KEY_SETTING,
+    KEYLESS_SETTING,
+    MASTER_KEY_SETTING,
+    SYSTEM_KEY_SETTING,
+    key_file,
+    read_key_file,
+)
+from devhost.http.auth import HostKeys
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_APP = ROOT / "tests" / "devhost" / "sample_app"
 WEBHOOK = "/runtime/webhooks/durabletask"
 FINISHED = ("Completed", "Failed", "Terminated", "Canceled")
+NO_KEY = ""  # call(..., key=NO_KEY): send no key at all
+
+
+def host_keys(data_dir: Path, env: dict[str, str], *, keyless: bool = False) -> HostKeys:
+    """The keys a host uses: its settings first, then the key file in its data folder."""
+    if keyless:
+        return HostKeys()
+    settings = (FUNCTION_KEY_SETTING, MASTER_KEY_SETTING, SYSTEM_KEY_SETTING)
+    stored = HostKeys()
+    if not all(env.get(setting) for setting in settings):
+        stored = read_key_file(key_file(data_dir))
+    return HostKeys(
+        function_key=env.get(FUNCTION_KEY_SETTING) or stored.function_key,
+        master_key=env.get(MASTER_KEY_SETTING) or stored.master_key,
+        system_key=env.get(SYSTEM_KEY_SETTING) or stored.system_key,
+    )
+
+
+def key_for(keys: HostKeys, path: str) -> str | None:
+    """The key a route family needs: system for the Durable HTTP API, master for /admin,
+    else the function key."""
+    if path.startswith(WEBHOOK):
+        return keys.system_key
+    if path.startswith("/admin"):
+        return keys.master_key
+    return keys.function_key
 
 
 @dataclass
@@ -87,6 +125,8 @@ class HostProcess:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    arguments: tuple[str, ...] = ()  # more command-line options (e.g. --no-keys)
+    keys: HostKeys = field(default_factory=HostKeys)
 
     @property
     def base(self) -> str:
@@ -98,11 +138,26 @@ class HostProcess:
 
     @classmethod
     def start(
-        cls, app: Path, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+        cls,
+        app: Path,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        arguments: tuple[str, ...] = (),
     ) -> HostProcess:
-        host = cls(app, data_dir, port or free_port(), dict(env or {}))
+        host = cls(app, data_dir, port or free_port(), dict(env or {}), arguments=arguments)
         host.launch()
         return host
+
+    @property
+    def keyless(self) -> bool:
+        return "--no-keys" in self.arguments or self.env.get(KEYLESS_SETTING) == "1"
+
+    def read_keys(self) -> HostKeys:
+        return host_keys(self.data_dir, self.env, keyless=self.keyless)
+
+    def key_for(self, path: str) -> str | None:
+        return key_for(self.keys, path)
 
     def launch(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +173,7 @@ class HostProcess:
                 str(self.port),
                 "--data-dir",
                 str(self.data_dir),
+                *self.arguments,
             ],
             cwd=ROOT,
             env=environment,
@@ -137,6 +193,7 @@ class HostProcess:
                 return False
 
         poll(ready, timeout, f"devhost on port {self.port} to answer", interval=0.1)
+        self.keys = self.read_keys()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -165,8 +222,17 @@ class HostProcess:
 
     # --- HTTP helpers -------------------------------------------------------------------
 
-    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
-        return call(method, self.base + path, body, **kwargs)
+    def call(
+        self, method: str, path: str, body: Any = None, *, key: str | None = None, **kwargs: Any
+    ) -> Reply:
+        """One request; ``key`` (default: the route's, unless the path has ``code=`` or the
+        headers ``x-functions-key``) goes in the ``x-functions-key`` header."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        named = "code=" in path.lower() or any(h.lower() == "x-functions-key" for h in headers)
+        chosen = self.key_for(path) if key is None and not named else key
+        if chosen:
+            headers["x-functions-key"] = chosen
+        return call(method, self.base + path, body, headers=headers, **kwargs)
 
     def start_orchestration(self, name: str, payload: Any = None, instance_id: str = "") -> str:
         path = f"{WEBHOOK}/orchestrators/{name}" + (f"/{instance_id}" if instance_id else "")

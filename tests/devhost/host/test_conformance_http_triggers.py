@@ -6,7 +6,7 @@ import re
 import uuid
 
 from tests.devhost.host.conftest import FUNCTION_KEY, MASTER_KEY
-from tests.devhost.host.hostproc import WEBHOOK, HostProcess, poll
+from tests.devhost.host.hostproc import NO_KEY, WEBHOOK, HostProcess, poll
 
 INVOCATION_LINE = r"Executed 'Functions\.{name}' \({outcome}, Id=[0-9a-f-]{{36}}, Duration=\d+ms\)"
 
@@ -92,27 +92,29 @@ def test_one_log_line_per_invocation_and_no_bodies(devhost: HostProcess):
 
 
 def test_auth_levels_and_keys(devhost: HostProcess):
-    assert devhost.call("GET", "/api/keyed/function").status == 401
-    assert devhost.call("GET", "/api/keyed/function?code=wrong").status == 401
+    def status(path: str, **kwargs: object) -> int:
+        return devhost.call("GET", path, key=NO_KEY, **kwargs).status
+
+    system_key = devhost.keys.system_key
+    assert status("/api/keyed/function") == 401
+    assert status("/api/keyed/function?code=wrong") == 401
     assert devhost.call("GET", f"/api/keyed/function?code={FUNCTION_KEY}").text == (
         "function level ok"
     )
-    assert devhost.call("GET", f"/api/keyed/function?CODE={MASTER_KEY}").status == 200
-    assert (
-        devhost.call("GET", "/api/keyed/function", headers={"x-functions-key": FUNCTION_KEY}).status
-        == 200
-    )
-    assert (
-        devhost.call("GET", "/api/keyed/admin", headers={"x-functions-key": FUNCTION_KEY}).status
-        == 401
-    )
+    assert status(f"/api/keyed/function?CODE={MASTER_KEY}") == 200
+    assert status(f"/api/keyed/function?code={system_key}") == 401
+    assert status("/api/keyed/function", headers={"x-functions-key": FUNCTION_KEY}) == 200
+    assert status("/api/keyed/admin", headers={"x-functions-key": FUNCTION_KEY}) == 401
     assert devhost.call("GET", f"/api/keyed/admin?code={MASTER_KEY}").text == "admin level ok"
-    assert devhost.call("GET", "/api/hello?code=anything").status == 200  # anonymous
-    # The Durable HTTP API trusts keyless loopback calls (the SDK's RPC) but checks wrong keys.
-    assert devhost.call("GET", f"{WEBHOOK}/instances/").status == 200
-    assert devhost.call("GET", f"{WEBHOOK}/instances/?code=wrong").status == 401
-    assert devhost.call("GET", f"{WEBHOOK}/instances/?code={MASTER_KEY}").status == 200
-    assert devhost.call("GET", "/admin/host/status").status == 401
+    assert status("/api/hello?code=anything") == 200  # anonymous
+    # The Durable HTTP API needs the system key (or the master key), from anywhere.
+    assert status(f"{WEBHOOK}/instances/") == 401
+    assert status(f"{WEBHOOK}/instances/?code=wrong") == 401
+    assert status(f"{WEBHOOK}/instances/?code={FUNCTION_KEY}") == 401
+    assert status(f"{WEBHOOK}/instances/?code={system_key}") == 200
+    assert status(f"{WEBHOOK}/instances/?code={MASTER_KEY}") == 200
+    assert status("/admin/host/status") == 401
+    assert status(f"/admin/host/status?code={system_key}") == 401
     assert devhost.call("GET", f"/admin/host/status?code={MASTER_KEY}").json()["state"] == "Running"
 
 

@@ -157,7 +157,7 @@ def test_http_helpers(devhost: HostProcess):
     assert response.headers["Location"] == payload["statusQueryGetUri"]
     assert payload["rewindPostUri"] == (
         f"{devhost.base}{WEBHOOK}/instances/{instance}/rewind?reason={{text}}"
-        "&taskHub=SampleHub&connection=Storage"
+        f"&taskHub=SampleHub&connection=Storage&code={devhost.keys.system_key}"
     )
     management = ok(devhost.sdk("create_http_management_payload", id=instance))
     assert management["id"] == instance and "INSTANCEID" not in json.dumps(management)
@@ -196,7 +196,8 @@ def client_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 def test_a_client_built_from_the_binding_json(devhost: HostProcess, client_loop):
-    client = df.DurableOrchestrationClient(client_binding_json(devhost.base, "SampleHub"))
+    binding = client_binding_json(devhost.base, "SampleHub", system_key=devhost.keys.system_key)
+    client = df.DurableOrchestrationClient(binding)
 
     def run(coroutine):  # noqa: ANN001, ANN202
         return asyncio.run_coroutine_threadsafe(coroutine, client_loop).result(60)
@@ -207,3 +208,9 @@ def test_a_client_built_from_the_binding_json(devhost: HostProcess, client_loop)
     assert status.runtime_status == df.OrchestrationRuntimeStatus.Completed
     assert status.output[-1] == [1, 2]
     assert run(client.purge_instance_history(instance)).instances_deleted == 1
+    # Without the key in its base path the SDK's calls are refused like anyone else's.
+    keyless = df.DurableOrchestrationClient(client_binding_json(devhost.base, "SampleHub"))
+    refused_id = f"refused-{uuid.uuid4().hex}"
+    with pytest.raises(Exception, match="None"):  # the SDK surfaces a 401's empty body
+        run(keyless.start_new("chain", refused_id, [1]))
+    assert devhost.status(refused_id).status == 404

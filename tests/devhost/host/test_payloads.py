@@ -241,6 +241,7 @@ def test_entity_payload_and_dotnet_times():
 
 def test_the_sdk_accepts_the_client_binding_and_builds_check_status_urls_from_it():
     binding = json.loads(client_binding_json("http://127.0.0.1:7071", "SampleHub"))
+    # A keyless host: the SDK calls the Durable HTTP API itself.
     assert binding["rpcBaseUrl"] == "http://127.0.0.1:7071/runtime/webhooks/durabletask/"
     assert binding["requiredQueryStringParameters"] == ""
     assert binding["managementUrls"]["id"] == "INSTANCEID"
@@ -271,3 +272,7 @@ def test_a_system_key_appears_as_code_in_every_url():
         if key != "id"
     )
     assert binding["creationUrls"]["createNewInstancePostUri"].endswith("?code=s3cr3t")
+    # The SDK sends no key of its own: the system key is the first segment of its base path.
+    assert binding["rpcBaseUrl"] == "http://h:1/runtime/webhooks/durabletask-rpc/s3cr3t/"
+    odd = json.loads(client_binding_json("http://h:1", "Hub", system_key="a/b+c"))
+    assert odd["rpcBaseUrl"] == "http://h:1/runtime/webhooks/durabletask-rpc/a%2Fb%2Bc/"
