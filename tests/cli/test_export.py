@@ -125,7 +125,7 @@ def env(monkeypatch: pytest.MonkeyPatch, sqlite_server: Path) -> None:
 
 def cli_for(host: LocalHost, capsys: pytest.CaptureFixture[str]) -> Cli:
     assert host.url
-    return Cli(host.url, capsys)
+    return Cli(host.url, capsys, host.function_key)
 
 
 def summary(report: dict) -> dict:
@@ -237,7 +237,7 @@ def test_a_value_apply_would_expand_is_refused_by_name(
     source: LocalHost, capsys: pytest.CaptureFixture[str], unique: str, tmp_path: Path
 ) -> None:
     assert source.url
-    client = ApiClient(source.url)
+    client = ApiClient(source.url, source.function_key)
     name = f"dollar-{unique}"
     client.put(api_path("jobs", name), {"description": "costs ${HOME} dollars"})
     try:

@@ -39,7 +39,7 @@ def test_a_failed_step_logs_the_line_the_alert_counts(
     host: LocalHost = start_host(tmp_path / "host")
     try:
         assert host.url
-        cli = Cli(host.url, capsys)
+        cli = Cli(host.url, capsys, host.function_key)
         fleet = tmp_path / "fleet.yaml"
         fleet.write_text(
             "target_groups:\n"

@@ -114,9 +114,10 @@ def test_the_local_host_runs_a_job_from_the_staged_dts_app(
             "jobs:\n"
             "  - {name: Staged, steps: [{command: SELECT 1, target_group_name: Local}]}\n"
         )
-        assert sqlfleet(["--url", host.base, "apply", "-f", str(fleet)]) == 0
+        address = ["--url", host.base, "--key", str(host.keys.function_key)]
+        assert sqlfleet([*address, "apply", "-f", str(fleet)]) == 0
         capsys.readouterr()
-        assert sqlfleet(["--url", host.base, "start", "Staged", "--wait", "--json"]) == 0
+        assert sqlfleet([*address, "start", "Staged", "--wait", "--json"]) == 0
         execution = json.loads(capsys.readouterr().out)
         assert execution["lifecycle"] == "Succeeded"
         assert len(execution["steps"][0]["targets"]) == 3
