@@ -368,7 +368,16 @@ class PostgresDialect(Dialect):
 
 
 class MySqlDialect(Dialect):
-    """MySQL and MariaDB through MariaDB Connector/ODBC (multi-statements switched on)."""
+    """MySQL and MariaDB through MariaDB Connector/ODBC (multi-statements switched on).
+
+    ``LOAD DATA LOCAL INFILE`` (the server asks the client for a file of the host, and gets it)
+    is always off. ``NOLOCALINFILE=1`` says so to Connector/ODBC 3.1.16 and later. Older ones
+    (Debian 12 ships 3.1.15) ignore that keyword and leave the capability on, so the string
+    also says ``USE_MYCNF=1``: Connector/C then reads option files, among them SQL Fleet's own
+    ``sqlfleet/mariadb/my.cnf`` (``local-infile=0``), which ``sqlfleet.odbc`` points
+    ``MARIADB_HOME`` at. Without the capability the client never sends a file, whatever the
+    statement or the server asks.
+    """
 
     engine = "mysql"
     default_driver = "MariaDB Unicode"
@@ -376,8 +385,8 @@ class MySqlDialect(Dialect):
     max_identifier_length = 64
     quotes = ("`", "`")
     trims_values = True
-    # CLIENT_MULTI_STATEMENTS (1 << 26), the same bit in MySQL's and MariaDB's drivers.
-    extra_options = (("OPTION", "67108864"),)
+    # OPTION: CLIENT_MULTI_STATEMENTS (1 << 26), the same bit in MySQL's and MariaDB's drivers.
+    extra_options = (("OPTION", "67108864"), ("NOLOCALINFILE", "1"), ("USE_MYCNF", "1"))
     internal_execution_id_type = "char(36)"
     types = {
         "boolean": "boolean", "integer": "bigint", "float": "double", "binary": "longblob",

@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import dataclasses
 import math
+import os
 import re
 import threading
 import time
@@ -74,6 +75,13 @@ _POSTGRES_REFUSED_SIGN_IN = (
 # closes take turns; statements still run side by side. The other drivers are thread-safe.
 _DRIVER_TURNS = {"sqlite": threading.Lock()}
 
+
+# MariaDB Connector/C reads <MARIADB_HOME>/my.cnf when a connection string says USE_MYCNF=1, as
+# every mysql one does (sqlfleet.engines.MySqlDialect): that file switches LOAD DATA LOCAL
+# INFILE off, which Connector/ODBC before 3.1.16 cannot do otherwise. SQL Fleet owns this
+# variable in its process; it is set on import, before any connection reads it.
+MARIADB_OPTIONS_FOLDER = Path(__file__).resolve().with_name("mariadb")
+os.environ["MARIADB_HOME"] = str(MARIADB_OPTIONS_FOLDER)
 
 _INSTALLER_LIBRARY_NAMES = ("libodbcinst.so.2", "libodbcinst.so.1", "libodbcinst.so")
 
