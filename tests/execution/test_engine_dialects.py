@@ -231,9 +231,9 @@ def test_mysql_and_sqlite_connection_strings():
         MYSQL.connection_string("h", None, "d", user="u", password="secret ")
     assert caught.value.field == "password"
     assert "secret" not in caught.value.message.replace("password", "")
-    assert SQLITE.connection_string("/data/fleet", None, "db1").secret_text() == (
-        "Driver={SQLite3};Database=/data/fleet/db1.db;NoCreat=1"
-    )
+    with pytest.raises(Unsupported) as refused:  # sqlfleet.sqlitefiles opens them, not ODBC
+        SQLITE.connection_string("/data/fleet", None, "db1")
+    assert "ODBC connections to SQLite files" in refused.value.message
     assert SQLITE.database_path("/data/fleet/", "db1.db") == "/data/fleet/db1.db"
 
 
