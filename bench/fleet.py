@@ -11,7 +11,8 @@ For each engine and N, in one run:
    N databases on a PRIVATE PostgreSQL cluster (``tests.support.servers.start_private_postgres``,
    never the machine's own server), reached through a password credential.
 2. **Baseline**: the step's statements on every target through ``concurrent.futures.
-   ThreadPoolExecutor`` and pyodbc, with the host's effective parallelism
+   ThreadPoolExecutor`` and pyodbc (SQLite files too, through the SQLite3 ODBC driver, although
+   SQL Fleet opens them with Python's ``sqlite3``), with the host's effective parallelism
    (``maxConcurrentActivityFunctions`` of ``host.json``, capped by
    ``SQLFLEET_MAX_CONCURRENT_TARGETS``).
 3. The table the step creates is dropped again (untimed), so both sides do the same work.
