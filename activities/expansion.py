@@ -8,7 +8,7 @@ from activities.connections import member_auth
 from sqlfleet import odbc
 from sqlfleet.models.executions import TargetSpec
 from sqlfleet.models.targets import Engine
-from sqlfleet.runtime import job_store, settings
+from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.targets import Target, expand_targets, value_text
 
 
@@ -23,7 +23,10 @@ def resolve_targets(group_name: str) -> list[TargetSpec]:
         if id(member) not in listings:
             auth = member_auth(store, member)
             listings[id(member)] = odbc.list_databases(
-                member, auth, settings().odbc_driver(member.engine)
+                member,
+                auth,
+                settings().odbc_driver(member.engine),
+                sqlite_folders=sqlite_folders(),
             )
         names_found = listings[id(member)]
         for name in names_found:

@@ -31,7 +31,7 @@ from sqlfleet.models import utc_now
 from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
 from sqlfleet.models.jobs import JobStep
 from sqlfleet.retries import retry_delay
-from sqlfleet.runtime import job_store, settings
+from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptRun
 from sqlfleet.scripts import script_variables
 from sqlfleet.store import AttemptEnd, ChunkTurn, JobStore, StartedTarget, StartOutcome
@@ -167,6 +167,7 @@ def _run_far(
     except SqlFleetError:  # every target fails to sign in: let _run say so for each
         return [_run_here(store, step, execution_id, create_time, t, cancel) for t in targets]
     driver = settings().odbc_driver(engine)
+    folders = sqlite_folders()
     calls = [
         ScriptCall(
             target=where,
@@ -176,6 +177,7 @@ def _run_far(
             max_rows=MAX_RESULT_ROWS,
             variables=_variables(step, execution_id, create_time, target),
             driver=driver,
+            sqlite_folders=folders,
         )
         for target, where in zip(targets, wheres, strict=True)
     ]
@@ -274,6 +276,7 @@ def _run(
         variables=variables,
         driver=settings().odbc_driver(where.engine),
         cancel=cancel,
+        sqlite_folders=sqlite_folders(),
     )
     if outcome.succeeded and step.output is not None and outcome.columns:
         try:
@@ -336,6 +339,7 @@ def _write_output(
         outcome.rows,
         execution_id,
         driver=settings().odbc_driver(engine),
+        sqlite_folders=sqlite_folders(),
     )
 
 

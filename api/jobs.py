@@ -23,7 +23,7 @@ from api.documents import (
 )
 from sqlfleet.errors import BadRequest
 from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary
-from sqlfleet.runtime import job_store
+from sqlfleet.runtime import job_store, sqlite_folders
 
 logger = logging.getLogger("sqlfleet.api")
 
@@ -68,6 +68,9 @@ async def put_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
     name = path_name(req, job=True)
     document = read_document(req, JobIn)
     same_name(document.name, name)
+    folders = sqlite_folders()
+    for index, step in enumerate(document.steps or []):
+        folders.check_output(step.output, f"steps[{index}].output")
     job, created = job_store().put_job(name, document)
     await _sync_schedule(client, job.job_id)
     return created_or_replaced(job, created, url_path("jobs", name))

@@ -19,7 +19,7 @@ from api.documents import (
     url_path,
 )
 from sqlfleet.models import JobStep, StepAdd, StepIn, StepPatch
-from sqlfleet.runtime import job_store
+from sqlfleet.runtime import job_store, sqlite_folders
 
 VERSION = QueryParameter(
     "version", {"type": "integer", "minimum": 0}, "a job version (default: the current one)"
@@ -49,7 +49,9 @@ def list_steps(req: func.HttpRequest) -> func.HttpResponse:
 )
 def add_step(req: func.HttpRequest) -> func.HttpResponse:
     name = route_value(req, "name")
-    step = job_store().add_step(name, read_document(req, StepAdd).as_step())
+    document = read_document(req, StepAdd)
+    sqlite_folders().check_output(document.output)
+    step = job_store().add_step(name, document.as_step())
     return answer(201, step, location=url_path("jobs", name, "steps", step.step_id))
 
 
@@ -77,6 +79,7 @@ def get_step(req: func.HttpRequest) -> func.HttpResponse:
 def put_step(req: func.HttpRequest) -> func.HttpResponse:
     name = route_value(req, "name")
     document = read_document(req, StepIn)
+    sqlite_folders().check_output(document.output)
     step, created = job_store().put_step(name, step_ref(req, new=True), document)
     return created_or_replaced(step, created, url_path("jobs", name, "steps", step.step_id))
 
@@ -90,9 +93,9 @@ def put_step(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: JobStep},
 )
 def update_step(req: func.HttpRequest) -> func.HttpResponse:
-    step = job_store().update_step(
-        route_value(req, "name"), step_ref(req), read_document(req, StepPatch)
-    )
+    document = read_document(req, StepPatch)
+    sqlite_folders().check_output(document.output)
+    step = job_store().update_step(route_value(req, "name"), step_ref(req), document)
     return answer(200, step)
 
 

@@ -19,7 +19,7 @@ from api.documents import (
 )
 from sqlfleet.errors import BadRequest
 from sqlfleet.models import Member, MemberIn, TargetGroup, TargetGroupIn
-from sqlfleet.runtime import job_store
+from sqlfleet.runtime import job_store, sqlite_folders
 
 
 @operation(
@@ -56,6 +56,7 @@ def put_target_group(req: func.HttpRequest) -> func.HttpResponse:
     name = path_name(req)
     document = read_document(req, TargetGroupIn)
     same_name(document.name, name)
+    sqlite_folders().check_members(document.members)
     group, created = job_store().put_target_group(name, document)
     return created_or_replaced(group, created, url_path("target-groups", name))
 
@@ -93,7 +94,9 @@ def list_members(req: func.HttpRequest) -> func.HttpResponse:
 )
 def add_member(req: func.HttpRequest) -> func.HttpResponse:
     name = route_value(req, "name")
-    member = job_store().add_member(name, read_document(req, MemberIn))
+    document = read_document(req, MemberIn)
+    sqlite_folders().check_members([document], prefix=None)
+    member = job_store().add_member(name, document)
     return answer(
         201, member, location=url_path("target-groups", name, "members", member.target_id)
     )
@@ -120,7 +123,9 @@ def get_member(req: func.HttpRequest) -> func.HttpResponse:
 )
 def put_member(req: func.HttpRequest) -> func.HttpResponse:
     name, target_id = route_value(req, "name"), _target_id(req)
-    member, created = job_store().put_member(name, target_id, read_document(req, MemberIn))
+    document = read_document(req, MemberIn)
+    sqlite_folders().check_members([document], prefix=None)
+    member, created = job_store().put_member(name, target_id, document)
     return created_or_replaced(
         member, created, url_path("target-groups", name, "members", member.target_id)
     )

@@ -11,7 +11,8 @@ For each engine and N, in one run:
    N databases on a PRIVATE PostgreSQL cluster (``tests.support.servers.start_private_postgres``,
    never the machine's own server), reached through a password credential.
 2. **Baseline**: the step's statements on every target through ``concurrent.futures.
-   ThreadPoolExecutor`` and pyodbc, with the host's effective parallelism
+   ThreadPoolExecutor`` and pyodbc (SQLite files too, through the SQLite3 ODBC driver, although
+   SQL Fleet opens them with Python's ``sqlite3``), with the host's effective parallelism
    (``maxConcurrentActivityFunctions`` of ``host.json``, capped by
    ``SQLFLEET_MAX_CONCURRENT_TARGETS``).
 3. The table the step creates is dropped again (untimed), so both sides do the same work.
@@ -245,8 +246,9 @@ def disk_pace(folder: Path, count: int = DISK_PACE_FILES, threads: int = 8) -> f
 class FleetHost:
     """``python -m devhost`` on this repository with its own job database and task hub."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, sqlite_roots: tuple[Path, ...] = ()) -> None:
         self.workdir = workdir
+        self.sqlite_roots = sqlite_roots
         self.app_data = workdir / "app"
         self.hub_dir = workdir / "hub"
         self.port = free_port()
@@ -261,6 +263,8 @@ class FleetHost:
             "PYTHONUNBUFFERED": "1",
             "SQLFLEET_DATA_DIR": str(self.app_data),
             "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
+            # The SQLite targets' folder, and nothing more.
+            "SQLFLEET_SQLITE_ROOTS": os.pathsep.join(str(root) for root in self.sqlite_roots),
         }
         env.pop("SQLFLEET_JOB_DATABASE_URL", None)
         command = [sys.executable, "-m", "devhost", str(ROOT), "--port", str(self.port)]
@@ -470,7 +474,8 @@ def measure(
     pace = disk_pace(Path(fleet.member["server_name"])) if fleet.engine == "sqlite" else None
     baseline = on_every_target(fleet, STATEMENTS, parallelism)
     on_every_target(fleet, (RESET,), parallelism)
-    host = FleetHost(workdir)
+    folders = (Path(fleet.member["server_name"]),) if fleet.engine == "sqlite" else ()
+    host = FleetHost(workdir, sqlite_roots=folders)
     host.start()
     try:
         assert host.process is not None

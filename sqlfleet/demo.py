@@ -3,7 +3,8 @@
 1. Target databases: a SQLite "server" (a folder with db1.db, db2.db, db3.db), and three
    PostgreSQL databases when a server answers on 127.0.0.1:5432. Both are made afresh each run.
 2. The local host (``python -m devhost``) on a free port, with the SQLite task hub and job
-   database in the data folder (default ``.sqlfleet/demo``).
+   database in ``host/`` of the demo's folder (default ``.sqlfleet/demo``), and SQLite targets
+   allowed in ``server1/`` only (``SQLFLEET_SQLITE_ROOTS``): never in the host's own data.
 3. ``apply`` of ``examples/fleet.yaml`` (plus the PostgreSQL databases as members).
 4. ``start Job1`` with live progress, the per-target results and the status-query URLs.
 5. The check: Step1Table in every database, Step2Table in every database but db2.
@@ -29,6 +30,7 @@ from sqlfleet.cli.invocation import EXIT_FAILED, EXIT_OK, Invocation, UsageError
 from sqlfleet.cli.output import Output, make_fields_table, make_table
 from sqlfleet.cli.progress import watch_execution
 from sqlfleet.cli.serve import APP_FOLDER, HostFailed, LocalHost
+from sqlfleet.settings import SQLITE_ROOTS
 
 if TYPE_CHECKING:
     from sqlfleet.fleetfile import Fleet
@@ -41,6 +43,10 @@ DATABASES = ("db1", "db2", "db3")
 EXCLUDED = "db2"
 TABLES = ("Step1Table", "Step2Table")
 DEFAULT_DATA_DIR = Path(".sqlfleet") / "demo"
+# Inside the demo's folder: the host's data, and the SQLite "server" (examples/fleet.yaml's
+# ${SQLFLEET_DEMO_DIR}/server1), kept apart because SQLite targets may never be in the former.
+HOST_FOLDER = "host"
+SQLITE_SERVER = "server1"
 DEFAULT_DATABASE_PREFIX = "sqlfleet_demo"
 CANCEL_WAIT_SECONDS = 60.0
 
@@ -94,8 +100,9 @@ def demo_command(cli: Invocation) -> int:
     output.line("SQL Fleet demo: the Elastic Jobs tutorial, on this machine", style="bold")
 
     output.line("\n1. target databases", style="bold")
-    targets = make_sqlite_server(data_dir / "server1")
-    output.line(f"   sqlite server (folder) {data_dir / 'server1'}: db1, db2, db3")
+    server = data_dir / SQLITE_SERVER
+    targets = make_sqlite_server(server)
+    output.line(f"   sqlite server (folder) {server}: db1, db2, db3")
     postgres = None if args.no_postgres else _postgres_address(args.postgres)
     if postgres is not None:
         targets += make_postgres_databases(*postgres, args.database_prefix)
@@ -105,7 +112,9 @@ def demo_command(cli: Invocation) -> int:
     else:
         output.line(f"   postgresql: none (no server answers on {args.postgres})", style="dim")
 
-    host = LocalHost(data_dir, record=args.keep_running)
+    host = LocalHost(
+        data_dir / HOST_FOLDER, environ={SQLITE_ROOTS: str(server)}, record=args.keep_running
+    )
     output.line("\n2. local host", style="bold")
     try:
         url = host.start()
@@ -114,7 +123,10 @@ def demo_command(cli: Invocation) -> int:
         output.errors.print(error.log_tail, markup=False, highlight=False)
         return EXIT_FAILED
     try:
-        output.line(f"   {url} (task hub and job database in {data_dir}; log {host.log_path})")
+        output.line(
+            f"   {url} (task hub and job database in {host.data_dir}; SQLite targets only in "
+            f"{server}; log {host.log_path})"
+        )
         client = ApiClient(url, host.function_key)
         outcome = _run(cli, client, data_dir, targets, postgres)
         if args.keep_running and outcome == EXIT_OK:

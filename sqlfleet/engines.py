@@ -368,7 +368,16 @@ class PostgresDialect(Dialect):
 
 
 class MySqlDialect(Dialect):
-    """MySQL and MariaDB through MariaDB Connector/ODBC (multi-statements switched on)."""
+    """MySQL and MariaDB through MariaDB Connector/ODBC (multi-statements switched on).
+
+    ``LOAD DATA LOCAL INFILE`` (the server asks the client for a file of the host, and gets it)
+    is always off. ``NOLOCALINFILE=1`` says so to Connector/ODBC 3.1.16 and later. Older ones
+    (Debian 12 ships 3.1.15) ignore that keyword and leave the capability on, so the string
+    also says ``USE_MYCNF=1``: Connector/C then reads option files, among them SQL Fleet's own
+    ``sqlfleet/mariadb/my.cnf`` (``local-infile=0``), which ``sqlfleet.odbc`` points
+    ``MARIADB_HOME`` at. Without the capability the client never sends a file, whatever the
+    statement or the server asks.
+    """
 
     engine = "mysql"
     default_driver = "MariaDB Unicode"
@@ -376,8 +385,8 @@ class MySqlDialect(Dialect):
     max_identifier_length = 64
     quotes = ("`", "`")
     trims_values = True
-    # CLIENT_MULTI_STATEMENTS (1 << 26), the same bit in MySQL's and MariaDB's drivers.
-    extra_options = (("OPTION", "67108864"),)
+    # OPTION: CLIENT_MULTI_STATEMENTS (1 << 26), the same bit in MySQL's and MariaDB's drivers.
+    extra_options = (("OPTION", "67108864"), ("NOLOCALINFILE", "1"), ("USE_MYCNF", "1"))
     internal_execution_id_type = "char(36)"
     types = {
         "boolean": "boolean", "integer": "bigint", "float": "double", "binary": "longblob",
@@ -411,12 +420,15 @@ class MySqlDialect(Dialect):
 
 
 class SqliteDialect(Dialect):
-    """SQLite files through the SQLite3 ODBC driver; a "server" is a folder of ``*.db`` files."""
+    """SQLite files of the host; a "server" is a folder of ``*.db`` files.
+
+    They are opened with Python's ``sqlite3``, never through ODBC (``sqlfleet.sqlitefiles``
+    says why), so this dialect has no connection string.
+    """
 
     engine = "sqlite"
-    default_driver = "SQLite3"
+    default_driver = "sqlite3"
     default_port = None
-    braces_everywhere = False  # the driver passes braces through into the file name
     database_suffix = ".db"
     internal_execution_id_type = "char(36)"
     types = {
@@ -435,13 +447,21 @@ class SqliteDialect(Dialect):
     def database_name(self, file_name: str) -> str:
         return file_name[: -len(self.database_suffix)]
 
-    def _location(
-        self, server: str, port: int | None, database: str | None
-    ) -> list[tuple[str, str]]:
-        if not database:
-            raise Unsupported("a connection to a folder", hint="list its *.db files instead")
-        # NoCreat: a missing database must fail, not appear as a new empty file.
-        return [("Database", self.database_path(server, database)), ("NoCreat", "1")]
+    def connection_string(
+        self,
+        server: str,
+        port: int | None,
+        database: str | None,
+        *,
+        driver: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        access_token: bool = False,
+    ) -> ConnectionString:
+        raise Unsupported(
+            "ODBC connections to SQLite files",
+            hint="sqlfleet.sqlitefiles opens them with Python's sqlite3, held to the file",
+        )
 
     def list_databases_query(self, pool: str | None = None) -> Query:
         raise Unsupported(

@@ -124,6 +124,19 @@ class ValidationFailed(SqlFleetError):
         super().__init__(f"{field}: {reason}" if field else reason)
 
 
+class SqliteFolderRefused(ValidationFailed):
+    """A SQLite folder (``server_name``) the host does not allow: outside
+    ``SQLFLEET_SQLITE_ROOTS``, or the host's own data (``sqlfleet.sqlitefolders``)."""
+
+    code = "SqliteFolderRefused"
+
+    def __init__(self, field: str, folder: str, reason: str) -> None:
+        self.folder = folder
+        super().__init__(field, reason)
+        self.message = f"{field} '{folder}': {reason}"
+        self.args = (self.message,)
+
+
 class BadRequest(ValidationFailed):
     """The request itself is malformed (not JSON, a bad query parameter), not its content."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from sqlfleet.settings import Settings, get_settings
+from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.store import JobStore, open_job_store
 
 _lock = threading.Lock()
@@ -20,6 +21,11 @@ _settings: Settings | None = None
 def settings() -> Settings:
     """The settings in use (from the environment unless ``use_job_store`` gave others)."""
     return _settings or get_settings()
+
+
+def sqlite_folders() -> SqliteFolders:
+    """Where SQLite targets may lie on this host (``SQLFLEET_SQLITE_ROOTS``)."""
+    return SqliteFolders.from_settings(settings())
 
 
 def job_store() -> JobStore:

@@ -1,10 +1,10 @@
 """Local scripts (SQLite files on this host) in a few child processes of their own.
 
-A host that runs many SQLite targets at once spends most of its time in two queues: the
-interpreter lock, shared with its bookkeeping, and the SQLite driver's connect lock
-(``sqlfleet.odbc``), whose holder must win the interpreter lock back several times inside each
-connect. A child process has its own of both, and does nothing else: ``bench/fleet.py`` on
-2 cores, 1,000 databases, went from 720-830 targets/s to about 1,000.
+A host that runs many SQLite targets at once spends much of its time waiting for the
+interpreter lock, shared with its bookkeeping (the SQLite ODBC driver's connect lock was a
+second queue, until SQLite targets moved to Python's ``sqlite3``, ``sqlfleet.sqlitefiles``). A
+child process has its own, and does nothing else: ``bench/fleet.py`` on 2 cores, 1,000
+databases, went from 720-830 targets/s to about 1,000.
 
 - ``ScriptProcesses.run(calls, cancel)``: the calls one after the other in one child, each as
   ``sqlfleet.odbc.run_script`` runs it; a set ``cancel`` is passed on to the child, which
@@ -17,7 +17,8 @@ connect. A child process has its own of both, and does nothing else: ``bench/fle
 Each child is ``python -m sqlfleet.scriptprocesses FD``, talking pickled messages over one end
 of a socket pair: the parent's ``__main__`` is not imported again, and a child holds only
 pyodbc and this package (about 40 MB). Requests carry the targets' sign-in secrets; they cross
-the socket only, never a log.
+the socket only, never a log. They also carry the host's ``SqliteFolders``: a child opens only
+the files its parent's settings allow.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from sqlfleet.errors import SqlFleetError
 from sqlfleet.odbc import ScriptOutcome, run_script
 from sqlfleet.redaction import redact
 from sqlfleet.signin import ConnectionAuth
+from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.targets import Target
 
 logger = logging.getLogger("sqlfleet.scriptprocesses")
@@ -61,6 +63,7 @@ class ScriptCall:
     max_rows: int
     variables: dict[str, str]
     driver: str | None
+    sqlite_folders: SqliteFolders | None = None  # None: the child's own settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +98,7 @@ def run_calls(calls: Sequence[ScriptCall], cancel: threading.Event) -> list[Scri
             variables=call.variables,
             driver=call.driver,
             cancel=cancel,
+            sqlite_folders=call.sqlite_folders,
         )
         runs.append(ScriptRun(started, _now(), outcome))
     return runs

@@ -137,7 +137,7 @@ class _TsqlScanner:
 
 
 def split_sqlite_statements(script: str) -> list[str]:
-    """Split a script into single statements (the SQLite ODBC driver runs one per call).
+    """Split a script into single statements (Python's ``sqlite3`` runs one per call).
 
     SQLite's own tokenizer (``sqlite3.complete_statement``) decides where a statement ends, so
     semicolons in literals, comments and ``CREATE TRIGGER … BEGIN … END`` bodies are handled.

@@ -8,10 +8,13 @@
 | SQLFLEET_MAX_CONCURRENT_TARGETS | 100 (Elastic Jobs' JA100 tier) |
 | SQLFLEET_HISTORY_RETENTION_DAYS | 45 |
 | SQLFLEET_LOCAL_SCRIPT_PROCESSES | the number of cores (0: SQLite scripts run in the host) |
+| SQLFLEET_SQLITE_ROOTS | none: no SQLite target anywhere (``os.pathsep``-separated folders) |
 | SQLFLEET_ODBC_DRIVER_SQLSERVER | ``ODBC Driver 18 for SQL Server`` |
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
-| SQLFLEET_ODBC_DRIVER_SQLITE | ``SQLite3`` |
+
+SQLite files are not reached through ODBC (``sqlfleet.sqlitefiles`` says why), so there is no
+driver setting for them.
 
 One setting of the Python worker matters too: ``PYTHON_THREADPOOL_THREAD_COUNT``. Every plain
 (non-async) Function runs in the worker's thread pool, which has ``min(32, cores + 4)`` threads
@@ -37,11 +40,11 @@ CREDENTIAL_KEY = "SQLFLEET_CREDENTIAL_KEY"
 MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
 HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
+SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
     "mysql": "SQLFLEET_ODBC_DRIVER_MYSQL",
-    "sqlite": "SQLFLEET_ODBC_DRIVER_SQLITE",
 }
 
 DEFAULT_DATA_DIR = ".sqlfleet"
@@ -52,7 +55,6 @@ DEFAULT_ODBC_DRIVERS = {
     "sqlserver": "ODBC Driver 18 for SQL Server",
     "postgresql": "PostgreSQL Unicode",
     "mysql": "MariaDB Unicode",
-    "sqlite": "SQLite3",
 }
 WORKER_THREADS = "PYTHON_THREADPOOL_THREAD_COUNT"
 # host.json's maxConcurrentActivityFunctions (32) + maxConcurrentOrchestratorFunctions (16).
@@ -75,10 +77,14 @@ class Settings:
     # Processes that run scripts on SQLite files of this host (sqlfleet.scriptprocesses).
     local_script_processes: int = DEFAULT_LOCAL_SCRIPT_PROCESSES
     odbc_drivers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ODBC_DRIVERS))
+    # Folders (absolute, symlinks resolved) under which SQLite targets may lie
+    # (sqlfleet.sqlitefolders); none means no SQLite target at all.
+    sqlite_roots: tuple[Path, ...] = ()
 
-    def odbc_driver(self, engine: str) -> str:
-        """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql, sqlite)."""
-        return self.odbc_drivers[engine]
+    def odbc_driver(self, engine: str) -> str | None:
+        """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql);
+        None for sqlite, which is not reached through ODBC."""
+        return self.odbc_drivers.get(engine)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +103,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     return Settings(
         data_dir=data_dir,
+        sqlite_roots=_sqlite_roots(env, data_dir),
         job_database_url=url,
         credential_key=_text(env, CREDENTIAL_KEY) or None,
         max_concurrent_targets=_integer(
@@ -135,6 +142,28 @@ def reset_settings() -> None:
 
 def _text(env: Mapping[str, str], name: str) -> str:
     return env.get(name, "").strip()
+
+
+def _sqlite_roots(env: Mapping[str, str], data_dir: Path) -> tuple[Path, ...]:
+    """The folders of SQLFLEET_SQLITE_ROOTS, absolute (against the working directory) and with
+    symlinks and '..' resolved. A root that is the data folder or inside it is refused: the job
+    database and the credential key live there."""
+    roots: list[Path] = []
+    data = data_dir.resolve()
+    for text in _text(env, SQLITE_ROOTS).split(os.pathsep):
+        if not text.strip():
+            continue
+        root = Path(text.strip()).expanduser().absolute().resolve()
+        if root == data or data in root.parents:
+            raise SettingError(
+                SQLITE_ROOTS,
+                f"'{text.strip()}' is the data folder ({DATA_DIR}, {data}) or inside it, which "
+                "holds the job database and the credential key; SQLite targets may never lie "
+                "there. Keep SQLite folders elsewhere",
+            )
+        if root not in roots:
+            roots.append(root)
+    return tuple(roots)
 
 
 def _integer(

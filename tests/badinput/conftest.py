@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -41,6 +42,14 @@ class JobDatabase:
         finally:
             connection.close()
 
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        """The rows of ``query``, read-only."""
+        connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            return [tuple(row) for row in connection.execute(query)]
+        finally:
+            connection.close()
+
     def raw(self) -> bytes:
         """The database file and its write-ahead log, as bytes (for the secrets scan)."""
         files = [self.path, self.path.with_name(self.path.name + "-wal")]
@@ -53,6 +62,9 @@ def badinput_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobsHost
     env = {
         "SQLFLEET_DATA_DIR": str(folder / "app"),
         "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
+        # Tests make their SQLite folders in their own tmp_path: all under the session's base,
+        # which holds this host's data folder too (SQL Fleet must keep SQLite targets out).
+        "SQLFLEET_SQLITE_ROOTS": str(tmp_path_factory.getbasetemp()),
     }
     host = JobsHost.start(folder, env)
     try:

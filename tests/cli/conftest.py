@@ -66,8 +66,9 @@ class Cli:
         return self.ok(*args, "--json").json
 
 
-def start_host(data_dir: Path) -> LocalHost:
-    host = LocalHost(data_dir)
+def start_host(data_dir: Path, sqlite_root: Path) -> LocalHost:
+    """A host on ``data_dir`` that allows SQLite folders under ``sqlite_root``."""
+    host = LocalHost(data_dir, environ={"SQLFLEET_SQLITE_ROOTS": str(sqlite_root)})
     host.start()
     return host
 
@@ -75,7 +76,8 @@ def start_host(data_dir: Path) -> LocalHost:
 @pytest.fixture(scope="session")
 def local_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
     """One local host for the session; tests use names unique to them."""
-    host = start_host(tmp_path_factory.mktemp("host"))
+    # Tests make their SQLite folders in their own tmp_path: all under the session's base.
+    host = start_host(tmp_path_factory.mktemp("host"), tmp_path_factory.getbasetemp())
     try:
         yield host
     finally:

@@ -38,7 +38,7 @@ jobs:
 
 @pytest.fixture(scope="module")
 def apply_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    host = start_host(tmp_path_factory.mktemp("apply-host"))
+    host = start_host(tmp_path_factory.mktemp("apply-host"), tmp_path_factory.getbasetemp())
     try:
         yield host
     finally:

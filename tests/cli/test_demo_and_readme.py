@@ -107,7 +107,7 @@ def test_serve_runs_the_local_host_until_sigterm(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def readme_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    host = start_host(tmp_path_factory.mktemp("readme-host"))
+    host = start_host(tmp_path_factory.mktemp("readme-host"), tmp_path_factory.getbasetemp())
     try:
         yield host
     finally:

@@ -224,15 +224,16 @@ def test_mysql_and_sqlite_connection_strings():
     assert MYSQL.connection_string(
         "127.0.0.1", 3306, None, user="root", password=""
     ).secret_text() == (
-        "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;UID=root;PWD={};OPTION=67108864"
+        "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;UID=root;PWD={};OPTION=67108864;"
+        "NOLOCALINFILE=1;USE_MYCNF=1"
     )
     with pytest.raises(ValidationFailed) as caught:
         MYSQL.connection_string("h", None, "d", user="u", password="secret ")
     assert caught.value.field == "password"
     assert "secret" not in caught.value.message.replace("password", "")
-    assert SQLITE.connection_string("/data/fleet", None, "db1").secret_text() == (
-        "Driver={SQLite3};Database=/data/fleet/db1.db;NoCreat=1"
-    )
+    with pytest.raises(Unsupported) as refused:  # sqlfleet.sqlitefiles opens them, not ODBC
+        SQLITE.connection_string("/data/fleet", None, "db1")
+    assert "ODBC connections to SQLite files" in refused.value.message
     assert SQLITE.database_path("/data/fleet/", "db1.db") == "/data/fleet/db1.db"
 
 
@@ -240,3 +241,94 @@ def test_unknown_engine_names_the_known_ones():
     with pytest.raises(ValidationFailed) as caught:
         dialect_for("oracle")
     assert "sqlserver, postgresql, mysql, sqlite" in caught.value.message
+
+
+def odbc_pairs(text: str) -> list[tuple[str, str]]:
+    """``text`` split as the ODBC grammar says (what the driver manager and drivers do):
+    ``key=value`` pairs separated by ';', a value in braces runs to the matching '}', and '}}'
+    inside braces is one '}'."""
+    pairs, position = [], 0
+    while position < len(text):
+        equals = text.index("=", position)
+        key, position = text[position:equals], equals + 1
+        if text.startswith("{", position):
+            value, position = "", position + 1
+            while True:
+                close = text.index("}", position)
+                value += text[position:close]
+                if text.startswith("}}", close):
+                    value, position = value + "}", close + 2
+                    continue
+                position = close + 1
+                break
+        else:
+            end = text.find(";", position)
+            end = len(text) if end < 0 else end
+            value, position = text[position:end], end
+        pairs.append((key, value))
+        assert position == len(text) or text[position] == ";", text
+        position += 1
+    return pairs
+
+
+# Values that would add keywords if they were not quoted: a second driver, a data source (the
+# driver manager reads odbc.ini), files the drivers would read or write, SQL run at connect.
+SMUGGLING = [
+    "x;Driver={evil}",
+    "x};DSN=evil;{",
+    "x;SaveFile=/tmp/evil.dsn",
+    "x;ServerCertificate=/etc/shadow",
+    "x;INITSTMT=SET @a=1",
+    "x;PLUGIN_DIR=/tmp;SSLKEY=/etc/ssl/private/k.pem",
+    "{x}}",
+]
+
+
+@pytest.mark.parametrize("dialect", [SQLSERVER, MYSQL], ids=["sqlserver", "mysql"])
+@pytest.mark.parametrize("hostile", SMUGGLING)
+def test_no_value_adds_a_keyword_to_the_connection_string(dialect, hostile):
+    text = dialect.connection_string(
+        hostile, 1433, hostile, user=hostile, password=hostile
+    ).secret_text()
+    pairs = odbc_pairs(text)
+    keys = [key for key, _ in pairs]
+    location = ["Server", "Database"] if dialect is SQLSERVER else ["Server", "Port", "Database"]
+    extra = [key for key, _ in dialect.extra_options]
+    assert keys == ["Driver", *location, "UID", "PWD", *extra]
+    values = dict(pairs)
+    server = f"{hostile},1433" if dialect is SQLSERVER else hostile
+    assert (values["Server"], values["Database"]) == (server, hostile)
+    assert (values["UID"], values["PWD"]) == (hostile, hostile)
+
+
+def test_the_exact_sqlserver_string_for_hostile_names():
+    """ODBC Driver 18 is not installed here: this is the text it would get."""
+    text = SQLSERVER.connection_string(
+        "evil.example;ServerCertificate=/etc/shadow", None, "db};Authentication={x",
+        user="u", password="p",
+    ).secret_text()  # fmt: skip
+    assert text == (
+        "Driver={ODBC Driver 18 for SQL Server};"
+        "Server={evil.example;ServerCertificate=/etc/shadow};"
+        "Database={db}};Authentication={x};UID=u;PWD={p};Encrypt=yes"
+    )
+    assert [key for key, _ in odbc_pairs(text)] == [
+        "Driver", "Server", "Database", "UID", "PWD", "Encrypt",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("hostile", [h for h in SMUGGLING if ";" in h or "{" in h or "}" in h])
+def test_postgresql_refuses_what_psqlodbc_cannot_quote_and_braces_the_password(hostile):
+    for field, call in [
+        ("server", lambda: POSTGRES.connection_string(hostile, None, "d", user="u")),
+        ("database", lambda: POSTGRES.connection_string("h", None, hostile, user="u")),
+        ("user", lambda: POSTGRES.connection_string("h", None, "d", user=hostile)),
+    ]:
+        with pytest.raises(ValidationFailed) as caught:
+            call()
+        assert caught.value.field == field
+    text = POSTGRES.connection_string("h", 5432, "d", user="u", password=hostile).secret_text()
+    assert dict(odbc_pairs(text))["PWD"] == hostile
+    assert [key for key, _ in odbc_pairs(text)] == [
+        "Driver", "Server", "Port", "Database", "UID", "PWD", "BoolsAsChar",
+    ]  # fmt: skip

@@ -1,4 +1,7 @@
-"""sqlfleet.odbc against SQLite files through the SQLite3 ODBC driver (a server is a folder)."""
+"""sqlfleet.odbc against SQLite files (a server is a folder), which it opens with Python's sqlite3
+through sqlfleet.sqlitefiles. The host's settings allow this test's tmp_path
+(SQLFLEET_SQLITE_ROOTS); tests/badinput/test_target_reach.py holds what SQLite targets cannot do.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +15,25 @@ from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
 
-import pyodbc
 import pytest
 
 from sqlfleet.engines import OutputTable
 from sqlfleet.odbc import TargetError, connect, list_databases, run_script, write_output
+from sqlfleet.settings import reset_settings
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target
 
 NO_AUTH = ConnectionAuth()
+
+
+@pytest.fixture(autouse=True)
+def sqlite_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """This process's settings allow SQLite targets in the test's tmp_path only."""
+    monkeypatch.setenv("SQLFLEET_SQLITE_ROOTS", str(tmp_path))
+    monkeypatch.setenv("SQLFLEET_DATA_DIR", str(tmp_path.parent / f"{tmp_path.name}-data"))
+    reset_settings()
+    yield
+    reset_settings()
 
 
 @pytest.fixture
@@ -97,24 +110,13 @@ def test_the_first_result_set_is_read_to_its_end_or_to_the_bound(
     assert outcome.truncated is truncated
 
 
-def test_the_odbc_installer_library_stays_loaded_after_a_connection_closes(folder):
-    # The SQLite driver loads it on connect and unloads it when the connection is freed,
-    # unless someone holds it: sqlfleet.odbc does (importing it above is enough), so that
-    # connections do not map and unmap it each time.
-    connection = pyodbc.connect(
-        f"Driver={{SQLite3}};Database={folder / 'a.db'};NoCreat=1", autocommit=True
-    )
-    connection.close()
-    del connection
-    assert "libodbcinst.so" in Path("/proc/self/maps").read_text()
-
-
 def test_error_and_missing_database(folder):
     outcome = run_script(
         Target("sqlite", str(folder), None, "a"), NO_AUTH, "SELECT * FROM nope", timeout_seconds=30,
         max_rows=5,
     )  # fmt: skip
-    assert outcome.error == "no such table: nope (1) (1)"
+    assert outcome.error == "no such table: nope"
+    assert outcome.sqlstate == "HY000"
     missing = Target("sqlite", str(folder), None, "ghost")
     outcome = run_script(missing, NO_AUTH, "SELECT 1", timeout_seconds=30, max_rows=5)
     assert "ghost.db' does not exist" in outcome.error
@@ -239,8 +241,10 @@ print("ok", runs)
 
 @pytest.mark.reliability
 def test_concurrent_connects_and_closes_do_not_crash_the_driver(tmp_path: Path) -> None:
-    """Without the driver's turns, 16,000 scripts on 32 threads crash (SIGSEGV) or hang inside
-    libsqlite3odbc's SQLDriverConnect/SQLDisconnect about three times in four."""
+    """16,000 scripts on 32 threads, each with its own connection, all end. (Through the SQLite
+    ODBC driver they crashed with SIGSEGV or hung inside libsqlite3odbc's SQLDriverConnect or
+    SQLDisconnect about three times in four, unless connects and closes took turns.) The
+    subprocess inherits this test's SQLFLEET_SQLITE_ROOTS."""
     for index in range(64):
         (tmp_path / f"db{index}.db").touch()
     runs = 16_000
@@ -252,3 +256,88 @@ def test_concurrent_connects_and_closes_do_not_crash_the_driver(tmp_path: Path) 
         timeout=240,
     )
     assert (done.returncode, done.stdout.strip()) == (0, f"ok {runs}"), done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        ("SELECT fts3_tokenizer('simple')", "fts3_tokenizer() would load native code"),
+        ("SELECT load_extension('libm.so.6')", "load_extension() would load native code"),
+        ("PRAGMA temp_store_directory = '/tmp'", "sets a folder of the whole host process"),
+        ("PRAGMA trusted_schema = ON", "trusted_schema stays off"),
+        ("ATTACH ':memory:' AS m", "ATTACH and VACUUM INTO open another file"),
+        ("ATTACH 'file:a.db?mode=ro' AS m", "ATTACH and VACUUM INTO open another file"),
+        ("DETACH main", "DETACH"),
+    ],
+)
+def test_what_a_sqlite_script_may_not_do(folder, script, reason):
+    outcome = run_script(
+        Target("sqlite", str(folder), None, "a"), NO_AUTH, script, timeout_seconds=30, max_rows=5
+    )
+    assert not outcome.succeeded
+    assert outcome.error.startswith("not authorized") and reason in outcome.error, outcome.error
+
+
+def test_what_a_sqlite_script_may_still_do(folder):
+    before = sorted(p.name for p in folder.iterdir())
+    script = (
+        "PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER); "
+        "CREATE TRIGGER up AFTER INSERT ON t BEGIN UPDATE t SET n = n + 1; END; "
+        "INSERT INTO t VALUES (1); VACUUM; ATTACH '' AS scratch; PRAGMA trusted_schema; "
+        "SELECT n FROM t"
+    )
+    outcome = run_script(
+        Target("sqlite", str(folder), None, "a"), NO_AUTH, script, timeout_seconds=30, max_rows=5
+    )
+    assert outcome.succeeded, outcome.error
+    assert outcome.rows == [["wal"]]  # the first result set
+    with closing(sqlite3.connect(folder / "a.db")) as check:
+        assert check.execute("SELECT n FROM t").fetchall() == [(2,)]
+    assert sorted(p.name for p in folder.iterdir()) == before  # WAL files go with the close
+
+
+def test_sqlite_values_and_their_kinds(folder):
+    outcome = run_script(
+        Target("sqlite", str(folder), None, "a"),
+        NO_AUTH,
+        "SELECT 1 AS i, 1.5 AS f, 'x' AS t, x'00ff' AS b, NULL AS z "
+        "UNION ALL SELECT 2, 2, 3, 'text', NULL",
+        timeout_seconds=30,
+        max_rows=5,
+    )
+    assert outcome.succeeded, outcome.error
+    assert [(c.name, c.kind) for c in outcome.columns] == [
+        ("i", "integer"), ("f", "float"), ("t", "text"), ("b", "text"), ("z", "text"),
+    ]  # fmt: skip
+    assert outcome.rows == [[1, 1.5, "x", "0x00FF", None], [2, 2, "3", "text", None]]
+
+
+def test_sqlite_files_only_under_the_roots(folder, tmp_path, monkeypatch):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "x.db").touch()
+    (folder / "escape.db").symlink_to(outside / "x.db")
+    for target in (
+        Target("sqlite", str(outside), None, "x"),
+        Target("sqlite", str(folder), None, "escape"),
+    ):
+        outcome = run_script(
+            target, NO_AUTH, "CREATE TABLE pwned (v)", timeout_seconds=30, max_rows=5
+        )
+        assert "SQLite folders must lie under SQLFLEET_SQLITE_ROOTS" in outcome.error, outcome.error
+        assert "nothing was opened" in outcome.error and outcome.sqlstate == "28000"
+    assert (outside / "x.db").stat().st_size == 0
+    with pytest.raises(TargetError) as refused:
+        list_databases(member(outside), NO_AUTH)
+    assert "SQLFLEET_SQLITE_ROOTS" in refused.value.message
+    # A job database kept under a root is out of reach with its whole folder.
+    monkeypatch.setenv("SQLFLEET_JOB_DATABASE_URL", f"sqlite:///{folder / 'b.db'}")
+    reset_settings()
+    outcome = run_script(
+        Target("sqlite", str(folder), None, "a"),
+        NO_AUTH,
+        "SELECT 1",
+        timeout_seconds=30,
+        max_rows=5,
+    )
+    assert "the job database's folder (SQLFLEET_JOB_DATABASE_URL)" in outcome.error

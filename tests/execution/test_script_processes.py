@@ -19,6 +19,7 @@ import pytest
 
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcessEnded, ScriptProcesses
 from sqlfleet.signin import ConnectionAuth
+from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.targets import Target
 from tests.support.servers import wait_until
 
@@ -49,6 +50,8 @@ def call(folder: Path, database: str, script: str, timeout: float = 60) -> Scrip
         max_rows=10,
         variables={"name": database},
         driver=None,
+        # What the parent allows travels with the call: the child's own settings allow none.
+        sqlite_folders=SqliteFolders(roots=(folder,)),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sqlite3
 import uuid
@@ -28,6 +29,7 @@ from tests.support.clocks import Clock
 from tests.support.servers import ServerAddress
 
 BACKENDS = ["sqlite", "postgresql"]
+SQLITE_FOLDERS = ("/var/lib/fleet", "/data")
 # Children first, so that deleting never trips a foreign key.
 TABLES = (
     "target_messages",
@@ -168,7 +170,12 @@ def empty_tables(job_store: SqlJobStore, backend: str, request: pytest.FixtureRe
 @pytest.fixture
 def settings(credential_key: str, tmp_path: Any) -> Settings:
     return load_settings(
-        {"SQLFLEET_CREDENTIAL_KEY": credential_key, "SQLFLEET_DATA_DIR": str(tmp_path)}
+        {
+            "SQLFLEET_CREDENTIAL_KEY": credential_key,
+            "SQLFLEET_DATA_DIR": str(tmp_path),
+            # The SQLite folders the definition tests name (nothing is opened there).
+            "SQLFLEET_SQLITE_ROOTS": os.pathsep.join(SQLITE_FOLDERS),
+        }
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,8 @@ def test_settings_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.odbc_driver("sqlserver") == "ODBC Driver 18 for SQL Server"
     assert settings.odbc_driver("postgresql") == "PostgreSQL Unicode"
     assert settings.odbc_driver("mysql") == "MariaDB Unicode"
-    assert settings.odbc_driver("sqlite") == "SQLite3"
+    assert settings.odbc_driver("sqlite") is None  # SQLite files are not reached through ODBC
+    assert settings.sqlite_roots == ()
 
 
 def test_settings_from_environment(tmp_path: Path) -> None:
@@ -143,6 +145,23 @@ def test_bad_settings_name_the_setting(name: str, value: str) -> None:
     with pytest.raises(SettingError) as raised:
         load_settings({name: value})
     assert raised.value.setting == name and name in raised.value.message
+
+
+def test_sqlite_roots_are_absolute_resolved_folders_outside_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    data = {"SQLFLEET_DATA_DIR": str(tmp_path / "data")}
+    roots = os.pathsep.join(["link", "", f"{tmp_path}/a/../b", str(tmp_path / "real")])
+    settings = load_settings({**data, "SQLFLEET_SQLITE_ROOTS": roots})
+    assert settings.sqlite_roots == (tmp_path / "real", tmp_path / "b")
+    for inside in (str(tmp_path / "data"), str(tmp_path / "data" / "x"), "data/../data"):
+        with pytest.raises(SettingError) as raised:
+            load_settings({**data, "SQLFLEET_SQLITE_ROOTS": inside})
+        assert raised.value.setting == "SQLFLEET_SQLITE_ROOTS"
+        assert "data folder (SQLFLEET_DATA_DIR" in raised.value.message
 
 
 def test_worker_threads_cover_everything_host_json_runs_at_once() -> None:

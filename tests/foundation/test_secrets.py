@@ -184,6 +184,35 @@ def test_redaction(value: Any, expected: Any) -> None:
     assert redact(value, ["hunter2"]) == expected
 
 
+@pytest.mark.parametrize(
+    ("secret", "value", "expected"),
+    [
+        # A one-letter password never takes letters out of words...
+        ("x", 'database "x_db" does not exist', 'database "x_db" does not exist'),
+        ("x", "expected exactly one row", "expected exactly one row"),
+        # ...nor a short one out of text at all, but a field that is the secret is masked.
+        ("x", "x", "***"),
+        ("abc", " abc ", "***"),
+        ("abc", "abc is not abcd", "abc is not abcd"),
+        # From MIN_SECRET_LENGTH_IN_TEXT on, whole tokens are masked wherever they stand.
+        ("hunter2", "(using password: hunter2)", "(using password: ***)"),
+        ("hunter2", "'hunter2','hunter2'", "'***','***'"),
+        ("hunter2", "hunter2s or xhunter2 are words", "hunter2s or xhunter2 are words"),
+        ("postgres", "postgresql on postgres", "postgresql on ***"),
+        ("pa55", "user=u pa55", "user=u ***"),
+        # A secret edged with punctuation is a token whatever letters touch it.
+        ("!s3cret!", "a!s3cret!b", "a***b"),
+        ("s3;cret", "PWD={s3;cret};x", "PWD=***;x"),
+        # Structural shapes are masked whatever the length.
+        ("x", "Server=s;PWD=x;Encrypt=yes", "Server=s;PWD=***;Encrypt=yes"),
+        ("x", "postgresql://u:x@h/db", "postgresql://u:***@h/db"),
+        ("x", {"name": "x", "note": "exit"}, {"name": "***", "note": "exit"}),
+    ],
+)
+def test_redaction_masks_secrets_as_whole_values(secret: str, value: Any, expected: Any) -> None:
+    assert redact(value, [secret]) == expected
+
+
 def test_job_with_password_step_runs_seed(api: Any) -> None:
     seed(api)
     assert api.get("/api/jobs/j").body["steps"][0]["credential_name"] == "pw"

@@ -31,6 +31,8 @@ def jobs_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobsHost]:
     env = {
         "SQLFLEET_DATA_DIR": str(folder / "app"),
         "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
+        # Tests make their SQLite folders in their own tmp_path: all under the session's base.
+        "SQLFLEET_SQLITE_ROOTS": str(tmp_path_factory.getbasetemp()),
     }
     host = JobsHost.start(folder, env)
     try:

@@ -33,6 +33,8 @@ def skewed_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobsHost]:
         "SQLFLEET_DATA_DIR": str(folder / "app"),
         "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
         "SQLFLEET_HISTORY_RETENTION_DAYS": "3",
+        # Tests make their SQLite folders in their own tmp_path: all under the session's base.
+        "SQLFLEET_SQLITE_ROOTS": str(tmp_path_factory.getbasetemp()),
     }
     host = JobsHost.start(folder, env, skewed=True)
     try:

@@ -57,7 +57,12 @@ def fleet_host(
 
     def start(name: str = "host", **env: str) -> FleetHost:
         root: Path = tmp_path_factory.mktemp(name)
-        host = FleetHost.start_fleet(root, {"SQLFLEET_CREDENTIAL_KEY": credential_key, **env})
+        # Tests make their SQLite folders in their own tmp_path: all under the session's base.
+        roots = str(tmp_path_factory.getbasetemp())
+        host = FleetHost.start_fleet(
+            root,
+            {"SQLFLEET_CREDENTIAL_KEY": credential_key, "SQLFLEET_SQLITE_ROOTS": roots, **env},
+        )
         started.append(host)
         leak_watch.host(host)
         return host

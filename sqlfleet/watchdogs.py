@@ -1,0 +1,121 @@
+"""Statement deadlines and cancels: a ``Watchdog`` per running statement, one thread for all.
+
+``sqlfleet.odbc`` (``SQLCancel`` on a pyodbc cursor) and ``sqlfleet.sqlitefiles``
+(``sqlite3.Connection.interrupt``) stop a statement when the step timeout passes or the execution
+is cancelled, through the same watcher.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+
+class Watchdog:
+    """Stops the running statement (``interrupt()``) once ``seconds`` have passed, or as soon
+    as ``cancel`` is set (a user cancelled the execution), and says which happened
+    (``fired``, ``canceled``).
+
+    One thread (``_STATEMENTS``) watches every running statement of the process; the interrupt
+    itself (``SQLCancel``, which for some drivers opens a connection) runs on a thread of its
+    own, and leaving the block waits for it, so the connection is never closed under it.
+    ``interrupt`` must swallow the errors of a statement that ended meanwhile.
+    """
+
+    def __init__(
+        self,
+        interrupt: Callable[[], None],
+        seconds: float,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.interrupt = interrupt
+        self.deadline = time.monotonic() + max(0.0, seconds)
+        self.cancel = cancel
+        self.lock = threading.Lock()
+        self.finished = False
+        self.fired = False
+        self.canceled = False
+        self.canceller: threading.Thread | None = None
+
+    def __enter__(self) -> Watchdog:
+        _STATEMENTS.watch(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.finished = True
+            canceller = self.canceller
+        _STATEMENTS.forget(self)
+        if canceller is not None:
+            canceller.join()
+
+    def due(self, now: float) -> bool:
+        return now >= self.deadline or (self.cancel is not None and self.cancel.is_set())
+
+    def fire(self) -> None:
+        with self.lock:
+            # A script that just finished must not be reported as timed out or cancelled.
+            if self.finished:
+                return
+            self.fired = True
+            self.canceled = self.cancel is not None and self.cancel.is_set()
+            self.canceller = threading.Thread(
+                target=self.interrupt, name="statement-cancel", daemon=True
+            )
+            self.canceller.start()
+
+
+class _StatementWatcher:
+    """The one thread that fires ``Watchdog``s: it sleeps until the earliest deadline, and
+    looks at the cancel events every ``POLL_SECONDS`` while some statement has one."""
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._watched: set[Watchdog] = set()
+        self._wake_at = math.inf
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watchdog: Watchdog) -> None:
+        with self._changed:
+            self._watched.add(watchdog)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="odbc-watchdog", daemon=True)
+                self._thread.start()
+            # Wake the thread only when it would sleep past this statement's first look.
+            first_look = watchdog.deadline
+            if watchdog.cancel is not None:
+                first_look = min(first_look, time.monotonic() + self.POLL_SECONDS)
+            if first_look < self._wake_at:
+                self._changed.notify()
+
+    def forget(self, watchdog: Watchdog) -> None:
+        with self._changed:
+            self._watched.discard(watchdog)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                due = self._wait_for_due()
+            for watchdog in due:
+                watchdog.fire()
+
+    def _wait_for_due(self) -> list[Watchdog]:
+        while True:
+            now = time.monotonic()
+            due = [w for w in self._watched if w.due(now)]
+            if due:
+                self._watched.difference_update(due)
+                return due
+            wake_at = min((w.deadline for w in self._watched), default=math.inf)
+            if any(w.cancel is not None for w in self._watched):
+                wake_at = min(wake_at, now + self.POLL_SECONDS)
+            self._wake_at = wake_at
+            self._changed.wait(None if wake_at == math.inf else wake_at - now)
+            self._wake_at = math.inf
+
+
+_STATEMENTS = _StatementWatcher()
