@@ -22,6 +22,7 @@ from api.documents import (
     url_path,
     whole_number,
 )
+from orchestrators import names
 from sqlfleet.errors import ActiveExecutions, BadRequest
 from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary, utc_now
 from sqlfleet.runtime import job_store
@@ -89,14 +90,28 @@ async def delete_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
     job_id = store.get_job(name).job_id
     force = query_flag(req, "force")
     try:
-        store.delete_job(name, force=force)
+        deleted = store.delete_job(name, force=force)
     except ActiveExecutions as error:
         # Executions whose orchestration is over or gone end now; the others still block.
         if client is None or not await _ended_orphans(store, client, error.job_execution_ids):
             raise
-        store.delete_job(name, force=force)
+        deleted = store.delete_job(name, force=force)
     await _sync_schedule(client, job_id)
+    if client is not None:
+        await _terminate(client, deleted)
     return answer(204)
+
+
+async def _terminate(client: Any, execution_ids: list[str]) -> None:
+    """Stop the orchestrations of active executions deleted with ``force`` (their scripts stop
+    by themselves: their rows are gone, see ``activities.targets``)."""
+    for execution_id in execution_ids:
+        try:
+            await client.terminate(
+                names.execution_instance_id(execution_id), "its job was deleted with force"
+            )
+        except Exception:  # noqa: BLE001 - it ended meanwhile
+            logger.debug("execution %s: nothing to terminate", execution_id, exc_info=True)
 
 
 async def _ended_orphans(store: JobStore, client: Any, execution_ids: list[str]) -> bool:

@@ -338,3 +338,22 @@ def test_orchestration_end_table(
 def test_stop_needs_no_grace() -> None:
     end = orchestration_end(_execution("Created", 0), "x", _status(None), NOW, dt.timedelta(0))
     assert end is not None and end.lifecycle.value == "Canceled"
+
+
+def test_job_deleted_with_force_stops_its_running_execution(
+    jobs_host: JobsHost, pg: PostgresFleet, pg_database: Callable[[str], str]
+) -> None:
+    marker = unique("forced")
+    job = _sleeping_job(jobs_host, [pg.database_member(pg_database("forced"))], marker)
+    started = _start(jobs_host, job)
+    poll(_running(pg, marker, 1), 30, "the script running on the server")
+    assert jobs_host.call("DELETE", f"/api/jobs/{quote(job)}").status == 409
+    assert jobs_host.call("DELETE", f"/api/jobs/{quote(job)}?force=true").status == 204
+
+    def terminated() -> dict[str, Any] | None:
+        status = jobs_host.call("GET", _local(started["statusQueryGetUri"])).body
+        return status if status["runtimeStatus"] == "Terminated" else None
+
+    status = poll(terminated, END_DEADLINE_SECONDS, "the orchestration to be terminated")
+    assert status["output"] == "its job was deleted with force"
+    poll(_running(pg, marker, 0), 15, "the script to be cancelled on the server")
