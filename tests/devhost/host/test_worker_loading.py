@@ -9,6 +9,7 @@ same messages: the runtime's where it runs, devhost's own copy (used on 3.11 and
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from devhost.inprocessworker import InProcessWorker
 from devhost.languageworker import WorkerLoadError, runtime_available
+from sqlfleet.settings import reset_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -56,7 +58,7 @@ def any_python_313() -> bool:
     )
 
 
-def test_sql_fleet_indexes_under_azure_functions_runtime():
+def test_sql_fleet_indexes_under_azure_functions_runtime(tmp_path):
     python = python_with_runtime()
     if python is None:
         if any_python_313():
@@ -71,6 +73,8 @@ def test_sql_fleet_indexes_under_azure_functions_runtime():
     done = subprocess.run(
         [python, "-c", INDEX_SCRIPT, str(ROOT)],
         cwd=ROOT,
+        # Loading the app claims its SQLite job database: a folder of its own, not .sqlfleet.
+        env={**os.environ, "SQLFLEET_DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -83,8 +87,15 @@ def test_sql_fleet_indexes_under_azure_functions_runtime():
     assert {"run_targets", "expand_step", "job_execution", "jobs_start"} <= set(answer["functions"])
 
 
-def test_sql_fleet_indexes_under_devhosts_own_worker():
-    functions = InProcessWorker().index(ROOT)
+def test_sql_fleet_indexes_under_devhosts_own_worker(tmp_path, monkeypatch):
+    # Loading the app claims its SQLite job database: a folder of its own, not .sqlfleet.
+    monkeypatch.setenv("SQLFLEET_DATA_DIR", str(tmp_path))
+    reset_settings()
+    try:
+        functions = InProcessWorker().index(ROOT)
+    finally:
+        monkeypatch.undo()
+        reset_settings()
     assert {"run_targets", "expand_step", "settle_target"} <= {f.name for f in functions}
 
 
