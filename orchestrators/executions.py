@@ -22,7 +22,13 @@ Plan = dict[str, Any]
 
 @bp.orchestration_trigger(context_name="context")
 def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{"job_execution_id": id}``; output the execution's final lifecycle document.
+    """Input ``{"job_execution_id": id}``; output the execution's final lifecycle document."""
+    result = yield from run_execution(context)
+    return result
+
+
+def run_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    """The body of ``job_execution`` (a plain generator: the decorator hides the function).
 
     Whatever fails here (a bookkeeping activity out of retries, a bug) ends the execution
     ``Failed`` with a message that says so; what cannot be caught here (a terminate, a purge)
@@ -164,4 +170,4 @@ def _fan_out(
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:1000] if text.strip() else "internal error"
+    return text.strip().splitlines()[0].strip()[:1000] if text.strip() else "internal error"
