@@ -21,7 +21,7 @@ import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from cryptography.fernet import Fernet
 
-from activities.reconciliation import orchestration_end
+from activities.reconciliation import lane_end, orchestration_end
 from sqlfleet.models import JobExecution
 from tests.jobs.conftest import PG_CREDENTIAL
 from tests.jobs.fleet import SECRET, PostgresFleet, step, unique
@@ -68,9 +68,11 @@ def _terminate_uri(started: dict[str, Any], instance_id: str, reason: str) -> st
     return uri.replace(f"/instances/{own}/", f"/instances/{quote(instance_id, safe='')}/")
 
 
-def _wait_ended(host: JobsHost, execution_id: str, since: float) -> tuple[dict[str, Any], float]:
+def _wait_ended(
+    host: JobsHost, execution_id: str, since: float, timeout: float = END_DEADLINE_SECONDS
+) -> tuple[dict[str, Any], float]:
     """The execution once it is no longer active, and how many seconds that took."""
-    execution = host.wait_finished(execution_id, timeout=END_DEADLINE_SECONDS)
+    execution = host.wait_finished(execution_id, timeout=timeout)
     return execution, time.monotonic() - since
 
 
@@ -354,3 +356,61 @@ def test_job_deleted_with_force_stops_its_running_execution(
     status = poll(terminated, END_DEADLINE_SECONDS, "the orchestration to be terminated")
     assert status["output"] == "its job was deleted with force"
     poll(_running(pg, marker, 0), 15, "the script to be cancelled on the server")
+
+
+def test_terminated_retry_lane_fails_its_target_and_lets_the_step_end(
+    jobs_host: JobsHost, pg: PostgresFleet, pg_database: Callable[[str], str]
+) -> None:
+    group = unique("lane")
+    member = pg.database_member(pg_database("lane"))
+    jobs_host.ok("PUT", f"/api/target-groups/{group}", {"members": [member]})
+    job = unique("lane")
+    retrying = step(
+        "fails",
+        "SELECT 1 / 0",
+        group,
+        credential_name=PG_CREDENTIAL,
+        retry_attempts=3,
+        initial_retry_interval_seconds=8,
+        maximum_retry_interval_seconds=8,
+    )
+    jobs_host.put_job(job, [retrying])
+    started = _start(jobs_host, job)
+    execution_id = started["job_execution_id"]
+    poll(
+        lambda: [t["lifecycle"] for t in jobs_host.targets(execution_id)] == ["WaitingForRetry"],
+        30,
+        "the target to wait for its retry",
+    )
+    lane = f"{execution_id}:s1:t0"
+    assert [i["instanceId"] for i in jobs_host.instances(lane)] == [lane]
+
+    since = time.monotonic()
+    reason = "stray lane"
+    reply = jobs_host.call("POST", _terminate_uri(started, lane, reason))
+    assert reply.status == 202, reply.body
+    # The lane would have retried after 8 s; it is looked at once 10 s overdue.
+    execution, seconds = _wait_ended(jobs_host, execution_id, since, timeout=45)
+    print(f"retry lane terminated: the execution ended {seconds:.1f} s after")
+
+    message = f"the orchestration {lane} that retries this target was terminated: {reason}"
+    (target,) = jobs_host.targets(execution_id)
+    assert (target["lifecycle"], target["last_message"]) == ("Failed", message), target
+    assert target["current_attempts"] == 1
+    assert execution["lifecycle"] == "Failed" and execution["steps"][0]["lifecycle"] == "Failed"
+    _then_stop_remove_and_delete_work(jobs_host, execution_id, job, "Failed", remove=True)
+
+
+@pytest.mark.parametrize(
+    ("runtime", "output", "expected"),
+    [
+        ("Running", None, None),
+        ("Pending", None, None),
+        ("Terminated", "why", "L that retries this target was terminated: why"),
+        ("Failed", "bad\nmore", "L that retries this target ended (Failed) without ending it: bad"),
+        (None, None, "L that retries this target is gone from the task hub (purged)"),
+    ],
+)
+def test_lane_end_table(runtime: str | None, output: Any, expected: str | None) -> None:
+    end = lane_end("L", _status(runtime, output))
+    assert end == (None if expected is None else f"the orchestration {expected}")
