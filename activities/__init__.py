@@ -13,4 +13,10 @@ import azure.durable_functions as df
 bp = df.Blueprint()
 
 # The submodules register their functions on ``bp``.
-from activities import bookkeeping, housekeeping, schedules, targets  # noqa: E402,F401
+from activities import (  # noqa: E402,F401
+    bookkeeping,
+    housekeeping,
+    reconciliation,
+    schedules,
+    targets,
+)

@@ -134,7 +134,9 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
         ):
             row = store.transition(execution_id, Lifecycle.CANCELED, step_id=step_id)
         else:
-            row = store.finish_step(execution_id, step_id, include_targets=False)
+            row = store.finish_step(
+                execution_id, step_id, message=step.get("error"), include_targets=False
+            )
             report_failed_targets(store, row, logger)  # what the Azure Monitor alert counts
     version = store.get_execution_version(execution_id)
     on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id)
@@ -144,13 +146,31 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     return {"lifecycle": row.lifecycle.value, "stop": stop}
 
 
-@bp.activity_trigger(input_name="execution_id", activity=names.FINISH_EXECUTION)
-def finish_execution(execution_id: str) -> dict[str, Any]:
-    """End the execution with the rollup of its steps (steps never reached become Skipped)."""
+@bp.activity_trigger(input_name="finish", activity=names.FINISH_EXECUTION)
+def finish_execution(finish: Any) -> dict[str, Any]:
+    """End the execution with the rollup of its steps (steps never reached become Skipped).
+    Input the execution id, or ``{job_execution_id, message}`` when a step's sub-orchestration
+    failed (the message says which, and becomes the execution's)."""
+    document = finish if isinstance(finish, dict) else {"job_execution_id": finish}
+    execution_id = str(document["job_execution_id"])
     store = job_store()
     execution = store.get_job_execution(execution_id, include_targets=False)
     if not execution.lifecycle.is_terminal:
-        execution = store.finish_job_execution(execution_id)
+        execution = store.finish_job_execution(execution_id, message=document.get("message"))
+    return _ending(execution)
+
+
+@bp.activity_trigger(input_name="end", activity=names.END_EXECUTION)
+def end_execution(end: dict) -> dict[str, Any]:  # type: ignore[type-arg]
+    """Input ``{job_execution_id, lifecycle, message}``: the orchestration cannot go on, so
+    the execution and whatever of it is unfinished end ``lifecycle`` with ``message``."""
+    execution = job_store().end_job_execution(
+        end["job_execution_id"], Lifecycle(end["lifecycle"]), str(end["message"])
+    )
+    return _ending(execution)
+
+
+def _ending(execution: ExecutionRow) -> dict[str, Any]:
     return {
         "job_execution_id": execution.job_execution_id,
         "lifecycle": execution.lifecycle.value,
@@ -193,8 +213,9 @@ def retry_sleepers(store: JobStore, execution_id: str) -> list[str]:
 
 @bp.activity_trigger(input_name="execution_id", activity=names.CANCEL_REQUESTED)
 def cancel_requested(execution_id: str) -> bool:
-    """Whether the execution was asked to stop."""
-    return job_store().get_job_execution(execution_id, include_targets=False).cancel_requested
+    """Whether the execution was asked to stop, or has ended already."""
+    execution = job_store().get_job_execution(execution_id, include_targets=False)
+    return execution.cancel_requested or not execution.is_active
 
 
 @bp.activity_trigger(input_name="target", activity=names.SETTLE_TARGET)

@@ -25,7 +25,7 @@ from activities.connections import credential_auth
 from orchestrators import names
 from sqlfleet import odbc
 from sqlfleet.engines import OutputTable
-from sqlfleet.errors import IllegalTransition, SqlFleetError
+from sqlfleet.errors import IllegalTransition, NotFound, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now
 from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
@@ -469,7 +469,14 @@ class _Cancellations:
         self._thread: threading.Thread | None = None
 
     def requested(self, store: JobStore, execution_id: str) -> bool:
-        return store.get_job_execution(execution_id, include_targets=False).cancel_requested
+        """Whether work for the execution should stop: it was asked to, it has ended already
+        (a step's sub-orchestration failed and the execution ended without waiting for its
+        siblings' scripts), or it is gone (removed, or its job deleted)."""
+        try:
+            execution = store.get_job_execution(execution_id, include_targets=False)
+        except NotFound:
+            return True
+        return execution.cancel_requested or not execution.is_active
 
     @contextmanager
     def watch(self, execution_id: str) -> Iterator[threading.Event]:

@@ -19,11 +19,13 @@ from pydantic import BaseModel
 from activities.bookkeeping import retry_sleepers
 from activities.expansion import resolve_targets
 from activities.housekeeping import purge_instances
+from activities.reconciliation import reconcile_execution
 from api.blueprint import QueryParameter, client_operation, operation
 from api.documents import answer, query_int, route_value, url_path, whole_number
 from orchestrators import names
 from sqlfleet.errors import BadRequest, Conflict
 from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import utc_now
 from sqlfleet.models.executions import (
     ExecutionPage,
     JobExecution,
@@ -200,6 +202,12 @@ async def cancel_execution(
     store = job_store()
     execution = store.request_cancel(route_value(req, "id"))
     if execution.is_active:
+        # An orchestration that was terminated or purged would never see the cancel: then the
+        # execution ends here and now.
+        execution = await reconcile_execution(
+            store, client, execution, utc_now(), grace=dt.timedelta(0)
+        )
+    if execution.is_active:
         # Running scripts notice the cancel themselves (activities.targets watches the job
         # database) and every new attempt looks first; only retry timers need waking.
         for instance_id in retry_sleepers(store, execution.job_execution_id):
@@ -222,6 +230,9 @@ async def delete_execution(
 ) -> func.HttpResponse:
     store = job_store()
     execution = store.get_job_execution(route_value(req, "id"), include_targets=False)
+    if execution.is_active:
+        # Active only because nobody noticed its orchestration is over or gone? Then it ends.
+        execution = await reconcile_execution(store, client, execution, utc_now())
     if execution.is_active:
         raise Conflict(
             "job execution",

@@ -7,6 +7,7 @@ from typing import Any
 
 import azure.functions as func
 
+from activities.reconciliation import reconcile_execution
 from activities.schedules import sync_job_schedule
 from api.blueprint import ListOf, QueryParameter, client_operation, operation
 from api.documents import (
@@ -21,9 +22,11 @@ from api.documents import (
     url_path,
     whole_number,
 )
-from sqlfleet.errors import BadRequest
-from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary
+from orchestrators import names
+from sqlfleet.errors import ActiveExecutions, BadRequest
+from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary, utc_now
 from sqlfleet.runtime import job_store, sqlite_folders
+from sqlfleet.store import JobStore
 
 logger = logging.getLogger("sqlfleet.api")
 
@@ -86,10 +89,42 @@ async def put_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
 )
 async def delete_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
     store = job_store()
-    job_id = store.get_job(route_value(req, "name")).job_id
-    store.delete_job(route_value(req, "name"), force=query_flag(req, "force"))
+    name = route_value(req, "name")
+    job_id = store.get_job(name).job_id
+    force = query_flag(req, "force")
+    try:
+        deleted = store.delete_job(name, force=force)
+    except ActiveExecutions as error:
+        # Executions whose orchestration is over or gone end now; the others still block.
+        if client is None or not await _ended_orphans(store, client, error.job_execution_ids):
+            raise
+        deleted = store.delete_job(name, force=force)
     await _sync_schedule(client, job_id)
+    if client is not None:
+        await _terminate(client, deleted)
     return answer(204)
+
+
+async def _terminate(client: Any, execution_ids: list[str]) -> None:
+    """Stop the orchestrations of active executions deleted with ``force`` (their scripts stop
+    by themselves: their rows are gone, see ``activities.targets``)."""
+    for execution_id in execution_ids:
+        try:
+            await client.terminate(
+                names.execution_instance_id(execution_id), "its job was deleted with force"
+            )
+        except Exception:  # noqa: BLE001 - it ended meanwhile
+            logger.debug("execution %s: nothing to terminate", execution_id, exc_info=True)
+
+
+async def _ended_orphans(store: JobStore, client: Any, execution_ids: list[str]) -> bool:
+    """End the executions whose orchestration is over or gone; whether all of them ended."""
+    now = utc_now()
+    for execution_id in execution_ids:
+        execution = store.get_job_execution(execution_id, include_targets=False)
+        if (await reconcile_execution(store, client, execution, now)).is_active:
+            return False
+    return True
 
 
 async def _sync_schedule(client: Any, job_id: str) -> None:

@@ -4,7 +4,7 @@ Runs a Python v2-model Functions app folder like ``func start``: HTTP and timer 
 Durable Functions on a local SQLite task hub, with the Durable HTTP API under
 ``/runtime/webhooks/durabletask/``. Keys are on (made in the data folder on the first start);
 ``--no-keys`` serves without them, on loopback only. Exit status 2 when the app or its settings
-cannot be used.
+cannot be used, or when another host holds the data folder (the message names its pid and URL).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from devhost.app import AppLoadError, read_host_json, read_local_settings
+from devhost.datalock import DataFolderInUse
 from devhost.host import Host, HostOptions
 from devhost.logs import configure_logging
 from devhost.timers import ScheduleError
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_logging(options.verbose, host_log_levels(options.app_folder.resolve()))
         host = Host(options)
-    except (AppLoadError, ScheduleError, ValueError) as error:
+    except (AppLoadError, ScheduleError, ValueError, DataFolderInUse) as error:
         logging.getLogger("Host.Startup").error("cannot start: %s", error)
         return 2
     asyncio.run(host.run())

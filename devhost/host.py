@@ -3,7 +3,8 @@
 ``Host(options).run()`` is what ``python -m devhost`` does. The task hub is a SQLite file in the
 data folder (default ``<app>/.devhost``), named after the hub, so a host restarted on the same
 folder resumes every orchestration where it stood. The host's keys are in the same folder unless
-settings give them (:mod:`devhost.hostkeys`); a keyless host serves loopback only.
+settings give them (:mod:`devhost.hostkeys`); a keyless host serves loopback only. One host at a
+time per data folder.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from devhost import logs, rpc
 from devhost.app import LoadedApp, durable_functions, load_app
 from devhost.client_binding import client_binding_json
 from devhost.clock import SystemClock
+from devhost.datalock import DataFolderLock
 from devhost.engine import Engine
 from devhost.hostkeys import check_keyless_address, keyless_setting, set_up_keys
 from devhost.http.functions import log_failure
@@ -91,7 +93,10 @@ TaskHubFactory = Callable[[LoadedApp, Path, DurableFunctions, Clock | None], Tas
 
 
 class Host:
-    """One running host. ``start``/``stop`` for embedding; ``run`` until SIGINT/SIGTERM."""
+    """One running host. ``start``/``stop`` for embedding; ``run`` until SIGINT/SIGTERM.
+
+    Creating one locks its data folder (``devhost.datalock``; raises ``DataFolderInUse`` when
+    another host has it); ``stop`` or the end of the process lets it go."""
 
     def __init__(
         self,
@@ -105,12 +110,20 @@ class Host:
         self.task_hub_factory = task_hub_factory or open_task_hub
         self.environ = os.environ if environ is None else environ
         self.clock: Clock = clock or SystemClock()
-        self.app = load_app(options.app_folder, self.environ)
-        self.data_dir = options.data_dir or (self.app.folder / DEFAULT_DATA_FOLDER)
-        keyless = options.keyless or keyless_setting(self.environ)
-        if keyless:
-            check_keyless_address(options.host)
-        self.key_setup = set_up_keys(self.environ, self.data_dir, keyless=keyless)
+        app_folder = Path(options.app_folder).resolve()
+        self.data_dir = options.data_dir or (app_folder / DEFAULT_DATA_FOLDER)
+        # Before the app is imported and long before the task hub opens: a second host on
+        # this folder stops here, having touched nothing.
+        self.data_lock = DataFolderLock.acquire(self.data_dir, app_folder)
+        try:
+            self.app = load_app(app_folder, self.environ)
+            keyless = options.keyless or keyless_setting(self.environ)
+            if keyless:
+                check_keyless_address(options.host)
+            self.key_setup = set_up_keys(self.environ, self.data_dir, keyless=keyless)
+        except BaseException:
+            self.data_lock.release()
+            raise
         self.keys = self.key_setup.keys
         self.guards = RequestGuards.for_host(options.host, self.environ, self.app.host.cors_origins)
         self.limits = HttpLimits.from_settings(self.environ)
@@ -174,6 +187,7 @@ class Host:
             port = self.app.host.local_http_port or DEFAULT_PORT
         port = await self.server.start(self.options.host, port)
         self.origin = f"http://{origin_host(self.options.host)}:{port}"
+        self.data_lock.announce(self.origin)
         await asyncio.to_thread(self.hub.start)
         self._announce(port)
         if self._timer_specs:
@@ -197,6 +211,7 @@ class Host:
             await asyncio.to_thread(self.hub.stop)
         await close_sdk_session()
         self.invoker.close()
+        self.data_lock.release()
 
     async def run(self) -> None:
         """Start, then serve until SIGINT or SIGTERM."""

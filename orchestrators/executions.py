@@ -23,10 +23,42 @@ Plan = dict[str, Any]
 @bp.orchestration_trigger(context_name="context")
 def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     """Input ``{"job_execution_id": id}``; output the execution's final lifecycle document."""
+    result = yield from run_execution(context)
+    return result
+
+
+def run_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    """The body of ``job_execution`` (a plain generator: the decorator hides the function).
+
+    Whatever fails here (a bookkeeping activity out of retries, a bug) ends the execution
+    ``Failed`` with a message that says so; what cannot be caught here (a terminate, a purge)
+    is ended by ``activities.reconciliation``."""
     execution_id = read_input(context)["job_execution_id"]
+    try:
+        result = yield from _run_steps(context, execution_id)
+    except Exception as error:  # noqa: BLE001 - the execution must end, and say why
+        result = yield context.call_activity_with_retry(
+            names.END_EXECUTION,
+            BOOKKEEPING_RETRY,
+            {
+                "job_execution_id": execution_id,
+                "lifecycle": "Failed",
+                "message": f"the orchestration {context.instance_id} failed: "
+                f"{_first_line(str(error))}",
+            },
+        )
+    # The SDK drops a None custom status, so the last one says how the execution ended.
+    context.set_custom_status({"lifecycle": result.get("lifecycle")})
+    return result
+
+
+def _run_steps(
+    context: df.DurableOrchestrationContext, execution_id: str
+) -> Generator[Any, Any, dict[str, Any]]:
     plan: Plan = yield context.call_activity_with_retry(
         names.BEGIN_EXECUTION, BOOKKEEPING_RETRY, execution_id
     )
+    failure = None
     for step in plan["steps"]:
         step_ref = {"job_execution_id": execution_id, "step_id": step["step_id"]}
         expansion = yield context.call_activity_with_retry(
@@ -35,19 +67,19 @@ def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         count = int(expansion.get("targets", 0))
         if count:
             context.set_custom_status({"step_id": step["step_id"], "targets": count})
+            children = _fan_out(
+                context,
+                step_ref,
+                count,
+                step.get("max_parallelism"),
+                plan,
+                bool(expansion.get("local")),
+            )
             try:
-                yield context.task_all(
-                    _fan_out(
-                        context,
-                        step_ref,
-                        count,
-                        step.get("max_parallelism"),
-                        plan,
-                        bool(expansion.get("local")),
-                    )
-                )
+                yield context.task_all([task for _, task in children])
             except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
-                step_ref = {**step_ref, "error": _first_line(str(error))}
+                failure = _child_failure(children, step["step_id"], error)
+                step_ref = {**step_ref, "error": failure}
         outcome = yield context.call_activity_with_retry(
             names.FINISH_STEP, BOOKKEEPING_RETRY, step_ref
         )
@@ -60,12 +92,28 @@ def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
             )
         if outcome.get("stop"):
             break
-    result = yield context.call_activity_with_retry(
-        names.FINISH_EXECUTION, BOOKKEEPING_RETRY, execution_id
+    finish: Any = execution_id
+    if failure is not None:
+        finish = {"job_execution_id": execution_id, "message": failure}
+    result: dict[str, Any] = yield context.call_activity_with_retry(
+        names.FINISH_EXECUTION, BOOKKEEPING_RETRY, finish
     )
-    # The SDK drops a None custom status, so the last one says how the execution ended.
-    context.set_custom_status({"lifecycle": result.get("lifecycle")})
     return result
+
+
+def _child_failure(children: list[tuple[str, Any]], step_id: int, error: Exception) -> str:
+    """What to record when a step's sub-orchestration failed (or was terminated: its parent
+    cannot tell the two apart): which one, and its reason."""
+    failed = next(
+        (
+            instance_id
+            for instance_id, task in children
+            if getattr(getattr(task, "state", None), "name", "") == "FAILED"
+        ),
+        None,
+    )
+    which = f"the orchestration {failed}" if failed else "a sub-orchestration"
+    return f"{which} of step {step_id} failed: {_first_line(str(error))}"
 
 
 def _fan_out(
@@ -75,40 +123,51 @@ def _fan_out(
     max_parallelism: int | None,
     plan: Plan,
     local: bool,
-) -> list[Any]:
+) -> list[tuple[str, Any]]:
     """One sub-orchestration per lane (bounded parallelism) or per batch (unbounded; big steps
     hand their batches' targets to the activities in chunks, marked ``local`` when they are
-    all SQLite files on the host)."""
+    all SQLite files on the host), each with its instance id."""
     execution_id, step_id = step_ref["job_execution_id"], step_ref["step_id"]
     if max_parallelism:
         lanes = min(int(max_parallelism), count)
+        lane_ids = [names.lane_instance_id(execution_id, step_id, lane) for lane in range(lanes)]
         return [
-            context.call_sub_orchestrator(
-                names.STEP_LANE,
-                {**step_ref, "next": lane, "stride": lanes, "stop": count, "attempt": 1},
-                names.lane_instance_id(execution_id, step_id, lane),
+            (
+                instance_id,
+                context.call_sub_orchestrator(
+                    names.STEP_LANE,
+                    {**step_ref, "next": lane, "stride": lanes, "stop": count, "attempt": 1},
+                    instance_id,
+                ),
             )
-            for lane in range(lanes)
+            for lane, instance_id in enumerate(lane_ids)
         ]
     batch_size = max(1, int(plan.get("batch_size", 100)))
     chunk = 1
     if count >= int(plan.get("chunk_from", 0)):
         chunk = int(plan.get("local_chunk_size" if local else "chunk_size", 1))
-    return [
-        context.call_sub_orchestrator(
-            names.STEP_BATCH,
-            {
-                **step_ref,
-                "start": batch * batch_size,
-                "stop": min(count, (batch + 1) * batch_size),
-                "chunk": chunk,
-                **({"local": True} if local and chunk > 1 else {}),
-            },
-            names.batch_instance_id(execution_id, step_id, batch),
-        )
+    batch_ids = [
+        names.batch_instance_id(execution_id, step_id, batch)
         for batch in range(math.ceil(count / batch_size))
+    ]
+    return [
+        (
+            instance_id,
+            context.call_sub_orchestrator(
+                names.STEP_BATCH,
+                {
+                    **step_ref,
+                    "start": batch * batch_size,
+                    "stop": min(count, (batch + 1) * batch_size),
+                    "chunk": chunk,
+                    **({"local": True} if local and chunk > 1 else {}),
+                },
+                instance_id,
+            ),
+        )
+        for batch, instance_id in enumerate(batch_ids)
     ]
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:1000] if text.strip() else "internal error"
+    return text.strip().splitlines()[0].strip()[:1000] if text.strip() else "internal error"

@@ -206,4 +206,4 @@ def _parse_time(text: str) -> dt.datetime:
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:1000] if text.strip() else "internal error"
+    return text.strip().splitlines()[0].strip()[:1000] if text.strip() else "internal error"

@@ -7,8 +7,9 @@ prints ``message``. Messages never contain secrets: callers pass names, never cr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class SqlFleetError(Exception):
@@ -188,3 +189,24 @@ class JobDatabaseUnavailable(SqlFleetError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"the job database is unavailable: {reason}")
+
+
+class JobDatabaseInUse(SqlFleetError):
+    """Another host holds the SQLite job database ``database`` (its lock file ``lock_file``);
+    ``holder`` is what that host wrote there (pid, command, started) as far as it was read."""
+
+    code = "JobDatabaseInUse"
+
+    def __init__(self, database: str, lock_file: str, holder: Mapping[str, Any]) -> None:
+        self.database = database
+        self.lock_file = lock_file
+        self.holder = dict(holder)
+        pid = self.holder.get("pid", "unknown")
+        command = f", {self.holder['command']}" if self.holder.get("command") else ""
+        since = f", since {self.holder['started']}" if self.holder.get("started") else ""
+        super().__init__(
+            f"the job database {database} is in use by another SQL Fleet host (pid {pid}"
+            f"{command}{since}; lock file {lock_file}). Two hosts on one SQLite job database "
+            "would both run its schedules and end each other's executions: stop that host, or "
+            "give this one its own SQLFLEET_DATA_DIR (or SQLFLEET_JOB_DATABASE_URL)"
+        )

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import threading
 
+from sqlfleet.errors import SettingError
 from sqlfleet.settings import Settings, get_settings
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.store import JobStore, open_job_store
+from sqlfleet.store.hostlock import JobDatabaseLock, sqlite_database_path
 
 _lock = threading.Lock()
 _store: JobStore | None = None
 _settings: Settings | None = None
+_claim: JobDatabaseLock | None = None
 
 
 def settings() -> Settings:
@@ -50,3 +53,24 @@ def use_job_store(store: JobStore | None, settings: Settings | None = None) -> N
     with _lock:
         _store = store
         _settings = settings
+
+
+def claim_job_database() -> None:
+    """Make a SQLite job database this process's alone until it ends (``sqlfleet.store.
+    hostlock``); the app calls it when the host loads it. A server job database is shared by
+    the instances of the app, as on Azure, and needs no claim.
+
+    Raises ``JobDatabaseInUse`` naming the process that holds it. Unusable settings are left
+    to the first use of the store, which names the setting."""
+    global _claim
+    try:
+        database = sqlite_database_path(settings().job_database_url)
+    except SettingError:
+        return
+    with _lock:
+        if database is None or (_claim is not None and _claim.database == database):
+            return
+        claim = JobDatabaseLock.acquire(database)
+        if _claim is not None:
+            _claim.release()
+        _claim = claim

@@ -37,10 +37,12 @@ from sqlfleet.store.history import read_execution
 from sqlfleet.store.rows import (
     apply_lifecycle,
     cancel_rows,
+    end_rows,
     execution_row,
     row_document,
     row_level,
     row_name,
+    update_row,
 )
 from sqlfleet.store.tables import job_executions, job_steps
 from sqlfleet.store.versions import job_row, read_version
@@ -308,6 +310,34 @@ class ExecutionStore:
             )
             cancel_rows(connection, E.c.job_execution_id == job["job_execution_id"], now, message)
             return read_execution(connection, job_execution_id)
+
+    def end_job_execution(
+        self, job_execution_id: str, lifecycle: Lifecycle, message: str
+    ) -> JobExecution:
+        """End an execution that its orchestration will not end (it was terminated, purged or
+        failed): the execution and every step and target of it not yet finished become
+        ``lifecycle`` (``Canceled`` or ``Failed``) with ``message``, and the execution is
+        marked as asked to stop, so that work still running for it stops. An execution that
+        already ended is answered as it is. Answers it without target rows.
+
+        Raises ``NotFound``, and ``ValueError`` for another ``lifecycle``."""
+        lifecycle = Lifecycle(lifecycle)
+        if lifecycle not in (Lifecycle.CANCELED, Lifecycle.FAILED):
+            raise ValueError(f"an execution is ended Canceled or Failed, not {lifecycle.value}")
+        now = self._clock()
+        with self._db.write("job execution", job_execution_id) as connection:
+            job = execution_row(connection, job_execution_id, lock=True)
+            if job["is_active"]:
+                if job["cancel_requested_time"] is None:
+                    update_row(connection, job, {"cancel_requested_time": now})
+                end_rows(
+                    connection,
+                    E.c.job_execution_id == job["job_execution_id"],
+                    lifecycle,
+                    now,
+                    message,
+                )
+            return read_execution(connection, job_execution_id, include_targets=False)
 
     def cancel_targets(
         self,

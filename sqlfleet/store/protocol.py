@@ -117,6 +117,9 @@ class JobStore(Protocol):
     def cancel_job_execution(
         self, job_execution_id: str, *, message: str = "canceled"
     ) -> JobExecution: ...
+    def end_job_execution(
+        self, job_execution_id: str, lifecycle: Lifecycle, message: str
+    ) -> JobExecution: ...
     def cancel_targets(
         self,
         job_execution_id: str,

@@ -154,8 +154,9 @@ def targets_for_start(ordinals: Any) -> sa.Select[Any]:
     )
 
 
-# Bulk cancels update many rows in one statement; the states they may leave come from the table.
+# Bulk ends update many rows in one statement; the states they may leave come from the table.
 CANCELABLE = frozenset(state for state in ACTIVE if Lifecycle.CANCELED in TRANSITIONS[state])
+FAILABLE = frozenset(state for state in ACTIVE if Lifecycle.FAILED in TRANSITIONS[state])
 
 
 def other_running_targets() -> tuple[Any, ...]:
@@ -239,11 +240,20 @@ def lifecycle_values(
 
 def cancel_rows(connection: Connection, where: Any, now: dt.datetime, message: str) -> int:
     """Cancel the rows ``where`` selects that may still be cancelled; how many changed."""
+    return end_rows(connection, where, Lifecycle.CANCELED, now, message)
+
+
+def end_rows(
+    connection: Connection, where: Any, lifecycle: Lifecycle, now: dt.datetime, message: str
+) -> int:
+    """Move the rows ``where`` selects that may still end so to ``lifecycle`` (``Canceled``
+    or ``Failed``); how many changed."""
+    allowed = {Lifecycle.CANCELED: CANCELABLE, Lifecycle.FAILED: FAILABLE}[lifecycle]
     result = connection.execute(
         E.update()
-        .where(where, E.c.lifecycle.in_([state.value for state in CANCELABLE]))
+        .where(where, E.c.lifecycle.in_([state.value for state in allowed]))
         .values(
-            lifecycle=Lifecycle.CANCELED.value,
+            lifecycle=lifecycle.value,
             is_active=False,
             end_time=now,
             next_attempt_start_time=None,

@@ -218,6 +218,55 @@ def test_cancel_marks_everything_unfinished(store: SqlJobStore, job: str) -> Non
     assert {s.lifecycle for s in canceled.steps} == {L.CANCELED}
 
 
+@pytest.mark.parametrize("lifecycle", [L.CANCELED, L.FAILED])
+def test_end_execution_ends_every_unfinished_row_once(
+    store: SqlJobStore, job: str, lifecycle: Lifecycle
+) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.transition(execution_id, L.IN_PROGRESS)
+    store.transition(execution_id, L.IN_PROGRESS, step_id=1)
+    store.add_target_executions(execution_id, 1, targets("a", "b", "c", "d"))
+    store.begin_target_attempt(execution_id, 1, 0)
+    store.transition(execution_id, L.SUCCEEDED, step_id=1, ordinal=0)
+    store.begin_target_attempt(execution_id, 1, 1)
+    store.begin_target_attempt(execution_id, 1, 2)
+    later = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    store.transition(
+        execution_id, L.WAITING_FOR_RETRY, step_id=1, ordinal=2, next_attempt_start_time=later
+    )
+
+    message = "the orchestration x was terminated: why"
+    ended = store.end_job_execution(execution_id, lifecycle, message)
+    assert (ended.lifecycle, ended.is_active, ended.last_message) == (lifecycle, False, message)
+    assert ended.cancel_requested and ended.end_time is not None
+    assert len(ended.steps) == 2 and all(not s.targets for s in ended.steps)
+    full = store.get_job_execution(execution_id)
+    assert [(s.lifecycle, s.last_message) for s in full.steps] == [(lifecycle, message)] * 2
+    states = [(t.lifecycle, t.is_active, t.next_attempt_start_time) for t in full.steps[0].targets]
+    assert states == [(L.SUCCEEDED, False, None)] + [(lifecycle, False, None)] * 3
+    assert full.steps[0].targets[0].last_message != message
+
+    # An execution that ended stays as it ended, whatever is asked later.
+    again = store.end_job_execution(execution_id, L.FAILED, "something else")
+    assert (again.lifecycle, again.last_message) == (lifecycle, message)
+
+
+def test_end_execution_leaves_a_finished_execution_and_takes_two_lifecycles(
+    store: SqlJobStore, job: str
+) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    for step_id in (1, 2):
+        store.transition(execution_id, L.SUCCEEDED, step_id=step_id)
+    finished = store.finish_job_execution(execution_id)
+    ended = store.end_job_execution(execution_id, L.CANCELED, "too late")
+    assert ended.lifecycle == finished.lifecycle == L.SUCCEEDED
+    assert ended.last_message == finished.last_message and not ended.cancel_requested
+    with pytest.raises(ValueError, match="Canceled or Failed"):
+        store.end_job_execution(execution_id, L.SUCCEEDED, "no")
+    with pytest.raises(NotFound):
+        store.end_job_execution("8c5e2f0e-0000-4000-8000-000000000000", L.CANCELED, "none")
+
+
 def test_messages_and_results_are_bounded_and_replaced(store: SqlJobStore, job: str) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
     store.add_target_executions(execution_id, 1, targets("a"))

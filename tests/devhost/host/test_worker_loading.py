@@ -9,6 +9,7 @@ same messages: the runtime's where it runs, devhost's own copy (used on 3.11 and
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from devhost.inprocessworker import InProcessWorker
 from devhost.languageworker import WorkerLoadError, runtime_available
+from sqlfleet.settings import reset_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -50,11 +52,16 @@ def python_with_runtime() -> str | None:
     return None
 
 
-def index_with_runtime(python: str, folder: Path) -> dict:
-    """What a fresh worker process running azure-functions-runtime says of the app in folder."""
+def index_with_runtime(python: str, folder: Path, data_dir: Path | None = None) -> dict:
+    """What a fresh worker process running azure-functions-runtime says of the app in folder.
+
+    Loading SQL Fleet's app claims its SQLite job database: ``data_dir`` gives it a folder of its
+    own, not ``.sqlfleet``."""
+    env = {**os.environ, **({"SQLFLEET_DATA_DIR": str(data_dir)} if data_dir else {})}
     done = subprocess.run(
         [python, "-c", INDEX_SCRIPT, str(folder)],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -69,7 +76,7 @@ def any_python_313() -> bool:
     )
 
 
-def test_sql_fleet_indexes_under_azure_functions_runtime():
+def test_sql_fleet_indexes_under_azure_functions_runtime(tmp_path):
     python = python_with_runtime()
     if python is None:
         if any_python_313():
@@ -81,15 +88,22 @@ def test_sql_fleet_indexes_under_azure_functions_runtime():
             "no Python 3.13 here: install one (pyenv install 3.13) and run ./scripts/bootstrap.sh "
             "to index SQL Fleet through azure-functions-runtime"
         )
-    answer = index_with_runtime(python, ROOT)
+    answer = index_with_runtime(python, ROOT, tmp_path)
     assert "error" not in answer, answer["error"]
     assert answer["worker"].startswith("azure-functions-runtime ")
     assert len(answer["functions"]) >= 50
     assert {"run_targets", "expand_step", "job_execution", "jobs_start"} <= set(answer["functions"])
 
 
-def test_sql_fleet_indexes_under_devhosts_own_worker():
-    functions = InProcessWorker().index(ROOT)
+def test_sql_fleet_indexes_under_devhosts_own_worker(tmp_path, monkeypatch):
+    # Loading the app claims its SQLite job database: a folder of its own, not .sqlfleet.
+    monkeypatch.setenv("SQLFLEET_DATA_DIR", str(tmp_path))
+    reset_settings()
+    try:
+        functions = InProcessWorker().index(ROOT)
+    finally:
+        monkeypatch.undo()
+        reset_settings()
     assert {"run_targets", "expand_step", "settle_target"} <= {f.name for f in functions}
 
 

@@ -1,0 +1,147 @@
+"""The job execution orchestrator as a generator, driven by hand: what it asks for when a
+step's sub-orchestration fails and when anything else fails (an activity out of retries).
+
+The context records what the orchestrator schedules; the test answers each request (``send``)
+or fails it (``throw``), as the Durable Functions SDK does on replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from orchestrators import names
+from orchestrators.executions import run_execution
+
+EXECUTION = "5f0c8d1e-7b7a-4c61-9d5e-0a1b2c3d4e5f"
+
+
+class FakeContext:
+    """What ``run_execution`` uses of ``DurableOrchestrationContext``: each call answers a
+    description of the task instead of scheduling it."""
+
+    instance_id = EXECUTION
+
+    def __init__(self) -> None:
+        self.custom_status: Any = None
+        self.children: list[SimpleNamespace] = []
+
+    def get_input(self) -> dict[str, str]:
+        return {"job_execution_id": EXECUTION}
+
+    def call_activity_with_retry(self, name: str, retry: object, payload: Any) -> Any:
+        return ("activity", name, payload)
+
+    def call_sub_orchestrator(self, name: str, payload: Any, instance_id: str) -> Any:
+        child = SimpleNamespace(instance_id=instance_id, state=SimpleNamespace(name="RUNNING"))
+        self.children.append(child)
+        return child
+
+    def task_all(self, tasks: list[Any]) -> Any:
+        return ("all", tasks)
+
+    def wait_for_external_event(self, name: str) -> Any:
+        return ("event", name)
+
+    def set_custom_status(self, status: Any) -> None:
+        self.custom_status = status
+
+
+PLAN = {
+    "job_version": 1,
+    "batch_size": 100,
+    "chunk_size": 10,
+    "local_chunk_size": 100,
+    "chunk_from": 500,
+    "steps": [
+        {"step_id": 1, "max_parallelism": None, "on_failure": "fail"},
+        {"step_id": 2, "max_parallelism": None, "on_failure": "fail"},
+    ],
+}
+
+
+def _begin(context: FakeContext) -> Generator[Any, Any, Any]:
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    assert next(orchestration) == ("activity", names.BEGIN_EXECUTION, EXECUTION)
+    expand = orchestration.send(PLAN)
+    assert expand == ("activity", names.EXPAND_STEP, {"job_execution_id": EXECUTION, "step_id": 1})
+    return orchestration
+
+
+def test_a_failed_batch_fails_its_step_and_the_execution_naming_it() -> None:
+    context = FakeContext()
+    orchestration = _begin(context)
+    kind, batches = orchestration.send({"targets": 250})
+    assert kind == "all" and len(batches) == 3
+    # The SDK fails the task_all with the first failed child's "{Reason} \n {Details}".
+    context.children[1].state = SimpleNamespace(name="FAILED")
+    finish_step = orchestration.throw(Exception("killed one batch \n None"))
+    failure = f"the orchestration {EXECUTION}:s1:b1 of step 1 failed: killed one batch"
+    assert finish_step == (
+        "activity",
+        names.FINISH_STEP,
+        {"job_execution_id": EXECUTION, "step_id": 1, "error": failure},
+    )
+    finish = orchestration.send({"lifecycle": "Failed", "stop": True})
+    assert finish == (
+        "activity",
+        names.FINISH_EXECUTION,
+        {"job_execution_id": EXECUTION, "message": failure},
+    )
+    ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": failure}
+    with pytest.raises(StopIteration) as stopped:
+        orchestration.send(ended)
+    assert stopped.value.value == ended
+    assert context.custom_status == {"lifecycle": "Failed"}
+
+
+@pytest.mark.parametrize("at", ["expand", "finish_step", "finish_execution"])
+def test_any_other_failure_ends_the_execution_failed(at: str) -> None:
+    context = FakeContext()
+    orchestration = _begin(context)
+    error = Exception(f"Activity function '{at}' failed: the job database is gone \n trace")
+    if at == "expand":
+        request = orchestration.throw(error)
+    else:
+        assert orchestration.send({"targets": 0})[1] == names.FINISH_STEP
+        if at == "finish_step":
+            request = orchestration.throw(error)
+        else:
+            assert orchestration.send({"lifecycle": "Failed", "stop": True})[1] == (
+                names.FINISH_EXECUTION
+            )
+            request = orchestration.throw(error)
+    message = (
+        f"the orchestration {EXECUTION} failed: Activity function '{at}' failed: "
+        "the job database is gone"
+    )
+    assert request == (
+        "activity",
+        names.END_EXECUTION,
+        {"job_execution_id": EXECUTION, "lifecycle": "Failed", "message": message},
+    )
+    ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": message}
+    with pytest.raises(StopIteration) as stopped:
+        orchestration.send(ended)
+    assert stopped.value.value == ended
+    assert context.custom_status == {"lifecycle": "Failed"}
+
+
+def test_a_normal_run_finishes_with_the_execution_id_alone() -> None:
+    context = FakeContext()
+    orchestration = _begin(context)
+    kind, batches = orchestration.send({"targets": 2})
+    assert kind == "all" and len(batches) == 1
+    finish_step = orchestration.send([2])
+    assert finish_step == (
+        "activity",
+        names.FINISH_STEP,
+        {"job_execution_id": EXECUTION, "step_id": 1},
+    )
+    assert orchestration.send({"lifecycle": "Succeeded", "stop": False})[1] == names.EXPAND_STEP
+    assert orchestration.send({"targets": 0})[1] == names.FINISH_STEP
+    finish = orchestration.send({"lifecycle": "Succeeded", "stop": False})
+    assert finish == ("activity", names.FINISH_EXECUTION, EXECUTION)
