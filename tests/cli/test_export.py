@@ -100,7 +100,7 @@ jobs:
 
 
 def _host(factory: pytest.TempPathFactory, name: str) -> Iterator[LocalHost]:
-    host = start_host(factory.mktemp(name))
+    host = start_host(factory.mktemp(name), factory.getbasetemp())
     try:
         yield host
     finally:

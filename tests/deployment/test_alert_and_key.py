@@ -36,7 +36,7 @@ def test_a_failed_step_logs_the_line_the_alert_counts(
 ) -> None:
     sqlite_server = tmp_path / "server1"
     make_sqlite_server(sqlite_server)
-    host: LocalHost = start_host(tmp_path / "host")
+    host: LocalHost = start_host(tmp_path / "host", tmp_path)
     try:
         assert host.url
         cli = Cli(host.url, capsys, host.function_key)

@@ -100,6 +100,7 @@ def test_the_local_host_runs_a_job_from_the_staged_dts_app(
         "TASKHUB_NAME": "SqlFleetStaged",
         "SQLFLEET_DATA_DIR": str(data),
         "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
+        "SQLFLEET_SQLITE_ROOTS": str(tmp_path / "server1"),
     }
     host = HostProcess.start(out, data, env)
     try:
