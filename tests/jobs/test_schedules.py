@@ -1,7 +1,6 @@
 """Schedules on a host whose clock the test moves (``tests.jobs.skewed_host``): occurrences run,
 changes take effect at once, downtime owes one run, and the housekeeping timer restores missing
-schedule orchestrations and purges history past the retention. One real-time run of a
-minute schedule is in the reliability suite."""
+schedule orchestrations and purges history past the retention."""
 
 from __future__ import annotations
 
@@ -205,21 +204,35 @@ def test_downtime_owes_one_run_and_housekeeping_restores_and_purges(
     poll(purged, 30, "the old execution to leave the job database and the task hub")
 
 
-@pytest.mark.reliability
-def test_real_minute_schedule_runs_twice(jobs_host: JobsHost, tmp_path: Path) -> None:
-    folder = tmp_path / "targets"
-    folder.mkdir()
-    sqlite3.connect(folder / "only.db").close()
-    start = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)).replace(microsecond=0)
-    name = unique("real_minute")
-    job = _job(jobs_host, name, folder, _minutely(start))
+def test_a_minute_schedule_runs_twice_a_minute_apart(skewed_host: JobsHost, targets: Path) -> None:
+    # The host's clock moves a minute in a moment: the durable timers fire on the host's clock,
+    # so the occurrences are a minute apart by it (devhost's own tests hold real-time timers;
+    # the job database stamps executions with the wall clock, so occurrences are what to check).
+    clock = Clock(skewed_host)
+    start = (clock.now() + dt.timedelta(seconds=5)).replace(microsecond=0)
+    name = unique("minute")
+    job = _job(skewed_host, name, targets, _minutely(start))
     try:
-        runs = _finished_runs(jobs_host, name, 2, timeout=150)
-        assert {run["lifecycle"] for run in runs} == {"Succeeded"}
-        created = sorted(
-            dt.datetime.fromisoformat(run["create_time"].replace("Z", "+00:00")) for run in runs
+        poll(lambda: _next_occurrence(skewed_host, job["job_id"]) == start, 20, "the schedule")
+        clock.advance(6)
+        _finished_runs(skewed_host, name, 1)
+        minute = dt.timedelta(minutes=1)
+        poll(
+            lambda: _next_occurrence(skewed_host, job["job_id"]) == start + minute,
+            20,
+            "the next occurrence, a minute after the first",
         )
-        assert 50 <= (created[1] - created[0]).total_seconds() <= 70
+        assert len(_executions(skewed_host, name)) == 1  # nothing runs before it is due
+        clock.advance(60)
+        runs = _finished_runs(skewed_host, name, 2)
+        assert {run["lifecycle"] for run in runs} == {"Succeeded"}
+        assert len({run["job_execution_id"] for run in runs}) == 2
+        assert sorted(_recorded(targets)) == sorted(run["job_execution_id"] for run in runs)
+        poll(
+            lambda: _next_occurrence(skewed_host, job["job_id"]) == start + 2 * minute,
+            20,
+            "the third occurrence, a minute after the second",
+        )
     finally:
-        _job(jobs_host, name, folder, _minutely(start), enabled=False)
-        poll(lambda: _runtime(jobs_host, job["job_id"]) != "Running", 20, "the schedule to stop")
+        _job(skewed_host, name, targets, _minutely(start), enabled=False)
+        poll(lambda: _runtime(skewed_host, job["job_id"]) != "Running", 20, "the schedule to stop")
