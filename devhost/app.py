@@ -384,14 +384,43 @@ def load_app(
 ClientJson = Callable[[ClientBindingSpec], str]
 
 
+ORCHESTRATOR_TIMEOUT_SETTING = "DEVHOST_ORCHESTRATOR_TIMEOUT"
+DEFAULT_ORCHESTRATOR_TIMEOUT_SECONDS = 60.0
+
+
+def orchestrator_timeout(environ: Mapping[str, str]) -> float:
+    """Seconds one orchestrator invocation may run (``DEVHOST_ORCHESTRATOR_TIMEOUT``, default 60).
+
+    Orchestrator code replays and decides; it must not block. One that does would hold an
+    orchestration thread for good, so past this limit its episode fails the orchestration
+    instead (the worker's thread it blocks stays blocked: Python cannot stop it)."""
+    text = (environ.get(ORCHESTRATOR_TIMEOUT_SETTING) or "").strip()
+    if not text:
+        return DEFAULT_ORCHESTRATOR_TIMEOUT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise AppLoadError(
+            f"setting {ORCHESTRATOR_TIMEOUT_SETTING}='{text}' must be a number of seconds above 0"
+        )
+    return seconds
+
+
 def durable_functions(
-    app: LoadedApp, invoker: Invoker, client_json: ClientJson
+    app: LoadedApp,
+    invoker: Invoker,
+    client_json: ClientJson,
+    orchestrator_seconds: float = DEFAULT_ORCHESTRATOR_TIMEOUT_SECONDS,
 ) -> DurableFunctions:
     """The engine's invokers for the app's orchestrators, activities and entities: each sends
-    the payload text to the worker and answers the text the worker returns."""
+    the payload text to the worker and answers the text the worker returns. An orchestrator
+    invocation that runs past ``orchestrator_seconds`` fails (see :func:`orchestrator_timeout`)."""
     functions = DurableFunctions()
     for durable in app.durable:
-        invoke = _durable_invoker(durable.function, invoker, client_json)
+        limit = orchestrator_seconds if durable.kind == "orchestrator" else None
+        invoke = _durable_invoker(durable.function, invoker, client_json, limit)
         if durable.kind == "orchestrator":
             functions.orchestrators[durable.registered_name] = invoke
         elif durable.kind == "entity":
@@ -402,12 +431,12 @@ def durable_functions(
 
 
 def _durable_invoker(
-    function: IndexedFunction, invoker: Invoker, client_json: ClientJson
+    function: IndexedFunction, invoker: Invoker, client_json: ClientJson, timeout: float | None
 ) -> Callable[[str | None], Any]:
     def invoke(payload: str | None) -> str | None:
         # An activity called without input receives the JSON text "null", as from the extension.
         trigger = typed_text("null" if payload is None else payload)
         clients = {b.name: client_json(b) for b in function.client_bindings}
-        return text_of(invoker.call_blocking(function, trigger, clients))
+        return text_of(invoker.call_blocking(function, trigger, clients, timeout=timeout))
 
     return invoke

@@ -20,8 +20,8 @@ from devhost.clock import SystemClock
 from devhost.durablehttp import DEFAULT_ASYNC_SLEEP_MS
 from devhost.entities import client_signal, entity_instance_id
 from devhost.executor import episode_instance
+from devhost.hubstore import InstanceChanged, TaskHubStore
 from devhost.rewind import plan_rewind
-from devhost.store import TaskHubStore
 from devhost.taskhub import (
     Clock,
     DurableFunctions,
@@ -226,8 +226,12 @@ class Engine:
         trigger = h.generic_event(now, f"Rewound: {reason or ''}".rstrip())
         rerun = [(w.task_id, w.name, w.input) for w in plan.rerun]
         history = [h.dumps(event) for event in plan.history]
-        if not self.store.rewrite_history(record, history, rerun, h.dumps(trigger), now):
-            raise InvalidOperation(f"Instance '{record.instance_id}' changed during the rewind.")
+        try:
+            self.store.rewrite_history(record, history, rerun, h.dumps(trigger), now)
+        except InstanceChanged as changed:
+            raise InvalidOperation(
+                f"Instance '{record.instance_id}' changed during the rewind."
+            ) from changed
         self.worker.cache.drop(record.instance_id)
         # Children after the parent: a child that finishes must find its parent running.
         for child_id in plan.children:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devhost import logs, rpc
-from devhost.app import LoadedApp, durable_functions, load_app
+from devhost.app import LoadedApp, durable_functions, load_app, orchestrator_timeout
 from devhost.client_binding import client_binding_json
 from devhost.clock import SystemClock
 from devhost.datalock import DataFolderLock
@@ -121,6 +121,7 @@ class Host:
             if keyless:
                 check_keyless_address(options.host)
             self.key_setup = set_up_keys(self.environ, self.data_dir, keyless=keyless)
+            self.orchestrator_seconds = orchestrator_timeout(self.environ)
         except BaseException:
             self.data_lock.release()
             raise
@@ -164,7 +165,9 @@ class Host:
         """Open the task hub, serve HTTP, start the engine and the timers; returns the port."""
         loop = asyncio.get_running_loop()
         self.invoker.bind_loop(loop)
-        functions = durable_functions(self.app, self.invoker, self.client_json)
+        functions = durable_functions(
+            self.app, self.invoker, self.client_json, self.orchestrator_seconds
+        )
         self.hub = await asyncio.to_thread(
             self.task_hub_factory,
             self.app,

@@ -10,8 +10,9 @@ engine's threads call :meth:`Invoker.call_blocking`, which hands the request to 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,23 +98,61 @@ class Invoker:
         return response.return_value
 
     def call_blocking(
-        self, function: IndexedFunction, trigger: Any, clients: Mapping[str, str]
+        self,
+        function: IndexedFunction,
+        trigger: Any,
+        clients: Mapping[str, str],
+        *,
+        timeout: float | None = None,
     ) -> Any:
-        """:meth:`call` from a thread that is not the loop's (the engine's workers)."""
+        """:meth:`call` from a thread that is not the loop's (the engine's workers).
+
+        Past ``timeout`` seconds it stops waiting and raises FunctionFailed; the function itself
+        runs on (a thread cannot be stopped), but its caller is free."""
         coroutine = self.call(function, trigger, clients)
         loop = self._loop
         if loop is None or loop.is_closed():
-            return asyncio.run(coroutine)
+            return asyncio.run(self._bounded(function, coroutine, timeout))
         if _running_loop() is loop:
             coroutine.close()
             raise RuntimeError(
                 f"function '{function.name}' was invoked from the event loop thread with "
                 "call_blocking; await Invoker.call instead"
             )
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise _timed_out(function, timeout) from None
+
+    @staticmethod
+    async def _bounded(
+        function: IndexedFunction, coroutine: Coroutine[Any, Any, Any], timeout: float | None
+    ) -> Any:
+        try:
+            return await asyncio.wait_for(coroutine, timeout)
+        except TimeoutError:
+            raise _timed_out(function, timeout) from None
 
     def close(self) -> None:
         self.worker.close()
+
+
+_KINDS = {
+    "orchestrationTrigger": "orchestrator",
+    "activityTrigger": "activity",
+    "entityTrigger": "entity",
+}
+
+
+def _timed_out(function: IndexedFunction, timeout: float | None) -> FunctionFailed:
+    return FunctionFailed(
+        f"TimeoutError: the {_KINDS.get(function.trigger_type, 'function')} function "
+        f"'{function.name}' ran for more than {timeout:g} s without returning. Orchestrator code "
+        "must not block (no I/O, no sleeping): do such work in activities and wait with durable "
+        "timers."
+    )
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

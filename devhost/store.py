@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devhost.history import format_timestamp, parse_timestamp
+from devhost.hubstore import InstanceChanged, TaskHubStore
 from devhost.taskhub import InstanceExists, InstanceQuery, RuntimeStatus
 from devhost.workitems import (
     ActivityRow,
@@ -30,7 +31,6 @@ from devhost.workitems import (
     InboxRow,
     InstanceRecord,
     NewInstance,
-    TaskHubStore,
     TimerRow,
     decode_page_token,
     encode_page_token,
@@ -59,6 +59,7 @@ class SqliteTaskHubStore:
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA busy_timeout = 10000")
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -83,7 +84,7 @@ class SqliteTaskHubStore:
                 raise
             self._db.execute("COMMIT")
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
@@ -96,7 +97,7 @@ class SqliteTaskHubStore:
             row = db.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (new.instance_id,)
             ).fetchone()
-            if row is not None and RuntimeStatus(row[0]) in protected:
+            if row is not None and RuntimeStatus(row["status"]) in protected:
                 raise InstanceExists(new.instance_id)
             self._insert_instance(db, new)
 
@@ -122,7 +123,7 @@ class SqliteTaskHubStore:
         rows = self._read(
             "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
         )
-        return [row[0] for row in rows]
+        return [row["event"] for row in rows]
 
     def query_instances(self, query: InstanceQuery) -> tuple[list[InstanceRecord], str | None]:
         statuses = [RuntimeStatus(s).value for s in query.statuses]
@@ -143,7 +144,8 @@ class SqliteTaskHubStore:
             "ORDER BY created_time, instance_id LIMIT ?",
             [*params, top + 1],
         )
-        token = encode_page_token(rows[top - 1][11], rows[top - 1][0]) if len(rows) > top else None
+        last = rows[top - 1] if len(rows) > top else None
+        token = encode_page_token(last["created_time"], last["instance_id"]) if last else None
         return [InstanceRecord.from_row(row) for row in rows[:top]], token
 
     def enqueue(
@@ -179,7 +181,7 @@ class SqliteTaskHubStore:
         )
         with self._transaction() as db:
             found = db.execute(f"SELECT instance_id FROM instances WHERE {where}", params)
-            return _delete_instances(db, [row[0] for row in found])
+            return _delete_instances(db, [row["instance_id"] for row in found])
 
     # -- episodes ----------------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class SqliteTaskHubStore:
             "SELECT instance_id FROM instances WHERE ready = 1 ORDER BY last_updated_time LIMIT ?",
             (limit + len(exclude),),
         )
-        return [row[0] for row in rows if row[0] not in exclude][:limit]
+        return [row["instance_id"] for row in rows if row["instance_id"] not in exclude][:limit]
 
     def read_inbox(self, instance_id: str) -> tuple[InstanceRecord | None, list[InboxRow]]:
         with self._lock:
@@ -198,90 +200,106 @@ class SqliteTaskHubStore:
                 "ORDER BY id",
                 (instance_id,),
             ).fetchall()
-        return record, [InboxRow(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+        return record, [
+            InboxRow(r["id"], r["execution_id"], bool(r["control"]), r["event"]) for r in rows
+        ]
 
-    def commit_episode(self, commit: EpisodeCommit) -> bool:
+    def commit_episode(self, commit: EpisodeCommit) -> None:
         with self._transaction() as db:
             row = db.execute(
                 "SELECT execution_id, history_count FROM instances WHERE instance_id = ?",
                 (commit.instance_id,),
             ).fetchone()
-            if row is None or row[0] != commit.execution_id or row[1] != commit.history_count:
-                return False
+            if (
+                row is None
+                or row["execution_id"] != commit.execution_id
+                or row["history_count"] != commit.history_count
+            ):
+                raise InstanceChanged(
+                    commit.instance_id,
+                    f"expected execution {commit.execution_id} with {commit.history_count} "
+                    "history events",
+                )
             db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in commit.consumed])
-            count = commit.history_count
             db.executemany(
                 "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-                [(commit.instance_id, count + n, text) for n, text in enumerate(commit.appended)],
+                [
+                    (commit.instance_id, commit.history_count + n, text)
+                    for n, text in enumerate(commit.appended)
+                ],
             )
-            count += len(commit.appended)
-            key = (commit.instance_id, commit.execution_id)
-            execution_id, input_sql = commit.execution_id, "input"
-            params: list[Any] = []
             # Clean up before adding this episode's work: what an ending episode scheduled
             # still runs (as in DTFx), only its results will be dropped.
             if commit.status.is_terminal:
                 for table in ("activities", "timers", "inbox"):
                     db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (commit.instance_id,))
             if commit.new_execution is not None:
-                execution_id, new_input, events = commit.new_execution
-                for table in ("history", "activities", "timers"):
-                    db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (commit.instance_id,))
-                db.executemany(
-                    _INSERT_INBOX, [(commit.instance_id, execution_id, 0, text) for text in events]
-                )
-                count, input_sql = 0, "?"
-                params.append(new_input)
+                self._start_new_execution(db, commit)
+            self._schedule_work(db, commit)
+            self._update_instance(db, commit)
+
+    @staticmethod
+    def _start_new_execution(db: sqlite3.Connection, commit: EpisodeCommit) -> None:
+        """Continue-as-new: the old execution's history and work go, the new one's first events
+        wait in the inbox."""
+        assert commit.new_execution is not None
+        execution_id, _, events = commit.new_execution
+        for table in ("history", "activities", "timers"):
+            db.execute(f"DELETE FROM {table} WHERE instance_id = ?", (commit.instance_id,))
+        db.executemany(
+            _INSERT_INBOX, [(commit.instance_id, execution_id, 0, text) for text in events]
+        )
+
+    def _schedule_work(self, db: sqlite3.Connection, commit: EpisodeCommit) -> None:
+        """The episode's activities, timers (unless it ended), timer cancels, children, entity
+        messages and deliveries to other instances."""
+        key = (commit.instance_id, commit.execution_id)
+        db.executemany(
+            "INSERT INTO activities (instance_id, execution_id, task_id, name, input) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(*key, task_id, name, data) for task_id, name, data in commit.activities],
+        )
+        if not commit.status.is_terminal and commit.new_execution is None:
             db.executemany(
-                "INSERT INTO activities (instance_id, execution_id, task_id, name, input) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(*key, task_id, name, data) for task_id, name, data in commit.activities],
+                "INSERT INTO timers (instance_id, execution_id, timer_id, fire_at) "
+                "VALUES (?, ?, ?, ?)",
+                [(*key, timer_id, fire_at) for timer_id, fire_at in commit.timers],
             )
-            if not commit.status.is_terminal and commit.new_execution is None:
-                db.executemany(
-                    "INSERT INTO timers (instance_id, execution_id, timer_id, fire_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    [(*key, timer_id, fire_at) for timer_id, fire_at in commit.timers],
-                )
-            db.executemany(
-                "DELETE FROM timers WHERE instance_id = ? AND execution_id = ? AND timer_id = ?",
-                [(*key, timer_id) for timer_id in commit.cancel_timers],
-            )
-            for child in commit.children:
-                self._start_child(db, commit.instance_id, commit.execution_id, child)
-            db.executemany(
-                "INSERT INTO entity_inbox (entity_id, message) VALUES (?, ?)",
-                commit.entity_messages,
-            )
-            self._deliver(db, commit.deliveries)
-            ready = _readiness(db, commit.instance_id, commit.status)
-            sets = [
-                "execution_id = ?",
-                f"input = {input_sql}",
-                "status = ?",
-                "last_updated_time = ?",
-                "history_count = ?",
-                "ready = ?",
-            ]
-            values: list[Any] = [
-                execution_id,
-                *params,
-                commit.status.value,
-                format_timestamp(commit.now),
-                count,
-                ready,
-            ]
-            if commit.set_output:
-                sets.append("output = ?")
-                values.append(commit.output)
-            if commit.set_custom_status:
-                sets.append("custom_status = ?")
-                values.append(commit.custom_status)
-            db.execute(
-                f"UPDATE instances SET {', '.join(sets)} WHERE instance_id = ?",
-                [*values, commit.instance_id],
-            )
-            return True
+        db.executemany(
+            "DELETE FROM timers WHERE instance_id = ? AND execution_id = ? AND timer_id = ?",
+            [(*key, timer_id) for timer_id in commit.cancel_timers],
+        )
+        for child in commit.children:
+            self._start_child(db, commit.instance_id, commit.execution_id, child)
+        db.executemany(
+            "INSERT INTO entity_inbox (entity_id, message) VALUES (?, ?)",
+            commit.entity_messages,
+        )
+        self._deliver(db, commit.deliveries)
+
+    @staticmethod
+    def _update_instance(db: sqlite3.Connection, commit: EpisodeCommit) -> None:
+        """The instance row after the episode: execution, status, counts, readiness, and output
+        and custom status when the episode set them."""
+        values: dict[str, Any] = {
+            "execution_id": commit.execution_id,
+            "status": commit.status.value,
+            "last_updated_time": format_timestamp(commit.now),
+            "history_count": commit.history_count + len(commit.appended),
+            "ready": _readiness(db, commit.instance_id, commit.status),
+        }
+        if commit.new_execution is not None:
+            values["execution_id"], values["input"], _ = commit.new_execution
+            values["history_count"] = 0
+        if commit.set_output:
+            values["output"] = commit.output
+        if commit.set_custom_status:
+            values["custom_status"] = commit.custom_status
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        db.execute(
+            f"UPDATE instances SET {assignments} WHERE instance_id = :instance_id",
+            {**values, "instance_id": commit.instance_id},
+        )
 
     def _start_child(
         self, db: sqlite3.Connection, parent_id: str, parent_execution: str, child: NewInstance
@@ -289,7 +307,7 @@ class SqliteTaskHubStore:
         row = db.execute(
             "SELECT status FROM instances WHERE instance_id = ?", (child.instance_id,)
         ).fetchone()
-        if row is not None and row[0] not in TERMINAL:
+        if row is not None and row["status"] not in TERMINAL:
             if child.conflict_event is not None:
                 self._deliver(db, [Delivery(parent_id, parent_execution, child.conflict_event)])
             return
@@ -302,11 +320,7 @@ class SqliteTaskHubStore:
         rerun: Sequence[tuple[int, str, str | None]],
         trigger: str,
         now: dt.datetime,
-    ) -> bool:
-        """Rewind: replace a Failed instance's history, queue activities again, wake it.
-
-        False (and nothing changed) if the instance is no longer the Failed execution read.
-        """
+    ) -> None:
         with self._transaction() as db:
             changed = db.execute(
                 "UPDATE instances SET status = ?, output = NULL, history_count = ?, ready = 1, "
@@ -321,7 +335,9 @@ class SqliteTaskHubStore:
                 ),
             ).rowcount
             if not changed:
-                return False
+                raise InstanceChanged(
+                    record.instance_id, f"expected the Failed execution {record.execution_id}"
+                )
             db.execute("DELETE FROM history WHERE instance_id = ?", (record.instance_id,))
             db.executemany(
                 "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
@@ -334,7 +350,6 @@ class SqliteTaskHubStore:
                 [(*key, task_id, name, data) for task_id, name, data in rerun],
             )
             db.execute(_INSERT_INBOX, (*key, 0, trigger))
-            return True
 
     # -- activities and timers -----------------------------------------------------------------
 
@@ -344,7 +359,17 @@ class SqliteTaskHubStore:
             "WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )
-        return [ActivityRow(*row) for row in rows]
+        return [
+            ActivityRow(
+                row["id"],
+                row["instance_id"],
+                row["execution_id"],
+                row["task_id"],
+                row["name"],
+                row["input"],
+            )
+            for row in rows
+        ]
 
     def deliver(self, deliveries: Sequence[Delivery]) -> None:
         with self._transaction() as db:
@@ -372,7 +397,7 @@ class SqliteTaskHubStore:
                     "SELECT status, execution_id FROM instances WHERE instance_id = ?",
                     (d.instance_id,),
                 ).fetchone()
-                targets[d.instance_id] = (row[0], row[1]) if row else None
+                targets[d.instance_id] = (row["status"], row["execution_id"]) if row else None
             target = targets[d.instance_id]
             if target is None or target[0] in TERMINAL:
                 continue
@@ -399,11 +424,16 @@ class SqliteTaskHubStore:
             "WHERE fire_at <= ? ORDER BY fire_at LIMIT ?",
             (format_timestamp(now), limit),
         )
-        return [TimerRow(*row) for row in rows]
+        return [
+            TimerRow(
+                row["id"], row["instance_id"], row["execution_id"], row["timer_id"], row["fire_at"]
+            )
+            for row in rows
+        ]
 
     def next_timer_at(self) -> dt.datetime | None:
-        rows = self._read("SELECT MIN(fire_at) FROM timers")
-        return parse_timestamp(rows[0][0]) if rows and rows[0][0] else None
+        rows = self._read("SELECT MIN(fire_at) AS fire_at FROM timers")
+        return parse_timestamp(rows[0]["fire_at"]) if rows and rows[0]["fire_at"] else None
 
     # -- entities ------------------------------------------------------------------------------
 
@@ -416,7 +446,7 @@ class SqliteTaskHubStore:
             "SELECT entity_id FROM entity_inbox GROUP BY entity_id ORDER BY MIN(id) LIMIT ?",
             (limit + len(exclude),),
         )
-        return [row[0] for row in rows if row[0] not in exclude][:limit]
+        return [row["entity_id"] for row in rows if row["entity_id"] not in exclude][:limit]
 
     def read_entity_inbox(
         self, entity_id: str, limit: int
@@ -427,7 +457,7 @@ class SqliteTaskHubStore:
                 "SELECT id, message FROM entity_inbox WHERE entity_id = ? ORDER BY id LIMIT ?",
                 (entity_id, limit),
             ).fetchall()
-        return record, [(row[0], row[1]) for row in rows]
+        return record, [(row["id"], row["message"]) for row in rows]
 
     def commit_entity_batch(
         self,
@@ -503,10 +533,11 @@ def _readiness(db: sqlite3.Connection, instance_id: str, status: RuntimeStatus) 
     if status.is_terminal:
         return 0
     row = db.execute(
-        "SELECT COUNT(*), COALESCE(MAX(control), 0) FROM inbox WHERE instance_id = ?",
+        "SELECT COUNT(*) AS waiting, COALESCE(MAX(control), 0) AS control FROM inbox "
+        "WHERE instance_id = ?",
         (instance_id,),
     ).fetchone()
-    waiting, control = row
+    waiting, control = row["waiting"], row["control"]
     if control:
         return 1
     return int(bool(waiting) and status is not RuntimeStatus.SUSPENDED)
@@ -519,7 +550,7 @@ def _existing_ids(db: sqlite3.Connection, table: str, ids: Sequence[int | None])
         chunk = wanted[start : start + _CHUNK]
         marks = ",".join("?" for _ in chunk)
         found.update(
-            r[0] for r in db.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk)
+            r["id"] for r in db.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk)
         )
     return found
 

@@ -37,8 +37,8 @@ from devhost.executor import (
     episode_instance,
 )
 from devhost.httpactivity import HttpActivityFailed, run_http_activity
+from devhost.hubstore import InstanceChanged, TaskHubStore
 from devhost.logs import log_durable_invocation
-from devhost.store import TaskHubStore
 from devhost.taskhub import Clock, DurableFunctions
 from devhost.workitems import (
     ActivityRow,
@@ -176,7 +176,9 @@ class Worker:
                 instance, inbox, now, self.store.load_history(instance_id) if inbox else []
             )
         commit = self._episode_commit(record, outcome, stale, now)
-        if not self.store.commit_episode(commit):
+        try:
+            self.store.commit_episode(commit)
+        except InstanceChanged:
             self.log.debug("instance %s changed during its episode; discarded", instance_id)
             return
         if outcome.walk is not None and outcome.sdk_waiting and outcome.new_execution is None:

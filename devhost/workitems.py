@@ -1,10 +1,10 @@
-"""The task hub's work items and records, and the store seam that persists them.
+"""The task hub's work items and records, as the store exchanges them.
 
 Rows of the store (:class:`InstanceRecord`, :class:`InboxRow`, :class:`ActivityRow`,
 :class:`TimerRow`, :class:`EntityRecord`), what an episode or a delivery writes
-(:class:`EpisodeCommit`, :class:`Delivery`, :class:`NewInstance`), the work an action walk
-asks for (:data:`Work`) and :class:`TaskHubStore`, implemented by
-:class:`devhost.store.SqliteTaskHubStore`. Payloads are JSON text throughout, as stored.
+(:class:`EpisodeCommit`, :class:`Delivery`, :class:`NewInstance`) and the work an action walk
+asks for (:data:`Work`). The store's contract is :class:`devhost.hubstore.TaskHubStore`.
+Payloads are JSON text throughout, as stored. Records are built from rows by column name.
 """
 
 from __future__ import annotations
@@ -12,14 +12,19 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from devhost.history import parse_timestamp
-from devhost.taskhub import InstanceQuery, RuntimeStatus
+from devhost.taskhub import RuntimeStatus
 
 # --- store records -----------------------------------------------------------------------------
+
+
+class ColumnRow(Protocol):
+    """A database row read by column name (``sqlite3.Row``)."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -40,23 +45,23 @@ class InstanceRecord:
     history_count: int
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> InstanceRecord:
-        """From the store's columns, in field order (status and times as stored text)."""
+    def from_row(cls, row: ColumnRow) -> InstanceRecord:
+        """From a row of the store's ``instances`` table (status and times as stored text)."""
         return cls(
-            instance_id=row[0],
-            execution_id=row[1],
-            name=row[2],
-            version=row[3],
-            status=RuntimeStatus(row[4]),
-            input=row[5],
-            output=row[6],
-            custom_status=row[7],
-            parent_instance_id=row[8],
-            parent_execution_id=row[9],
-            parent_task_id=row[10],
-            created_time=parse_timestamp(row[11]),
-            last_updated_time=parse_timestamp(row[12]),
-            history_count=row[13],
+            instance_id=row["instance_id"],
+            execution_id=row["execution_id"],
+            name=row["name"],
+            version=row["version"],
+            status=RuntimeStatus(row["status"]),
+            input=row["input"],
+            output=row["output"],
+            custom_status=row["custom_status"],
+            parent_instance_id=row["parent_instance_id"],
+            parent_execution_id=row["parent_execution_id"],
+            parent_task_id=row["parent_task_id"],
+            created_time=parse_timestamp(row["created_time"]),
+            last_updated_time=parse_timestamp(row["last_updated_time"]),
+            history_count=row["history_count"],
         )
 
 
@@ -150,8 +155,15 @@ class EntityRecord:
     last_operation_time: dt.datetime
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> EntityRecord:
-        return cls(row[0], row[1], row[2], row[3], parse_timestamp(row[4]))
+    def from_row(cls, row: ColumnRow) -> EntityRecord:
+        """From a row of the store's ``entities`` table."""
+        return cls(
+            entity_id=row["entity_id"],
+            name=row["name"],
+            key=row["key"],
+            state=row["state"],
+            last_operation_time=parse_timestamp(row["last_operation_time"]),
+        )
 
 
 # --- work an action walk asks for ----------------------------------------------------------
@@ -189,106 +201,6 @@ Work = ActivityWork | TimerWork | SubOrchestrationWork | EntityWork
 
 
 # --- the store seam -------------------------------------------------------------------------
-
-
-class TaskHubStore(Protocol):
-    """Persistence of one task hub. Every method is one transaction and thread-safe.
-
-    Payloads are JSON text. Work is rows: an instance is runnable while its inbox holds events
-    (:meth:`ready_instances`), an activity is owed while its row exists (:meth:`next_activities`),
-    a timer while its row exists (:meth:`due_timers`); :meth:`deliver` settles such a row and
-    hands its event to the instance in the same transaction. Storage errors propagate.
-    """
-
-    def create_instance(self, new: NewInstance, protected: Collection[RuntimeStatus] = ...) -> None:
-        """Create the instance, replacing (history, inbox and pending work dropped) one with the
-        same id unless its status is in ``protected`` (default: every live status), when it
-        raises InstanceExists."""
-        ...
-
-    def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
-
-    def load_history(self, instance_id: str) -> list[str]: ...
-
-    def query_instances(self, query: InstanceQuery) -> tuple[list[InstanceRecord], str | None]: ...
-
-    def enqueue(
-        self,
-        instance_id: str,
-        event: str,
-        *,
-        control: bool,
-        check: Callable[[InstanceRecord | None], None],
-    ) -> None:
-        """Append to the inbox after ``check`` accepted the instance (it raises to refuse)."""
-        ...
-
-    def purge_instance(self, instance_id: str) -> int: ...
-
-    def purge_instances(
-        self, created_from: dt.datetime, created_to: dt.datetime | None, statuses: Sequence[str]
-    ) -> int: ...
-
-    def ready_instances(self, limit: int, exclude: set[str]) -> list[str]: ...
-
-    def read_inbox(self, instance_id: str) -> tuple[InstanceRecord | None, list[InboxRow]]: ...
-
-    def commit_episode(self, commit: EpisodeCommit) -> bool:
-        """Apply an episode; False (and nothing changed) if the instance moved on meanwhile."""
-        ...
-
-    def rewrite_history(
-        self,
-        record: InstanceRecord,
-        history: Sequence[str],
-        rerun: Sequence[tuple[int, str, str | None]],
-        trigger: str,
-        now: dt.datetime,
-    ) -> bool:
-        """Rewind a Failed instance; False if it is no longer that Failed execution."""
-        ...
-
-    def next_activities(self, after_id: int, limit: int) -> list[ActivityRow]: ...
-
-    def deliver(self, deliveries: Sequence[Delivery]) -> None: ...
-
-    def due_timers(self, now: dt.datetime, limit: int) -> list[TimerRow]: ...
-
-    def next_timer_at(self) -> dt.datetime | None: ...
-
-    def enqueue_entity_messages(self, messages: Sequence[tuple[str, str]]) -> None: ...
-
-    def ready_entities(self, limit: int, exclude: set[str]) -> list[str]: ...
-
-    def read_entity_inbox(
-        self, entity_id: str, limit: int
-    ) -> tuple[EntityRecord | None, list[tuple[int, str]]]: ...
-
-    def commit_entity_batch(
-        self,
-        entity_id: str,
-        consumed: list[int],
-        exists: bool,
-        state: str | None,
-        now: dt.datetime,
-        deliveries: Sequence[Delivery],
-    ) -> None: ...
-
-    def get_entity(self, entity_id: str) -> EntityRecord | None: ...
-
-    def query_entities(
-        self,
-        name: str | None,
-        top: int,
-        after_id: str | None,
-        last_from: dt.datetime | None,
-        last_to: dt.datetime | None,
-    ) -> list[EntityRecord]:
-        """Up to ``top`` entities ordered by entity id (``@name@key``), after ``after_id``; all
-        names when ``name`` is empty or None."""
-        ...
-
-    def close(self) -> None: ...
 
 
 def encode_entity_page_token(entity_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devhost import history as h
+from devhost.hubstore import InstanceChanged
 from devhost.store import SqliteTaskHubStore
 from devhost.taskhub import InstanceExists, InstanceQuery, RuntimeStatus
 from devhost.workitems import Delivery, EpisodeCommit, NewInstance
@@ -25,7 +26,7 @@ def _new(instance_id: str, execution_id: str = "e1") -> NewInstance:
 
 def _commit(store: SqliteTaskHubStore, instance_id: str, status: RuntimeStatus) -> None:
     record, rows = store.read_inbox(instance_id)
-    assert store.commit_episode(
+    store.commit_episode(
         EpisodeCommit(
             instance_id=instance_id,
             execution_id=record.execution_id,
@@ -66,7 +67,8 @@ def test_an_episode_commit_is_refused_when_the_instance_moved_on(store):
         status=RuntimeStatus.COMPLETED,
         now=START,
     )
-    assert store.commit_episode(stale) is False
+    with pytest.raises(InstanceChanged, match="instance 'a' changed since it was read"):
+        store.commit_episode(stale)
     record = store.get_instance("a")
     assert (record.status, record.history_count) == (RuntimeStatus.RUNNING, 1)
 

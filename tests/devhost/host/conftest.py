@@ -16,7 +16,11 @@ MASTER_KEY = "sample-master-key"
 def devhost(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
     """``python -m devhost tests/devhost/sample_app --port <free>`` on a temporary data folder."""
     data_dir = tmp_path_factory.mktemp("devhost-data")
-    env = {"DEVHOST_FUNCTION_KEY": FUNCTION_KEY, "DEVHOST_MASTER_KEY": MASTER_KEY}
+    env = {
+        "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
+        "DEVHOST_MASTER_KEY": MASTER_KEY,
+        "DEVHOST_ORCHESTRATOR_TIMEOUT": "5",  # test_a_blocking_orchestrator_fails_...
+    }
     host = HostProcess.start(SAMPLE_APP, data_dir, env)
     try:
         yield host

@@ -27,6 +27,17 @@ def test_chaining(devhost: HostProcess):
     assert final["output"] == ["Hello Tokyo!", "Greetings, Seattle", 42, {"a": 1}]
 
 
+def test_a_blocking_orchestrator_fails_at_the_time_limit_and_others_run_on(devhost: HostProcess):
+    # The sample host allows orchestrator code 5 s (DEVHOST_ORCHESTRATOR_TIMEOUT).
+    blocked = devhost.start_orchestration("blocking", {"seconds": 8})
+    meanwhile = devhost.start_orchestration("chain", {"a": 2})
+    assert devhost.wait_for_status(meanwhile)["runtimeStatus"] == "Completed"
+    final = devhost.wait_for_status(blocked, timeout=30)
+    assert final["runtimeStatus"] == "Failed"
+    assert "the orchestrator function 'blocking' ran for more than 5 s" in final["output"]
+    assert "must not block" in final["output"]
+
+
 def test_fan_out_fan_in_of_a_thousand_activities(devhost: HostProcess):
     instance = devhost.start_orchestration("fan_out", {"count": 1000})
     final = devhost.wait_for_status(instance, timeout=120)

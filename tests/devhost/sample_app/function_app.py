@@ -272,6 +272,13 @@ def explode(message: str) -> None:
 
 
 @app.orchestration_trigger(context_name="context")
+def blocking(context: df.DurableOrchestrationContext):
+    """Blocks its thread, as orchestrator code must never do: the host's time limit fails it."""
+    time.sleep(context.get_input()["seconds"])
+    yield context.call_activity("hello_activity", "never")
+
+
+@app.orchestration_trigger(context_name="context")
 def chain(context: df.DurableOrchestrationContext):
     first = yield context.call_activity("hello_activity", "Tokyo")
     second = yield context.call_activity("greet", "Seattle")
