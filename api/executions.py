@@ -6,6 +6,7 @@ the job database holds the per-target history, so reads never touch the task hub
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -19,8 +20,9 @@ from pydantic import BaseModel
 from activities.bookkeeping import retry_sleepers
 from activities.expansion import resolve_targets
 from activities.housekeeping import purge_instances
+from api import watching
 from api.blueprint import QueryParameter, client_operation, operation
-from api.documents import answer, query_int, route_value, url_path, whole_number
+from api.documents import answer, query_flag, query_int, route_value, url_path, whole_number
 from orchestrators import names
 from sqlfleet.errors import BadRequest, Conflict
 from sqlfleet.lifecycle import Lifecycle
@@ -101,41 +103,104 @@ _LIST_QUERY = (
 )
 
 
+_WATCH_QUERY = (
+    QueryParameter("since", {"type": "string"}, "the version of an earlier answer (long-poll)"),
+    QueryParameter(
+        "wait",
+        {"type": "integer", "minimum": 0, "maximum": watching.MAX_WAIT_SECONDS},
+        "with since: answer once the version differs, or after this many seconds",
+    ),
+)
+
+
 @operation(
     "executions",
     "GET",
     name="executions_list",
-    summary="List job executions, newest first, a page at a time",
+    summary="List job executions, newest first, a page at a time (long-poll with since+wait)",
     responses={200: ExecutionPage},
-    query=_LIST_QUERY,
+    query=(
+        *_LIST_QUERY,
+        QueryParameter("counts", {"type": "boolean"}, "also count executions per lifecycle"),
+        *_WATCH_QUERY,
+    ),
 )
-def list_executions(req: func.HttpRequest) -> func.HttpResponse:
+async def list_executions(req: func.HttpRequest) -> func.HttpResponse:
     active = req.params.get("active")
-    page = job_store().list_job_executions(
-        job_name=req.params.get("job_name") or None,
-        active=None if active in (None, "") else _flag("active", active),
-        lifecycle=_lifecycle(req.params.get("lifecycle")),
-        create_time_min=_time(req, "create_time_min"),
-        create_time_max=_time(req, "create_time_max"),
-        top=min(query_int(req, "top", minimum=1) or 100, 1000),
-        continuation=req.params.get("continuation") or None,
-    )
-    return answer(200, page)
+    job_name = req.params.get("job_name") or None
+    created = _time(req, "create_time_min"), _time(req, "create_time_max")
+    filters = {
+        "job_name": job_name,
+        "active": None if active in (None, "") else _flag("active", active),
+        "lifecycle": _lifecycle(req.params.get("lifecycle")),
+        "create_time_min": created[0],
+        "create_time_max": created[1],
+        "top": min(query_int(req, "top", minimum=1) or 100, 1000),
+        "continuation": req.params.get("continuation") or None,
+    }
+    counts = query_flag(req, "counts")
+    since, wait = watching.wait_parameters(req)
+
+    def read() -> ExecutionPage:
+        store = job_store()
+        page = store.list_job_executions(**filters)  # type: ignore[arg-type]
+        if not counts:
+            return page
+        totals = store.count_job_executions(
+            job_name=job_name, create_time_min=created[0], create_time_max=created[1]
+        )
+        return page.model_copy(update={"counts": totals})
+
+    page, version = await watching.when_changed(read, since, wait)
+    return watching.versioned(page, version)
 
 
 @operation(
     "executions/{id}",
     "GET",
     name="executions_get",
-    summary="One execution with its steps and their targets (?lifecycle= filters targets)",
+    summary="One execution with its steps, their progress and targets (long-poll with "
+    "since+wait; ?targets=false leaves target rows out, ?lifecycle= filters them)",
     responses={200: JobExecution},
-    query=(QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),),
+    query=(
+        QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
+        QueryParameter("targets", {"type": "boolean", "default": True}, "include target rows"),
+        *_WATCH_QUERY,
+    ),
 )
-def get_execution(req: func.HttpRequest) -> func.HttpResponse:
-    execution = job_store().get_job_execution(
-        route_value(req, "id"), lifecycle=_lifecycle(req.params.get("lifecycle"))
-    )
-    return answer(200, execution)
+async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
+    execution_id = route_value(req, "id")
+    lifecycle = _lifecycle(req.params.get("lifecycle"))
+    with_targets = query_flag(req, "targets", default=True)
+    since, wait = watching.wait_parameters(req)
+
+    def read() -> JobExecution:
+        return watched_execution(execution_id)
+
+    summary, version = await watching.when_changed(read, since, wait)
+    if not with_targets:
+        return watching.versioned(summary, version)
+
+    def read_targets() -> JobExecution:
+        full = job_store().get_job_execution(execution_id, lifecycle=lifecycle)
+        progress = {step.step_id: step.progress for step in summary.steps}
+        steps = [s.model_copy(update={"progress": progress.get(s.step_id)}) for s in full.steps]
+        return full.model_copy(update={"steps": steps, "reruns": summary.reruns})
+
+    return watching.versioned(await asyncio.to_thread(read_targets), version)
+
+
+def watched_execution(execution_id: str) -> JobExecution:
+    """The execution without target rows, with each step's progress and its reruns: what its
+    version is the digest of."""
+    store = job_store()
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    progress = store.target_progress(execution_id)
+    steps = [
+        step.model_copy(update={"progress": progress.get(step.step_id or 0)})
+        for step in execution.steps
+    ]
+    return execution.model_copy(update={"steps": steps, "reruns": store.list_reruns(execution_id)})
 
 
 @operation(
@@ -239,6 +304,7 @@ async def delete_execution(
     "target-groups/{name}/preview",
     "POST",
     name="target_groups_preview",
+    mutates=False,
     summary="Dry run: the targets a step on this group would hit now (nothing runs)",
     responses={200: PreviewList},
 )

@@ -12,6 +12,7 @@
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
 | SQLFLEET_ODBC_DRIVER_SQLITE | ``SQLite3`` |
+| SQLFLEET_READ_ONLY_KEYS | none (every function key may act) |
 
 One setting of the Python worker matters too: ``PYTHON_THREADPOOL_THREAD_COUNT``. Every plain
 (non-async) Function runs in the worker's thread pool, which has ``min(32, cores + 4)`` threads
@@ -37,6 +38,7 @@ CREDENTIAL_KEY = "SQLFLEET_CREDENTIAL_KEY"
 MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
 HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
+READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
@@ -75,6 +77,8 @@ class Settings:
     # Processes that run scripts on SQLite files of this host (sqlfleet.scriptprocesses).
     local_script_processes: int = DEFAULT_LOCAL_SCRIPT_PROCESSES
     odbc_drivers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ODBC_DRIVERS))
+    # Function keys that may look but not act (sqlfleet.access); secret, so not in repr.
+    read_only_keys: tuple[str, ...] = field(default=(), repr=False)
 
     def odbc_driver(self, engine: str) -> str:
         """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql, sqlite)."""
@@ -119,7 +123,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             engine: _text(env, name) or DEFAULT_ODBC_DRIVERS[engine]
             for engine, name in ODBC_DRIVER_SETTINGS.items()
         },
+        read_only_keys=parse_read_only_keys(_text(env, READ_ONLY_KEYS)),
     )
+
+
+def parse_read_only_keys(raw: str) -> tuple[str, ...]:
+    """``SQLFLEET_READ_ONLY_KEYS``: keys separated by commas or white space, each the key
+    itself or ``sha256:`` and the hex SHA-256 of it. Raises ``SettingError`` (never quoting a
+    key)."""
+    entries = tuple(entry for entry in raw.replace(",", " ").split() if entry)
+    for position, entry in enumerate(entries, 1):
+        if entry.lower().startswith("sha256:"):
+            digest = entry[len("sha256:") :]
+            if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise SettingError(
+                    READ_ONLY_KEYS,
+                    f"entry {position} starts with sha256: but is not followed by the 64 hex "
+                    "digits of a SHA-256",
+                )
+        elif len(entry) < 16:
+            raise SettingError(
+                READ_ONLY_KEYS,
+                f"entry {position} is shorter than 16 characters; a function key is longer",
+            )
+    return entries
 
 
 @functools.lru_cache(maxsize=1)

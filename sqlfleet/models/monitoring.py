@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 
 from sqlfleet.lifecycle import TERMINAL, Lifecycle
-from sqlfleet.models.common import ApiModel, DocumentModel
+from sqlfleet.models.common import ApiModel, DocumentModel, field_error
 
 # One character per lifecycle: the index of the lifecycle in this tuple, as a digit.
 LIFECYCLE_LEGEND: tuple[Lifecycle, ...] = tuple(Lifecycle)
@@ -83,13 +83,13 @@ class RerunIn(ApiModel):
         default_factory=lambda: list(DEFAULT_RERUN_LIFECYCLES), min_length=1, max_length=10
     )
 
-    @field_validator("lifecycles")
-    @classmethod
-    def _terminal(cls, value: list[Lifecycle]) -> list[Lifecycle]:
-        active = [state.value for state in value if state not in TERMINAL]
+    @model_validator(mode="after")
+    def _terminal(self) -> RerunIn:
+        active = [state.value for state in self.lifecycles if state not in TERMINAL]
         if active:
-            raise ValueError(
+            raise field_error(
+                "lifecycles",
                 f"{', '.join(active)} is not a lifecycle a target ends in; choose among "
-                + ", ".join(sorted(state.value for state in TERMINAL))
+                + ", ".join(sorted(state.value for state in TERMINAL)),
             )
-        return list(dict.fromkeys(value))
+        return self
