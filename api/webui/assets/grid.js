@@ -79,6 +79,13 @@ export class TargetGrid {
       context.strokeRect((ordinal % columns) * cell + 1, Math.floor(ordinal / columns) * cell + 1, Math.max(2, cell - 2), Math.max(2, cell - 2));
     }
     this.canvas.dataset.drawn = String(codes.length);
+    this.canvas.dataset.cell = String(cell);
+    this.canvas.dataset.columns = String(columns);
+    // For bench/ui_execution.py: when the page first showed a step's targets.
+    if (codes.length && !this.marked) {
+      this.marked = true;
+      performance.mark("sqlfleet:grid-drawn");
+    }
   }
 
   at(event) {

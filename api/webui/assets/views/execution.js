@@ -133,6 +133,7 @@ export async function executionView(ctx, id) {
     ]);
     if (run !== detailRun) return;
     renderDetail(output, script);
+    performance.mark("sqlfleet:target-shown");
   }
 
   function renderDetail(output, script) {
