@@ -103,16 +103,6 @@ _LIST_QUERY = (
 )
 
 
-_WATCH_QUERY = (
-    QueryParameter("since", {"type": "string"}, "the version of an earlier answer (long-poll)"),
-    QueryParameter(
-        "wait",
-        {"type": "integer", "minimum": 0, "maximum": watching.MAX_WAIT_SECONDS},
-        "with since: answer once the version differs, or after this many seconds",
-    ),
-)
-
-
 @operation(
     "executions",
     "GET",
@@ -122,7 +112,7 @@ _WATCH_QUERY = (
     query=(
         *_LIST_QUERY,
         QueryParameter("counts", {"type": "boolean"}, "also count executions per lifecycle"),
-        *_WATCH_QUERY,
+        *watching.WATCH_QUERY,
     ),
 )
 async def list_executions(req: func.HttpRequest) -> func.HttpResponse:
@@ -165,7 +155,7 @@ async def list_executions(req: func.HttpRequest) -> func.HttpResponse:
     query=(
         QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
         QueryParameter("targets", {"type": "boolean", "default": True}, "include target rows"),
-        *_WATCH_QUERY,
+        *watching.WATCH_QUERY,
     ),
 )
 async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
@@ -175,7 +165,7 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     since, wait = watching.wait_parameters(req)
 
     def read() -> JobExecution:
-        return watched_execution(execution_id)
+        return watching.watched_execution(execution_id)
 
     summary, version = await watching.when_changed(read, since, wait)
     if not with_targets:
@@ -188,19 +178,6 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
         return full.model_copy(update={"steps": steps, "reruns": summary.reruns})
 
     return watching.versioned(await asyncio.to_thread(read_targets), version)
-
-
-def watched_execution(execution_id: str) -> JobExecution:
-    """The execution without target rows, with each step's progress and its reruns: what its
-    version is the digest of."""
-    store = job_store()
-    execution = store.get_job_execution(execution_id, include_targets=False)
-    progress = store.target_progress(execution_id)
-    steps = [
-        step.model_copy(update={"progress": progress.get(step.step_id or 0)})
-        for step in execution.steps
-    ]
-    return execution.model_copy(update={"steps": steps, "reruns": store.list_reruns(execution_id)})
 
 
 @operation(

@@ -26,13 +26,25 @@ from typing import TypeVar
 import azure.functions as func
 from pydantic import BaseModel
 
+from api.blueprint import QueryParameter
 from api.documents import query_int
 from sqlfleet.errors import BadRequest
+from sqlfleet.models import JobExecution
+from sqlfleet.runtime import job_store
 
 MAX_WAIT_SECONDS = 60
 POLL_INTERVAL = 0.5
 
 DocumentT = TypeVar("DocumentT", bound=BaseModel)
+
+WATCH_QUERY = (
+    QueryParameter("since", {"type": "string"}, "the version of an earlier answer (long-poll)"),
+    QueryParameter(
+        "wait",
+        {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+        "with since: answer once the version differs, or after this many seconds",
+    ),
+)
 
 
 def version_of(document: BaseModel) -> str:
@@ -79,3 +91,16 @@ def versioned(document: BaseModel, version: str) -> func.HttpResponse:
         mimetype="application/json",
         headers={"ETag": f'"{version}"', "Cache-Control": "no-store"},
     )
+
+
+def watched_execution(execution_id: str) -> JobExecution:
+    """The execution without target rows, with each step's progress and its reruns: what its
+    version is the digest of."""
+    store = job_store()
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    progress = store.target_progress(execution_id)
+    steps = [
+        step.model_copy(update={"progress": progress.get(step.step_id or 0)})
+        for step in execution.steps
+    ]
+    return execution.model_copy(update={"steps": steps, "reruns": store.list_reruns(execution_id)})
