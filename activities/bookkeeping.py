@@ -83,7 +83,8 @@ def expand_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
             "local": _all_local(t.target_engine for t in existing),
         }
     try:
-        specs = resolve_targets(row.target_group_name or "")
+        # A rerun keeps only its chosen databases (sqlfleet.store.reruns).
+        specs = store.keep_rerun_targets(execution_id, resolve_targets(row.target_group_name or ""))
     except SqlFleetError as error:
         store.transition(
             execution_id, Lifecycle.FAILED, step_id=step_id, message=f"expanding targets: {error}"

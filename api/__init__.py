@@ -6,7 +6,17 @@ into 4xx/5xx answers naming the offending field.
 """
 
 # Importing the handler modules registers their functions on ``bp``.
-from api import credentials, executions, jobs, openapi, steps, target_groups  # noqa: F401
+from api import (  # noqa: F401
+    credentials,
+    executions,
+    jobs,
+    monitoring,
+    openapi,
+    reruns,
+    steps,
+    target_groups,
+    ui,
+)
 from api.blueprint import bp
 
 __all__ = ["bp"]

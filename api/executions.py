@@ -6,6 +6,7 @@ the job database holds the per-target history, so reads never touch the task hub
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -20,8 +21,9 @@ from activities.bookkeeping import retry_sleepers
 from activities.expansion import resolve_targets
 from activities.housekeeping import purge_instances
 from activities.reconciliation import reconcile_execution
+from api import watching
 from api.blueprint import QueryParameter, client_operation, operation
-from api.documents import answer, query_int, route_value, url_path, whole_number
+from api.documents import answer, query_flag, query_int, route_value, url_path, whole_number
 from orchestrators import names
 from sqlfleet.errors import BadRequest, Conflict
 from sqlfleet.lifecycle import Lifecycle
@@ -107,37 +109,77 @@ _LIST_QUERY = (
     "executions",
     "GET",
     name="executions_list",
-    summary="List job executions, newest first, a page at a time",
+    summary="List job executions, newest first, a page at a time (long-poll with since+wait)",
     responses={200: ExecutionPage},
-    query=_LIST_QUERY,
+    query=(
+        *_LIST_QUERY,
+        QueryParameter("counts", {"type": "boolean"}, "also count executions per lifecycle"),
+        *watching.WATCH_QUERY,
+    ),
 )
-def list_executions(req: func.HttpRequest) -> func.HttpResponse:
+async def list_executions(req: func.HttpRequest) -> func.HttpResponse:
     active = req.params.get("active")
-    page = job_store().list_job_executions(
-        job_name=req.params.get("job_name") or None,
-        active=None if active in (None, "") else _flag("active", active),
-        lifecycle=_lifecycle(req.params.get("lifecycle")),
-        create_time_min=_time(req, "create_time_min"),
-        create_time_max=_time(req, "create_time_max"),
-        top=min(query_int(req, "top", minimum=1) or 100, 1000),
-        continuation=req.params.get("continuation") or None,
-    )
-    return answer(200, page)
+    job_name = req.params.get("job_name") or None
+    created = _time(req, "create_time_min"), _time(req, "create_time_max")
+    filters = {
+        "job_name": job_name,
+        "active": None if active in (None, "") else _flag("active", active),
+        "lifecycle": _lifecycle(req.params.get("lifecycle")),
+        "create_time_min": created[0],
+        "create_time_max": created[1],
+        "top": min(query_int(req, "top", minimum=1) or 100, 1000),
+        "continuation": req.params.get("continuation") or None,
+    }
+    counts = query_flag(req, "counts")
+    since, wait = watching.wait_parameters(req)
+
+    def read() -> ExecutionPage:
+        store = job_store()
+        page = store.list_job_executions(**filters)  # type: ignore[arg-type]
+        if not counts:
+            return page
+        totals = store.count_job_executions(
+            job_name=job_name, create_time_min=created[0], create_time_max=created[1]
+        )
+        return page.model_copy(update={"counts": totals})
+
+    page, version = await watching.when_changed(read, since, wait)
+    return watching.versioned(page, version)
 
 
 @operation(
     "executions/{id}",
     "GET",
     name="executions_get",
-    summary="One execution with its steps and their targets (?lifecycle= filters targets)",
+    summary="One execution with its steps, their progress and targets (long-poll with "
+    "since+wait; ?targets=false leaves target rows out, ?lifecycle= filters them)",
     responses={200: JobExecution},
-    query=(QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),),
+    query=(
+        QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
+        QueryParameter("targets", {"type": "boolean", "default": True}, "include target rows"),
+        *watching.WATCH_QUERY,
+    ),
 )
-def get_execution(req: func.HttpRequest) -> func.HttpResponse:
-    execution = job_store().get_job_execution(
-        route_value(req, "id"), lifecycle=_lifecycle(req.params.get("lifecycle"))
-    )
-    return answer(200, execution)
+async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
+    execution_id = route_value(req, "id")
+    lifecycle = _lifecycle(req.params.get("lifecycle"))
+    with_targets = query_flag(req, "targets", default=True)
+    since, wait = watching.wait_parameters(req)
+
+    def read() -> JobExecution:
+        return watching.watched_execution(execution_id)
+
+    summary, version = await watching.when_changed(read, since, wait)
+    if not with_targets:
+        return watching.versioned(summary, version)
+
+    def read_targets() -> JobExecution:
+        full = job_store().get_job_execution(execution_id, lifecycle=lifecycle)
+        progress = {step.step_id: step.progress for step in summary.steps}
+        steps = [s.model_copy(update={"progress": progress.get(s.step_id)}) for s in full.steps]
+        return full.model_copy(update={"steps": steps, "reruns": summary.reruns})
+
+    return watching.versioned(await asyncio.to_thread(read_targets), version)
 
 
 @operation(
@@ -250,6 +292,7 @@ async def delete_execution(
     "target-groups/{name}/preview",
     "POST",
     name="target_groups_preview",
+    mutates=False,
     summary="Dry run: the targets a step on this group would hit now (nothing runs)",
     responses={200: PreviewList},
 )

@@ -20,6 +20,8 @@ from sqlfleet.models.common import MAX_INT32, JobName, Name
 Mode = Literal["validation", "serialization"]
 _ERRORS = {
     400: "malformed request (not JSON, bad path or query parameter); `field` names it",
+    403: "the key presented is read-only (SQLFLEET_READ_ONLY_KEYS); `field` says where it came "
+    "from",
     404: "no such object; `field` names the parameter that named it",
     409: "conflict with the current state (in use, active executions, duplicate); `field` names "
     "the object",
@@ -134,6 +136,8 @@ def _error_statuses(op: Operation) -> list[int]:
         statuses.append(400)
     if parameters:
         statuses.append(404)
+    if op.mutates:
+        statuses.append(403)
     if op.method != "GET":
         statuses.append(409)
     if op.body is not None or (op.method == "PUT" and "name" in parameters):

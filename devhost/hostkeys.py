@@ -6,7 +6,8 @@
   start (the folder mode 0700, the file 0600) with random URL-safe keys of 40 random bytes, the
   size Azure's ``SecretGenerator`` uses. The file has the shape of the Functions host's
   file-system secrets (``HostSecrets``): ``masterKey``, ``functionKeys`` (``default``) and
-  ``systemKeys`` (``durabletask_extension``, the Durable extension's webhook key).
+  ``systemKeys`` (``durabletask_extension``, the Durable extension's webhook key). As on Azure,
+  ``functionKeys`` may hold more named keys (add them to the file); each is a function key.
 - Keyless mode (``--no-keys`` or ``DEVHOST_KEYLESS=1``): no keys, no file, and the host listens
   on loopback only (:func:`check_keyless_address`).
 """
@@ -136,6 +137,7 @@ def set_up_keys(settings: Mapping[str, str], data_dir: Path, *, keyless: bool) -
         function_key=given["function"][1] or stored.function_key,
         master_key=given["master"][1] or stored.master_key,
         system_key=given["system"][1] or stored.system_key,
+        other_function_keys=stored.other_function_keys,
     )
     order = list(given)
     return KeySetup(keys, tuple(sorted(sources, key=lambda pair: order.index(pair[0]))))
@@ -167,10 +169,16 @@ def read_key_file(path: Path) -> HostKeys:
     """The keys in ``path``. Raises KeySetupError naming the file when it is unusable."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
+        default = _named_value(document.get("functionKeys"), FUNCTION_KEY_NAME)
         keys = HostKeys(
-            function_key=_named_value(document.get("functionKeys"), FUNCTION_KEY_NAME),
+            function_key=default,
             master_key=str(document["masterKey"]["value"]),
             system_key=_named_value(document.get("systemKeys"), SYSTEM_KEY_NAME),
+            other_function_keys=tuple(
+                str(key["value"])
+                for key in document.get("functionKeys") or []
+                if isinstance(key, dict) and key.get("value") and str(key["value"]) != default
+            ),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise KeySetupError(

@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUPPORTED=(3.13 3.12 3.11)
-APT_PACKAGES=(unixodbc unixodbc-dev odbc-postgresql odbc-mariadb libsqliteodbc)
+# chromium: the monitoring page's tests drive it headless (Playwright, never a downloaded browser).
+APT_PACKAGES=(unixodbc unixodbc-dev odbc-postgresql odbc-mariadb libsqliteodbc chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

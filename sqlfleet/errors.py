@@ -170,6 +170,21 @@ class Unsupported(SqlFleetError):
         super().__init__(f"{text}; {hint}" if hint else text)
 
 
+class ReadOnlyAccess(SqlFleetError):
+    """The request would change something, but the key it presents may only look
+    (``SQLFLEET_READ_ONLY_KEYS``). ``field`` is where the key came from."""
+
+    code = "ReadOnlyKey"
+
+    def __init__(self, action: str, field: str = "x-functions-key") -> None:
+        self.action = action
+        self.field = field
+        super().__init__(
+            f"the key this request presents is read-only (it is in SQLFLEET_READ_ONLY_KEYS): it "
+            f"may look but not act, so {action} is refused; send a function key that may act"
+        )
+
+
 class SettingError(SqlFleetError):
     """An app setting is missing or invalid; ``setting`` is its environment variable name."""
 

@@ -12,6 +12,7 @@
 | SQLFLEET_ODBC_DRIVER_SQLSERVER | ``ODBC Driver 18 for SQL Server`` |
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
+| SQLFLEET_READ_ONLY_KEYS | none (every function key may act) |
 
 SQLite files are not reached through ODBC (``sqlfleet.sqlitefiles`` says why), so there is no
 driver setting for them.
@@ -41,6 +42,7 @@ MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
 HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
+READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
@@ -80,6 +82,8 @@ class Settings:
     # Folders (absolute, symlinks resolved) under which SQLite targets may lie
     # (sqlfleet.sqlitefolders); none means no SQLite target at all.
     sqlite_roots: tuple[Path, ...] = ()
+    # Function keys that may look but not act (sqlfleet.access); secret, so not in repr.
+    read_only_keys: tuple[str, ...] = field(default=(), repr=False)
 
     def odbc_driver(self, engine: str) -> str | None:
         """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql);
@@ -126,7 +130,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             engine: _text(env, name) or DEFAULT_ODBC_DRIVERS[engine]
             for engine, name in ODBC_DRIVER_SETTINGS.items()
         },
+        read_only_keys=parse_read_only_keys(_text(env, READ_ONLY_KEYS)),
     )
+
+
+def parse_read_only_keys(raw: str) -> tuple[str, ...]:
+    """``SQLFLEET_READ_ONLY_KEYS``: keys separated by commas or white space, each the key
+    itself or ``sha256:`` and the hex SHA-256 of it. Raises ``SettingError`` (never quoting a
+    key)."""
+    entries = tuple(entry for entry in raw.replace(",", " ").split() if entry)
+    for position, entry in enumerate(entries, 1):
+        if entry.lower().startswith("sha256:"):
+            digest = entry[len("sha256:") :]
+            if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise SettingError(
+                    READ_ONLY_KEYS,
+                    f"entry {position} starts with sha256: but is not followed by the 64 hex "
+                    "digits of a SHA-256",
+                )
+        elif len(entry) < 16:
+            raise SettingError(
+                READ_ONLY_KEYS,
+                f"entry {position} is shorter than 16 characters; a function key is longer",
+            )
+    return entries
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,7 +4,7 @@ A host has either all three keys (function, master, system; :mod:`devhost.hostke
 they come from) or none at all, in keyless mode. What each level accepts is Azure's rule
 (``SecretManager.GetAuthorizationLevelAsync`` and the host's authorization policies):
 
-- ``function``: the function key or the master key;
+- ``function``: a function key (``default`` or any other named one) or the master key;
 - ``admin`` (``/admin/...`` and ``auth_level=ADMIN`` functions): the master key only;
 - ``system`` (the Durable HTTP API, ``/runtime/webhooks/durabletask/``): the extension's system
   key (``durabletask_extension``) or the master key.
@@ -62,6 +62,8 @@ class HostKeys:
     function_key: str | None = None
     master_key: str | None = None
     system_key: str | None = None
+    # Named function keys besides ``default`` (Azure's ``functionKeys`` map holds any number).
+    other_function_keys: tuple[str, ...] = ()
 
     @property
     def keyless(self) -> bool:
@@ -92,7 +94,11 @@ def authorize(level: AuthLevel, presented: str | None, keys: HostKeys) -> AuthRe
         return AuthResult.MISSING_KEY
     if _same(presented, keys.master_key):
         return AuthResult.MASTER_KEY
-    if level is AuthLevel.FUNCTION and _same(presented, keys.function_key):
+    if level is AuthLevel.FUNCTION and (
+        _same(presented, keys.function_key)
+        # Every key is compared, so the time taken does not say which one matched.
+        | any([_same(presented, other) for other in keys.other_function_keys])
+    ):
         return AuthResult.FUNCTION_KEY
     if level is AuthLevel.SYSTEM and _same(presented, keys.system_key):
         return AuthResult.SYSTEM_KEY

@@ -11,7 +11,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sqlfleet.cli import apply, credentials, executions, export, jobs, serve, target_groups
+from sqlfleet.cli import (
+    apply,
+    credentials,
+    executions,
+    export,
+    jobs,
+    monitoring,
+    serve,
+    target_groups,
+)
 from sqlfleet.cli.client import ApiError
 from sqlfleet.cli.invocation import (
     EXIT_FAILED,
@@ -33,6 +42,8 @@ examples:
   sqlfleet export -o fleet.yaml                  write them back out (to apply elsewhere)
   sqlfleet start Job1 --wait                     run a job and watch it
   sqlfleet receive EXECUTION_ID --format csv     what every target returned
+  sqlfleet rerun EXECUTION_ID --wait             run its failed targets again
+  sqlfleet ui --open                             the monitoring page
 """
 
 
@@ -51,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.register(nouns, common)
     export.register(nouns, common)
     executions.register(nouns, common)
+    monitoring.register(nouns, common)
     credentials.register(nouns, common)
     target_groups.register(nouns, common)
     jobs.register(nouns, common)

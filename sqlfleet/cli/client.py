@@ -87,6 +87,11 @@ class ApiClient:
             timeout or DEFAULT_TIMEOUT_SECONDS,
         )
 
+    @property
+    def key(self) -> str | None:
+        """The function key this client sends (for ``sqlfleet ui``'s link), or None."""
+        return self._key
+
     def __repr__(self) -> str:  # the key never reaches logs or error text
         return f"ApiClient({self.base_url!r}, key={'set' if self._key else 'none'})"
 

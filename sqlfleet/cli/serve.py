@@ -81,6 +81,13 @@ def serve_command(cli: Invocation) -> int:
     environ = host_environment(data_dir)
     command = host_command(data_dir, args.port, host=args.host, verbose=args.verbose)
     record_host(data_dir, served_port(args.port), os.environ)
+    port = served_port(args.port)
+    if port:
+        where = "127.0.0.1" if args.host in ("127.0.0.1", "0.0.0.0", "::", "") else args.host
+        print(
+            f"monitoring page: http://{where}:{port}/api/ui/ (with its key: sqlfleet ui --open)",
+            file=sys.stderr,
+        )
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, command, environ)

@@ -63,18 +63,36 @@ class ExecutionRow(DocumentModel):
     target_elastic_pool_name: str | None = None
     max_attempts: int | None = None
     cancel_requested: bool = False
+    # On a job row: the execution whose chosen targets this one reruns.
+    rerun_of_job_execution_id: str | None = None
 
 
 class TargetExecution(ExecutionRow):
     pass
 
 
+class TargetProgress(DocumentModel):
+    """How far a step's targets are: how many in each lifecycle, their attempts so far, and
+    the latest attempt start or end among them."""
+
+    targets: int
+    counts: dict[str, int]
+    attempts: int
+    last_change_time: dt.datetime | None = None
+
+
 class StepExecution(ExecutionRow):
     targets: list[TargetExecution] = []
+    # Filled by the API (GET /api/executions/{id}); None where it was not asked for.
+    progress: TargetProgress | None = None
 
 
 class JobExecution(ExecutionRow):
     steps: list[StepExecution] = []
+    # Filled by the API: the executions that rerun this one's targets, newest last.
+    reruns: list[str] | None = None
+    # Filled by the API: changes whenever the execution, a step or a target does (long-poll).
+    version: str | None = None
 
 
 class ExecutionPage(DocumentModel):
@@ -82,6 +100,9 @@ class ExecutionPage(DocumentModel):
 
     items: list[JobExecution]
     continuation: str | None
+    # ``?counts=true``: executions per lifecycle under the same filters, lifecycle aside.
+    counts: dict[str, int] | None = None
+    version: str | None = None
 
 
 class TargetSpec(BaseModel):
@@ -176,12 +197,24 @@ class TargetMessage(DocumentModel):
     recorded_time: dt.datetime
 
 
+class TargetAttempt(DocumentModel):
+    """One attempt of a target: the ended ones that led to a retry, then the current or last
+    one (``end_time`` None while it runs, ``message`` its error or outcome)."""
+
+    attempt: int
+    start_time: dt.datetime | None
+    end_time: dt.datetime | None
+    lifecycle: Lifecycle
+    message: str | None
+
+
 class TargetOutput(DocumentModel):
     """What a target execution left behind (PowerShell's Receive-Job)."""
 
     target: TargetExecution
     messages: list[TargetMessage]
     result: ResultSet | None
+    attempts: list[TargetAttempt] = []
 
 
 def bound_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -22,7 +22,9 @@ from sqlfleet.store.executions import ExecutionStore
 from sqlfleet.store.history import HistoryStore
 from sqlfleet.store.jobs import JobDefinitionStore
 from sqlfleet.store.migrate import upgrade
+from sqlfleet.store.monitoring import MonitoringStore
 from sqlfleet.store.protocol import JobStore, StepRef
+from sqlfleet.store.reruns import RerunStore
 
 __all__ = [
     "AttemptEnd",
@@ -45,6 +47,8 @@ class SqlJobStore(
     TargetAttemptStore,
     TargetChunkStore,
     HistoryStore,
+    MonitoringStore,
+    RerunStore,
 ):
     """The job store on a SQL database. ``clock`` (UTC-aware) stamps every time it writes.
 

@@ -44,7 +44,7 @@ from sqlfleet.store.rows import (
     update_row,
     uuid_text,
 )
-from sqlfleet.store.tables import target_messages, target_results
+from sqlfleet.store.tables import target_attempts, target_messages, target_results
 
 _DELETE_RESULT = target_results.delete().where(target_results.c.row_id == sa.bindparam("row_id"))
 _INSERT_RESULT = target_results.insert()
@@ -200,6 +200,8 @@ class TargetAttemptStore:
             if quick and connection.dialect.update_returning:
                 ended = connection.execute(end, parameters).mappings().first()
                 if ended is not None:
+                    if lifecycle == Lifecycle.WAITING_FOR_RETRY:
+                        record_retried_attempts(connection, [retried_attempt(ended, now)])
                     if messages:
                         write_messages(connection, ended["row_id"], attempt, messages, now)
                     if result is not None:
@@ -215,9 +217,12 @@ class TargetAttemptStore:
             if lifecycle == Lifecycle.CANCELED:
                 cancel_rows(connection, E.c.row_id == row["row_id"], now, message or "canceled")
                 return execution_row(connection, job_execution_id, step_id, ordinal)
-            return apply_lifecycle(
+            fresh = apply_lifecycle(
                 connection, row, lifecycle, now, message, next_attempt_start_time
             )
+            if lifecycle == Lifecycle.WAITING_FOR_RETRY and row["lifecycle"] != fresh["lifecycle"]:
+                record_retried_attempts(connection, [retried_attempt(fresh, now)])
+            return fresh
 
         fresh = self._db.write_shared("target execution", job_execution_id, finish)
         return TargetExecution.model_validate(row_document(fresh))
@@ -241,6 +246,31 @@ def begin_attempt(connection: Connection, row: Row, attempt: int, now: dt.dateti
             "start_time": row["start_time"] or now,
         },
     )
+
+
+def retried_attempt(row: Row, ended: dt.datetime) -> dict[str, Any]:
+    """The ``target_attempts`` row of the attempt that ``row`` (now ``WaitingForRetry``) ended."""
+    return {
+        "row_id": row["row_id"],
+        "attempt": row["current_attempts"],
+        "start_time": row["current_attempt_start_time"],
+        "end_time": ended,
+        "message": row["last_message"],
+    }
+
+
+def record_retried_attempts(connection: Connection, attempts: Sequence[Row]) -> None:
+    """Keep attempts that ended in a retry (``retried_attempt`` rows); a repeat replaces."""
+    if not attempts:
+        return
+    for attempt in attempts:
+        connection.execute(
+            target_attempts.delete().where(
+                target_attempts.c.row_id == attempt["row_id"],
+                target_attempts.c.attempt == attempt["attempt"],
+            )
+        )
+    connection.execute(target_attempts.insert(), [dict(attempt) for attempt in attempts])
 
 
 def write_messages(

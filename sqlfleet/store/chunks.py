@@ -27,7 +27,13 @@ from sqlalchemy.engine import Connection
 from sqlfleet.errors import NotFound
 from sqlfleet.lifecycle import TRANSITIONS, Lifecycle
 from sqlfleet.models import ResultSet
-from sqlfleet.store.attempts import concurrent_execution, message_parameters, result_parameters
+from sqlfleet.models.executions import MAX_LAST_MESSAGE_CHARS, bound_message
+from sqlfleet.store.attempts import (
+    concurrent_execution,
+    message_parameters,
+    record_retried_attempts,
+    result_parameters,
+)
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import (
     JOB_CANCEL,
@@ -194,6 +200,22 @@ def _record_ends(
         )
     for columns, parameters in updates.items():
         connection.execute(row_update(columns), parameters)
+    record_retried_attempts(
+        connection,
+        [
+            {
+                "row_id": rows[end.ordinal]["row_id"],
+                "attempt": 1,
+                "start_time": end.started,
+                "end_time": end.ended,
+                "message": bound_message(end.message, MAX_LAST_MESSAGE_CHARS)
+                if end.message is not None
+                else None,
+            }
+            for end in live
+            if end.lifecycle == Lifecycle.WAITING_FOR_RETRY
+        ],
+    )
     # A first attempt still in progress has neither result nor messages yet: only ends write
     # them, and an end moves the target out of its first attempt.
     results = [

@@ -20,6 +20,7 @@ from sqlfleet.lifecycle import ACTIVE, Lifecycle, rollup
 from sqlfleet.models import (
     ExecutionRow,
     JobExecution,
+    JobVersion,
     ResultSet,
     StepExecution,
     TargetExecution,
@@ -29,6 +30,8 @@ from sqlfleet.models import (
 from sqlfleet.store.attempts import (
     begin_attempt,
     concurrent_execution,
+    record_retried_attempts,
+    retried_attempt,
     write_messages,
     write_result,
 )
@@ -91,30 +94,7 @@ class ExecutionStore:
                 raise Conflict(
                     "job", job_name, f"has no steps; add one with POST /api/jobs/{job_name}/steps"
                 )
-            common = {
-                "job_execution_id": execution_id,
-                "job_name": job["name"],
-                "job_id": job["job_id"],
-                "job_version": version.job_version,
-                "is_active": True,
-                "lifecycle": Lifecycle.CREATED.value,
-                "create_time": now,
-                "current_attempts": 0,
-            }
-            connection.execute(E.insert().values(**common, instance_id=instance_id))
-            connection.execute(
-                E.insert(),
-                [
-                    {
-                        **common,
-                        "step_id": step.step_id,
-                        "step_name": step.step_name,
-                        "target_group_name": step.target_group_name,
-                        "instance_id": instance_id,
-                    }
-                    for step in version.steps
-                ],
-            )
+            insert_execution(connection, job, version, execution_id, instance_id, now)
             return read_execution(connection, execution_id)
 
     def add_target_executions(
@@ -215,6 +195,11 @@ class ExecutionStore:
             fresh = apply_lifecycle(
                 connection, row, lifecycle, now, message, next_attempt_start_time
             )
+            retried = (
+                lifecycle == Lifecycle.WAITING_FOR_RETRY and row["lifecycle"] != fresh["lifecycle"]
+            )
+            if retried and ordinal is not None:
+                record_retried_attempts(connection, [retried_attempt(fresh, now)])
             return _ROW_MODELS[row_level(fresh)].model_validate(row_document(fresh))
 
     def finish_step(
@@ -397,6 +382,45 @@ class ExecutionStore:
         with self._db.read() as connection:
             row = execution_row(connection, job_execution_id, step_id, ordinal)
             return concurrent_execution(connection, row)
+
+
+def insert_execution(
+    connection: Connection,
+    job: RowMapping,
+    version: JobVersion,
+    execution_id: str,
+    instance_id: str | None,
+    now: dt.datetime,
+    *,
+    rerun_of: str | None = None,
+) -> None:
+    """The ``Created`` job row and step rows of a new execution of ``version``."""
+    common = {
+        "job_execution_id": execution_id,
+        "job_name": job["name"],
+        "job_id": job["job_id"],
+        "job_version": version.job_version,
+        "is_active": True,
+        "lifecycle": Lifecycle.CREATED.value,
+        "create_time": now,
+        "current_attempts": 0,
+    }
+    connection.execute(
+        E.insert().values(**common, instance_id=instance_id, rerun_of_job_execution_id=rerun_of)
+    )
+    connection.execute(
+        E.insert(),
+        [
+            {
+                **common,
+                "step_id": step.step_id,
+                "step_name": step.step_name,
+                "target_group_name": step.target_group_name,
+                "instance_id": instance_id,
+            }
+            for step in version.steps
+        ],
+    )
 
 
 def _require_finished(kind: str, name: str, states: Sequence[Lifecycle]) -> None:

@@ -25,7 +25,7 @@ from sqlfleet.models import (
     TargetMessage,
     TargetOutput,
 )
-from sqlfleet.models.executions import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from sqlfleet.models.executions import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TargetAttempt
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import (
     EXECUTION_ROWS,
@@ -37,6 +37,8 @@ from sqlfleet.store.rows import (
 from sqlfleet.store.tables import (
     job_executions,
     jobs,
+    rerun_targets,
+    target_attempts,
     target_messages,
     target_results,
 )
@@ -181,10 +183,17 @@ class HistoryStore:
                 .mappings()
                 .first()
             )
+            earlier = connection.execute(
+                sa.select(target_attempts)
+                .where(target_attempts.c.row_id == row["row_id"])
+                .order_by(target_attempts.c.attempt)
+            ).mappings()
+            attempts = _attempts(row, list(earlier))
         return TargetOutput(
             target=TargetExecution.model_validate(row_document(row)),
             messages=kept,
             result=_result(result) if result else None,
+            attempts=attempts,
         )
 
     def get_execution_version(self, job_execution_id: str) -> JobVersion:
@@ -228,8 +237,39 @@ class HistoryStore:
             _delete_executions(connection, [row["job_execution_id"]])
 
 
+def _attempts(row: RowMapping, retried: list[RowMapping]) -> list[TargetAttempt]:
+    """A target's attempts: those that ended in a retry (``target_attempts``; a waiting
+    target's last one is among them), then the current or last one from its row."""
+    current = row["current_attempts"] or 0
+    waiting = row["lifecycle"] == Lifecycle.WAITING_FOR_RETRY.value
+    attempts = [
+        TargetAttempt(
+            attempt=a["attempt"],
+            start_time=a["start_time"],
+            end_time=a["end_time"],
+            lifecycle=Lifecycle.WAITING_FOR_RETRY,
+            message=a["message"],
+        )
+        for a in retried
+        if a["attempt"] < current or (waiting and a["attempt"] == current)
+    ]
+    if current and not (waiting and attempts and attempts[-1].attempt == current):
+        attempts.append(
+            TargetAttempt(
+                attempt=current,
+                start_time=row["current_attempt_start_time"],
+                end_time=row["end_time"],
+                lifecycle=Lifecycle(row["lifecycle"]),
+                message=row["last_message"],
+            )
+        )
+    return attempts
+
+
 def _delete_executions(connection: Connection, ids: Sequence[str]) -> None:
     rows = sa.select(E.c.row_id).where(E.c.job_execution_id.in_(ids))
+    connection.execute(target_attempts.delete().where(target_attempts.c.row_id.in_(rows)))
+    connection.execute(rerun_targets.delete().where(rerun_targets.c.job_execution_id.in_(ids)))
     connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
     connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
     connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))

@@ -36,6 +36,8 @@ from sqlfleet.models import (
     TargetOutput,
     TargetSpec,
 )
+from sqlfleet.models.executions import TargetProgress
+from sqlfleet.models.monitoring import LifecycleCodes, Timeline
 
 if TYPE_CHECKING:
     from sqlfleet.store.attempts import AttemptStart
@@ -211,5 +213,35 @@ class JobStore(Protocol):
     def get_execution_version(self, job_execution_id: str) -> JobVersion: ...
     def purge_history(self, oldest: dt.datetime, *, job_name: str | None = None) -> list[str]: ...
     def purge_execution(self, job_execution_id: str) -> None: ...
+
+    # Watching executions (store/monitoring.py): compact, bounded reads
+    def target_progress(self, job_execution_id: str) -> dict[int, TargetProgress]: ...
+    def target_lifecycles(
+        self, job_execution_id: str, step_id: int, *, start: int = 0, count: int = ...
+    ) -> LifecycleCodes: ...
+    def target_timeline(
+        self, job_execution_id: str, step_id: int, *, start: int = 0, count: int = ...
+    ) -> Timeline: ...
+    def count_job_executions(
+        self,
+        *,
+        job_name: str | None = None,
+        create_time_min: dt.datetime | None = None,
+        create_time_max: dt.datetime | None = None,
+    ) -> dict[str, int]: ...
+    def list_reruns(self, job_execution_id: str) -> list[str]: ...
+
+    # Reruns (store/reruns.py)
+    def create_rerun(
+        self,
+        job_execution_id: str,
+        lifecycles: Sequence[Lifecycle],
+        *,
+        rerun_id: str | None = None,
+        instance_id: str | None = None,
+    ) -> JobExecution: ...
+    def keep_rerun_targets(
+        self, job_execution_id: str, targets: Sequence[TargetSpec]
+    ) -> list[TargetSpec]: ...
 
     def close(self) -> None: ...

@@ -215,6 +215,8 @@ job_executions = sa.Table(
     sa.Column("target_elastic_pool_name", sa.Unicode(NAME)),
     sa.Column("max_attempts", sa.Integer()),
     sa.Column("cancel_requested_time", UtcDateTime()),
+    # On a job row: the execution this one reruns the chosen targets of (``rerun_targets``).
+    sa.Column("rerun_of_job_execution_id", Id(), index=True),
     # NULL step_id marks the job row and NULL target_ordinal a step row, as in Elastic Jobs; the
     # key makes target creation idempotent (activities run at least once).
     sa.UniqueConstraint("job_execution_id", "step_id", "target_ordinal"),
@@ -227,6 +229,8 @@ job_executions = sa.Table(
         "target_database_name",
         "is_active",
     ),
+    # Job rows are those with a NULL step_id: lists and their counts read only them.
+    sa.Index("ix_job_executions_step_id_create_time", "step_id", "create_time"),
 )
 
 target_results = sa.Table(
@@ -261,4 +265,33 @@ target_messages = sa.Table(
     sa.Column("message", LongText(), nullable=False),
     sa.Column("recorded_time", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("row_id", "attempt", "sequence"),
+)
+
+# The databases a rerun runs on: each step of the rerun runs on those its target group expands to.
+rerun_targets = sa.Table(
+    "rerun_targets",
+    metadata,
+    sa.Column("job_execution_id", Id(), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("target_engine", sa.Unicode(16), nullable=False),
+    sa.Column("target_server_name", sa.Unicode(SERVER), nullable=False),
+    sa.Column("target_port", sa.Integer()),
+    sa.Column("target_database_name", sa.Unicode(NAME)),
+)
+
+# The attempts of a target that ended in a retry; its current (or last) attempt is its own row.
+target_attempts = sa.Table(
+    "target_attempts",
+    metadata,
+    sa.Column(
+        "row_id",
+        RowId(),
+        sa.ForeignKey(job_executions.c.row_id, ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("attempt", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("start_time", UtcDateTime()),
+    sa.Column("end_time", UtcDateTime(), nullable=False),
+    sa.Column("message", LongText()),
 )

@@ -220,6 +220,8 @@ class ApiClient:
             response = asyncio.run(handler(request, client=None))
         else:
             response = function(request)
+            if asyncio.iscoroutine(response):  # an async handler (the long-polls)
+                response = asyncio.run(response)
         text = response.get_body().decode()
         return Reply(
             status=response.status_code,

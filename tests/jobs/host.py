@@ -202,3 +202,35 @@ class JobsHost:
         """The task hub's orchestration instances whose id starts with ``prefix``."""
         body = self.ok("GET", f"{WEBHOOK}/instances?instanceIdPrefix={quote(prefix)}&top=1000")
         return list(body)
+
+
+def start_with_viewer_key(
+    folder: Path, env: dict[str, str], *, as_digest: bool = False
+) -> tuple[JobsHost, str]:
+    """A host whose key file holds a second named function key, ``viewer``, that
+    ``SQLFLEET_READ_ONLY_KEYS`` names (the key itself, or its ``sha256:`` digest): the host
+    accepts it as any function key, SQL Fleet lets it look but not act. Answers the host and
+    the viewer key."""
+    import hashlib
+    import secrets as random
+
+    hub_secrets = folder / "hub" / "secrets"
+    hub_secrets.mkdir(parents=True, mode=0o700)
+    viewer = random.token_urlsafe(40)
+
+    def key(name: str, value: str) -> dict[str, Any]:
+        return {"name": name, "value": value, "encrypted": False}
+
+    document = {
+        "masterKey": key("master", random.token_urlsafe(40)),
+        "functionKeys": [key("default", random.token_urlsafe(40)), key("viewer", viewer)],
+        "systemKeys": [key("durabletask_extension", random.token_urlsafe(40))],
+    }
+    path = hub_secrets / "host.json"
+    path.write_text(json.dumps(document))
+    path.chmod(0o600)
+    listed = "sha256:" + hashlib.sha256(viewer.encode()).hexdigest() if as_digest else viewer
+    host = JobsHost.start(
+        folder, {**env, "SQLFLEET_READ_ONLY_KEYS": f"some-other-key-0123456789, {listed}"}
+    )
+    return host, viewer

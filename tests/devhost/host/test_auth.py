@@ -160,3 +160,19 @@ def test_two_hosts_starting_at_once_end_up_with_the_same_keys(tmp_path: Path):
     data = tmp_path / "data"
     first = set_up_keys({}, data, keyless=False).keys
     assert create_key_file(key_file(data)) == first
+
+
+def test_named_function_keys_in_the_key_file_are_function_keys_as_on_azure(tmp_path: Path):
+    path = key_file(tmp_path)
+    stored = create_key_file(path)
+    document = json.loads(path.read_text())
+    document["functionKeys"].append({"name": "viewer", "value": "viewer-key", "encrypted": False})
+    path.write_text(json.dumps(document))
+    keys = set_up_keys({}, tmp_path, keyless=False).keys
+    assert keys.function_key == stored.function_key
+    assert keys.other_function_keys == ("viewer-key",)
+    assert authorize(AuthLevel.FUNCTION, "viewer-key", keys) is AuthResult.FUNCTION_KEY
+    assert authorize(AuthLevel.FUNCTION, stored.function_key or "", keys) is AuthResult.FUNCTION_KEY
+    assert authorize(AuthLevel.ADMIN, "viewer-key", keys) is AuthResult.INVALID_KEY
+    assert authorize(AuthLevel.SYSTEM, "viewer-key", keys) is AuthResult.INVALID_KEY
+    assert "viewer-key" not in repr(keys)
