@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="sqlfleet-ui-bench-") as temporary:
         work = Path(temporary)
-        host = FleetHost(work)
+        host = FleetHost(work, sqlite_roots=(work / "targets",))
         host.start()
         try:
             execution_id = make_execution(host, work / "targets", args.targets)

@@ -44,6 +44,7 @@ def main() -> int:
         env = {
             "SQLFLEET_DATA_DIR": str(work / "app"),
             "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
+            "SQLFLEET_SQLITE_ROOTS": str(folder),
         }
         host = JobsHost.start(work, env)
         try:

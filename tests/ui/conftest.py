@@ -47,6 +47,8 @@ def ui_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiHost]:
     env = {
         "SQLFLEET_DATA_DIR": str(folder / "app"),
         "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
+        # Tests make their SQLite folders in their own tmp_path: all under the session's base.
+        "SQLFLEET_SQLITE_ROOTS": str(tmp_path_factory.getbasetemp()),
     }
     host, viewer = start_with_viewer_key(folder, env)
     try:
