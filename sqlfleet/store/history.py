@@ -25,7 +25,12 @@ from sqlfleet.models import (
     TargetMessage,
     TargetOutput,
 )
-from sqlfleet.models.executions import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TargetAttempt
+from sqlfleet.models.executions import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    TargetAttempt,
+    messages_dropped,
+)
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import (
     EXECUTION_ROWS,
@@ -192,6 +197,7 @@ class HistoryStore:
         return TargetOutput(
             target=TargetExecution.model_validate(row_document(row)),
             messages=kept,
+            messages_dropped=messages_dropped(kept),
             result=_result(result) if result else None,
             attempts=attempts,
         )
