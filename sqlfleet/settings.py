@@ -43,6 +43,7 @@ HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
 READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
+WATCH_POLL_MS = "SQLFLEET_WATCH_POLL_MS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
@@ -65,6 +66,10 @@ DEFAULT_WORKER_THREADS = 48
 MAX_CONCURRENT_TARGETS_LIMIT = 100_000
 MAX_RETENTION_DAYS = 36_500
 MAX_LOCAL_SCRIPT_PROCESSES = 64
+# How often a waiting long-poll re-reads the job database for changes made by another instance
+# (those of its own process wake it at once, sqlfleet.changes).
+DEFAULT_WATCH_POLL_MS = 500
+MAX_WATCH_POLL_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class Settings:
     sqlite_roots: tuple[Path, ...] = ()
     # Function keys that may look but not act (sqlfleet.access); secret, so not in repr.
     read_only_keys: tuple[str, ...] = field(default=(), repr=False)
+    watch_poll_ms: int = DEFAULT_WATCH_POLL_MS
 
     def odbc_driver(self, engine: str) -> str | None:
         """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql);
@@ -131,6 +137,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for engine, name in ODBC_DRIVER_SETTINGS.items()
         },
         read_only_keys=parse_read_only_keys(_text(env, READ_ONLY_KEYS)),
+        watch_poll_ms=_integer(
+            env, WATCH_POLL_MS, DEFAULT_WATCH_POLL_MS, MAX_WATCH_POLL_MS, lowest=50
+        ),
     )
 
 

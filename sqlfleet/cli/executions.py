@@ -25,7 +25,7 @@ from sqlfleet.cli.output import (
     make_fields_table,
     make_table,
 )
-from sqlfleet.cli.progress import DEFAULT_POLL_SECONDS, rollup_line, watch_execution
+from sqlfleet.cli.progress import rollup_line, watch_execution
 
 STATUS_URLS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri")
 LIFECYCLES = (
@@ -44,7 +44,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     start.add_argument(
         "-q", "--quiet", action="store_true", help="print only the execution id (for scripts)"
     )
-    _poll_option(start)
     start.set_defaults(run=start_command)
 
     get = nouns.add_parser(
@@ -57,7 +56,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
 
     wait = nouns.add_parser("wait", parents=[common], help="live progress until it ends (Wait-Job)")
     wait.add_argument("execution")
-    _poll_option(wait)
     wait.set_defaults(run=wait_command)
 
     receive = nouns.add_parser(
@@ -96,13 +94,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     listing.set_defaults(run=executions_command)
 
 
-def _poll_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--poll-interval", type=float, default=DEFAULT_POLL_SECONDS, metavar="SECONDS",
-        help=argparse.SUPPRESS,
-    )  # fmt: skip
-
-
 def start_command(cli: Invocation) -> int:
     """POST /api/jobs/{job}/start; with ``--wait`` follow it to the end."""
     started = cli.client.post(api_path("jobs", cli.args.job, "start"))
@@ -117,9 +108,7 @@ def start_command(cli: Invocation) -> int:
         return EXIT_OK
     if not cli.json and not cli.args.quiet:
         cli.output.line(f"started {cli.args.job}: execution {execution_id}")
-    final = watch_execution(
-        cli.client, execution_id, cli.output, poll_seconds=cli.args.poll_interval
-    )
+    final = watch_execution(cli.client, execution_id, cli.output)
     if cli.json:
         cli.output.json(final)
     return exit_code_for(final["lifecycle"])
@@ -198,9 +187,7 @@ def target_label(target: dict[str, Any]) -> str:
 
 
 def wait_command(cli: Invocation) -> int:
-    final = watch_execution(
-        cli.client, cli.args.execution, cli.output, poll_seconds=cli.args.poll_interval
-    )
+    final = watch_execution(cli.client, cli.args.execution, cli.output)
     if cli.json:
         cli.output.json(final)
     return exit_code_for(final["lifecycle"])
@@ -302,10 +289,14 @@ def remove_command(cli: Invocation) -> int:
 
 def _wait_inactive(client: ApiClient, execution_id: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while client.get(api_path("executions", execution_id))["is_active"]:
-        if time.monotonic() > deadline:
+    path = api_path("executions", execution_id)
+    execution = client.get(path, targets=False)
+    while execution["is_active"]:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise UsageError(f"execution {execution_id} is still active after {timeout:g}s")
-        time.sleep(DEFAULT_POLL_SECONDS)
+        wait = max(1, min(int(left + 0.999), int(client.timeout) - 5))
+        execution = client.get(path, targets=False, since=execution["version"], wait=wait)
 
 
 def executions_command(cli: Invocation) -> int:
