@@ -14,8 +14,6 @@ import time
 from pathlib import PurePosixPath
 from typing import Any
 
-from rich.text import Text
-
 from sqlfleet.cli.client import ApiClient, api_path
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, exit_code_for
 from sqlfleet.cli.output import (
@@ -211,6 +209,8 @@ def receive_command(cli: Invocation) -> int:
 def show_outputs(cli: Invocation, items: list[dict[str, Any]]) -> None:
     if not items:
         cli.output.line("no target executions (yet)")
+    from rich.text import Text
+
     for item in items:
         target = item["target"]
         heading = Text.assemble(

@@ -10,16 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from sqlfleet.cli.client import ApiClient, ApiError, api_path
 from sqlfleet.cli.output import LIFECYCLE_STYLE, Output, format_duration, lifecycle_text
+
+if TYPE_CHECKING:  # rich loads only for a live view or a styled line (the CLI starts faster)
+    from rich.console import RenderableType
+    from rich.text import Text
 
 # Seconds each long-poll may wait for a change (the API allows up to 60).
 LONG_POLL_SECONDS = 25
@@ -66,8 +64,15 @@ def watch_execution(
         for _ in changes():
             pass
         if not output.json_mode:
-            output.show(render_execution(execution, step_names(client, execution), final=True))
+            steps = step_names(client, execution)
+            if output.is_terminal:
+                output.show(render_execution(execution, steps, final=True))
+            else:
+                for line in plain_execution(execution, steps):
+                    output.line(line)
     else:
+        from rich.live import Live
+
         steps = step_names(client, execution)
         with Live(
             render_execution(execution, steps),
@@ -98,6 +103,10 @@ def render_execution(
     execution: dict[str, Any], steps: dict[int, dict[str, Any]], *, final: bool = False
 ) -> RenderableType:
     """The header, one line per step, and (``final``) the rollup line."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     now = dt.datetime.now(dt.timezone.utc)
     began = execution.get("start_time") or execution.get("create_time")
     header = Text.assemble(
@@ -121,6 +130,9 @@ def render_execution(
 def _step_row(
     step_id: int, definition: dict[str, Any] | None, executed: dict[str, Any] | None
 ) -> tuple[RenderableType, ...]:
+    from rich.progress_bar import ProgressBar
+    from rich.text import Text
+
     name = (executed or {}).get("step_name") or (definition or {}).get("step_name") or ""
     label = Text(f"step {step_id} {name}", style="bold")
     if executed is None:
@@ -161,6 +173,8 @@ def target_counts(step: dict[str, Any]) -> Counter[str]:
 
 
 def lifecycle_counts(counts: Counter[str]) -> Text:
+    from rich.text import Text
+
     text = Text()
     for state in sorted(counts, key=lambda s: _ORDER.index(s) if s in _ORDER else len(_ORDER)):
         if text:
@@ -171,6 +185,8 @@ def lifecycle_counts(counts: Counter[str]) -> Text:
 
 def rollup_line(execution: dict[str, Any]) -> Text:
     """``Succeeded: 2 steps, 5 targets (Succeeded 5) in 1.8s``."""
+    from rich.text import Text
+
     steps = execution.get("steps", [])
     counts: Counter[str] = Counter()
     for step in steps:
@@ -186,3 +202,43 @@ def rollup_line(execution: dict[str, Any]) -> Text:
     if duration:
         text.append(f" in {duration}")
     return text
+
+
+def plain_execution(execution: dict[str, Any], steps: dict[int, dict[str, Any]]) -> list[str]:
+    """The final view as plain lines, for a pipe or a file: the header, one line per step
+    (``step 1 name  3/3  Succeeded  Succeeded 3``) and the rollup (rich's view without
+    the bars, and without loading rich)."""
+    began = execution.get("start_time") or execution.get("create_time")
+    lines = [
+        f"{execution['job_name']} v{execution['job_version']}  "
+        f"{execution['job_execution_id']}  {execution['lifecycle']}  "
+        + format_duration(began, execution.get("end_time"))
+    ]
+    executed = {step["step_id"]: step for step in execution.get("steps", [])}
+    totals: Counter[str] = Counter()
+    for step_id in sorted(set(steps) | set(executed)):
+        step = executed.get(step_id)
+        name = (step or {}).get("step_name") or steps.get(step_id, {}).get("step_name") or ""
+        if step is None:
+            lines.append(f"step {step_id} {name}  pending")
+            continue
+        counts = target_counts(step)
+        totals.update(counts)
+        done = sum(count for state, count in counts.items() if state in TERMINAL)
+        lines.append(
+            f"step {step_id} {name}  {done}/{sum(counts.values())}  {step['lifecycle']}  "
+            + _plain_counts(counts)
+        )
+    summary = (
+        f"job execution {execution['lifecycle']}: {len(executed)} step(s), "
+        f"{sum(totals.values())} target execution(s)"
+    )
+    if totals:
+        summary += f" ({_plain_counts(totals)})"
+    duration = format_duration(execution.get("start_time"), execution.get("end_time"))
+    return [*lines, summary + (f" in {duration}" if duration else "")]
+
+
+def _plain_counts(counts: Counter[str]) -> str:
+    order = sorted(counts, key=lambda s: _ORDER.index(s) if s in _ORDER else len(_ORDER))
+    return "  ".join(f"{state} {counts[state]}" for state in order)
