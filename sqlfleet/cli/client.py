@@ -9,7 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -197,6 +197,18 @@ class ApiClient:
                 return False
             raise
         return True
+
+    def paged_items(self, path: str, **query: Any) -> Iterator[Any]:
+        """Every item of a paged list (``{"items": [...], "continuation": ...}``), fetching
+        the next page as the caller gets there."""
+        while True:
+            body = self.get(path, **query)
+            if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+                raise ApiError(f"GET {path} did not answer a list", status=None)
+            yield from body["items"]
+            if not body.get("continuation"):
+                return
+            query = {**query, "continuation": body["continuation"]}
 
     def items(self, path: str, **query: Any) -> list[Any]:
         """The items of a list answer (``{"value": [...]}`` or ``{"items": [...]}``)."""

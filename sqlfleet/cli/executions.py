@@ -125,14 +125,30 @@ def show_started(cli: Invocation, started: dict[str, Any]) -> None:
 def get_command(cli: Invocation) -> int:
     if cli.args.execution is None:
         return _list(cli, {"job_name": cli.args.job_name, "top": 20})
-    execution = cli.client.get(
-        api_path("executions", cli.args.execution), lifecycle=cli.args.lifecycle
-    )
+    execution = read_execution(cli.client, cli.args.execution, cli.args.lifecycle)
     if cli.json:
         cli.output.json(execution)
     else:
         show_execution(cli, execution)
     return exit_code_for(None if execution["is_active"] else execution["lifecycle"])
+
+
+def read_execution(client: ApiClient, execution_id: str, lifecycle: str | None) -> Any:
+    """The execution document with every target (``lifecycle``'s only), its targets read a
+    page at a time (GET /api/executions/{id}/targets) rather than in one answer."""
+    path = api_path("executions", execution_id)
+    execution = client.get(path, targets=False, lifecycle=lifecycle)
+    by_step: dict[int, list[Any]] = {}
+    for target in client.paged_items(path + "/targets", lifecycle=lifecycle):
+        by_step.setdefault(target["step_id"], []).append(target)
+    steps = execution.get("steps", [])
+    for step in steps:
+        step["targets"] = by_step.get(step["step_id"], [])
+    if lifecycle:
+        execution["steps"] = [
+            step for step in steps if step["lifecycle"] == lifecycle or step["targets"]
+        ]
+    return execution
 
 
 def show_execution(cli: Invocation, execution: dict[str, Any]) -> None:
@@ -193,8 +209,10 @@ def wait_command(cli: Invocation) -> int:
 
 def receive_command(cli: Invocation) -> int:
     """GET /api/executions/{id}/output: every target's first result set and messages."""
-    items = cli.client.items(
-        api_path("executions", cli.args.execution, "output"), step_id=cli.args.step_id
+    items = list(
+        cli.client.paged_items(
+            api_path("executions", cli.args.execution, "output"), step_id=cli.args.step_id
+        )
     )
     form = cli.args.format or ("json" if cli.json else "table")
     if form == "json":

@@ -93,6 +93,17 @@ class JobExecution(ExecutionRow):
     reruns: list[str] | None = None
     # Filled by the API: changes whenever the execution, a step or a target does (long-poll).
     version: str | None = None
+    # Filled by the API when the document holds only the first ``top`` targets: pass it to
+    # GET /api/executions/{id}/targets for the rest.
+    targets_continuation: str | None = None
+
+
+class TargetPage(DocumentModel):
+    """One page of an execution's target rows in (step, ordinal) order; ``continuation``
+    fetches the next page (None on the last)."""
+
+    items: list[TargetExecution]
+    continuation: str | None = None
 
 
 class ExecutionPage(DocumentModel):
@@ -215,6 +226,14 @@ class TargetOutput(DocumentModel):
     messages: list[TargetMessage]
     result: ResultSet | None
     attempts: list[TargetAttempt] = []
+
+
+class OutputPage(DocumentModel):
+    """What the targets of one page produced, in (step, ordinal) order; ``continuation``
+    fetches the next page (None on the last)."""
+
+    items: list[TargetOutput]
+    continuation: str | None = None
 
 
 def bound_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
