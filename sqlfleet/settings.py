@@ -8,6 +8,7 @@
 | SQLFLEET_MAX_CONCURRENT_TARGETS | 100 (Elastic Jobs' JA100 tier) |
 | SQLFLEET_HISTORY_RETENTION_DAYS | 45 |
 | SQLFLEET_LOCAL_SCRIPT_PROCESSES | the number of cores (0: SQLite scripts run in the host) |
+| SQLFLEET_TARGET_ACTIVITY_SLOTS | 24 (of host.json's 32 activity slots; one execution takes 3/4) |
 | SQLFLEET_SQLITE_ROOTS | none: no SQLite target anywhere (``os.pathsep``-separated folders) |
 | SQLFLEET_ODBC_DRIVER_SQLSERVER | ``ODBC Driver 18 for SQL Server`` |
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
@@ -41,6 +42,7 @@ CREDENTIAL_KEY = "SQLFLEET_CREDENTIAL_KEY"
 MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
 HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
+TARGET_ACTIVITY_SLOTS = "SQLFLEET_TARGET_ACTIVITY_SLOTS"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
 READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
 WATCH_POLL_MS = "SQLFLEET_WATCH_POLL_MS"
@@ -54,6 +56,9 @@ DEFAULT_DATA_DIR = ".sqlfleet"
 DEFAULT_MAX_CONCURRENT_TARGETS = 100
 DEFAULT_HISTORY_RETENTION_DAYS = 45
 DEFAULT_LOCAL_SCRIPT_PROCESSES = os.cpu_count() or 1
+# Activity slots that target attempts may hold at once in one host: three quarters of
+# host.json's maxConcurrentActivityFunctions (32), the rest stays for bookkeeping activities.
+DEFAULT_TARGET_ACTIVITY_SLOTS = 24
 DEFAULT_ODBC_DRIVERS = {
     "sqlserver": "ODBC Driver 18 for SQL Server",
     "postgresql": "PostgreSQL Unicode",
@@ -70,6 +75,7 @@ MAX_LOCAL_SCRIPT_PROCESSES = 64
 # (those of its own process wake it at once, sqlfleet.changes).
 DEFAULT_WATCH_POLL_MS = 500
 MAX_WATCH_POLL_MS = 60_000
+MAX_TARGET_ACTIVITY_SLOTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class Settings:
     history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
     # Processes that run scripts on SQLite files of this host (sqlfleet.scriptprocesses).
     local_script_processes: int = DEFAULT_LOCAL_SCRIPT_PROCESSES
+    # Activity slots target attempts share (activities.slots): one execution holds 3/4 at most.
+    target_activity_slots: int = DEFAULT_TARGET_ACTIVITY_SLOTS
     odbc_drivers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ODBC_DRIVERS))
     # Folders (absolute, symlinks resolved) under which SQLite targets may lie
     # (sqlfleet.sqlitefolders); none means no SQLite target at all.
@@ -131,6 +139,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             DEFAULT_LOCAL_SCRIPT_PROCESSES,
             MAX_LOCAL_SCRIPT_PROCESSES,
             lowest=0,
+        ),
+        target_activity_slots=_integer(
+            env, TARGET_ACTIVITY_SLOTS, DEFAULT_TARGET_ACTIVITY_SLOTS, MAX_TARGET_ACTIVITY_SLOTS
         ),
         odbc_drivers={
             engine: _text(env, name) or DEFAULT_ODBC_DRIVERS[engine]

@@ -19,7 +19,12 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlfleet.errors import BadRequest
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ResultSet, TargetExecution, TargetMessage, TargetOutput
-from sqlfleet.models.executions import OutputPage, TargetAttempt, TargetPage
+from sqlfleet.models.executions import (
+    OutputPage,
+    TargetAttempt,
+    TargetPage,
+    messages_dropped,
+)
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import execution_row, row_document, uuid_text
 from sqlfleet.store.tables import job_executions, target_attempts, target_messages, target_results
@@ -108,6 +113,7 @@ def target_outputs(connection: Connection, rows: Sequence[RowMapping]) -> list[T
         TargetOutput(
             target=TargetExecution.model_validate(row_document(row)),
             messages=messages.get(row["row_id"], []),
+            messages_dropped=messages_dropped(messages.get(row["row_id"], [])),
             result=results.get(row["row_id"]),
             attempts=attempts_of(row, earlier.get(row["row_id"], [])),
         )
