@@ -7,6 +7,7 @@
 | SQLFLEET_CREDENTIAL_KEY | none (password credentials then cannot be created or used) |
 | SQLFLEET_MAX_CONCURRENT_TARGETS | 100 (Elastic Jobs' JA100 tier) |
 | SQLFLEET_HISTORY_RETENTION_DAYS | 45 |
+| SQLFLEET_JOB_VERSIONS_KEPT | 10 (and every version an execution in the history ran) |
 | SQLFLEET_LOCAL_SCRIPT_PROCESSES | the number of cores (0: SQLite scripts run in the host) |
 | SQLFLEET_TARGET_ACTIVITY_SLOTS | 24 (of host.json's 32 activity slots; one execution takes 3/4) |
 | SQLFLEET_SQLITE_ROOTS | none: no SQLite target anywhere (``os.pathsep``-separated folders) |
@@ -41,6 +42,7 @@ JOB_DATABASE_URL = "SQLFLEET_JOB_DATABASE_URL"
 CREDENTIAL_KEY = "SQLFLEET_CREDENTIAL_KEY"
 MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
 HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
+JOB_VERSIONS_KEPT = "SQLFLEET_JOB_VERSIONS_KEPT"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
 TARGET_ACTIVITY_SLOTS = "SQLFLEET_TARGET_ACTIVITY_SLOTS"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
@@ -55,6 +57,7 @@ ODBC_DRIVER_SETTINGS = {
 DEFAULT_DATA_DIR = ".sqlfleet"
 DEFAULT_MAX_CONCURRENT_TARGETS = 100
 DEFAULT_HISTORY_RETENTION_DAYS = 45
+DEFAULT_JOB_VERSIONS_KEPT = 10
 DEFAULT_LOCAL_SCRIPT_PROCESSES = os.cpu_count() or 1
 # Activity slots that target attempts may hold at once in one host: three quarters of
 # host.json's maxConcurrentActivityFunctions (32), the rest stays for bookkeeping activities.
@@ -70,6 +73,7 @@ DEFAULT_WORKER_THREADS = 48
 # Bounds that catch typos (an extra zero) without limiting real deployments.
 MAX_CONCURRENT_TARGETS_LIMIT = 100_000
 MAX_RETENTION_DAYS = 36_500
+MAX_JOB_VERSIONS_KEPT = 1_000_000
 MAX_LOCAL_SCRIPT_PROCESSES = 64
 # How often a waiting long-poll re-reads the job database for changes made by another instance
 # (those of its own process wake it at once, sqlfleet.changes).
@@ -87,6 +91,8 @@ class Settings:
     credential_key: str | None = field(default=None, repr=False)
     max_concurrent_targets: int = DEFAULT_MAX_CONCURRENT_TARGETS
     history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
+    # The newest versions of each job kept, besides those executions of the history ran.
+    job_versions_kept: int = DEFAULT_JOB_VERSIONS_KEPT
     # Processes that run scripts on SQLite files of this host (sqlfleet.scriptprocesses).
     local_script_processes: int = DEFAULT_LOCAL_SCRIPT_PROCESSES
     # Activity slots target attempts share (activities.slots): one execution holds 3/4 at most.
@@ -132,6 +138,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         history_retention_days=_integer(
             env, HISTORY_RETENTION_DAYS, DEFAULT_HISTORY_RETENTION_DAYS, MAX_RETENTION_DAYS
+        ),
+        job_versions_kept=_integer(
+            env, JOB_VERSIONS_KEPT, DEFAULT_JOB_VERSIONS_KEPT, MAX_JOB_VERSIONS_KEPT
         ),
         local_script_processes=_integer(
             env,

@@ -41,7 +41,7 @@ from sqlfleet.store.tables import (
     target_messages,
     target_results,
 )
-from sqlfleet.store.versions import read_version
+from sqlfleet.store.versions import prune_jobs_versions, read_version
 
 __all__ = ["HistoryStore", "execution_row", "read_execution", "row_document"]
 
@@ -53,6 +53,7 @@ class HistoryStore:
 
     _db: Database
     _clock: Callable[[], dt.datetime]
+    _versions_kept: int
 
     def get_job_execution(
         self,
@@ -186,8 +187,11 @@ class HistoryStore:
             query = query.where(E.c.job_name == job_name)
         with self._db.write("job history", job_name or "") as connection:
             ids = list(connection.execute(query).scalars())
+            job_ids: set[str] = set()
             for chunk in _chunks(ids, 500):
-                _delete_executions(connection, chunk)
+                job_ids.update(_delete_executions(connection, chunk))
+            # The versions only those executions ran can go now.
+            prune_jobs_versions(connection, sorted(job_ids), self._versions_kept)
         return ids
 
     def purge_execution(self, job_execution_id: str) -> None:
@@ -201,16 +205,26 @@ class HistoryStore:
                 raise Conflict(
                     "job execution", row["job_execution_id"], "is still active; cancel it first"
                 )
-            _delete_executions(connection, [row["job_execution_id"]])
+            job_ids = _delete_executions(connection, [row["job_execution_id"]])
+            prune_jobs_versions(connection, job_ids, self._versions_kept)
 
 
-def _delete_executions(connection: Connection, ids: Sequence[str]) -> None:
+def _delete_executions(connection: Connection, ids: Sequence[str]) -> list[str]:
+    """Delete the executions ``ids`` with everything of theirs; answers their jobs' ids."""
+    job_ids = list(
+        connection.execute(
+            sa.select(E.c.job_id)
+            .distinct()
+            .where(E.c.job_execution_id.in_(ids), E.c.step_id.is_(None))
+        ).scalars()
+    )
     rows = sa.select(E.c.row_id).where(E.c.job_execution_id.in_(ids))
     connection.execute(target_attempts.delete().where(target_attempts.c.row_id.in_(rows)))
     connection.execute(rerun_targets.delete().where(rerun_targets.c.job_execution_id.in_(ids)))
     connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
     connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
     connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))
+    return [str(job_id) for job_id in job_ids]
 
 
 def read_execution(
