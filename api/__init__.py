@@ -10,6 +10,7 @@ from api import (  # noqa: F401
     credentials,
     executions,
     jobs,
+    metrics,
     monitoring,
     openapi,
     reruns,

@@ -16,6 +16,7 @@ import azure.durable_functions as df
 
 from orchestrators import bp, names
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
+from sqlfleet.telemetry.ids import step_traceparent
 
 Plan = dict[str, Any]
 
@@ -60,7 +61,12 @@ def _run_steps(
     )
     failure = None
     for step in plan["steps"]:
-        step_ref = {"job_execution_id": execution_id, "step_id": step["step_id"]}
+        step_ref = {
+            "job_execution_id": execution_id,
+            "step_id": step["step_id"],
+            # The step's span in the execution's trace, for every activity of the step.
+            "traceparent": step_traceparent(execution_id, int(step["step_id"])),
+        }
         expansion = yield context.call_activity_with_retry(
             names.EXPAND_STEP, BOOKKEEPING_RETRY, step_ref
         )

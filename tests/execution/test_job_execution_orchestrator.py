@@ -17,6 +17,13 @@ from orchestrators import names
 from orchestrators.executions import run_execution
 
 EXECUTION = "5f0c8d1e-7b7a-4c61-9d5e-0a1b2c3d4e5f"
+# What every activity of step 1 gets: its ids and the step's span in the execution's trace
+# (sqlfleet.telemetry.ids: the trace id is the execution id, the span id a hash of both ids).
+STEP_1 = {
+    "job_execution_id": EXECUTION,
+    "step_id": 1,
+    "traceparent": "00-5f0c8d1e7b7a4c619d5e0a1b2c3d4e5f-461abf1573435502-01",
+}
 
 
 class FakeContext:
@@ -67,7 +74,7 @@ def _begin(context: FakeContext) -> Generator[Any, Any, Any]:
     orchestration = run_execution(context)  # type: ignore[arg-type]
     assert next(orchestration) == ("activity", names.BEGIN_EXECUTION, EXECUTION)
     expand = orchestration.send(PLAN)
-    assert expand == ("activity", names.EXPAND_STEP, {"job_execution_id": EXECUTION, "step_id": 1})
+    assert expand == ("activity", names.EXPAND_STEP, STEP_1)
     return orchestration
 
 
@@ -83,7 +90,7 @@ def test_a_failed_batch_fails_its_step_and_the_execution_naming_it() -> None:
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        {"job_execution_id": EXECUTION, "step_id": 1, "error": failure},
+        {**STEP_1, "error": failure},
     )
     finish = orchestration.send({"lifecycle": "Failed", "stop": True})
     assert finish == (
@@ -139,7 +146,7 @@ def test_a_normal_run_finishes_with_the_execution_id_alone() -> None:
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        {"job_execution_id": EXECUTION, "step_id": 1},
+        STEP_1,
     )
     assert orchestration.send({"lifecycle": "Succeeded", "stop": False})[1] == names.EXPAND_STEP
     assert orchestration.send({"targets": 0})[1] == names.FINISH_STEP
