@@ -12,6 +12,7 @@ from api import (  # noqa: F401
     jobs,
     metrics,
     monitoring,
+    notifications,
     openapi,
     reruns,
     steps,

@@ -23,6 +23,7 @@ from sqlfleet.store.history import HistoryStore
 from sqlfleet.store.jobs import JobDefinitionStore
 from sqlfleet.store.migrate import upgrade
 from sqlfleet.store.monitoring import MonitoringStore
+from sqlfleet.store.notifications import NotificationStore
 from sqlfleet.store.protocol import JobStore, StepRef
 from sqlfleet.store.reruns import RerunStore
 
@@ -49,6 +50,7 @@ class SqlJobStore(
     HistoryStore,
     MonitoringStore,
     RerunStore,
+    NotificationStore,
 ):
     """The job store on a SQL database. ``clock`` (UTC-aware) stamps every time it writes.
 

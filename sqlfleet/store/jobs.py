@@ -32,6 +32,7 @@ from sqlfleet.models.jobs import StepFields
 from sqlfleet.models.validation import problems_error
 from sqlfleet.store.database import Database
 from sqlfleet.store.definitions import require_credential, require_target_group
+from sqlfleet.store.notifications import write_rules
 from sqlfleet.store.tables import (
     job_executions,
     job_steps,
@@ -78,6 +79,11 @@ class JobDefinitionStore:
                 ]
                 for index, draft in enumerate(drafts):
                     _check_references(connection, draft, f"steps[{index}].")
+            for index, rule in enumerate(document.notifications or []):
+                for field in ("secret_credential_name", "smtp_credential_name"):
+                    require_credential(
+                        connection, getattr(rule, field), f"notifications[{index}].{field}"
+                    )
             values = {
                 "description": document.description,
                 "enabled": document.enabled,
@@ -99,6 +105,8 @@ class JobDefinitionStore:
                 )
                 if drafts:
                     write_version(connection, job_id, 0, drafts, now)
+                if document.notifications is not None:
+                    write_rules(connection, job_id, document.notifications)
             else:
                 connection.execute(
                     jobs.update().where(jobs.c.job_id == row["job_id"]).values(**values)
@@ -106,6 +114,8 @@ class JobDefinitionStore:
                 current = load_drafts(connection, row["job_id"], row["job_version"])
                 if drafts is not None and _dump(drafts) != _dump(current):
                     write_version(connection, row["job_id"], row["job_version"], drafts, now)
+                if document.notifications is not None:
+                    write_rules(connection, row["job_id"], document.notifications)
             return read_job(connection, name), row is None
 
     def delete_job(self, name: str, *, force: bool = False) -> list[str]:

@@ -99,8 +99,9 @@ def test_a_failed_batch_fails_its_step_and_the_execution_naming_it() -> None:
         {"job_execution_id": EXECUTION, "message": failure},
     )
     ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": failure}
+    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
     with pytest.raises(StopIteration) as stopped:
-        orchestration.send(ended)
+        orchestration.send(1)
     assert stopped.value.value == ended
     assert context.custom_status == {"lifecycle": "Failed"}
 
@@ -131,8 +132,9 @@ def test_any_other_failure_ends_the_execution_failed(at: str) -> None:
         {"job_execution_id": EXECUTION, "lifecycle": "Failed", "message": message},
     )
     ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": message}
+    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
     with pytest.raises(StopIteration) as stopped:
-        orchestration.send(ended)
+        orchestration.send(1)
     assert stopped.value.value == ended
     assert context.custom_status == {"lifecycle": "Failed"}
 
@@ -152,3 +154,10 @@ def test_a_normal_run_finishes_with_the_execution_id_alone() -> None:
     assert orchestration.send({"targets": 0})[1] == names.FINISH_STEP
     finish = orchestration.send({"lifecycle": "Succeeded", "stop": False})
     assert finish == ("activity", names.FINISH_EXECUTION, EXECUTION)
+    ended = {"job_execution_id": EXECUTION, "lifecycle": "Succeeded", "last_message": None}
+    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
+    # Notifications that cannot even be queued change nothing about how the execution ended.
+    with pytest.raises(StopIteration) as stopped:
+        orchestration.throw(Exception("Activity function 'queue_notifications' failed: gone"))
+    assert stopped.value.value == ended
+    assert context.custom_status == {"lifecycle": "Succeeded"}
