@@ -23,6 +23,11 @@ from sqlfleet.models.common import (
     UtcDateTime,
     field_error,
 )
+from sqlfleet.models.notifications import (
+    MAX_RULES_PER_JOB,
+    NotificationRule,
+    NotificationRuleIn,
+)
 from sqlfleet.models.targets import Engine
 
 # sp_add_job defaults (all times UTC). The end time really is 11:59:59, as documented.
@@ -244,9 +249,22 @@ class JobIn(ApiModel):
     enabled: Annotated[bool, Field(strict=True)] = False
     schedule: Schedule = Schedule()
     steps: Annotated[list[StepIn], Field(max_length=MAX_STEPS_PER_JOB)] | None = None
+    # When given, they replace the job's notification rules (not versioned: the rules in force
+    # when an execution ends apply); when left out, the rules are kept.
+    notifications: (
+        Annotated[list[NotificationRuleIn], Field(max_length=MAX_RULES_PER_JOB)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _step_list_rules(self) -> JobIn:
+        rules: dict[str, int] = {}
+        for index, rule in enumerate(self.notifications or []):
+            if rule.name in rules:
+                raise field_error(
+                    f"notifications[{index}].name",
+                    f"repeats the name of notifications[{rules[rule.name]}]",
+                )
+            rules[rule.name] = index
         names: dict[str, int] = {}
         for index, step in enumerate(self.steps or []):
             if step.step_id is not None and step.step_id != index + 1:
@@ -304,6 +322,7 @@ class Job(DocumentModel):
     steps: list[JobStep]
     created_time: dt.datetime
     modified_time: dt.datetime
+    notifications: list[NotificationRule] = []
 
 
 class JobVersionSummary(DocumentModel):

@@ -34,6 +34,7 @@ from sqlfleet.models.jobs import StepFields
 from sqlfleet.models.validation import problems_error
 from sqlfleet.store.database import Database
 from sqlfleet.store.definitions import require_credential, require_target_group
+from sqlfleet.store.notifications import write_rules
 from sqlfleet.store.tables import (
     job_executions,
     job_steps,
@@ -81,6 +82,11 @@ class JobDefinitionStore:
                 ]
                 for index, draft in enumerate(drafts):
                     _check_references(connection, draft, f"steps[{index}].")
+            for index, rule in enumerate(document.notifications or []):
+                for field in ("secret_credential_name", "smtp_credential_name"):
+                    require_credential(
+                        connection, getattr(rule, field), f"notifications[{index}].{field}"
+                    )
             values = {
                 "description": document.description,
                 "enabled": document.enabled,
@@ -102,6 +108,8 @@ class JobDefinitionStore:
                 )
                 if drafts:
                     write_version(connection, job_id, 0, drafts, now, self._versions_kept)
+                if document.notifications is not None:
+                    write_rules(connection, job_id, document.notifications)
             else:
                 connection.execute(
                     jobs.update().where(jobs.c.job_id == row["job_id"]).values(**values)
@@ -116,6 +124,8 @@ class JobDefinitionStore:
                         now,
                         self._versions_kept,
                     )
+                if document.notifications is not None:
+                    write_rules(connection, row["job_id"], document.notifications)
             return read_job(connection, name), row is None
 
     def delete_job(self, name: str, *, force: bool = False) -> list[str]:

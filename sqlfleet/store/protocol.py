@@ -38,6 +38,7 @@ from sqlfleet.models import (
 )
 from sqlfleet.models.executions import OutputPage, TargetPage, TargetProgress
 from sqlfleet.models.monitoring import LifecycleCodes, Timeline
+from sqlfleet.models.notifications import Delivery, NotificationRule, NotificationRuleIn
 
 if TYPE_CHECKING:
     from sqlfleet.store.attempts import AttemptStart
@@ -261,5 +262,24 @@ class JobStore(Protocol):
     def keep_rerun_targets(
         self, job_execution_id: str, targets: Sequence[TargetSpec]
     ) -> list[TargetSpec]: ...
+
+    # Notifications (store/notifications.py)
+    def get_notification_rules(self, job_name: str) -> list[NotificationRule]: ...
+    def put_notification_rules(
+        self, job_name: str, rules: Sequence[NotificationRuleIn]
+    ) -> list[NotificationRule]: ...
+    def plan_deliveries(self, job_execution_id: str) -> list[Delivery]: ...
+    def get_delivery(self, delivery_id: str) -> tuple[Delivery, NotificationRule]: ...
+    def record_delivery_attempt(
+        self,
+        delivery_id: str,
+        attempt: int,
+        *,
+        delivered: bool,
+        status_code: int | None = None,
+        error: str | None = None,
+        next_attempt_time: dt.datetime | None = None,
+    ) -> Delivery: ...
+    def list_deliveries(self, job_execution_id: str) -> list[Delivery]: ...
 
     def close(self) -> None: ...
