@@ -8,6 +8,7 @@ bad fleet file, a 4xx answer). Errors print one line on stderr, never a tracebac
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
+    parser.add_argument(
+        "--version", action="version", version=f"sqlfleet {_version()}", help="print the version"
+    )
     nouns = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serve.register(nouns, common)
     _register_demo(nouns, common)
@@ -67,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     target_groups.register(nouns, common)
     jobs.register(nouns, common)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("sqlfleet")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "unknown (not installed)"
 
 
 def _register_demo(nouns: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
