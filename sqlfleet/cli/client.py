@@ -9,6 +9,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
+import shlex
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
@@ -235,10 +237,33 @@ def _json(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
+# The API's hints name its routes; a CLI user is told the command that does the same.
+_NAME = r"(?P<name>[^\s),;]+)"
+_CLI_HINTS = (
+    (re.compile(rf"POST /api/jobs/{_NAME}/steps"), "sqlfleet steps create {name} ..."),
+    (re.compile(rf"PUT /api/jobs/{_NAME}"), "sqlfleet jobs create {name}"),
+    (re.compile(rf"PUT /api/credentials/{_NAME}"), "sqlfleet credentials create {name} ..."),
+    (re.compile(rf"PUT /api/target-groups/{_NAME}"), "sqlfleet target-groups create {name}"),
+    (re.compile(rf"POST /api/executions/{_NAME}/cancel"), "sqlfleet stop {name}"),
+    (re.compile(rf"DELETE /api/executions/{_NAME}"), "sqlfleet remove {name}"),
+)
+
+
+def cli_hints(message: str) -> str:
+    """``message`` with every API route hint replaced by the ``sqlfleet`` command for it."""
+    for pattern, command in _CLI_HINTS:
+
+        def replace(match: re.Match[str], command: str = command) -> str:
+            return "'" + command.format(name=shlex.quote(match.group("name"))) + "'"
+
+        message = pattern.sub(replace, message)
+    return message
+
+
 def _http_error(method: str, path: str, status: int, reason: str, raw: bytes) -> ApiError:
     body = _json(raw)
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        message = body["message"]
+        message = cli_hints(body["message"])
         field = body.get("field")
         # Validation answers name the field; say it when the message does not already.
         if field and status in (400, 422) and field not in message:

@@ -33,7 +33,12 @@ from sqlfleet.models import (
 from sqlfleet.models.jobs import StepFields
 from sqlfleet.models.validation import problems_error
 from sqlfleet.store.database import Database
-from sqlfleet.store.definitions import require_credential, require_target_group
+from sqlfleet.store.definitions import (
+    group_engines,
+    refuse_identity_on,
+    require_credential,
+    require_target_group,
+)
 from sqlfleet.store.notifications import write_rules
 from sqlfleet.store.tables import (
     job_executions,
@@ -389,7 +394,19 @@ def _move(drafts: list[StepFields], index: int, new_id: int | None) -> int:
 def _check_references(connection: Connection, draft: StepFields, prefix: str) -> None:
     require_target_group(connection, draft.target_group_name, f"{prefix}target_group_name")
     require_credential(connection, draft.credential_name, f"{prefix}credential_name")
+    refuse_identity_on(
+        connection,
+        draft.credential_name,
+        group_engines(connection, draft.target_group_name),
+        f"{prefix}credential_name",
+    )
     if draft.output is not None:
         require_credential(
             connection, draft.output.credential_name, f"{prefix}output.credential_name"
+        )
+        refuse_identity_on(
+            connection,
+            draft.output.credential_name,
+            {draft.output.engine.value},
+            f"{prefix}output.credential_name",
         )
