@@ -23,7 +23,7 @@ from typing import Any
 from activities import bp, lanes, slots
 from activities.connections import credential_auth
 from orchestrators import names
-from sqlfleet import odbc
+from sqlfleet import odbc, telemetry
 from sqlfleet.engines import OutputTable
 from sqlfleet.errors import IllegalTransition, NotFound, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
@@ -137,16 +137,24 @@ def _run_turn(
     create_time = turn.execution_create_time or utc_now()
     with cancellations.watch(execution_id) as cancel:
         runs: Iterable[ScriptRun]
-        if local and turn.started and step.output is None and _script_processes_ready():
+        far = bool(local and turn.started and step.output is None and _script_processes_ready())
+        if far:
             runs = _run_far(store, step, execution_id, create_time, turn.started, cancel)
         else:
             runs = (
                 _run_here(store, step, execution_id, create_time, target, cancel)
                 for target in turn.started
             )
-        return [
-            _attempt_end(target, step, run) for target, run in zip(turn.started, runs, strict=True)
-        ]
+        pairs = list(zip(turn.started, runs, strict=True))
+        ends = [_attempt_end(target, step, run) for target, run in pairs]
+    telemetry.turn_ended(
+        {"job_execution_id": execution_id, "step_id": step.step_id},
+        step,
+        pairs,
+        ends,
+        script_process=far,
+    )
+    return ends
 
 
 def _run_here(
@@ -280,12 +288,18 @@ def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
         return _answer(start.target)
     step = _step(store, execution_id, step_id)
     target = _started_target(start.target)
+    began = utc_now()
     with cancellations.watch(execution_id) as cancel:
         outcome = _run(store, step, execution_id, start.execution_create_time, target, cancel)
+    ended = utc_now()
     try:
-        return _record(store, start.target, step, number, outcome)
+        answer = _record(store, start.target, step, number, outcome)
     except IllegalTransition:  # the execution ended the target meanwhile (a cancel)
-        return _answer(store.get_target_execution(execution_id, step_id, ordinal))
+        answer = _answer(store.get_target_execution(execution_id, step_id, ordinal))
+    telemetry.attempt_ended(
+        attempt, start.target, step, number, outcome, began, ended, answer["lifecycle"]
+    )
+    return answer
 
 
 def _run(
@@ -489,7 +503,7 @@ class _Concurrency:
         with self._lock:
             if self._slots is None:
                 self._slots = threading.BoundedSemaphore(settings().max_concurrent_targets)
-            return self._slots
+            return telemetry.slot(self._slots)  # type: ignore[return-value]
 
 
 class _Cancellations:

@@ -7,6 +7,7 @@
 | SQLFLEET_CREDENTIAL_KEY | none (password credentials then cannot be created or used) |
 | SQLFLEET_MAX_CONCURRENT_TARGETS | 100 (Elastic Jobs' JA100 tier) |
 | SQLFLEET_HISTORY_RETENTION_DAYS | 45 |
+| SQLFLEET_JOB_VERSIONS_KEPT | 10 (and every version an execution in the history ran) |
 | SQLFLEET_LOCAL_SCRIPT_PROCESSES | the number of cores (0: SQLite scripts run in the host) |
 | SQLFLEET_TARGET_ACTIVITY_SLOTS | 24 (of host.json's 32 activity slots; one execution takes 3/4) |
 | SQLFLEET_SQLITE_ROOTS | none: no SQLite target anywhere (``os.pathsep``-separated folders) |
@@ -41,10 +42,12 @@ JOB_DATABASE_URL = "SQLFLEET_JOB_DATABASE_URL"
 CREDENTIAL_KEY = "SQLFLEET_CREDENTIAL_KEY"
 MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
 HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
+JOB_VERSIONS_KEPT = "SQLFLEET_JOB_VERSIONS_KEPT"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
 TARGET_ACTIVITY_SLOTS = "SQLFLEET_TARGET_ACTIVITY_SLOTS"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
 READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
+WATCH_POLL_MS = "SQLFLEET_WATCH_POLL_MS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
@@ -54,6 +57,7 @@ ODBC_DRIVER_SETTINGS = {
 DEFAULT_DATA_DIR = ".sqlfleet"
 DEFAULT_MAX_CONCURRENT_TARGETS = 100
 DEFAULT_HISTORY_RETENTION_DAYS = 45
+DEFAULT_JOB_VERSIONS_KEPT = 10
 DEFAULT_LOCAL_SCRIPT_PROCESSES = os.cpu_count() or 1
 # Activity slots that target attempts may hold at once in one host: three quarters of
 # host.json's maxConcurrentActivityFunctions (32), the rest stays for bookkeeping activities.
@@ -69,7 +73,12 @@ DEFAULT_WORKER_THREADS = 48
 # Bounds that catch typos (an extra zero) without limiting real deployments.
 MAX_CONCURRENT_TARGETS_LIMIT = 100_000
 MAX_RETENTION_DAYS = 36_500
+MAX_JOB_VERSIONS_KEPT = 1_000_000
 MAX_LOCAL_SCRIPT_PROCESSES = 64
+# How often a waiting long-poll re-reads the job database for changes made by another instance
+# (those of its own process wake it at once, sqlfleet.changes).
+DEFAULT_WATCH_POLL_MS = 500
+MAX_WATCH_POLL_MS = 60_000
 MAX_TARGET_ACTIVITY_SLOTS = 10_000
 
 
@@ -82,6 +91,8 @@ class Settings:
     credential_key: str | None = field(default=None, repr=False)
     max_concurrent_targets: int = DEFAULT_MAX_CONCURRENT_TARGETS
     history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
+    # The newest versions of each job kept, besides those executions of the history ran.
+    job_versions_kept: int = DEFAULT_JOB_VERSIONS_KEPT
     # Processes that run scripts on SQLite files of this host (sqlfleet.scriptprocesses).
     local_script_processes: int = DEFAULT_LOCAL_SCRIPT_PROCESSES
     # Activity slots target attempts share (activities.slots): one execution holds 3/4 at most.
@@ -92,6 +103,7 @@ class Settings:
     sqlite_roots: tuple[Path, ...] = ()
     # Function keys that may look but not act (sqlfleet.access); secret, so not in repr.
     read_only_keys: tuple[str, ...] = field(default=(), repr=False)
+    watch_poll_ms: int = DEFAULT_WATCH_POLL_MS
 
     def odbc_driver(self, engine: str) -> str | None:
         """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql);
@@ -127,6 +139,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         history_retention_days=_integer(
             env, HISTORY_RETENTION_DAYS, DEFAULT_HISTORY_RETENTION_DAYS, MAX_RETENTION_DAYS
         ),
+        job_versions_kept=_integer(
+            env, JOB_VERSIONS_KEPT, DEFAULT_JOB_VERSIONS_KEPT, MAX_JOB_VERSIONS_KEPT
+        ),
         local_script_processes=_integer(
             env,
             LOCAL_SCRIPT_PROCESSES,
@@ -142,6 +157,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for engine, name in ODBC_DRIVER_SETTINGS.items()
         },
         read_only_keys=parse_read_only_keys(_text(env, READ_ONLY_KEYS)),
+        watch_poll_ms=_integer(
+            env, WATCH_POLL_MS, DEFAULT_WATCH_POLL_MS, MAX_WATCH_POLL_MS, lowest=50
+        ),
     )
 
 

@@ -94,6 +94,17 @@ class JobExecution(ExecutionRow):
     reruns: list[str] | None = None
     # Filled by the API: changes whenever the execution, a step or a target does (long-poll).
     version: str | None = None
+    # Filled by the API when the document holds only the first ``top`` targets: pass it to
+    # GET /api/executions/{id}/targets for the rest.
+    targets_continuation: str | None = None
+
+
+class TargetPage(DocumentModel):
+    """One page of an execution's target rows in (step, ordinal) order; ``continuation``
+    fetches the next page (None on the last)."""
+
+    items: list[TargetExecution]
+    continuation: str | None = None
 
 
 class ExecutionPage(DocumentModel):
@@ -217,6 +228,14 @@ class TargetOutput(DocumentModel):
     messages_dropped: int = 0  # messages beyond the kept ones (the last kept line says so)
     result: ResultSet | None
     attempts: list[TargetAttempt] = []
+
+
+class OutputPage(DocumentModel):
+    """What the targets of one page produced, in (step, ordinal) order; ``continuation``
+    fetches the next page (None on the last)."""
+
+    items: list[TargetOutput]
+    continuation: str | None = None
 
 
 _DROPPED_MESSAGES = re.compile(r"\.\.\. (\d+) more message\(s\) not kept")
