@@ -51,7 +51,7 @@ from sqlfleet.signin import ConnectionAuth
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.targets import MemberLike, Target
 from sqlfleet.values import bind_value, datetimeoffset_text, json_value
-from sqlfleet.watchdogs import Watchdog
+from sqlfleet.watchdogs import Watchdog, call_bounded
 
 __all__ = [
     "ScriptOutcome",
@@ -206,30 +206,19 @@ def run_script(
             folders=sqlite_folders,
         )
     started = time.monotonic()
-    answer: list[ScriptOutcome | BaseException] = []
-    done = threading.Event()
 
-    def converse() -> None:
-        try:
-            answer.append(
-                _run_on_server(
-                    target, auth, script, timeout_seconds, max_rows, variables, driver, cancel
-                )
-            )
-        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
-            answer.append(error)
-        finally:
-            done.set()
+    def converse() -> ScriptOutcome:
+        return _run_on_server(
+            target, auth, script, timeout_seconds, max_rows, variables, driver, cancel
+        )
 
     # The driver's calls run on a thread of their own, so that a driver that ignores both its
     # timeouts and SQLCancel (a server that accepts and never answers, a cancel request that
     # never connects) cannot hold the caller, and with it an activity slot, past the step.
-    thread = threading.Thread(target=converse, name="sqlfleet-script", daemon=True)
-    thread.start()
-    if _answered(done, started + timeout_seconds, cancel):
-        if isinstance(answer[0], BaseException):
-            raise answer[0]
-        return answer[0]
+    where = f"{target.engine} target {target.server}/{target.database}"
+    answered = call_bounded(converse, timeout_seconds, cancel, ABANDON_AFTER_SECONDS, where)
+    if answered is not None:
+        return answered
     outcome = ScriptOutcome(elapsed_seconds=time.monotonic() - started)
     outcome.stopped(
         canceled=cancel is not None and cancel.is_set(), timeout_seconds=timeout_seconds
@@ -239,23 +228,7 @@ def run_script(
         f"the driver did not stop within {ABANDON_AFTER_SECONDS:g} s, so the connection was "
         "left to the driver's own timeouts"
     )
-    abandoned.add(thread, target)
     return outcome
-
-
-def _answered(done: threading.Event, deadline: float, cancel: threading.Event | None) -> bool:
-    """Wait until ``done``, or until ``ABANDON_AFTER_SECONDS`` after ``deadline`` or a cancel;
-    False when the driver has not answered by then."""
-    give_up = deadline + ABANDON_AFTER_SECONDS
-    while True:
-        now = time.monotonic()
-        if cancel is not None and cancel.is_set():
-            give_up = min(give_up, now + ABANDON_AFTER_SECONDS)
-            cancel = None
-        if now >= give_up:
-            return done.is_set()
-        if done.wait(min(give_up - now, 0.25 if cancel is not None else give_up - now)):
-            return True
 
 
 def _run_on_server(
@@ -313,37 +286,6 @@ def _run_on_server(
     _close_messages(outcome)
     outcome.elapsed_seconds = time.monotonic() - started
     return outcome
-
-
-class _Abandoned:
-    """Driver calls given up on (``run_script``): their threads end when the driver's own
-    timeouts do (``Dialect.wait_options``); counted so that the host can say how many hang."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-
-    def add(self, thread: threading.Thread, target: Target) -> None:
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-            hanging = len(self._threads)
-        logger.warning(
-            "gave up on the driver of %s target %s/%s, which answered neither its timeouts nor "
-            "its cancel; %d such call(s) still hang",
-            target.engine,
-            target.server,
-            target.database,
-            hanging,
-        )
-
-    def hanging(self) -> int:
-        """How many given-up driver calls have not ended yet."""
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            return len(self._threads)
-
-
-abandoned = _Abandoned()
 
 
 def write_output(
