@@ -50,7 +50,12 @@ from sqlfleet.scripts import substitute_variables
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.targets import MemberLike, Target
-from sqlfleet.values import bind_value, datetimeoffset_text, json_value
+from sqlfleet.values import (
+    bind_value,
+    cut_value,
+    datetimeoffset_text,
+    json_value,
+)
 from sqlfleet.watchdogs import Watchdog, call_bounded
 
 __all__ = [
@@ -69,10 +74,7 @@ __all__ = [
 CONNECT_TIMEOUT_SECONDS = 30
 MAX_MESSAGES = 1000
 MAX_MESSAGE_CHARS = 8000
-# A kept result value is cut to this many characters (``truncated`` says so), and a kept result
-# set to this many characters in all: a 200 MB value must not live on in the outcome, its
-# pickles and the output table.
-MAX_VALUE_CHARS = 64 * 1024
+# A kept result set is cut at this many characters in all (values at MAX_VALUE_CHARS).
 MAX_RESULT_CHARS = 16 * 1024 * 1024
 # How long past the step timeout (or a cancel) a caller waits for a driver that ignores its
 # cancel before it gives the connection up (``run_script``).
@@ -282,7 +284,7 @@ def _run_on_server(
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
     finally:
         connection.close()
-        _release_memory(outcome)
+        release_memory(outcome)
     _close_messages(outcome)
     outcome.elapsed_seconds = time.monotonic() - started
     return outcome
@@ -458,12 +460,10 @@ def _fetch_bounded(
 
 
 def _kept_value(outcome: ScriptOutcome, value: Any) -> Any:
-    kept = json_value(value)
-    if isinstance(kept, str) and len(kept) > MAX_VALUE_CHARS:
-        outcome.truncated = True
-        outcome.large_values = True
-        return kept[:MAX_VALUE_CHARS]
-    return kept
+    value, cut = cut_value(value)
+    if cut:
+        outcome.truncated = outcome.large_values = True
+    return json_value(value)
 
 
 def _add_messages(
@@ -484,10 +484,10 @@ def _close_messages(outcome: ScriptOutcome) -> None:
         outcome.messages.append(dropped_messages_line(outcome.messages_dropped))
 
 
-def _release_memory(outcome: ScriptOutcome) -> None:
+def release_memory(outcome: ScriptOutcome | None = None) -> None:
     """Give the heap that a huge value took back to the system (glibc keeps freed memory in
     its arenas otherwise, and a 200 MB value would keep the host 200 MB+ bigger for good)."""
-    if outcome.large_values and _LIBC is not None:
+    if (outcome is None or outcome.large_values) and _LIBC is not None:
         gc.collect()
         _LIBC.malloc_trim(0)
 

@@ -49,7 +49,7 @@ from sqlfleet.scripts import substitute_variables
 from sqlfleet.settings import get_settings
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.targets import Target
-from sqlfleet.values import bind_value, json_value
+from sqlfleet.values import bind_value, cut_value, json_value
 from sqlfleet.watchdogs import Watchdog
 
 # SQLite errors have no SQLSTATE; ODBC's "general error" keeps them retryable as before. A
@@ -310,7 +310,7 @@ def _fetch_bounded(
     while not watchdog.fired:
         wanted = min(_FETCH_CHUNK, max_rows + 1 - len(rows))
         chunk = cursor.fetchmany(wanted)
-        rows.extend(chunk)
+        rows.extend(_kept_row(outcome, row) for row in chunk)
         if len(rows) > max_rows:
             del rows[max_rows:]
             outcome.truncated = True
@@ -318,6 +318,13 @@ def _fetch_bounded(
         if len(chunk) < wanted:
             break
     return rows
+
+
+def _kept_row(outcome: ScriptOutcome, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    kept = [cut_value(value) for value in row]
+    if any(cut for _, cut in kept):
+        outcome.truncated = outcome.large_values = True
+    return tuple(value for value, _ in kept)
 
 
 def _result_set(
