@@ -86,21 +86,12 @@ def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
     targets/s against 691-826 in this process, on another machine of 2 cores.
 
     A chunk holds one of its execution's target slots (``activities.slots``); when none comes
-    free, its targets are deferred to retry lanes that start them shortly."""
+    free it handles nothing and answers 0, and its ``step_batch`` asks again shortly."""
     with slots.target_slots.slot(chunk["job_execution_id"]) as held:
         if not held:
-            return _defer_chunk(chunk, client)
+            return 0
         with local_chunks if chunk.get("local") else contextlib.nullcontext():
             return _run_chunk(chunk, client)
-
-
-def _defer_chunk(chunk: dict[str, Any], client: str) -> int:
-    start, stop = int(chunk["start"]), int(chunk["stop"])
-    ref = {"job_execution_id": chunk["job_execution_id"], "step_id": int(chunk["step_id"])}
-    later = {"attempt": 0, "retry_at": slots.deferred_until().isoformat()}
-    for ordinal in range(start, stop):
-        lanes.start_retry_lane(client, {**ref, "ordinal": ordinal, "attempt": 1}, later)
-    return stop - start
 
 
 def _run_chunk(chunk: dict[str, Any], client: str) -> int:

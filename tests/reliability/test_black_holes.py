@@ -183,3 +183,28 @@ def test_a_cancel_ends_black_hole_targets_within_seconds(
         assert [t["lifecycle"] for t in targets] == ["Canceled", "Canceled"], targets
         # The cancel watch looks every second, then the driver gets 5 s to stop.
         assert took < 15, f"the cancel took {took:.1f} s"
+
+
+def test_a_host_with_one_target_slot_still_runs_every_target(
+    fleet_host: HostFactory, leak_watch: LeakWatch, tmp_path: Path
+) -> None:
+    # One slot: every attempt but one at a time is deferred, per target (a small step, whose
+    # targets wait in retry lanes) and per chunk (a big step, whose batches ask again).
+    host = fleet_host("one-slot", SQLFLEET_TARGET_ACTIVITY_SLOTS="1")
+    host.put_credential("lite-login", "nobody", new_password(leak_watch, "one slot login"))
+    small, big = tmp_path / "small", tmp_path / "big"
+    for folder, count in ((small, 3), (big, 520)):
+        folder.mkdir()
+        for index in range(count):
+            (folder / f"db{index:03}.db").touch()
+    for name, folder in (("small", small), ("big", big)):
+        member = {"target_type": "server", "engine": "sqlite", "server_name": str(folder)}
+        host.put_target_group(name, [member])
+        host.put_job(name, [step("only", "SELECT 1 AS one", name, "lite-login")])
+    started = [host.start_job("small"), host.start_job("big")]
+    for execution_id, count in zip(started, (3, 520), strict=True):
+        execution = host.wait_finished(execution_id, 90)
+        assert execution["lifecycle"] == "Succeeded", execution
+        progress = execution["steps"][0]["progress"]
+        assert progress["counts"] == {"Succeeded": count}, progress
+        assert progress["attempts"] == count, "a deferral is no attempt"
