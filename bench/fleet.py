@@ -206,14 +206,15 @@ def measure(
         last: tuple[str, float, dt.datetime] | None = None
         output = profile / f"{fleet.engine}-{fleet.size}" if profile else None
         user, system = host.cpu_seconds()
-        for number in range(rounds):
-            for side in ("baseline", "fleet") if number % 2 == 0 else ("fleet", "baseline"):
-                if side == "baseline":
-                    baselines.append(baseline())
-                    continue
-                with profiled(host.process.pid, output if number == 0 else None, profiler):
+        with profiled(host.process.pid, output, profiler):  # the host idles in baselines
+            for number in range(rounds):
+                order = ("baseline", "fleet") if number % 2 == 0 else ("fleet", "baseline")
+                for side in order:
+                    if side == "baseline":
+                        baselines.append(baseline())
+                        continue
                     last = fleet_run()
-                fleets.append(last[1])
+                    fleets.append(last[1])
         after = host.cpu_seconds()
         assert last is not None
         rss = host.peak_rss_mib()
