@@ -163,15 +163,25 @@ def list_databases(
     if str(getattr(member.target_type, "value", member.target_type)) != "elasticPool":
         pool = None
     query = dialect.list_databases_query(pool)
-    connection = _open(dialect.engine, member.server_name, member.port, None, auth, driver, timeout)
-    try:
-        cursor = connection.cursor()
-        cursor.execute(query.sql, *query.params)
-        return [str(row[0]) for row in cursor.fetchall()]
-    except pyodbc.Error as error:
-        raise TargetError(where, *_error_text(error, auth)) from None
-    finally:
-        connection.close()
+
+    def listing() -> list[str]:
+        connection = _open(
+            dialect.engine, member.server_name, member.port, None, auth, driver, timeout
+        )
+        try:
+            cursor = connection.cursor()
+            cursor.execute(query.sql, *query.params)
+            return [str(row[0]) for row in cursor.fetchall()]
+        except pyodbc.Error as error:
+            raise TargetError(where, *_error_text(error, auth)) from None
+        finally:
+            connection.close()
+
+    # The listing has no watchdog: a server that stops answering is given up on here.
+    databases = call_bounded(listing, 2 * timeout, None, ABANDON_AFTER_SECONDS, where)
+    if databases is None:
+        raise TargetError(where, f"the server did not answer within {2 * timeout:g} s")
+    return databases
 
 
 def run_script(
@@ -326,30 +336,37 @@ def write_output(
     values = [
         [bind_value(c.kind, v) for c, v in zip(specs, row, strict=True)] + [marker] for row in rows
     ]
-    connection = _open(
-        dialect.engine,
-        target.server,
-        target.port,
-        target.database,
-        auth,
-        driver,
-        min(CONNECT_TIMEOUT_SECONDS, timeout_seconds),
-        read_timeout=timeout_seconds,
-    )
-    with contextlib.closing(connection):
-        cursor = connection.cursor()
-        with Watchdog(_interrupter(cursor), timeout_seconds) as watchdog:
-            try:
-                _create_output_table(cursor, dialect, table, specs)
-                if values:
-                    connection.autocommit = False
-                    cursor.executemany(dialect.insert_output(table, specs), values)
-                    connection.commit()
-            except pyodbc.Error as error:
-                if watchdog.fired:
-                    raise TargetError(where, f"cancelled after {timeout_seconds:g} s") from None
-                raise TargetError(where, *_error_text(error, auth)) from None
-    return len(values)
+
+    def writing() -> int:
+        connection = _open(
+            dialect.engine,
+            target.server,
+            target.port,
+            target.database,
+            auth,
+            driver,
+            min(CONNECT_TIMEOUT_SECONDS, timeout_seconds),
+            read_timeout=timeout_seconds,
+        )
+        with contextlib.closing(connection):
+            cursor = connection.cursor()
+            with Watchdog(_interrupter(cursor), timeout_seconds) as watchdog:
+                try:
+                    _create_output_table(cursor, dialect, table, specs)
+                    if values:
+                        connection.autocommit = False
+                        cursor.executemany(dialect.insert_output(table, specs), values)
+                        connection.commit()
+                except pyodbc.Error as error:
+                    if watchdog.fired:
+                        raise TargetError(where, f"cancelled after {timeout_seconds:g} s") from None
+                    raise TargetError(where, *_error_text(error, auth)) from None
+        return len(values)
+
+    written = call_bounded(writing, timeout_seconds, None, ABANDON_AFTER_SECONDS, where)
+    if written is None:
+        raise TargetError(where, f"the server did not answer within {timeout_seconds:g} s")
+    return written
 
 
 def _open(
