@@ -217,12 +217,17 @@ class Host:
         self.data_lock.release()
 
     async def run(self) -> None:
-        """Start, then serve until SIGINT or SIGTERM."""
+        """Start, then serve until SIGINT or SIGTERM. Raises what ``start`` raises (a damaged
+        task hub: TaskHubDamaged), having let go of everything."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
         try:
             await stop.wait()
         finally:

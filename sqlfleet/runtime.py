@@ -14,6 +14,7 @@ from sqlfleet.settings import Settings, get_settings
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.store import JobStore, open_job_store
 from sqlfleet.store.hostlock import JobDatabaseLock, sqlite_database_path
+from sqlfleet.store.integrity import check_sqlite_database
 
 _lock = threading.Lock()
 _store: JobStore | None = None
@@ -60,8 +61,12 @@ def claim_job_database() -> None:
     hostlock``); the app calls it when the host loads it. A server job database is shared by
     the instances of the app, as on Azure, and needs no claim.
 
-    Raises ``JobDatabaseInUse`` naming the process that holds it. Unusable settings are left
-    to the first use of the store, which names the setting."""
+    Then checks that the file is a sound SQLite database, so that a damaged one stops the host
+    with one line naming it instead of a host that answers 500.
+
+    Raises ``JobDatabaseInUse`` naming the process that holds it, ``JobDatabaseCorrupt``
+    naming the file. Unusable settings are left to the first use of the store, which names the
+    setting."""
     global _claim
     try:
         database = sqlite_database_path(settings().job_database_url)
@@ -71,6 +76,11 @@ def claim_job_database() -> None:
         if database is None or (_claim is not None and _claim.database == database):
             return
         claim = JobDatabaseLock.acquire(database)
+        try:
+            check_sqlite_database(database)
+        except BaseException:
+            claim.release()
+            raise
         if _claim is not None:
             _claim.release()
         _claim = claim
