@@ -11,19 +11,16 @@ and that one are the devhost's only ``sqlite3`` users).
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 from pathlib import Path
 
+from devhost.datalock import FILE_MODE, make_private_file
 from devhost.hubstore import TaskHubDamaged
 
 MEMORY = ":memory:"
-FILE_MODE = 0o600
 # quick_check lists at most this many problems; the message names the first.
 _PROBLEMS = 3
-
-logger = logging.getLogger("Host.Startup")
 
 
 def open_hub_file(path: str) -> sqlite3.Connection:
@@ -55,16 +52,9 @@ def open_hub_file(path: str) -> sqlite3.Connection:
 def make_private(database: Path) -> None:
     """Create ``database`` owner-only when missing; make it (and its -wal and -shm files) so
     when others may read it."""
-    descriptor = os.open(database, os.O_RDWR | os.O_CREAT, FILE_MODE)
-    os.close(descriptor)
+    os.close(os.open(database, os.O_RDWR | os.O_CREAT, FILE_MODE))
     for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            continue
-        if mode & 0o077:
-            os.chmod(path, FILE_MODE)
-            logger.warning("%s was readable by others (mode %03o); made it 600", path, mode)
+        make_private_file(path)
 
 
 def first_line(error: BaseException) -> str:
