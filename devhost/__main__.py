@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import sys
@@ -86,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(host.run())
     except TaskHubDamaged as error:
         logging.getLogger("Host.Startup").error("cannot start: %s", error)
+        return 2
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        logging.getLogger("Host.Startup").error(
+            "cannot start: port %s on %s is in use by another program; stop it or choose "
+            "another port with --port",
+            options.port,
+            options.host,
+        )
         return 2
     return 0
 

@@ -23,6 +23,8 @@ from sqlfleet.store.history import HistoryStore
 from sqlfleet.store.jobs import JobDefinitionStore
 from sqlfleet.store.migrate import upgrade
 from sqlfleet.store.monitoring import MonitoringStore
+from sqlfleet.store.notifications import NotificationStore
+from sqlfleet.store.pages import TargetPageStore
 from sqlfleet.store.protocol import JobStore, StepRef
 from sqlfleet.store.reruns import RerunStore
 
@@ -49,6 +51,8 @@ class SqlJobStore(
     HistoryStore,
     MonitoringStore,
     RerunStore,
+    TargetPageStore,
+    NotificationStore,
 ):
     """The job store on a SQL database. ``clock`` (UTC-aware) stamps every time it writes;
     each job keeps its newest ``job_versions_kept`` versions and those executions ran.

@@ -33,7 +33,13 @@ from sqlfleet.models import (
 from sqlfleet.models.jobs import StepFields
 from sqlfleet.models.validation import problems_error
 from sqlfleet.store.database import Database
-from sqlfleet.store.definitions import require_credential, require_target_group
+from sqlfleet.store.definitions import (
+    group_engines,
+    refuse_identity_on,
+    require_credential,
+    require_target_group,
+)
+from sqlfleet.store.notifications import write_rules
 from sqlfleet.store.tables import (
     job_executions,
     job_steps,
@@ -81,6 +87,11 @@ class JobDefinitionStore:
                 ]
                 for index, draft in enumerate(drafts):
                     _check_references(connection, draft, f"steps[{index}].")
+            for index, rule in enumerate(document.notifications or []):
+                for field in ("secret_credential_name", "smtp_credential_name"):
+                    require_credential(
+                        connection, getattr(rule, field), f"notifications[{index}].{field}"
+                    )
             values = {
                 "description": document.description,
                 "enabled": document.enabled,
@@ -102,6 +113,8 @@ class JobDefinitionStore:
                 )
                 if drafts:
                     write_version(connection, job_id, 0, drafts, now, self._versions_kept)
+                if document.notifications is not None:
+                    write_rules(connection, job_id, document.notifications)
             else:
                 connection.execute(
                     jobs.update().where(jobs.c.job_id == row["job_id"]).values(**values)
@@ -116,6 +129,8 @@ class JobDefinitionStore:
                         now,
                         self._versions_kept,
                     )
+                if document.notifications is not None:
+                    write_rules(connection, row["job_id"], document.notifications)
             return read_job(connection, name), row is None
 
     def delete_job(self, name: str, *, force: bool = False) -> list[str]:
@@ -379,7 +394,19 @@ def _move(drafts: list[StepFields], index: int, new_id: int | None) -> int:
 def _check_references(connection: Connection, draft: StepFields, prefix: str) -> None:
     require_target_group(connection, draft.target_group_name, f"{prefix}target_group_name")
     require_credential(connection, draft.credential_name, f"{prefix}credential_name")
+    refuse_identity_on(
+        connection,
+        draft.credential_name,
+        group_engines(connection, draft.target_group_name),
+        f"{prefix}credential_name",
+    )
     if draft.output is not None:
         require_credential(
             connection, draft.output.credential_name, f"{prefix}output.credential_name"
+        )
+        refuse_identity_on(
+            connection,
+            draft.output.credential_name,
+            {draft.output.engine.value},
+            f"{prefix}output.credential_name",
         )

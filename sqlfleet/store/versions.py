@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlfleet.errors import NotFound
 from sqlfleet.models import Job, JobStep, JobVersion, OutputDestination, Schedule
 from sqlfleet.models.jobs import StepFields
+from sqlfleet.store.notifications import read_rules
 from sqlfleet.store.tables import job_executions, job_steps, job_versions, jobs
 
 COMMAND_TYPE = "TSql"
@@ -260,4 +261,5 @@ def read_job(connection: Connection, name: str) -> Job:
         steps=read_version(connection, row, None).steps,
         created_time=row["created_time"],
         modified_time=row["modified_time"],
+        notifications=read_rules(connection, row["job_id"]),
     )
