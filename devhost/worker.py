@@ -488,12 +488,17 @@ class Worker:
         # newer ones: their activity rows are behind the feeder's watermark, so nothing else
         # would run them again before a restart, and their executions would wait for ever.
         pending: list[Delivery] = []
+        retry_at = 0.0
         finished = False
         while not finished:
-            batch, finished = self._take_completions(ERROR_BACKOFF_SECONDS if pending else None)
-            batch = pending + batch
-            if batch:
-                pending = self._record_results(batch)
+            wait = max(0.0, retry_at - time.monotonic()) if pending else None
+            batch, finished = self._take_completions(wait)
+            pending += batch
+            # After a refusal, newer results wait with the refused ones for the pause to end.
+            if pending and (finished or time.monotonic() >= retry_at):
+                pending = self._record_results(pending)
+                if pending:
+                    retry_at = time.monotonic() + ERROR_BACKOFF_SECONDS
                 self._wake_dispatcher.set()
         if pending:
             self.log.error(
