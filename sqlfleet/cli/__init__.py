@@ -96,7 +96,8 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
-        parser.exit(message=f"sqlfleet {_version()}\n")
+        sys.stdout.write(f"sqlfleet {_version()}\n")
+        parser.exit()
 
 
 def _version() -> str:
