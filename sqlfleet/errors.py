@@ -204,6 +204,21 @@ class JobDatabaseUnavailable(SqlFleetError):
         super().__init__(f"the job database is unavailable: {reason}")
 
 
+class JobDatabaseCorrupt(SqlFleetError):
+    """The SQLite job database ``database`` is not a sound SQLite database (truncated,
+    overwritten, not SQLite at all); ``reason`` is what SQLite said."""
+
+    code = "JobDatabaseCorrupt"
+
+    def __init__(self, database: str, reason: str) -> None:
+        self.database = database
+        self.reason = reason
+        super().__init__(
+            f"the job database {database} is damaged ({reason}); restore it from a backup, or "
+            "move it (with its -wal and -shm files) away to start with an empty job database"
+        )
+
+
 class JobDatabaseInUse(SqlFleetError):
     """Another host holds the SQLite job database ``database`` (its lock file ``lock_file``);
     ``holder`` is what that host wrote there (pid, command, started) as far as it was read."""
