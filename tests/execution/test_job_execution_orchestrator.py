@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from orchestrators import names
 from orchestrators.executions import run_execution
+from sqlfleet.durable import names
 
 EXECUTION = "5f0c8d1e-7b7a-4c61-9d5e-0a1b2c3d4e5f"
 # What every activity of step 1 gets: its ids and the step's span in the execution's trace
