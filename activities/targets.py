@@ -21,9 +21,9 @@ from typing import Any
 
 from activities import bp, lanes, slots
 from activities.cancellations import cancellations
-from activities.connections import credential_auth
-from orchestrators import names
 from sqlfleet import odbc, telemetry
+from sqlfleet.connections import credential_auth
+from sqlfleet.durable import names
 from sqlfleet.engines import OutputTable
 from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle

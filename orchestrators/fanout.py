@@ -30,7 +30,10 @@ from typing import Any, NamedTuple
 
 import azure.durable_functions as df
 
-from orchestrators import bp, names
+from orchestrators import bp
+from sqlfleet.durable import names
+from sqlfleet.errors import first_line
+from sqlfleet.times import parse_utc
 
 LANE_CHUNK = 50
 # How long a chunk of targets that found no target slot waits before it asks again.
@@ -145,7 +148,7 @@ def _run_target(
     ``_Deferred`` when the attempt found no target slot (``activities.slots``)."""
     while True:
         if not_before:
-            canceled = yield from waiter.wait_until(_parse_time(not_before))
+            canceled = yield from waiter.wait_until(parse_utc(not_before))
             if canceled:
                 return False
         result = yield context.call_activity_with_retry(
@@ -193,7 +196,7 @@ def _retry_lane(
             yield from _cancel_rest(context, ref, ordinal, 1, ordinal + 1)
             outcome = "canceled"
     except Exception as exc:  # noqa: BLE001 - no parent sees this lane fail: record it
-        error, outcome = _first_line(str(exc)), "failed"
+        error, outcome = first_line(str(exc)), "failed"
     yield context.call_activity_with_retry(
         names.SETTLE_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "error": error}
     )
@@ -235,18 +238,9 @@ def _cancel_rest(
         )
 
 
-def _parse_time(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def _step_ref(job: dict[str, Any]) -> dict[str, Any]:
     """The step's ids and, when the parent passed it, its ``traceparent``."""
     ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
     if job.get("traceparent"):
         ref["traceparent"] = job["traceparent"]
     return ref
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0].strip()[:1000] if text.strip() else "internal error"

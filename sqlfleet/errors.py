@@ -11,6 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 
+def first_line(text: object, limit: int = 1000, empty: str = "internal error") -> str:
+    """The first non-empty line of ``text`` (an error's message, any value), cut to ``limit``
+    characters; ``empty`` when there is none. For messages that must stay one line."""
+    for line in str(text).strip().splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return empty
+
+
 class SqlFleetError(Exception):
     """Base of every domain error. ``code`` is stable and part of the API contract."""
 
