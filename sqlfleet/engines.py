@@ -384,6 +384,14 @@ class PostgresDialect(Dialect):
             return _decimal_type("numeric", column, 1000, "numeric")
         return super().column_type(column)
 
+    def insert_output(self, table: OutputTable, columns: Sequence[ColumnSpec]) -> str:
+        # PostgreSQL's own placeholders ($1, $2...; psycopg's RawCursor): a '%' or '?' in a
+        # quoted name stays part of the name.
+        text = super().insert_output(table, columns)
+        head, values = text.rsplit(" VALUES (", 1)
+        marks = ", ".join(f"${n}" for n in range(1, values.count("?") + 1))
+        return f"{head} VALUES ({marks})"
+
 
 class MySqlDialect(Dialect):
     """MySQL and MariaDB through MariaDB Connector/ODBC (multi-statements switched on).

@@ -165,6 +165,12 @@ def list_databases(
     query = dialect.list_databases_query(pool)
 
     def listing() -> list[str]:
+        if dialect.engine == "postgresql":
+            from sqlfleet import postgres  # psycopg, not psqlODBC (sqlfleet.postgres says why)
+
+            return postgres.list_databases(
+                member.server_name, member.port, query, auth, timeout, where
+            )
         connection = _open(
             dialect.engine, member.server_name, member.port, None, auth, driver, timeout
         )
@@ -220,6 +226,12 @@ def run_script(
     started = time.monotonic()
 
     def converse() -> ScriptOutcome:
+        if dialect_for(target.engine).engine == "postgresql":
+            from sqlfleet import postgres  # psycopg, not psqlODBC (sqlfleet.postgres says why)
+
+            return postgres.run_on_server(
+                target, auth, script, timeout_seconds, max_rows, variables, cancel
+            )
         return _run_on_server(
             target, auth, script, timeout_seconds, max_rows, variables, driver, cancel
         )
@@ -338,6 +350,10 @@ def write_output(
     ]
 
     def writing() -> int:
+        if dialect.engine == "postgresql":
+            from sqlfleet import postgres  # psycopg, not psqlODBC (sqlfleet.postgres says why)
+
+            return postgres.write_rows(target, auth, table, specs, values, timeout_seconds, where)
         connection = _open(
             dialect.engine,
             target.server,
