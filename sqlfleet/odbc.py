@@ -1,5 +1,6 @@
 """Every conversation with a target database: through pyodbc (the project's only pyodbc user),
-except SQLite files, which ``sqlfleet.sqlitefiles`` opens with Python's ``sqlite3`` (it says why).
+except SQLite files, which ``sqlfleet.sqlitefiles`` opens with Python's ``sqlite3``, and
+PostgreSQL targets, which ``sqlfleet.postgres`` reaches with psycopg (each says why).
 
 - ``connect``: a connection to one target, signed in with a ``ConnectionAuth`` (a context
   manager: it closes the connection the way the driver needs).
@@ -9,7 +10,7 @@ except SQLite files, which ``sqlfleet.sqlitefiles`` opens with Python's ``sqlite
 - ``write_output``: a first result set into the step's output table (created when missing).
 
 What each driver reports as messages: SQL Server PRINT and RAISERROR ≤ 10 (``cursor.messages``);
-PostgreSQL ``RAISE NOTICE``/``WARNING`` (psqlODBC joins the notices of one call with ';');
+PostgreSQL ``RAISE NOTICE``/``WARNING`` (libpq's notices, one by one);
 MariaDB/MySQL have no messages, so their warnings and notes (``SHOW WARNINGS``, which covers the
 last statement only) stand in; SQLite has none. Values in rows are JSON-safe
 (``sqlfleet.values``).
@@ -86,15 +87,6 @@ _SQL_SS_TIMESTAMPOFFSET = -155  # SQL Server datetimeoffset, which pyodbc cannot
 # "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]" and "[ma-3.1.15][10.11.19-MariaDB]".
 _VENDOR_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 _ODBC_FUNCTION_SUFFIX = re.compile(r"\s*\(SQL\w+\)\s*$")
-# psqlODBC hands the notices of one call over as one text, joined with ';' and cut in pieces.
-_POSTGRES_NOTICE_BREAK = re.compile(r";(?=(?:DEBUG|LOG|INFO|NOTICE|WARNING): )")
-# psqlODBC reports every failed connection as 08001, a refused sign-in too; the server's FATAL
-# text tells them apart, and a refused sign-in must not be retried with the same secret.
-_POSTGRES_REFUSED_SIGN_IN = (
-    (re.compile(r"FATAL:\s+password authentication failed"), "28P01"),
-    (re.compile(r'FATAL:\s+(?:role ".*" does not exist|no pg_hba\.conf entry)'), "28000"),
-    (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
-)
 
 # MariaDB Connector/C reads <MARIADB_HOME>/my.cnf when a connection string says USE_MYCNF=1, as
 # every mysql one does (sqlfleet.engines.MySqlDialect): that file switches LOAD DATA LOCAL
@@ -505,8 +497,6 @@ def _add_messages(
     """Keep the first ``MAX_MESSAGES`` - 1 messages and count the rest (``_close_messages``
     then says how many were dropped, in the line the job database keeps last)."""
     texts = [_VENDOR_PREFIX.sub("", str(text)) for _prefix, text in messages]
-    if engine == "postgresql" and texts:
-        texts = [t for t in _POSTGRES_NOTICE_BREAK.split("".join(texts)) if t]
     room = max(0, MAX_MESSAGES - 1 - len(outcome.messages))
     outcome.messages.extend(text[:MAX_MESSAGE_CHARS] for text in texts[:room])
     outcome.messages_dropped += max(0, len(texts) - room)
@@ -555,7 +545,4 @@ def _error_text(error: pyodbc.Error, auth: ConnectionAuth) -> tuple[str, str | N
     sqlstate = str(args[0]) if len(args) > 1 else None
     text = str(args[1] if len(args) > 1 else args[0] if args else error)
     text = _ODBC_FUNCTION_SUFFIX.sub("", _VENDOR_PREFIX.sub("", text)).strip()
-    if sqlstate == "08001":
-        refused = (state for pattern, state in _POSTGRES_REFUSED_SIGN_IN if pattern.search(text))
-        sqlstate = next(refused, sqlstate)
     return str(redact(text, auth.secrets)), sqlstate

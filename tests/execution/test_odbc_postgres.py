@@ -1,4 +1,4 @@
-"""sqlfleet.odbc against a real PostgreSQL through psqlODBC."""
+"""sqlfleet.odbc against a real PostgreSQL (through psycopg, sqlfleet.postgres)."""
 
 from __future__ import annotations
 
@@ -216,3 +216,56 @@ def test_unreachable_server_and_missing_database(postgres_server, auth):
     with pytest.raises(TargetError) as caught:
         list_databases(member, secret)
     assert "pw-SECRET-123" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "x' host=192.0.2.1 dbname='y",  # would add keywords if libpq took it as a conninfo
+        "postgresql://192.0.2.1:1/x",  # ... or a URI
+        "x;Driver={evil};DSN=evil",  # what psqlODBC had to refuse
+    ],
+)
+def test_a_database_name_is_only_a_name(postgres_server, auth, hostile):
+    outcome = run_script(
+        target(postgres_server, hostile), auth, "SELECT 1", timeout_seconds=10, max_rows=1
+    )
+    # The machine's server was asked for that database, verbatim, and nothing else was tried.
+    assert f'database "{hostile}" does not exist' in outcome.error, outcome.error
+    assert outcome.sqlstate == "08001"
+    assert outcome.elapsed_seconds < 5
+
+
+def test_a_notice_flood_keeps_the_first_ones_and_counts_every_other(
+    postgres_server, databases, auth
+):
+    flood = "DO $$ BEGIN FOR i IN 1..5000 LOOP RAISE NOTICE 'n%', i; END LOOP; END $$; SELECT 1"
+    outcome = run_script(
+        target(postgres_server, databases[0]), auth, flood, timeout_seconds=30, max_rows=1
+    )
+    assert outcome.succeeded, outcome.error
+    assert outcome.messages[:2] == ["NOTICE: n1", "NOTICE: n2"]
+    assert outcome.messages[998:] == ["NOTICE: n999", "... 4001 more message(s) not kept"]
+    assert outcome.messages_dropped == 4001
+    assert outcome.rows == [[1]]
+
+
+def test_values_python_cannot_hold_come_back_as_the_server_s_text(postgres_server, databases, auth):
+    outcome = run_script(
+        target(postgres_server, databases[0]),
+        auth,
+        "SELECT 'infinity'::date AS d, '-infinity'::timestamp AS t, '24:00'::time AS e, "
+        "'0044-03-15 BC'::date AS bc, '{\"a\": [1, 2]}'::jsonb AS j, ARRAY[1, 2] AS a, "
+        "INTERVAL '1 day 2 hours' AS i, 12.5::money AS m, "
+        "TIMESTAMPTZ '2024-01-02 03:04:05+00' AS tz",
+        timeout_seconds=30,
+        max_rows=1,
+    )
+    assert outcome.succeeded, outcome.error
+    assert [c.kind for c in outcome.columns] == [
+        "date", "datetime", "time", "date", "text", "text", "text", "float", "datetime",
+    ]  # fmt: skip
+    assert outcome.rows == [
+        ["infinity", "-infinity", "24:00:00", "0044-03-15 BC", '{"a": [1, 2]}', "{1,2}",
+         "1 day 02:00:00", 12.5, "2024-01-02T03:04:05"],
+    ]  # fmt: skip
