@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import threading
 import uuid
 from types import SimpleNamespace
 
@@ -269,3 +272,55 @@ def test_values_python_cannot_hold_come_back_as_the_server_s_text(postgres_serve
         ["infinity", "-infinity", "24:00:00", "0044-03-15 BC", '{"a": [1, 2]}', "{1,2}",
          "1 day 02:00:00", 12.5, "2024-01-02T03:04:05"],
     ]  # fmt: skip
+
+
+class PasswordAsker:
+    """A TCP peer that speaks just enough of PostgreSQL's protocol to ask for a clear-text
+    password, and keeps what it is sent (None: the client sent none)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received: list[bytes | None] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection, self.listener:
+            connection.settimeout(10)
+            while True:
+                (length,) = struct.unpack("!i", connection.recv(4, socket.MSG_WAITALL))
+                body = connection.recv(length - 4, socket.MSG_WAITALL)
+                if body[:4] in (struct.pack("!i", 80877103), struct.pack("!i", 80877104)):
+                    connection.sendall(b"N")  # no TLS, no GSS encryption
+                    continue
+                break
+            connection.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
+            kind = connection.recv(1)
+            if kind != b"p":
+                self.received.append(None)
+                return
+            (length,) = struct.unpack("!i", connection.recv(4, socket.MSG_WAITALL))
+            self.received.append(connection.recv(length - 4, socket.MSG_WAITALL).rstrip(b"\0"))
+
+
+def test_an_empty_password_never_becomes_the_host_s_stored_one(tmp_path, monkeypatch):
+    # libpq looks a missing password up in a password file (PGPASSFILE, ~/.pgpass): a
+    # credential without one must not sign in with what the host's user keeps for that server.
+    asker = PasswordAsker()
+    stored = tmp_path / "pgpass"
+    stored.write_text(f"127.0.0.1:{asker.port}:*:*:host-SECRET-pw\n")
+    stored.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(stored))
+    outcome = run_script(
+        Target("postgresql", "127.0.0.1", asker.port, "db"),
+        ConnectionAuth(user="someone", password=""),
+        "SELECT 1",
+        timeout_seconds=10,
+        max_rows=1,
+    )
+    asker.thread.join(10)
+    assert "no password supplied" in outcome.error, outcome.error
+    assert asker.received in ([], [None])
+    assert "host-SECRET-pw" not in outcome.error
