@@ -18,8 +18,9 @@ of ``;``/``{``/``}`` in names (libpq quotes every value), dates and times Postgr
 Python cannot (``infinity``, BC, year 10000+, ``24:00``) come back as the server's text, and a
 numeric column without a declared precision stays ``numeric`` in an output table.
 
-libpq never reads the host's password file (``~/.pgpass``) for a target: a credential with an
-empty password must not sign in with a password the host's user keeps for that server.
+libpq never reads the host's password file (``~/.pgpass``, ``PGPASSFILE``) nor ``PGPASSWORD`` for
+a target: a credential with an empty password must not sign in with a password the host's user
+keeps for that server.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def connect(
             port=int(port or dialect.default_port or 5432),
             dbname=database,
             user=auth.user,
-            password=auth.password,
+            password=auth.password or "",  # given, even empty: libpq then reads no PGPASSWORD
             passfile=_NO_PASSWORD_FILE,
             connect_timeout=max(2, math.ceil(timeout)),
             keepalives=1,

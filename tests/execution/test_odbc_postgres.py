@@ -306,13 +306,14 @@ class PasswordAsker:
 
 
 def test_an_empty_password_never_becomes_the_host_s_stored_one(tmp_path, monkeypatch):
-    # libpq looks a missing password up in a password file (PGPASSFILE, ~/.pgpass): a
-    # credential without one must not sign in with what the host's user keeps for that server.
+    # libpq looks a missing password up in PGPASSWORD and a password file (PGPASSFILE,
+    # ~/.pgpass): a credential without one must not sign in with what the host keeps.
     asker = PasswordAsker()
     stored = tmp_path / "pgpass"
     stored.write_text(f"127.0.0.1:{asker.port}:*:*:host-SECRET-pw\n")
     stored.chmod(0o600)
     monkeypatch.setenv("PGPASSFILE", str(stored))
+    monkeypatch.setenv("PGPASSWORD", "host-SECRET-pw")
     outcome = run_script(
         Target("postgresql", "127.0.0.1", asker.port, "db"),
         ConnectionAuth(user="someone", password=""),
