@@ -18,6 +18,7 @@ from sqlfleet.cli import (
     export,
     jobs,
     monitoring,
+    notifications,
     serve,
     target_groups,
 )
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     credentials.register(nouns, common)
     target_groups.register(nouns, common)
     jobs.register(nouns, common)
+    notifications.register(nouns, common)
     return parser
 
 

@@ -345,7 +345,14 @@ def test_openapi_document_describes_every_route(api: Any) -> None:
     put_job = document["paths"]["/api/jobs/{name}"]["put"]
     schema_ref = put_job["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     job_in = document["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
-    assert set(job_in["properties"]) == {"name", "description", "enabled", "schedule", "steps"}
+    assert set(job_in["properties"]) == {
+        "name",
+        "description",
+        "enabled",
+        "schedule",
+        "steps",
+        "notifications",
+    }
     assert {"201", "200", "422", "404"} <= set(put_job["responses"])
     step_fields = document["components"]["schemas"]["StepIn"]["properties"]
     assert step_fields["retry_attempts"]["default"] == 10
