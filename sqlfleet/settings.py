@@ -13,6 +13,7 @@
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
 | SQLFLEET_READ_ONLY_KEYS | none (every function key may act) |
+| SQLFLEET_PROMETHEUS_METRICS | off (``true``: Prometheus text at ``/api/metrics``) |
 
 SQLite files are not reached through ODBC (``sqlfleet.sqlitefiles`` says why), so there is no
 driver setting for them.
@@ -43,6 +44,8 @@ HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
 READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
+# Read by sqlfleet.telemetry (with APPLICATIONINSIGHTS_CONNECTION_STRING and the OTEL_* ones).
+PROMETHEUS_METRICS = "SQLFLEET_PROMETHEUS_METRICS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlfleet.settings import PROMETHEUS_METRICS
 from sqlfleet.telemetry.ids import SpanIds
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 APPLICATION_INSIGHTS = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-PROMETHEUS = "SQLFLEET_PROMETHEUS_METRICS"
+PROMETHEUS = PROMETHEUS_METRICS
 _TRUE = {"1", "true", "yes", "on"}
 
 logger = logging.getLogger("sqlfleet.telemetry")

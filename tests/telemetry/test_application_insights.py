@@ -54,6 +54,10 @@ def ingestion(monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpReceiver]:
         )
         # Statsbeat (the SDK's own usage counts) would go to Microsoft's endpoint.
         monkeypatch.setenv("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
+        # And neither its counts of this app's telemetry nor its configuration refresh, which
+        # would go on calling the receiver after the test.
+        monkeypatch.setenv("APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "true")
+        monkeypatch.setenv("APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED", "true")
         monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
         monkeypatch.delenv("SQLFLEET_PROMETHEUS_METRICS", raising=False)
         yield receiver
