@@ -98,6 +98,11 @@ def openapi_document() -> dict[str, Any]:
             }
         for status, response in op.responses.items():
             item["responses"][str(status)] = _response(status, response, refs)
+        if op.function_name in _TEXT_ANSWERS:
+            item["responses"]["200"] = {
+                "description": "OK",
+                "content": {_TEXT_ANSWERS[op.function_name]: {"schema": {"type": "string"}}},
+            }
         for status in _error_statuses(op):
             item["responses"].setdefault(
                 str(status),
@@ -126,6 +131,12 @@ def _path_schema(op: Operation, parameter: str) -> dict[str, Any]:
     return _PATH_SCHEMAS.get(parameter, {"type": "string"})
 
 
+# Routes a setting turns on: 404 (naming the setting) while it is off.
+_OFF_BY_SETTING = {"metrics_get"}
+# Routes that answer text rather than JSON, and its media type.
+_TEXT_ANSWERS = {"metrics_get": "text/plain"}
+
+
 def _error_statuses(op: Operation) -> list[int]:
     """The error answers ``op`` can give, from what it reads and does."""
     if op.function_name == "openapi_document":
@@ -134,7 +145,7 @@ def _error_statuses(op: Operation) -> list[int]:
     statuses = [500, 503]
     if op.body is not None or op.query or parameters & _PARSED_PATH_PARAMETERS:
         statuses.append(400)
-    if parameters:
+    if parameters or op.function_name in _OFF_BY_SETTING:
         statuses.append(404)
     if op.mutates:
         statuses.append(403)
