@@ -243,6 +243,19 @@ def joined(parent: SpanIds | None) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def joined_step(document: dict[str, Any]) -> Iterator[None]:
+    """``joined`` on the step span of an activity's input (``traceparent``, else its ids)."""
+    pipeline = active()
+    if pipeline is None:
+        yield
+        return
+    from sqlfleet.telemetry.ids import step_parent
+
+    with pipeline.joined(step_parent(document)):
+        yield
+
+
 def prometheus_text() -> bytes | None:
     """The metrics in Prometheus' text format, or None when ``SQLFLEET_PROMETHEUS_METRICS`` is
     not on."""

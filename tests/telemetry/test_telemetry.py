@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -176,6 +177,24 @@ def test_otlp_over_http_reaches_a_receiver(otlp_receiver: HttpReceiver, run: Run
 
     totals = poll(counted, 20, "target executions over OTLP", interval=0.3)
     assert totals == {"Succeeded": 5, "Failed": 1}
+
+    def logged() -> list[Any]:
+        found = []
+        for request in otlp_receiver.requests:
+            if request.path != "/v1/logs":
+                continue
+            message = ExportLogsServiceRequest.FromString(request.body)
+            for resource in message.resource_logs:
+                for scope in resource.scope_logs:
+                    found += [r for r in scope.log_records if r.trace_id.hex() == run.trace_id]
+        return found
+
+    # The failed-target warning of step 2 (what the Azure Monitor alert counts), in the trace.
+    (record,) = poll(logged, 20, "the step's warning over OTLP", interval=0.2)
+    assert record.body.string_value.startswith("SQL Fleet: failed target executions: 1 Failed")
+    assert record.severity_text == "WARNING"
+    steps = {s.span_id for s in spans if s.name == "step 2 fails"}
+    assert record.span_id in steps
 
 
 def test_prometheus_scrape_after_a_run(telemetry_host: TelemetryHost, run: Run) -> None:
