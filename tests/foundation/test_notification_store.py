@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from sqlfleet.credentials import seal
-from sqlfleet.errors import NotFound, ValidationFailed
+from sqlfleet.errors import InUse, NotFound, ValidationFailed
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import CredentialIn, JobIn, TargetGroupIn
 from sqlfleet.models.validation import validate_document
@@ -119,3 +119,19 @@ def test_a_delivery_out_of_tries_fails(store: SqlJobStore, job: str) -> None:
     assert failed.status.value == "Failed" and failed.last_error == "refused"
     store.delete_job(job)
     assert store.list_deliveries(execution.job_execution_id) == []
+
+
+def test_a_credential_a_rule_names_cannot_be_deleted(store: SqlJobStore, job: str) -> None:
+    with pytest.raises(InUse) as refused:
+        store.delete_credential("hook-secret")
+    assert "job 'j' notification 'hook'" in str(refused.value)
+    store.put_notification_rules(job, [])
+    store.delete_credential("hook-secret")
+
+
+def test_a_webhook_url_carries_no_password() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        validate_document(
+            JobIn, {"notifications": [{**HOOK, "url": "https://u:p@hooks.example.org/x"}]}
+        )
+    assert "notifications[0].url" in str(refused.value.problems)
