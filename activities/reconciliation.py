@@ -30,7 +30,9 @@ import azure.functions as func
 
 from activities import bp
 from activities.bookkeeping import retry_sleepers
+from activities.notifications import start_deliveries
 from orchestrators import names
+from sqlfleet import telemetry
 from sqlfleet.errors import IllegalTransition
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import JobExecution, utc_now
@@ -136,6 +138,8 @@ async def reconcile_execution(
             await client.raise_event(sleeper, names.CANCEL_EVENT, None)
         except Exception:  # noqa: BLE001 - it ended meanwhile; or it looks at its target first
             logger.debug("reconcile: %s takes no events", sleeper, exc_info=True)
+    telemetry.execution_ended(ended)
+    await start_deliveries(store, client, execution.job_execution_id)
     return ended
 
 
