@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from activities import bp, lanes
+from activities import bp, lanes, slots
 from activities.connections import credential_auth
 from orchestrators import names
 from sqlfleet import odbc, telemetry
@@ -83,9 +83,24 @@ def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
     of 20 and no cap). Each turn's scripts run in one of the script processes
     (``sqlfleet.scriptprocesses``), which have those locks to themselves, unless the step
     writes an output table or the processes are still starting (then here): 906-1,141
-    targets/s against 691-826 in this process, on another machine of 2 cores."""
-    with local_chunks if chunk.get("local") else contextlib.nullcontext():
-        return _run_chunk(chunk, client)
+    targets/s against 691-826 in this process, on another machine of 2 cores.
+
+    A chunk holds one of its execution's target slots (``activities.slots``); when none comes
+    free, its targets are deferred to retry lanes that start them shortly."""
+    with slots.target_slots.slot(chunk["job_execution_id"]) as held:
+        if not held:
+            return _defer_chunk(chunk, client)
+        with local_chunks if chunk.get("local") else contextlib.nullcontext():
+            return _run_chunk(chunk, client)
+
+
+def _defer_chunk(chunk: dict[str, Any], client: str) -> int:
+    start, stop = int(chunk["start"]), int(chunk["stop"])
+    ref = {"job_execution_id": chunk["job_execution_id"], "step_id": int(chunk["step_id"])}
+    later = {"attempt": 0, "retry_at": slots.deferred_until().isoformat()}
+    for ordinal in range(start, stop):
+        lanes.start_retry_lane(client, {**ref, "ordinal": ordinal, "attempt": 1}, later)
+    return stop - start
 
 
 def _run_chunk(chunk: dict[str, Any], client: str) -> int:
@@ -232,11 +247,31 @@ def _start_lanes(
 
 
 def _attempt_with_lane(attempt: dict[str, Any], client: str) -> dict[str, Any]:
-    with concurrency.slot():
-        answer = run_attempt(attempt)
+    with slots.target_slots.slot(attempt["job_execution_id"]) as held:
+        if not held:
+            return _defer(attempt, client)
+        with concurrency.slot():
+            answer = run_attempt(attempt)
     if answer.get("retry_at") and attempt.get("retry_lane"):
         lanes.start_retry_lane(client, attempt, answer)
     return answer
+
+
+def _defer(attempt: dict[str, Any], client: str) -> dict[str, Any]:
+    """No target slot for the attempt's execution: nothing starts, and the caller's lane (or a
+    retry lane started here) asks again shortly with the same attempt number."""
+    number = int(attempt["attempt"])
+    waiting = Lifecycle.CREATED if number == 1 else Lifecycle.WAITING_FOR_RETRY
+    answer = {
+        "lifecycle": waiting.value,
+        "attempt": number - 1,  # the lane asks for "attempt + 1"
+        "retry_at": slots.deferred_until().isoformat(),
+        "deferred": True,
+    }
+    if not attempt.get("retry_lane"):
+        return answer
+    lanes.start_retry_lane(client, attempt, answer)
+    return {key: value for key, value in answer.items() if key != "retry_at"}
 
 
 def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from api.blueprint import operation
+from api.errors import ErrorBody
 from sqlfleet import telemetry
 from sqlfleet.errors import NotFound
 
@@ -20,7 +21,7 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
     "GET",
     name="metrics_get",
     summary="The app's metrics in Prometheus text format (SQLFLEET_PROMETHEUS_METRICS=true)",
-    responses={200: None},
+    responses={200: None, 404: ErrorBody},  # 404 while the setting is off
 )
 def get_metrics(req: func.HttpRequest) -> func.HttpResponse:
     """Answers the text exposition; raises ``NotFound`` when the setting is off."""

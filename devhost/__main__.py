@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import sys
@@ -80,7 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     except (AppLoadError, ScheduleError, ValueError, DataFolderInUse) as error:
         logging.getLogger("Host.Startup").error("cannot start: %s", error)
         return 2
-    asyncio.run(host.run())
+    try:
+        asyncio.run(host.run())
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        logging.getLogger("Host.Startup").error(
+            "cannot start: port %s on %s is in use by another program; stop it or choose "
+            "another port with --port",
+            options.port,
+            options.host,
+        )
+        return 2
     return 0
 
 

@@ -69,8 +69,9 @@ def check_credential_key(settings: Settings, store: CredentialLister | None = No
 def seal(name: str, document: CredentialIn, settings: Settings) -> CredentialRecord:
     """The record to store for ``document``: its password (if any) encrypted."""
     ciphertext = None
-    if document.kind == CredentialKind.PASSWORD and document.password is not None:
-        token = cipher(settings).encrypt(document.password.get_secret_value().encode("utf-8"))
+    password = document.password_text
+    if document.kind == CredentialKind.PASSWORD and password is not None:
+        token = cipher(settings).encrypt(password.encode("utf-8"))
         ciphertext = token.decode("ascii")
     return CredentialRecord(
         name=name,

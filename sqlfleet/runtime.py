@@ -26,9 +26,19 @@ def settings() -> Settings:
     return _settings or get_settings()
 
 
+_folders: tuple[Settings, SqliteFolders] | None = None
+
+
 def sqlite_folders() -> SqliteFolders:
-    """Where SQLite targets may lie on this host (``SQLFLEET_SQLITE_ROOTS``)."""
-    return SqliteFolders.from_settings(settings())
+    """Where SQLite targets may lie on this host (``SQLFLEET_SQLITE_ROOTS``): worked out once
+    per settings (resolving the folders costs file system calls on every target)."""
+    global _folders
+    current = settings()
+    cached = _folders
+    if cached is None or cached[0] is not current:
+        cached = (current, SqliteFolders.from_settings(current))
+        _folders = cached
+    return cached[1]
 
 
 def job_store() -> JobStore:

@@ -54,6 +54,11 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
+    source.add_argument(
+        "--empty-password",
+        action="store_true",
+        help="a login without a password (a local server's); never assumed",
+    )
     create.add_argument(
         "--secret-uri",
         help="Key Vault secret URI holding the password (kind keyVault), "
@@ -118,9 +123,11 @@ def create_credential(cli: Invocation) -> int:
         document["secret_uri"] = args.secret_uri
     if args.client_id is not None:
         document["client_id"] = args.client_id
-    if kind == "password":
+    if kind == "password" and args.empty_password:
+        document["empty_password"] = True
+    elif kind == "password":
         document["password"] = read_password(args)
-    elif args.password_env or args.password_stdin:
+    elif args.password_env or args.password_stdin or args.empty_password:
         raise UsageError(f"a {kind} credential takes no password; leave out --password-*")
     path = api_path("credentials", args.name)
     if not args.replace and cli.client.exists(path):

@@ -5,9 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Mapping
+from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 # Elastic Jobs' column sizes: names nvarchar(128), description nvarchar(512), servers nvarchar(256).
@@ -168,6 +177,20 @@ Uuid = Annotated[
     str, Field(strict=True, json_schema_extra={"format": "uuid"}), AfterValidator(_canonical_uuid)
 ]
 UtcDateTime = Annotated[dt.datetime, BeforeValidator(_date_time_text), AfterValidator(_as_utc)]
+
+
+def spelled(enum_type: type[Enum], aliases: Mapping[str, str]) -> tuple[Any, Any]:
+    """Validators that also take ``aliases`` (other spellings of the enum's values, such as
+    T-SQL's ``Minutes`` or PowerShell's ``Minute``), so the API takes what the CLI takes; the
+    JSON Schema lists every spelling."""
+    values = [str(member.value) for member in enum_type]
+    spellings = {alias: value for alias, value in aliases.items() if alias not in values}
+
+    def canonical(value: Any) -> Any:
+        return spellings.get(value, value) if isinstance(value, str) else value
+
+    schema = {"type": "string", "enum": values + list(spellings)}
+    return BeforeValidator(canonical), WithJsonSchema(schema, mode="validation")
 
 
 class ApiModel(BaseModel):

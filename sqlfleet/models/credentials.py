@@ -20,6 +20,7 @@ from sqlfleet.models.common import (
     Uuid,
     check_text,
     field_error,
+    spelled,
 )
 
 MAX_PASSWORD_LENGTH = 1024
@@ -42,6 +43,17 @@ UserName = Annotated[
     ),
     AfterValidator(check_text),
 ]
+
+
+# The CLI takes any case (keyvault, ManagedIdentity): the API the usual ones.
+_KIND = spelled(
+    CredentialKind,
+    {
+        spelling: kind.value
+        for kind in CredentialKind
+        for spelling in (kind.value.lower(), kind.value[0].upper() + kind.value[1:])
+    },
+)
 
 
 class CredentialIn(ApiModel):
@@ -68,12 +80,15 @@ class CredentialIn(ApiModel):
     )
 
     name: Name | None = None
-    kind: CredentialKind
+    kind: Annotated[CredentialKind, _KIND[0], _KIND[1]]
     username: UserName | None = None
     password: SecretStr | None = None
     secret_uri: Annotated[str, Field(max_length=MAX_SECRET_URI_LENGTH, strict=True)] | None = None
     client_id: Uuid | None = None
     description: Description = ""
+    # A login without a password (a local server's) must be asked for: an empty password is
+    # far more often a missing environment variable.
+    empty_password: Annotated[bool, Field(strict=True)] = False
 
     @model_validator(mode="after")
     def _kind_rules(self) -> CredentialIn:
@@ -82,8 +97,14 @@ class CredentialIn(ApiModel):
             raise field_error("username", f"a {kind.value} credential needs a username")
         if kind == CredentialKind.PASSWORD:
             secret = self.password.get_secret_value() if self.password is not None else ""
-            if not secret:
-                raise field_error("password", "a password credential needs a password")
+            if self.empty_password and secret:
+                raise field_error("password", "empty_password is true but a password was given")
+            if not secret and not self.empty_password:
+                raise field_error(
+                    "password",
+                    "a password credential needs a password (for a login without one, send "
+                    '"empty_password": true)',
+                )
             if len(secret) > MAX_PASSWORD_LENGTH:
                 raise field_error(
                     "password", f"passwords are limited to {MAX_PASSWORD_LENGTH} characters"
@@ -100,7 +121,16 @@ class CredentialIn(ApiModel):
             self._refuse("password", "client_id")
         else:
             self._refuse("password", "secret_uri")
+        if self.empty_password and kind != CredentialKind.PASSWORD:
+            raise field_error("empty_password", "applies only to a password credential")
         return self
+
+    @property
+    def password_text(self) -> str | None:
+        """The password to store: the one given, "" when empty_password, else None."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        return "" if self.empty_password else None
 
     def _refuse(self, *names: str) -> None:
         for name in names:

@@ -6,7 +6,7 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -22,6 +22,7 @@ from sqlfleet.models.common import (
     ServerName,
     UtcDateTime,
     field_error,
+    spelled,
 )
 from sqlfleet.models.notifications import (
     MAX_RULES_PER_JOB,
@@ -71,16 +72,18 @@ class OnFailure(str, Enum):
     CONTINUE = "continue"
 
 
-# T-SQL spells interval types 'Once', 'Minutes', ...: that spelling is accepted too.
-_TSQL_INTERVAL_TYPES = {kind.value.capitalize(): kind.value for kind in IntervalType}
-_INTERVAL_TYPE_SCHEMA = {
-    "type": "string",
-    "enum": [kind.value for kind in IntervalType] + list(_TSQL_INTERVAL_TYPES),
+# T-SQL spells interval types 'Once', 'Minutes', ...; PowerShell 'Minute', 'Hour', ...: the API
+# takes every spelling the CLI takes.
+_INTERVAL_SPELLINGS = {
+    spelling: kind.value
+    for kind in IntervalType
+    for word in dict.fromkeys((kind.value, kind.value.removesuffix("s")))
+    for spelling in (word, word.capitalize())
 }
-
-
-def _lower_case(value: Any) -> Any:
-    return _TSQL_INTERVAL_TYPES.get(value, value) if isinstance(value, str) else value
+_INTERVAL = spelled(IntervalType, _INTERVAL_SPELLINGS)
+IntervalTypeSpelled = Annotated[IntervalType, _INTERVAL[0], _INTERVAL[1]]
+_ON_FAILURE = spelled(OnFailure, {kind.value.capitalize(): kind.value for kind in OnFailure})
+OnFailureSpelled = Annotated[OnFailure, _ON_FAILURE[0], _ON_FAILURE[1]]
 
 
 def _bounded(ge: int, le: int) -> Any:
@@ -90,11 +93,7 @@ def _bounded(ge: int, le: int) -> Any:
 class Schedule(ApiModel):
     """When a job runs by itself: once, or every ``interval_count`` units in [start, end] (UTC)."""
 
-    interval_type: Annotated[
-        IntervalType,
-        BeforeValidator(_lower_case),
-        WithJsonSchema(_INTERVAL_TYPE_SCHEMA, mode="validation"),
-    ] = IntervalType.ONCE
+    interval_type: IntervalTypeSpelled = IntervalType.ONCE
     interval_count: Annotated[int, _bounded(1, MAX_INT32), WHOLE_NUMBER] = 1
     start_time: UtcDateTime = DEFAULT_SCHEDULE_START
     end_time: UtcDateTime = DEFAULT_SCHEDULE_END
@@ -171,7 +170,7 @@ class StepFields(ApiModel):
     retry_interval_backoff_multiplier: Multiplier = DEFAULT_RETRY_INTERVAL_BACKOFF_MULTIPLIER
     step_timeout_seconds: Seconds = DEFAULT_STEP_TIMEOUT_SECONDS
     max_parallelism: Parallelism | None = None
-    on_failure: OnFailure = OnFailure.FAIL
+    on_failure: OnFailureSpelled = OnFailure.FAIL
     output: OutputDestination | None = None
 
     @model_validator(mode="after")
@@ -228,7 +227,7 @@ class StepPatch(ApiModel):
     retry_interval_backoff_multiplier: Multiplier | SkipJsonSchema[None] = Keep
     step_timeout_seconds: Seconds | SkipJsonSchema[None] = Keep
     max_parallelism: Parallelism | None = None
-    on_failure: OnFailure | SkipJsonSchema[None] = Keep
+    on_failure: OnFailureSpelled | SkipJsonSchema[None] = Keep
     output: OutputDestination | None = None
 
     @model_validator(mode="after")

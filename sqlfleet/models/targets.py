@@ -17,6 +17,7 @@ from sqlfleet.models.common import (
     ServerName,
     Uuid,
     field_error,
+    spelled,
     unsupported_error,
 )
 
@@ -43,6 +44,16 @@ class Engine(str, Enum):
     SQLITE = "sqlite"
 
 
+# Elastic Jobs' spellings (SqlServer, SqlElasticPool, SqlDatabase; Include, Exclude), as the CLI.
+_TARGET_TYPE = spelled(
+    TargetType,
+    {"SqlServer": "server", "SqlElasticPool": "elasticPool", "SqlDatabase": "database"},
+)
+_MEMBERSHIP = spelled(
+    MembershipType, {kind.value.capitalize(): kind.value for kind in MembershipType}
+)
+
+
 class MemberIn(ApiModel):
     """One member of a target group.
 
@@ -53,8 +64,10 @@ class MemberIn(ApiModel):
     """
 
     target_id: Uuid | None = None
-    membership_type: MembershipType = MembershipType.INCLUDE
-    target_type: TargetType
+    membership_type: Annotated[MembershipType, _MEMBERSHIP[0], _MEMBERSHIP[1]] = (
+        MembershipType.INCLUDE
+    )
+    target_type: Annotated[TargetType, _TARGET_TYPE[0], _TARGET_TYPE[1]]
     engine: Engine = Engine.SQLSERVER
     server_name: ServerName
     port: Port | None = None

@@ -22,7 +22,7 @@ from sqlfleet.models import (
     TargetGroupIn,
     new_id,
 )
-from sqlfleet.models.targets import member_identity
+from sqlfleet.models.targets import MembershipType, member_identity
 from sqlfleet.store.database import Database
 from sqlfleet.store.tables import (
     credentials,
@@ -354,6 +354,41 @@ def require_credential(connection: Connection, name: str | None, field: str) -> 
         )
 
 
+def refuse_identity_on(
+    connection: Connection, credential: str | None, engines: set[str], field: str
+) -> None:
+    """``ValidationFailed(field)`` when ``credential`` is a managed identity and one of
+    ``engines`` signs in with a user and password (only sqlserver takes Entra tokens; sqlite
+    needs no sign-in): it could only fail when the step runs."""
+    if credential is None:
+        return
+    kind = connection.execute(
+        sa.select(credentials.c.kind).where(credentials.c.name == credential)
+    ).scalar()
+    refused = sorted(engines & {"postgresql", "mysql"})
+    if kind == CredentialKind.MANAGED_IDENTITY.value and refused:
+        raise ValidationFailed(
+            field,
+            f"credential '{credential}' is a managed identity, which only sqlserver targets "
+            f"accept, and this step reaches {' and '.join(refused)} targets; use a password "
+            "or keyVault credential",
+        )
+
+
+def group_engines(connection: Connection, name: str) -> set[str]:
+    """The engines of target group ``name``'s include members."""
+    return set(
+        connection.execute(
+            sa.select(target_group_members.c.engine)
+            .join(target_groups)
+            .where(
+                target_groups.c.name == name,
+                target_group_members.c.membership_type == MembershipType.INCLUDE.value,
+            )
+        ).scalars()
+    )
+
+
 def require_target_group(connection: Connection, name: str, field: str) -> None:
     if _find_group_row(connection, name) is None:
         raise ValidationFailed(
@@ -370,6 +405,12 @@ def _check_member(
 ) -> None:
     require_credential(
         connection, member.refresh_credential_name, f"{prefix}refresh_credential_name"
+    )
+    refuse_identity_on(
+        connection,
+        member.refresh_credential_name,
+        {member.engine.value},
+        f"{prefix}refresh_credential_name",
     )
     target_id = target_id or member.target_id
     if target_id is None:

@@ -2,8 +2,10 @@
 
 Versioning (Elastic Jobs' rules): a job starts at version 0; every step change (add, replace,
 update, move, delete) writes a whole new version with its own step rows, ids 1..n without gaps,
-and makes it current. Older versions stay readable; executions keep the version they started
-with. A change that changes nothing writes no version.
+and makes it current. Older versions stay readable as long as they are kept (the newest
+``SQLFLEET_JOB_VERSIONS_KEPT``, and every one an execution in the history ran: ``versions.
+prune_versions``); executions keep the version they started with. A change that changes nothing
+writes no version.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from sqlfleet.models import (
 from sqlfleet.models.jobs import StepFields
 from sqlfleet.models.validation import problems_error
 from sqlfleet.store.database import Database
-from sqlfleet.store.definitions import require_credential, require_target_group
+from sqlfleet.store.definitions import (
+    group_engines,
+    refuse_identity_on,
+    require_credential,
+    require_target_group,
+)
 from sqlfleet.store.notifications import write_rules
 from sqlfleet.store.tables import (
     job_executions,
@@ -52,6 +59,7 @@ class JobDefinitionStore:
 
     _db: Database
     _clock: Callable[[], dt.datetime]
+    _versions_kept: int
 
     def list_jobs(self) -> list[Job]:
         with self._db.read() as connection:
@@ -105,7 +113,7 @@ class JobDefinitionStore:
                     job_versions.insert().values(job_id=job_id, job_version=0, created_time=now)
                 )
                 if drafts:
-                    write_version(connection, job_id, 0, drafts, now)
+                    write_version(connection, job_id, 0, drafts, now, self._versions_kept)
                 if document.notifications is not None:
                     write_rules(connection, job_id, document.notifications)
             else:
@@ -114,7 +122,14 @@ class JobDefinitionStore:
                 )
                 current = load_drafts(connection, row["job_id"], row["job_version"])
                 if drafts is not None and _dump(drafts) != _dump(current):
-                    write_version(connection, row["job_id"], row["job_version"], drafts, now)
+                    write_version(
+                        connection,
+                        row["job_id"],
+                        row["job_version"],
+                        drafts,
+                        now,
+                        self._versions_kept,
+                    )
                 if document.notifications is not None:
                     write_rules(connection, row["job_id"], document.notifications)
             return read_job(connection, name), row is None
@@ -312,7 +327,9 @@ class JobDefinitionStore:
                 _check_references(connection, drafts[position - 1], "")
             version = row["job_version"]
             if _dump(drafts) != _dump(before):
-                version = write_version(connection, row["job_id"], version, drafts, now)
+                version = write_version(
+                    connection, row["job_id"], version, drafts, now, self._versions_kept
+                )
             steps = read_version(connection, row, version).steps
         return (steps[position - 1] if position else None), version
 
@@ -386,7 +403,19 @@ def _move(drafts: list[StepFields], index: int, new_id: int | None) -> int:
 def _check_references(connection: Connection, draft: StepFields, prefix: str) -> None:
     require_target_group(connection, draft.target_group_name, f"{prefix}target_group_name")
     require_credential(connection, draft.credential_name, f"{prefix}credential_name")
+    refuse_identity_on(
+        connection,
+        draft.credential_name,
+        group_engines(connection, draft.target_group_name),
+        f"{prefix}credential_name",
+    )
     if draft.output is not None:
         require_credential(
             connection, draft.output.credential_name, f"{prefix}output.credential_name"
+        )
+        refuse_identity_on(
+            connection,
+            draft.output.credential_name,
+            {draft.output.engine.value},
+            f"{prefix}output.credential_name",
         )

@@ -36,7 +36,7 @@ from sqlfleet.models import (
     TargetOutput,
     TargetSpec,
 )
-from sqlfleet.models.executions import TargetProgress
+from sqlfleet.models.executions import OutputPage, TargetPage, TargetProgress
 from sqlfleet.models.monitoring import LifecycleCodes, Timeline
 from sqlfleet.models.notifications import Delivery, NotificationRule, NotificationRuleIn
 
@@ -211,6 +211,24 @@ class JobStore(Protocol):
     def get_target_output(
         self, job_execution_id: str, step_id: int, ordinal: int
     ) -> TargetOutput: ...
+    def page_target_executions(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        top: int = ...,
+        continuation: str | None = None,
+    ) -> TargetPage: ...
+    def page_target_outputs(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        top: int = ...,
+        continuation: str | None = None,
+    ) -> OutputPage: ...
     def get_execution_version(self, job_execution_id: str) -> JobVersion: ...
     def purge_history(self, oldest: dt.datetime, *, job_name: str | None = None) -> list[str]: ...
     def purge_execution(self, job_execution_id: str) -> None: ...

@@ -90,16 +90,12 @@ def test_a_failed_batch_fails_its_step_and_the_execution_naming_it() -> None:
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        {**STEP_1, "error": failure},
+        {**STEP_1, "error": failure, "last": False, "execution_error": failure},
     )
-    finish = orchestration.send({"lifecycle": "Failed", "stop": True})
-    assert finish == (
-        "activity",
-        names.FINISH_EXECUTION,
-        {"job_execution_id": EXECUTION, "message": failure},
-    )
+    # The step stops the job, so its finish ended the execution too.
     ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": failure}
-    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
+    queued = orchestration.send({"lifecycle": "Failed", "stop": True, "execution": ended})
+    assert queued == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
     with pytest.raises(StopIteration) as stopped:
         orchestration.send(1)
     assert stopped.value.value == ended
@@ -139,23 +135,25 @@ def test_any_other_failure_ends_the_execution_failed(at: str) -> None:
     assert context.custom_status == {"lifecycle": "Failed"}
 
 
-def test_a_normal_run_finishes_with_the_execution_id_alone() -> None:
+def test_a_normal_run_ends_with_its_last_step() -> None:
     context = FakeContext()
     orchestration = _begin(context)
-    kind, batches = orchestration.send({"targets": 2})
-    assert kind == "all" and len(batches) == 1
-    finish_step = orchestration.send([2])
+    kind, attempts = orchestration.send({"targets": 2})
+    # A small step runs its targets as activities of the execution itself.
+    assert kind == "all" and [a[1] for a in attempts] == [names.RUN_TARGET] * 2
+    assert attempts[1][2] == {**STEP_1, "ordinal": 1, "attempt": 1, "retry_lane": True}
+    finish_step = orchestration.send([{"lifecycle": "Succeeded"}] * 2)
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        STEP_1,
+        {**STEP_1, "last": False, "execution_error": None},
     )
     assert orchestration.send({"lifecycle": "Succeeded", "stop": False})[1] == names.EXPAND_STEP
-    assert orchestration.send({"targets": 0})[1] == names.FINISH_STEP
-    finish = orchestration.send({"lifecycle": "Succeeded", "stop": False})
-    assert finish == ("activity", names.FINISH_EXECUTION, EXECUTION)
+    last = orchestration.send({"targets": 0})
+    assert last[1] == names.FINISH_STEP and last[2]["last"] is True
     ended = {"job_execution_id": EXECUTION, "lifecycle": "Succeeded", "last_message": None}
-    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
+    queued = orchestration.send({"lifecycle": "Succeeded", "stop": False, "execution": ended})
+    assert queued == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
     # Notifications that cannot even be queued change nothing about how the execution ended.
     with pytest.raises(StopIteration) as stopped:
         orchestration.throw(Exception("Activity function 'queue_notifications' failed: gone"))
