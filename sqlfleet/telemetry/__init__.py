@@ -87,11 +87,7 @@ def reset() -> None:
     _pipeline = _UNSET
 
 
-def _quietly(what: str) -> contextlib.AbstractContextManager[None]:
-    return _Quiet(what)
-
-
-class _Quiet:
+class _Quietly:
     """Swallows (and logs) what a hook raises."""
 
     def __init__(self, what: str) -> None:
@@ -128,7 +124,7 @@ def attempt_ended(
         return
     from sqlfleet.telemetry.ids import step_parent
 
-    with _quietly("recording an attempt"):
+    with _Quietly("recording an attempt"):
         pipeline.attempt(
             step_parent(document),
             document,
@@ -177,7 +173,7 @@ def step_ended(store: Any, step_row: Any, document: dict[str, Any]) -> None:
         return
     from sqlfleet.telemetry.ids import step_parent
 
-    with _quietly("recording a step"):
+    with _Quietly("recording a step"):
         targets = store.list_target_executions(step_row.job_execution_id, step_id=step_row.step_id)
         pipeline.step(step_parent(document), step_row, targets)
 
@@ -187,7 +183,7 @@ def execution_ended(execution: Any) -> None:
     pipeline = active()
     if pipeline is None:
         return
-    with _quietly("recording an execution"):
+    with _Quietly("recording an execution"):
         pipeline.execution(execution)
 
 
@@ -196,7 +192,7 @@ def schedule_lag(job_name: str, occurrence: dt.datetime, now: dt.datetime) -> No
     pipeline = active()
     if pipeline is None:
         return
-    with _quietly("recording schedule lag"):
+    with _Quietly("recording schedule lag"):
         pipeline.schedule_lag(job_name, max(0.0, (now - occurrence).total_seconds()))
 
 
