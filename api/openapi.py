@@ -131,8 +131,6 @@ def _path_schema(op: Operation, parameter: str) -> dict[str, Any]:
     return _PATH_SCHEMAS.get(parameter, {"type": "string"})
 
 
-# Routes a setting turns on: 404 (naming the setting) while it is off.
-_OFF_BY_SETTING = {"metrics_get"}
 # Routes that answer text rather than JSON, and its media type.
 _TEXT_ANSWERS = {"metrics_get": "text/plain"}
 
@@ -145,7 +143,7 @@ def _error_statuses(op: Operation) -> list[int]:
     statuses = [500, 503]
     if op.body is not None or op.query or parameters & _PARSED_PATH_PARAMETERS:
         statuses.append(400)
-    if parameters or op.function_name in _OFF_BY_SETTING:
+    if parameters:
         statuses.append(404)
     if op.mutates:
         statuses.append(403)
