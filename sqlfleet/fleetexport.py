@@ -187,6 +187,10 @@ def _job(index: int, job: Job) -> dict[str, Any]:
         )
         steps.append(document)
     entry["steps"] = steps
+    if job.notifications:
+        entry["notifications"] = [
+            rule.model_dump(mode="json", exclude_none=True) for rule in job.notifications
+        ]
     return _checked(entry, f"jobs[{index}]")
 
 

@@ -54,6 +54,7 @@ COMMAND_MODULES = {
         ("target-groups", "target-group", "groups", "members", "member"), "target_groups"
     ),
     **dict.fromkeys(("jobs", "job", "steps", "step"), "jobs"),
+    **dict.fromkeys(("notifications", "notification"), "notifications"),
 }
 # Common options that take a value (the word after them is not a command).
 _VALUED_OPTIONS = frozenset({"--url", "--key", "--timeout"})

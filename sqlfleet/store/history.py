@@ -36,6 +36,7 @@ from sqlfleet.store.rows import (
 from sqlfleet.store.tables import (
     job_executions,
     jobs,
+    notification_deliveries,
     rerun_targets,
     target_attempts,
     target_messages,
@@ -223,6 +224,9 @@ def _delete_executions(connection: Connection, ids: Sequence[str]) -> list[str]:
     connection.execute(rerun_targets.delete().where(rerun_targets.c.job_execution_id.in_(ids)))
     connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
     connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
+    connection.execute(
+        notification_deliveries.delete().where(notification_deliveries.c.job_execution_id.in_(ids))
+    )
     connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))
     return [str(job_id) for job_id in job_ids]
 

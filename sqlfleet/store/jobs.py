@@ -45,6 +45,7 @@ from sqlfleet.store.tables import (
     job_steps,
     job_versions,
     jobs,
+    notification_deliveries,
     target_messages,
     target_results,
 )
@@ -156,6 +157,14 @@ class JobDefinitionStore:
             if active and not force:
                 raise ActiveExecutions(name, active)
             rows = sa.select(job_executions.c.row_id).where(job_executions.c.job_id == job_id)
+            executions = sa.select(job_executions.c.job_execution_id).where(
+                job_executions.c.job_id == job_id
+            )
+            connection.execute(
+                notification_deliveries.delete().where(
+                    notification_deliveries.c.job_execution_id.in_(executions)
+                )
+            )
             connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
             connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
             connection.execute(job_executions.delete().where(job_executions.c.job_id == job_id))
