@@ -45,6 +45,8 @@ def load_schedule(job_id: str) -> dict[str, Any] | None:
         "interval_count": job.schedule.interval_count,
         "start_time": job.schedule.start_time.isoformat(),
         "end_time": job.schedule.end_time.isoformat(),
+        "time_zone": job.schedule.time_zone,
+        "cron": job.schedule.cron,
     }
 
 

@@ -29,6 +29,7 @@ from sqlfleet.models import (
     new_id,
 )
 from sqlfleet.models.jobs import StepFields
+from sqlfleet.models.parameters import ParameterDeclaration
 from sqlfleet.models.validation import problems_error
 from sqlfleet.store.database import Database
 from sqlfleet.store.definitions import (
@@ -45,7 +46,16 @@ from sqlfleet.store.tables import (
     target_messages,
     target_results,
 )
-from sqlfleet.store.versions import job_row, load_drafts, read_job, read_version, write_version
+from sqlfleet.store.versions import (
+    JOB_KIND,
+    declarations_json,
+    job_row,
+    load_drafts,
+    read_declarations,
+    read_job,
+    read_version,
+    write_version,
+)
 
 StepRef = int | str
 
@@ -58,7 +68,9 @@ class JobDefinitionStore:
 
     def list_jobs(self) -> list[Job]:
         with self._db.read() as connection:
-            names = connection.execute(sa.select(jobs.c.name).order_by(jobs.c.name)).scalars()
+            names = connection.execute(
+                sa.select(jobs.c.name).where(jobs.c.kind == JOB_KIND).order_by(jobs.c.name)
+            ).scalars()
             return [read_job(connection, name) for name in list(names)]
 
     def get_job(self, name: str) -> Job:
@@ -76,6 +88,16 @@ class JobDefinitionStore:
         now = self._clock()
         with self._db.write("job", name) as connection:
             row = job_row(connection, name, required=False, lock=True)
+            if row is not None and row["kind"] != JOB_KIND:
+                raise Conflict(
+                    "job", name, "is the name of ad hoc runs (sqlfleet run --name); choose another"
+                )
+            declarations = (
+                document.parameters
+                if document.parameters is not None
+                else (read_declarations(row) if row is not None else [])
+            )
+            _check_scheduled_parameters(document.enabled, declarations)
             drafts = None
             if document.steps is not None:
                 drafts = [
@@ -90,6 +112,9 @@ class JobDefinitionStore:
                 "schedule_interval_count": document.schedule.interval_count,
                 "schedule_start_time": document.schedule.start_time,
                 "schedule_end_time": document.schedule.end_time,
+                "schedule_time_zone": document.schedule.time_zone,
+                "schedule_cron": document.schedule.cron,
+                "parameters_json": declarations_json(declarations),
                 "modified_time": now,
             }
             if row is None:
@@ -301,6 +326,21 @@ class JobDefinitionStore:
                 version = write_version(connection, row["job_id"], version, drafts, now)
             steps = read_version(connection, row, version).steps
         return (steps[position - 1] if position else None), version
+
+
+def _check_scheduled_parameters(
+    enabled: bool, declarations: Sequence[ParameterDeclaration]
+) -> None:
+    """A schedule starts the job without values: every parameter then needs a default."""
+    if not enabled:
+        return
+    for index, declaration in enumerate(declarations):
+        if declaration.default is None:
+            raise ValidationFailed(
+                f"parameters[{index}].default",
+                f"parameter '{declaration.name}' has no default, which the schedule of an "
+                "enabled job needs (it starts the job without values)",
+            )
 
 
 def _changed(result: tuple[JobStep | None, int]) -> JobStep:

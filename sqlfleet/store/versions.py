@@ -6,6 +6,7 @@ Part of ``SqlJobStore``; ``jobs.py`` decides what changes, this module reads and
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,8 +16,10 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlfleet.errors import NotFound
 from sqlfleet.models import Job, JobStep, JobVersion, OutputDestination, Schedule
 from sqlfleet.models.jobs import StepFields
+from sqlfleet.models.parameters import ParameterDeclaration
 from sqlfleet.store.tables import job_steps, job_versions, jobs
 
+JOB_KIND, RUN_KIND = "job", "run"
 COMMAND_TYPE = "TSql"
 OUTPUT_TYPE = "SqlDatabase"
 _STEP_COLUMNS = (
@@ -175,6 +178,21 @@ def read_version(connection: Connection, job: RowMapping, version: int | None) -
     )
 
 
+def declarations_json(declarations: Sequence[ParameterDeclaration]) -> str | None:
+    """What ``jobs.parameters_json`` holds for ``declarations`` (None for none)."""
+    if not declarations:
+        return None
+    return json.dumps([declaration.model_dump(mode="json") for declaration in declarations])
+
+
+def read_declarations(row: RowMapping) -> list[ParameterDeclaration]:
+    """The parameters the ``jobs`` row ``row`` declares."""
+    text = row["parameters_json"]
+    if not text:
+        return []
+    return [ParameterDeclaration.model_validate(item) for item in json.loads(text)]
+
+
 def read_job(connection: Connection, name: str) -> Job:
     """Job ``name`` with the steps of its current version. Raises ``NotFound``."""
     row = job_row(connection, name)
@@ -188,7 +206,10 @@ def read_job(connection: Connection, name: str) -> Job:
             interval_count=row["schedule_interval_count"],
             start_time=row["schedule_start_time"],
             end_time=row["schedule_end_time"],
+            time_zone=row["schedule_time_zone"],
+            cron=row["schedule_cron"],
         ),
+        parameters=read_declarations(row),
         job_version=row["job_version"],
         steps=read_version(connection, row, None).steps,
         created_time=row["created_time"],
