@@ -17,8 +17,10 @@ import azure.durable_functions as df
 
 from activities import bp
 from orchestrators import names
-from sqlfleet.errors import NotFound
+from sqlfleet.errors import NotFound, ValidationFailed
 from sqlfleet.models import Job, utc_now
+from sqlfleet.models.parameters import resolve
+from sqlfleet.parametervalues import seal_parameters
 from sqlfleet.runtime import job_store
 from sqlfleet.schedules import next_occurrence
 
@@ -63,10 +65,18 @@ async def start_scheduled_execution(
         return None
     execution_id = str(uuid.uuid5(_SCHEDULED_RUN_NAMESPACE, f"{job.job_id}/{run['occurrence']}"))
     try:
+        # A schedule sends no values: the defaults (an enabled job declares one for each).
+        values = seal_parameters(resolve(job.parameters, {}, job.name))
         store.create_job_execution(
-            job.name, job_execution_id=execution_id, instance_id=execution_id
+            job.name,
+            job_execution_id=execution_id,
+            instance_id=execution_id,
+            parameters_json=values,
         )
     except NotFound:
+        return None
+    except ValidationFailed as error:
+        logger.warning("job %s: the scheduled run cannot start: %s", job.name, error)
         return None
     status = await client.get_status(execution_id)
     if not status or not getattr(status, "runtime_status", None):

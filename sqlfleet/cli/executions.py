@@ -25,6 +25,7 @@ from sqlfleet.cli.output import (
     make_fields_table,
     make_table,
 )
+from sqlfleet.cli.parameters import add_value_options, parameter_values
 from sqlfleet.cli.progress import DEFAULT_POLL_SECONDS, rollup_line, watch_execution
 
 STATUS_URLS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri")
@@ -40,6 +41,7 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
         "start", parents=[common], help="start a job (sp_start_job, Start-AzSqlElasticJob)"
     )
     start.add_argument("job")
+    add_value_options(start)
     start.add_argument("--wait", action="store_true", help="show progress until it ends")
     start.add_argument(
         "-q", "--quiet", action="store_true", help="print only the execution id (for scripts)"
@@ -105,7 +107,9 @@ def _poll_option(parser: argparse.ArgumentParser) -> None:
 
 def start_command(cli: Invocation) -> int:
     """POST /api/jobs/{job}/start; with ``--wait`` follow it to the end."""
-    started = cli.client.post(api_path("jobs", cli.args.job, "start"))
+    values = parameter_values(cli.args)
+    body = {"parameters": values} if values else None
+    started = cli.client.post(api_path("jobs", cli.args.job, "start"), body)
     execution_id = started["job_execution_id"]
     if not cli.args.wait:
         if cli.args.quiet and not cli.json:

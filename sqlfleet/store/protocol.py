@@ -83,8 +83,14 @@ class JobStore(Protocol):
 
     # Executions: writes (activities)
     def create_job_execution(
-        self, job_name: str, *, job_execution_id: str | None = None, instance_id: str | None = None
+        self,
+        job_name: str,
+        *,
+        job_execution_id: str | None = None,
+        instance_id: str | None = None,
+        parameters_json: str | None = None,
     ) -> JobExecution: ...
+    def get_execution_parameters(self, job_execution_id: str) -> str | None: ...
     def add_target_executions(
         self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
     ) -> list[TargetExecution]: ...
