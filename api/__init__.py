@@ -13,6 +13,7 @@ from api import (  # noqa: F401
     monitoring,
     openapi,
     reruns,
+    runs,
     steps,
     target_groups,
     ui,

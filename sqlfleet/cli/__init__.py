@@ -19,6 +19,7 @@ from sqlfleet.cli import (
     export,
     jobs,
     monitoring,
+    runs,
     serve,
     target_groups,
 )
@@ -42,6 +43,7 @@ examples:
   sqlfleet apply -f examples/fleet.yaml          declare credentials, groups, jobs
   sqlfleet export -o fleet.yaml                  write them back out (to apply elsewhere)
   sqlfleet start Job1 --wait                     run a job and watch it
+  sqlfleet run --target-group G --command "SELECT 1" --wait   run SQL now, without a job
   sqlfleet receive EXECUTION_ID --format csv     what every target returned
   sqlfleet rerun EXECUTION_ID --wait             run its failed targets again
   sqlfleet ui --open                             the monitoring page
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.register(nouns, common)
     export.register(nouns, common)
     executions.register(nouns, common)
+    runs.register(nouns, common)
     monitoring.register(nouns, common)
     credentials.register(nouns, common)
     target_groups.register(nouns, common)

@@ -132,7 +132,7 @@ def start_command(cli: Invocation) -> int:
 def show_started(cli: Invocation, started: dict[str, Any]) -> None:
     pairs: list[tuple[str, Any]] = [
         ("job_execution_id", started["job_execution_id"]),
-        ("job", f"{started.get('job_name', cli.args.job)} v{started.get('job_version', '')}"),
+        ("job", f"{started.get('job_name') or cli.args.job} v{started.get('job_version', '')}"),
     ]
     pairs += [(name, started.get(name)) for name in STATUS_URLS if started.get(name)]
     cli.output.show(make_fields_table(pairs))

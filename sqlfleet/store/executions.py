@@ -71,9 +71,11 @@ class ExecutionStore:
         job_execution_id: str | None = None,
         instance_id: str | None = None,
         parameters_json: str | None = None,
+        job_version: int | None = None,
     ) -> JobExecution:
-        """A ``Created`` execution of the job's current version, one ``Created`` row per step,
-        with the parameter values ``parameters_json`` (``sqlfleet.parametervalues``).
+        """A ``Created`` execution of the job's current version (or ``job_version``), one
+        ``Created`` row per step, with the parameter values ``parameters_json``
+        (``sqlfleet.parametervalues``).
 
         Repeating it with the same ``job_execution_id`` returns the existing execution.
         Raises ``NotFound`` (job) or ``Conflict`` (the job has no steps).
@@ -91,7 +93,7 @@ class ExecutionStore:
                 if existing.job_id != job["job_id"]:
                     raise Conflict("job execution", execution_id, "belongs to another job")
                 return read_execution(connection, execution_id)
-            version = read_version(connection, job, None)
+            version = read_version(connection, job, job_version)
             if not version.steps:
                 raise Conflict(
                     "job", job_name, f"has no steps; add one with POST /api/jobs/{job_name}/steps"

@@ -34,6 +34,7 @@ from sqlfleet.store.rows import (
     row_document,
     uuid_text,
 )
+from sqlfleet.store.runs import forget_runs
 from sqlfleet.store.tables import (
     job_executions,
     jobs,
@@ -267,12 +268,18 @@ def _attempts(row: RowMapping, retried: list[RowMapping]) -> list[TargetAttempt]
 
 
 def _delete_executions(connection: Connection, ids: Sequence[str]) -> None:
+    job_ids = set(
+        connection.execute(
+            sa.select(E.c.job_id).where(E.c.job_execution_id.in_(ids), E.c.step_id.is_(None))
+        ).scalars()
+    )
     rows = sa.select(E.c.row_id).where(E.c.job_execution_id.in_(ids))
     connection.execute(target_attempts.delete().where(target_attempts.c.row_id.in_(rows)))
     connection.execute(rerun_targets.delete().where(rerun_targets.c.job_execution_id.in_(ids)))
     connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
     connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
     connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))
+    forget_runs(connection, ids, {str(job_id) for job_id in job_ids})
 
 
 def read_execution(

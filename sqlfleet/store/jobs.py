@@ -78,8 +78,10 @@ class JobDefinitionStore:
         with self._db.read() as connection:
             return read_job(connection, name)
 
-    def put_job(self, name: str, document: JobIn) -> tuple[Job, bool]:
-        """Create or replace job ``name``; returns it and whether it was created.
+    def put_job(self, name: str, document: JobIn, *, kind: str = JOB_KIND) -> tuple[Job, bool]:
+        """Create or replace job ``name``; returns it and whether it was created. ``kind``
+        ``run`` is the hidden job of ad hoc runs (``sqlfleet.store.runs``); a name is of one
+        kind only (``Conflict``).
 
         ``document.steps`` (when given) become the steps of a new version if they differ from
         the current ones. Raises ``ValidationFailed`` naming ``steps[i].<field>`` for unknown
@@ -88,9 +90,14 @@ class JobDefinitionStore:
         now = self._clock()
         with self._db.write("job", name) as connection:
             row = job_row(connection, name, required=False, lock=True)
-            if row is not None and row["kind"] != JOB_KIND:
+            if row is not None and row["kind"] != kind:
                 raise Conflict(
-                    "job", name, "is the name of ad hoc runs (sqlfleet run --name); choose another"
+                    "job",
+                    name,
+                    "is the name of ad hoc runs (sqlfleet run --name); choose another"
+                    if kind == JOB_KIND
+                    else "is the name of a job; give the run another --name",
+                    field="name",
                 )
             declarations = (
                 document.parameters
@@ -121,7 +128,12 @@ class JobDefinitionStore:
                 job_id = new_id()
                 connection.execute(
                     jobs.insert().values(
-                        job_id=job_id, name=name, job_version=0, created_time=now, **values
+                        job_id=job_id,
+                        name=name,
+                        job_version=0,
+                        created_time=now,
+                        kind=kind,
+                        **values,
                     )
                 )
                 connection.execute(
