@@ -30,7 +30,7 @@ from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now
 from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
 from sqlfleet.models.jobs import JobStep
-from sqlfleet.parametervalues import execution_parameters
+from sqlfleet.parametervalues import execution_parameters, hide_secret_values
 from sqlfleet.retries import retry_delay
 from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptRun
@@ -130,9 +130,11 @@ def _run_turn(
                 _run_here(store, step, execution_id, create_time, target, cancel)
                 for target in turn.started
             )
-        return [
-            _attempt_end(target, step, run) for target, run in zip(turn.started, runs, strict=True)
-        ]
+        ended = []
+        for target, run in zip(turn.started, runs, strict=True):
+            hide_secret_values(run.outcome, execution_id, store.get_execution_parameters)
+            ended.append(_attempt_end(target, step, run))
+        return ended
 
 
 def _run_here(
@@ -356,6 +358,7 @@ def _record(
 ) -> dict[str, Any]:
     execution_id, step_id, ordinal = target.job_execution_id, step.step_id, target.target_ordinal
     assert ordinal is not None
+    hide_secret_values(outcome, execution_id, store.get_execution_parameters)
     result = _result_of(outcome)
     lifecycle, message, retry_at = _ending(outcome, step, number)
     done = store.finish_target_attempt(

@@ -20,6 +20,8 @@ from cryptography.fernet import InvalidToken
 from sqlfleet.credentials import cipher
 from sqlfleet.errors import SettingError
 from sqlfleet.models.parameters import REDACTED, ParameterType, ParameterValueOf
+from sqlfleet.outcomes import ScriptOutcome
+from sqlfleet.redaction import redact
 from sqlfleet.settings import CREDENTIAL_KEY, get_settings
 
 # Executions whose values activities hold decrypted (values never change once recorded).
@@ -97,6 +99,22 @@ def redacted_parameters(text: str | None) -> list[ParameterValueOf]:
         )
         for entry in json.loads(text)
     ]
+
+
+def hide_secret_values(
+    outcome: ScriptOutcome | None, execution_id: str, read: Callable[[str], str | None]
+) -> None:
+    """Mask the execution's secret parameter values in what a script left (its error, messages
+    and result rows) before any of it is stored: engines echo statement text in errors."""
+    if outcome is None:
+        return
+    secrets = [value.text for value in execution_parameters(execution_id, read) if value.secret]
+    if not secrets:
+        return
+    if outcome.error:
+        outcome.error = str(redact(outcome.error, secrets))
+    outcome.messages = [str(redact(message, secrets)) for message in outcome.messages]
+    outcome.rows = redact(outcome.rows, secrets)
 
 
 def execution_parameters(

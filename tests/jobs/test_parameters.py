@@ -189,3 +189,36 @@ def test_declarations_are_checked_when_the_job_is_saved(jobs_host: JobsHost) -> 
         "PUT", f"/api/jobs/{name}", {"enabled": True, "parameters": [{"name": "who"}]}
     )
     assert reply.status == 422 and reply.body["field"] == "parameters[0].default"
+
+
+def test_a_secret_value_echoed_by_the_engine_is_masked_before_it_is_stored(
+    jobs_host: JobsHost, tmp_path: Path
+) -> None:
+    folder = tmp_path / "echo"
+    folder.mkdir()
+    sqlite3.connect(folder / "only.db").close()
+    group = unique("echo_group")
+    jobs_host.ok("PUT", f"/api/target-groups/{group}", {"members": [sqlite_folder_member(folder)]})
+    name = unique("echo")
+    jobs_host.put_job(
+        name,
+        [
+            step("select", "SELECT $(token) AS token", group),
+            step("echo", "SELECT * FROM $(token)", group),
+        ],
+        parameters=[{"name": "token", "secret": True}],
+    )
+    token = f"tok-{uuid.uuid4().hex}"
+    reply = jobs_host.call("POST", f"/api/jobs/{name}/start", {"parameters": {"token": token}})
+    assert reply.status == 202, reply.body
+    execution = jobs_host.wait_finished(reply.body["job_execution_id"])
+    assert [s["lifecycle"] for s in execution["steps"]] == ["Succeeded", "Failed"]
+    (failed,) = execution["steps"][1]["targets"]
+    assert "no such table" in failed["last_message"] and "***" in failed["last_message"]
+    output = jobs_host.ok("GET", f"/api/executions/{execution['job_execution_id']}/output")
+    assert output["items"][0]["result"]["rows"] == [["***"]]
+    for body in jobs_host.responses:
+        assert token.encode() not in body
+    for path in jobs_host.data_dir.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
