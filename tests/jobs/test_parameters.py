@@ -222,3 +222,9 @@ def test_a_secret_value_echoed_by_the_engine_is_masked_before_it_is_stored(
     for path in jobs_host.data_dir.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
+    # A rerun runs with the original's values.
+    rerun = jobs_host.call("POST", f"/api/executions/{execution['job_execution_id']}/rerun")
+    assert rerun.status == 202, rerun.body
+    again = jobs_host.wait_finished(rerun.body["job_execution_id"])
+    assert again["parameters"] == {"token": "***"}
+    assert [s["lifecycle"] for s in again["steps"]] == ["Succeeded", "Failed"]
