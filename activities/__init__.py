@@ -16,6 +16,7 @@ bp = df.Blueprint()
 from activities import (  # noqa: E402,F401
     bookkeeping,
     housekeeping,
+    notifications,
     reconciliation,
     schedules,
     targets,

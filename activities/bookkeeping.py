@@ -14,6 +14,7 @@ import azure.durable_functions as df
 from activities import bp
 from activities.expansion import resolve_targets
 from orchestrators import names
+from sqlfleet import telemetry
 from sqlfleet.alerts import report_failed_targets
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
@@ -139,6 +140,7 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
                 execution_id, step_id, message=step.get("error"), include_targets=False
             )
             report_failed_targets(store, row, logger)  # what the Azure Monitor alert counts
+        telemetry.step_ended(store, row, step)
     version = store.get_execution_version(execution_id)
     on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id)
     stop = execution.cancel_requested or (
@@ -158,6 +160,7 @@ def finish_execution(finish: Any) -> dict[str, Any]:
     execution = store.get_job_execution(execution_id, include_targets=False)
     if not execution.lifecycle.is_terminal:
         execution = store.finish_job_execution(execution_id, message=document.get("message"))
+        telemetry.execution_ended(execution)
     return _ending(execution)
 
 
@@ -168,6 +171,7 @@ def end_execution(end: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     execution = job_store().end_job_execution(
         end["job_execution_id"], Lifecycle(end["lifecycle"]), str(end["message"])
     )
+    telemetry.execution_ended(execution)
     return _ending(execution)
 
 

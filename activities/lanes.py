@@ -53,6 +53,24 @@ def start_retry_lane(binding: str, attempt: dict[str, Any], answer: dict[str, An
         raise LaneStartFailed(f"starting retry lane {instance_id} answered {status}: {text}")
 
 
+def start_orchestration_once(
+    binding: str, orchestrator: str, instance_id: str, body: dict[str, Any]
+) -> bool:
+    """Start orchestration ``instance_id`` of ``orchestrator`` unless it exists; answers whether
+    it started it. Raises ``LaneStartFailed`` or ``OSError`` as ``start_retry_lane``."""
+    base = json.loads(binding)["rpcBaseUrl"]
+    quoted = quote(instance_id, safe="")
+    status, text = _call("GET", f"{base}instances/{quoted}")
+    if status in (200, 202):
+        return False
+    if status != 404:
+        raise LaneStartFailed(f"looking up {instance_id} answered {status}: {text}")
+    status, text = _call("POST", f"{base}orchestrators/{orchestrator}/{quoted}", body)
+    if status not in (200, 201, 202):
+        raise LaneStartFailed(f"starting {instance_id} answered {status}: {text}")
+    return True
+
+
 def _call(method: str, url: str, body: Any = None) -> tuple[int, str]:
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"} if data is not None else {}

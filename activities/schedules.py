@@ -17,6 +17,7 @@ import azure.durable_functions as df
 
 from activities import bp
 from orchestrators import names
+from sqlfleet import telemetry
 from sqlfleet.errors import NotFound, ValidationFailed
 from sqlfleet.models import Job, utc_now
 from sqlfleet.models.parameters import resolve
@@ -78,12 +79,18 @@ async def start_scheduled_execution(
     except ValidationFailed as error:
         logger.warning("job %s: the scheduled run cannot start: %s", job.name, error)
         return None
+    telemetry.schedule_lag(job.name, _occurrence(run["occurrence"]), utc_now())
     status = await client.get_status(execution_id)
     if not status or not getattr(status, "runtime_status", None):
         await client.start_new(
             names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id}
         )
     return execution_id
+
+
+def _occurrence(text: Any) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def find_job(job_id: str) -> Job | None:

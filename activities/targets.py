@@ -20,10 +20,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from activities import bp, lanes
+from activities import bp, lanes, slots
 from activities.connections import credential_auth
 from orchestrators import names
-from sqlfleet import odbc
+from sqlfleet import odbc, telemetry
 from sqlfleet.engines import OutputTable
 from sqlfleet.errors import IllegalTransition, NotFound, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
@@ -84,9 +84,24 @@ def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
     of 20 and no cap). Each turn's scripts run in one of the script processes
     (``sqlfleet.scriptprocesses``), which have those locks to themselves, unless the step
     writes an output table or the processes are still starting (then here): 906-1,141
-    targets/s against 691-826 in this process, on another machine of 2 cores."""
-    with local_chunks if chunk.get("local") else contextlib.nullcontext():
-        return _run_chunk(chunk, client)
+    targets/s against 691-826 in this process, on another machine of 2 cores.
+
+    A chunk holds one of its execution's target slots (``activities.slots``); when none comes
+    free, its targets are deferred to retry lanes that start them shortly."""
+    with slots.target_slots.slot(chunk["job_execution_id"]) as held:
+        if not held:
+            return _defer_chunk(chunk, client)
+        with local_chunks if chunk.get("local") else contextlib.nullcontext():
+            return _run_chunk(chunk, client)
+
+
+def _defer_chunk(chunk: dict[str, Any], client: str) -> int:
+    start, stop = int(chunk["start"]), int(chunk["stop"])
+    ref = {"job_execution_id": chunk["job_execution_id"], "step_id": int(chunk["step_id"])}
+    later = {"attempt": 0, "retry_at": slots.deferred_until().isoformat()}
+    for ordinal in range(start, stop):
+        lanes.start_retry_lane(client, {**ref, "ordinal": ordinal, "attempt": 1}, later)
+    return stop - start
 
 
 def _run_chunk(chunk: dict[str, Any], client: str) -> int:
@@ -123,18 +138,26 @@ def _run_turn(
     create_time = turn.execution_create_time or utc_now()
     with cancellations.watch(execution_id) as cancel:
         runs: Iterable[ScriptRun]
-        if local and turn.started and step.output is None and _script_processes_ready():
+        far = bool(local and turn.started and step.output is None and _script_processes_ready())
+        if far:
             runs = _run_far(store, step, execution_id, create_time, turn.started, cancel)
         else:
             runs = (
                 _run_here(store, step, execution_id, create_time, target, cancel)
                 for target in turn.started
             )
-        ended = []
-        for target, run in zip(turn.started, runs, strict=True):
+        pairs = list(zip(turn.started, runs, strict=True))
+        for _, run in pairs:
             hide_secret_values(run.outcome, execution_id, store.get_execution_parameters)
-            ended.append(_attempt_end(target, step, run))
-        return ended
+        ends = [_attempt_end(target, step, run) for target, run in pairs]
+    telemetry.turn_ended(
+        {"job_execution_id": execution_id, "step_id": step.step_id},
+        step,
+        pairs,
+        ends,
+        script_process=far,
+    )
+    return ends
 
 
 def _run_here(
@@ -227,11 +250,31 @@ def _start_lanes(
 
 
 def _attempt_with_lane(attempt: dict[str, Any], client: str) -> dict[str, Any]:
-    with concurrency.slot():
-        answer = run_attempt(attempt)
+    with slots.target_slots.slot(attempt["job_execution_id"]) as held:
+        if not held:
+            return _defer(attempt, client)
+        with concurrency.slot():
+            answer = run_attempt(attempt)
     if answer.get("retry_at") and attempt.get("retry_lane"):
         lanes.start_retry_lane(client, attempt, answer)
     return answer
+
+
+def _defer(attempt: dict[str, Any], client: str) -> dict[str, Any]:
+    """No target slot for the attempt's execution: nothing starts, and the caller's lane (or a
+    retry lane started here) asks again shortly with the same attempt number."""
+    number = int(attempt["attempt"])
+    waiting = Lifecycle.CREATED if number == 1 else Lifecycle.WAITING_FOR_RETRY
+    answer = {
+        "lifecycle": waiting.value,
+        "attempt": number - 1,  # the lane asks for "attempt + 1"
+        "retry_at": slots.deferred_until().isoformat(),
+        "deferred": True,
+    }
+    if not attempt.get("retry_lane"):
+        return answer
+    lanes.start_retry_lane(client, attempt, answer)
+    return {key: value for key, value in answer.items() if key != "retry_at"}
 
 
 def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
@@ -248,12 +291,18 @@ def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
         return _answer(start.target)
     step = _step(store, execution_id, step_id)
     target = _started_target(start.target)
+    began = utc_now()
     with cancellations.watch(execution_id) as cancel:
         outcome = _run(store, step, execution_id, start.execution_create_time, target, cancel)
+    ended = utc_now()
     try:
-        return _record(store, start.target, step, number, outcome)
+        answer = _record(store, start.target, step, number, outcome)
     except IllegalTransition:  # the execution ended the target meanwhile (a cancel)
-        return _answer(store.get_target_execution(execution_id, step_id, ordinal))
+        answer = _answer(store.get_target_execution(execution_id, step_id, ordinal))
+    telemetry.attempt_ended(
+        attempt, start.target, step, number, outcome, began, ended, answer["lifecycle"]
+    )
+    return answer
 
 
 def _run(
@@ -461,7 +510,7 @@ class _Concurrency:
         with self._lock:
             if self._slots is None:
                 self._slots = threading.BoundedSemaphore(settings().max_concurrent_targets)
-            return self._slots
+            return telemetry.slot(self._slots)  # type: ignore[return-value]
 
 
 class _Cancellations:

@@ -39,27 +39,23 @@ from sqlfleet.models import utc_now
 from sqlfleet.models.executions import (
     ExecutionPage,
     JobExecution,
+    OutputPage,
     TargetExecution,
     TargetOutput,
+    TargetPage,
     TargetSpec,
 )
 from sqlfleet.models.parameters import StartIn, resolve
 from sqlfleet.parametervalues import seal_parameters
 from sqlfleet.runtime import job_store
+from sqlfleet.store.pages import (
+    DEFAULT_OUTPUT_PAGE,
+    DEFAULT_TARGET_PAGE,
+    MAX_OUTPUT_PAGE,
+    MAX_TARGET_PAGE,
+)
 
 logger = logging.getLogger("sqlfleet.api")
-
-
-class TargetList(BaseModel):
-    """``GET /api/executions/{id}/targets``."""
-
-    items: list[TargetExecution]
-
-
-class OutputList(BaseModel):
-    """``GET /api/executions/{id}/output``: what every target produced."""
-
-    items: list[TargetOutput]
 
 
 class PreviewList(BaseModel):
@@ -134,6 +130,12 @@ _LIST_QUERY = (
 )
 
 
+def _top_query(default: int, highest: int) -> QueryParameter:
+    return QueryParameter(
+        "top", {"type": "integer", "minimum": 1, "maximum": highest}, f"page size ({default})"
+    )
+
+
 @operation(
     "executions",
     "GET",
@@ -180,12 +182,14 @@ async def list_executions(req: func.HttpRequest) -> func.HttpResponse:
     "executions/{id}",
     "GET",
     name="executions_get",
-    summary="One execution with its steps, their progress and targets (long-poll with "
-    "since+wait; ?targets=false leaves target rows out, ?lifecycle= filters them)",
+    summary="One execution with its steps, their progress and its first `top` targets "
+    "(long-poll with since+wait; ?targets=false leaves target rows out, ?lifecycle= filters "
+    "them; targets_continuation continues at /targets)",
     responses={200: JobExecution},
     query=(
         QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
         QueryParameter("targets", {"type": "boolean", "default": True}, "include target rows"),
+        _top_query(DEFAULT_TARGET_PAGE, MAX_TARGET_PAGE),
         *watching.WATCH_QUERY,
     ),
 )
@@ -193,6 +197,7 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     execution_id = route_value(req, "id")
     lifecycle = _lifecycle(req.params.get("lifecycle"))
     with_targets = query_flag(req, "targets", default=True)
+    top = _top(req, DEFAULT_TARGET_PAGE, MAX_TARGET_PAGE)
     since, wait = watching.wait_parameters(req)
 
     def read() -> JobExecution:
@@ -203,10 +208,18 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
         return watching.versioned(summary, version)
 
     def read_targets() -> JobExecution:
-        full = job_store().get_job_execution(execution_id, lifecycle=lifecycle)
-        progress = {step.step_id: step.progress for step in summary.steps}
-        steps = [s.model_copy(update={"progress": progress.get(s.step_id)}) for s in full.steps]
-        return full.model_copy(update={"steps": steps, "reruns": summary.reruns})
+        page = job_store().page_target_executions(execution_id, lifecycle=lifecycle, top=top)
+        by_step: dict[int, list[TargetExecution]] = {}
+        for target in page.items:
+            by_step.setdefault(target.step_id or 0, []).append(target)
+        steps = [
+            step.model_copy(update={"targets": by_step.get(step.step_id or 0, [])})
+            for step in summary.steps
+            if lifecycle is None or step.lifecycle == lifecycle or by_step.get(step.step_id or 0)
+        ]
+        return summary.model_copy(
+            update={"steps": steps, "targets_continuation": page.continuation}
+        )
 
     return watching.versioned(await asyncio.to_thread(read_targets), version)
 
@@ -215,15 +228,25 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     "executions/{id}/targets",
     "GET",
     name="executions_targets",
-    summary="The target executions of an execution (?step_id=, ?lifecycle=)",
-    responses={200: TargetList},
+    summary="The target executions of an execution, a page at a time in (step, ordinal) "
+    "order (?step_id=, ?lifecycle=, ?top=, ?continuation=)",
+    responses={200: TargetPage},
+    query=(
+        QueryParameter("step_id", {"type": "integer", "minimum": 1}, "only this step's"),
+        QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
+        _top_query(DEFAULT_TARGET_PAGE, MAX_TARGET_PAGE),
+        QueryParameter("continuation", {"type": "string"}, "the previous page's continuation"),
+    ),
 )
 def list_targets(req: func.HttpRequest) -> func.HttpResponse:
-    step_id = query_int(req, "step_id", minimum=1)
-    targets = job_store().list_target_executions(
-        route_value(req, "id"), step_id=step_id, lifecycle=_lifecycle(req.params.get("lifecycle"))
+    page = job_store().page_target_executions(
+        route_value(req, "id"),
+        step_id=query_int(req, "step_id", minimum=1),
+        lifecycle=_lifecycle(req.params.get("lifecycle")),
+        top=_top(req, DEFAULT_TARGET_PAGE, MAX_TARGET_PAGE),
+        continuation=req.params.get("continuation") or None,
     )
-    return _items(targets)
+    return answer(200, page)
 
 
 @operation(
@@ -246,18 +269,25 @@ def target_output(req: func.HttpRequest) -> func.HttpResponse:
     "executions/{id}/output",
     "GET",
     name="executions_output",
-    summary="Receive: every target's result rows and messages (?step_id=)",
-    responses={200: OutputList},
+    summary="Receive: what the targets produced (result rows, messages, attempts), a page "
+    "at a time (?step_id=, ?lifecycle=, ?top=, ?continuation=)",
+    responses={200: OutputPage},
+    query=(
+        QueryParameter("step_id", {"type": "integer", "minimum": 1}, "only this step's"),
+        QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
+        _top_query(DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
+        QueryParameter("continuation", {"type": "string"}, "the previous page's continuation"),
+    ),
 )
 def execution_output(req: func.HttpRequest) -> func.HttpResponse:
-    store = job_store()
-    execution_id = route_value(req, "id")
-    step_id = query_int(req, "step_id", minimum=1)
-    outputs = [
-        store.get_target_output(execution_id, target.step_id or 0, target.target_ordinal or 0)
-        for target in store.list_target_executions(execution_id, step_id=step_id)
-    ]
-    return _items(outputs)
+    page = job_store().page_target_outputs(
+        route_value(req, "id"),
+        step_id=query_int(req, "step_id", minimum=1),
+        lifecycle=_lifecycle(req.params.get("lifecycle")),
+        top=_top(req, DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
+        continuation=req.params.get("continuation") or None,
+    )
+    return answer(200, page)
 
 
 @client_operation(
@@ -332,6 +362,13 @@ def preview_targets(req: func.HttpRequest) -> func.HttpResponse:
 def _items(items: Sequence[BaseModel]) -> func.HttpResponse:
     body = "[" + ",".join(item.model_dump_json() for item in items) + "]"
     return func.HttpResponse('{"items":' + body + "}", status_code=200, mimetype="application/json")
+
+
+def _top(req: func.HttpRequest, default: int, highest: int) -> int:
+    top = query_int(req, "top", minimum=1)
+    if top is not None and top > highest:
+        raise BadRequest("top", f"expected a number from 1 to {highest}")
+    return top or default
 
 
 def _lifecycle(raw: str | None) -> Lifecycle | None:

@@ -152,7 +152,9 @@ def _response(
     response: type[BaseModel] | ListOf | None,
     refs: Mapping[Any, Any],
 ) -> dict[str, Any]:
-    description = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}.get(status, "OK")
+    description = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}.get(
+        status, _ERRORS.get(status, "OK")
+    )
     if status == 204:
         return {"description": description}
     if response is None:

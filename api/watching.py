@@ -10,9 +10,10 @@ the Functions Python worker answers an HTTP trigger with one whole response (str
 an extension of its own), and because it works the same through every proxy and on Azure's
 230-second front-end limit.
 
-While it waits, a request holds no thread: the handler is ``async`` and re-reads the job
-database every ``POLL_INTERVAL`` seconds (in the loop's executor), so a change made by another
-instance of the app is seen as well as one made by this one.
+While it waits, a request holds no thread: the handler is ``async``. A write to the job
+database by this process wakes it at once (``sqlfleet.changes``); it also re-reads every
+``SQLFLEET_WATCH_POLL_MS`` (in the loop's executor), so a change made by another instance of
+the app is seen too.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from pydantic import BaseModel
 
 from api.blueprint import QueryParameter
 from api.documents import query_int
+from sqlfleet import changes
 from sqlfleet.errors import BadRequest
 from sqlfleet.models import JobExecution
 from sqlfleet.runtime import job_store
+from sqlfleet.settings import get_settings
 
 MAX_WAIT_SECONDS = 60
-POLL_INTERVAL = 0.5
 
 DocumentT = TypeVar("DocumentT", bound=BaseModel)
 
@@ -70,13 +72,17 @@ async def when_changed(
     """``read()`` and its version, once the version differs from ``since`` or ``wait``
     seconds have passed (at once without ``since``)."""
     deadline = time.monotonic() + wait
+    poll_seconds = get_settings().watch_poll_ms / 1000
+    seen = changes.generation()
     document = await asyncio.to_thread(read)
     version = version_of(document)
     while since is not None and version == since:
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        await asyncio.sleep(min(POLL_INTERVAL, left))
+        # Woken by a write of this process at once; by another instance's, on the next poll.
+        await changes.next_change(seen, min(poll_seconds, left))
+        seen = changes.generation()
         document = await asyncio.to_thread(read)
         version = version_of(document)
     return document, version

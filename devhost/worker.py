@@ -484,30 +484,70 @@ class Worker:
             self._wake_feeder.set()
 
     def _flush_loop(self) -> None:
+        # Results the store refused (a full disk) are offered again after a pause, together with
+        # newer ones: their activity rows are behind the feeder's watermark, so nothing else
+        # would run them again before a restart, and their executions would wait for ever.
+        pending: list[Delivery] = []
         finished = False
         while not finished:
-            first = self._completions.get()
-            batch: list[Delivery] = []
-            if first is None:
-                finished = True
-            else:
-                batch.append(first)
-            while len(batch) < FLUSH_BATCH:
-                try:
-                    item = self._completions.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    finished = True
-                else:
-                    batch.append(item)
+            batch, finished = self._take_completions(ERROR_BACKOFF_SECONDS if pending else None)
+            batch = pending + batch
             if batch:
-                try:
-                    self.store.deliver(batch)
-                except Exception:
-                    # Lost results are not lost work: the activity rows stay and run again.
-                    self.log.exception("could not record %d activity results", len(batch))
+                pending = self._record_results(batch)
                 self._wake_dispatcher.set()
+        if pending:
+            self.log.error(
+                "stopping with %d activity results unrecorded; they run again on the next start",
+                len(pending),
+            )
+
+    def _take_completions(self, wait: float | None) -> tuple[list[Delivery], bool]:
+        """Up to ``FLUSH_BATCH`` finished activities, waiting ``wait`` seconds (None: until
+        one comes) for the first; and whether the worker stops."""
+        batch: list[Delivery] = []
+        try:
+            first = self._completions.get(timeout=wait)
+        except queue.Empty:
+            return batch, False
+        if first is None:
+            return batch, True
+        batch.append(first)
+        while len(batch) < FLUSH_BATCH:
+            try:
+                item = self._completions.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _record_results(self, batch: list[Delivery]) -> list[Delivery]:
+        """Deliver ``batch``; answers the deliveries the store refused. When the batch as a
+        whole fails, each goes alone, so that one the store cannot take holds up no other."""
+        try:
+            self.store.deliver(batch)
+            return []
+        except Exception as error:  # noqa: BLE001 - a full disk or a broken row: told below
+            failure: Exception = error
+        refused = batch
+        if len(batch) > 1:
+            refused = []
+            for delivery in batch:
+                try:
+                    self.store.deliver([delivery])
+                except Exception as error:  # noqa: BLE001 - kept and offered again
+                    failure = error
+                    refused.append(delivery)
+        if refused:
+            self.log.warning(
+                "could not record %d activity results (%s: %s); trying again in %ss",
+                len(refused),
+                type(failure).__name__,
+                failure,
+                ERROR_BACKOFF_SECONDS,
+            )
+        return refused
 
     def _timer_loop(self) -> None:
         self._loop(self._wake_timers, self._timer_step)

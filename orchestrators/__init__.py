@@ -8,4 +8,4 @@ import azure.durable_functions as df
 bp = df.Blueprint()
 
 # The submodules register their functions on ``bp``.
-from orchestrators import executions, fanout, schedules  # noqa: E402,F401
+from orchestrators import executions, fanout, notifications, schedules  # noqa: E402,F401

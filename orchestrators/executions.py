@@ -8,6 +8,7 @@ execution waits for their ``step_settled`` event.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Generator
 from typing import Any
@@ -16,8 +17,13 @@ import azure.durable_functions as df
 
 from orchestrators import bp, names
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
+from sqlfleet.telemetry.ids import step_traceparent
 
 Plan = dict[str, Any]
+# Queueing notifications only touches the job database and the task hub: a few tries.
+NOTIFICATION_RETRY = df.RetryOptions(
+    first_retry_interval_in_milliseconds=2000, max_number_of_attempts=5
+)
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -47,6 +53,12 @@ def run_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
                 f"{_first_line(str(error))}",
             },
         )
+    # The job's notification rules: each delivery is an orchestration of its own, so whatever
+    # happens to it (or to queueing it) never changes how the execution ended.
+    with contextlib.suppress(Exception):
+        yield context.call_activity_with_retry(
+            names.QUEUE_NOTIFICATIONS, NOTIFICATION_RETRY, execution_id
+        )
     # The SDK drops a None custom status, so the last one says how the execution ended.
     context.set_custom_status({"lifecycle": result.get("lifecycle")})
     return result
@@ -60,7 +72,12 @@ def _run_steps(
     )
     failure = None
     for step in plan["steps"]:
-        step_ref = {"job_execution_id": execution_id, "step_id": step["step_id"]}
+        step_ref = {
+            "job_execution_id": execution_id,
+            "step_id": step["step_id"],
+            # The step's span in the execution's trace, for every activity of the step.
+            "traceparent": step_traceparent(execution_id, int(step["step_id"])),
+        }
         expansion = yield context.call_activity_with_retry(
             names.EXPAND_STEP, BOOKKEEPING_RETRY, step_ref
         )

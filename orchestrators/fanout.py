@@ -56,7 +56,7 @@ def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     ``run_targets`` per ``chunk`` ordinals (passing ``local`` on); retries continue in retry
     lanes that those activities start."""
     job = read_input(context)
-    ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
+    ref = _step_ref(job)
     start, stop, chunk = int(job["start"]), int(job["stop"]), int(job.get("chunk") or 1)
     if chunk > 1:
         tasks = [
@@ -90,7 +90,7 @@ def step_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, An
     """Input ``{job_execution_id, step_id, next, stride, stop, attempt, not_before?,
     retry_lane?}``; a retry lane (``retry_lane`` true) handles the one target ``next``."""
     job = read_input(context)
-    ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
+    ref = _step_ref(job)
     ordinal, stride, stop = int(job["next"]), int(job["stride"]), int(job["stop"])
     attempt, not_before = int(job.get("attempt", 1)), job.get("not_before")
     waiter = _CancelWaiter(context)
@@ -203,6 +203,14 @@ def _cancel_rest(
 def _parse_time(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _step_ref(job: dict[str, Any]) -> dict[str, Any]:
+    """The step's ids and, when the parent passed it, its ``traceparent``."""
+    ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
+    if job.get("traceparent"):
+        ref["traceparent"] = job["traceparent"]
+    return ref
 
 
 def _first_line(text: str) -> str:

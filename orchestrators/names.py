@@ -8,6 +8,7 @@ JOB_EXECUTION = "job_execution"
 STEP_BATCH = "step_batch"
 STEP_LANE = "step_lane"
 JOB_SCHEDULE = "job_schedule"
+DELIVER_NOTIFICATION_ORCHESTRATION = "notification_delivery"
 
 BEGIN_EXECUTION = "begin_execution"
 EXPAND_STEP = "expand_step"
@@ -21,6 +22,8 @@ CANCEL_REQUESTED = "cancel_requested"
 SETTLE_TARGET = "settle_target"
 LOAD_SCHEDULE = "load_schedule"
 START_SCHEDULED_EXECUTION = "start_scheduled_execution"
+QUEUE_NOTIFICATIONS = "queue_notifications"
+DELIVER_NOTIFICATION = "deliver_notification"
 
 CANCEL_EVENT = "cancel"
 SCHEDULE_CHANGED_EVENT = "schedule_changed"
@@ -47,3 +50,8 @@ def retry_instance_id(job_execution_id: str, step_id: int, ordinal: int) -> str:
 
 def schedule_instance_id(job_id: str) -> str:
     return f"sqlfleet-schedule-{job_id}"
+
+
+def notification_instance_id(job_execution_id: str, delivery_id: str) -> str:
+    """The orchestration that delivers one notification of an execution (retries included)."""
+    return f"{job_execution_id}:notify:{delivery_id}"

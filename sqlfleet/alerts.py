@@ -29,13 +29,12 @@ def failed_targets_message(step: ExecutionRow, failed: int, timed_out: int) -> s
 
 def report_failed_targets(store: JobStore, step: ExecutionRow, logger: logging.Logger) -> bool:
     """Log one warning for ``step`` (a finished step row) if any of its targets ended Failed or
-    TimedOut; answer whether it did. Reads only the failed targets from the store."""
+    TimedOut; answer whether it did. Reads the step's counts by lifecycle, not its rows."""
     if step.step_id is None or step.lifecycle not in _ENDS_IN_FAILURE:
         return False
-    failed, timed_out = (
-        len(store.list_target_executions(step.job_execution_id, step_id=step.step_id, lifecycle=s))
-        for s in _ENDS_IN_FAILURE
-    )
+    progress = store.target_progress(step.job_execution_id).get(step.step_id)
+    counts = progress.counts if progress is not None else {}
+    failed, timed_out = (counts.get(s.value, 0) for s in _ENDS_IN_FAILURE)
     if not failed and not timed_out:
         return False
     logger.warning("%s", failed_targets_message(step, failed, timed_out))

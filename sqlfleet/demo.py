@@ -127,8 +127,8 @@ def demo_command(cli: Invocation) -> int:
             f"   {url} (task hub and job database in {host.data_dir}; SQLite targets only in "
             f"{server}; log {host.log_path})"
         )
-        client = ApiClient(url, host.function_key)
-        outcome = _run(cli, client, data_dir, targets, postgres)
+        with ApiClient(url, host.function_key) as client:
+            outcome = _run(cli, client, data_dir, targets, postgres)
         if args.keep_running and outcome == EXIT_OK:
             output.line(f"\nhost still serving at {url}; try: sqlfleet --url {url} executions")
             output.line("press Ctrl-C to stop it")

@@ -145,10 +145,13 @@ class Dialect:
         user: str | None = None,
         password: str | None = None,
         access_token: bool = False,
+        waits: tuple[int, int] | None = None,
     ) -> ConnectionString:
         """The connection string for a database (or the server's listing database if None).
 
         With ``access_token`` the sign-in travels in ``attrs_before``, so no UID/PWD is written.
+        ``waits`` (connect seconds, read seconds) adds the driver's own bounds on its waits
+        (``wait_options``).
         Raises ``ValidationFailed`` for a value this engine's driver cannot carry, and
         ``Unsupported`` for tokens on engines other than sqlserver.
         """
@@ -168,7 +171,15 @@ class Dialect:
         if password is not None:
             pairs.append(("PWD", self._escape("PWD", password, always=True), True))
         pairs += [(key, value, False) for key, value in self.extra_options]
+        if waits is not None:
+            pairs += [(key, value, False) for key, value in self.wait_options(*waits)]
         return ConnectionString(pairs)
+
+    def wait_options(self, connect_seconds: int, read_seconds: int) -> list[tuple[str, str]]:
+        """Connection-string options that bound the driver's waits: connecting and signing in
+        within ``connect_seconds``, each read or write within ``read_seconds``. Drivers that
+        take a login timeout as a connection attribute (pyodbc's ``timeout``) need none."""
+        return []
 
     def _location(
         self, server: str, port: int | None, database: str | None
@@ -346,6 +357,13 @@ class PostgresDialect(Dialect):
     max_identifier_length = 63
     braces_everywhere = False  # psqlODBC removes braces only around PWD
     extra_options = (("BoolsAsChar", "0"),)  # booleans come back as bool, not '1'/'0'
+
+    def wait_options(self, connect_seconds: int, read_seconds: int) -> list[tuple[str, str]]:
+        # psqlODBC passes the login timeout on as libpq's connect_timeout (the handshake
+        # too); reads have no bound in libpq, so TCP keepalives find a peer that is gone
+        # (a server that answers nothing is cancelled by the watchdog, or left behind).
+        return [("KeepaliveTime", "30"), ("KeepaliveInterval", "10")]
+
     internal_execution_id_type = "uuid"
     types = {
         "boolean": "boolean", "integer": "bigint", "float": "double precision", "text": "text",
@@ -387,6 +405,18 @@ class MySqlDialect(Dialect):
     trims_values = True
     # OPTION: CLIENT_MULTI_STATEMENTS (1 << 26), the same bit in MySQL's and MariaDB's drivers.
     extra_options = (("OPTION", "67108864"), ("NOLOCALINFILE", "1"), ("USE_MYCNF", "1"))
+
+    def wait_options(self, connect_seconds: int, read_seconds: int) -> list[tuple[str, str]]:
+        # Connector/ODBC 3.1 ignores the login timeout attribute, and without CONN_TIMEOUT a
+        # server that accepts TCP but never sends its handshake holds the connect forever.
+        # CONN_TIMEOUT bounds the TCP connect and the handshake; READ_/WRITE_TIMEOUT each
+        # network wait afterwards (Connector/C may retry a read, so up to a few times that).
+        return [
+            ("CONN_TIMEOUT", str(connect_seconds)),
+            ("READ_TIMEOUT", str(read_seconds)),
+            ("WRITE_TIMEOUT", str(read_seconds)),
+        ]
+
     internal_execution_id_type = "char(36)"
     types = {
         "boolean": "boolean", "integer": "bigint", "float": "double", "binary": "longblob",
@@ -457,6 +487,7 @@ class SqliteDialect(Dialect):
         user: str | None = None,
         password: str | None = None,
         access_token: bool = False,
+        waits: tuple[int, int] | None = None,
     ) -> ConnectionString:
         raise Unsupported(
             "ODBC connections to SQLite files",

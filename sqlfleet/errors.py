@@ -8,8 +8,7 @@ prints ``message``. Messages never contain secrets: callers pass names, never cr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class SqlFleetError(Exception):
@@ -103,8 +102,7 @@ class ConcurrentChange(Conflict):
         super().__init__(kind, name, "was changed by another request at the same time; retry")
 
 
-@dataclass(frozen=True)
-class FieldProblem:
+class FieldProblem(NamedTuple):
     """One rejected field: a dotted path such as ``members[1].database_name`` and why."""
 
     field: str

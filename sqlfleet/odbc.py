@@ -23,6 +23,10 @@ held to their own file, under ``SQLFLEET_SQLITE_ROOTS`` (``sqlfleet.sqlitefiles`
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import gc
+import logging
 import math
 import os
 import re
@@ -39,6 +43,7 @@ import pyodbc
 from sqlfleet import sqlitefiles
 from sqlfleet.engines import ColumnSpec, Dialect, OutputTable, dialect_for
 from sqlfleet.errors import SqlFleetError
+from sqlfleet.models.executions import dropped_messages_line
 from sqlfleet.outcomes import ScriptOutcome, TargetError
 from sqlfleet.redaction import redact
 from sqlfleet.scripts import substitute_variables
@@ -64,11 +69,23 @@ __all__ = [
 CONNECT_TIMEOUT_SECONDS = 30
 MAX_MESSAGES = 1000
 MAX_MESSAGE_CHARS = 8000
+# A kept result value is cut to this many characters (``truncated`` says so), and a kept result
+# set to this many characters in all: a 200 MB value must not live on in the outcome, its
+# pickles and the output table.
+MAX_VALUE_CHARS = 64 * 1024
+MAX_RESULT_CHARS = 16 * 1024 * 1024
+# How long past the step timeout (or a cancel) a caller waits for a driver that ignores its
+# cancel before it gives the connection up (``run_script``).
+ABANDON_AFTER_SECONDS = 5.0
 _FETCH_CHUNK = 500
+# Drivers count their login timeout in whole seconds from a moment a little after ours.
+_CONNECT_SLACK_SECONDS = 0.5
 _SQL_SS_TIMESTAMPOFFSET = -155  # SQL Server datetimeoffset, which pyodbc cannot read natively
 # "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]" and "[ma-3.1.15][10.11.19-MariaDB]".
 _VENDOR_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 _ODBC_FUNCTION_SUFFIX = re.compile(r"\s*\(SQL\w+\)\s*$")
+# psqlODBC hands the notices of one call over as one text, joined with ';' and cut in pieces.
+_POSTGRES_NOTICE_BREAK = re.compile(r";(?=(?:DEBUG|LOG|INFO|NOTICE|WARNING): )")
 # psqlODBC reports every failed connection as 08001, a refused sign-in too; the server's FATAL
 # text tells them apart, and a refused sign-in must not be retried with the same secret.
 _POSTGRES_REFUSED_SIGN_IN = (
@@ -83,6 +100,20 @@ _POSTGRES_REFUSED_SIGN_IN = (
 # variable in its process; it is set on import, before any connection reads it.
 MARIADB_OPTIONS_FOLDER = Path(__file__).resolve().with_name("mariadb")
 os.environ["MARIADB_HOME"] = str(MARIADB_OPTIONS_FOLDER)
+
+logger = logging.getLogger("sqlfleet.odbc")
+
+
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _libc()  # glibc's malloc_trim, where there is one
 
 
 @contextlib.contextmanager
@@ -175,6 +206,69 @@ def run_script(
             folders=sqlite_folders,
         )
     started = time.monotonic()
+    answer: list[ScriptOutcome | BaseException] = []
+    done = threading.Event()
+
+    def converse() -> None:
+        try:
+            answer.append(
+                _run_on_server(
+                    target, auth, script, timeout_seconds, max_rows, variables, driver, cancel
+                )
+            )
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            answer.append(error)
+        finally:
+            done.set()
+
+    # The driver's calls run on a thread of their own, so that a driver that ignores both its
+    # timeouts and SQLCancel (a server that accepts and never answers, a cancel request that
+    # never connects) cannot hold the caller, and with it an activity slot, past the step.
+    thread = threading.Thread(target=converse, name="sqlfleet-script", daemon=True)
+    thread.start()
+    if _answered(done, started + timeout_seconds, cancel):
+        if isinstance(answer[0], BaseException):
+            raise answer[0]
+        return answer[0]
+    outcome = ScriptOutcome(elapsed_seconds=time.monotonic() - started)
+    outcome.stopped(
+        canceled=cancel is not None and cancel.is_set(), timeout_seconds=timeout_seconds
+    )
+    outcome.error = (
+        f"{outcome.error}; the {dialect_for(target.engine).engine} server did not answer and "
+        f"the driver did not stop within {ABANDON_AFTER_SECONDS:g} s, so the connection was "
+        "left to the driver's own timeouts"
+    )
+    abandoned.add(thread, target)
+    return outcome
+
+
+def _answered(done: threading.Event, deadline: float, cancel: threading.Event | None) -> bool:
+    """Wait until ``done``, or until ``ABANDON_AFTER_SECONDS`` after ``deadline`` or a cancel;
+    False when the driver has not answered by then."""
+    give_up = deadline + ABANDON_AFTER_SECONDS
+    while True:
+        now = time.monotonic()
+        if cancel is not None and cancel.is_set():
+            give_up = min(give_up, now + ABANDON_AFTER_SECONDS)
+            cancel = None
+        if now >= give_up:
+            return done.is_set()
+        if done.wait(min(give_up - now, 0.25 if cancel is not None else give_up - now)):
+            return True
+
+
+def _run_on_server(
+    target: Target,
+    auth: ConnectionAuth,
+    script: str,
+    timeout_seconds: float,
+    max_rows: int,
+    variables: Mapping[str, object] | None,
+    driver: str | None,
+    cancel: threading.Event | None,
+) -> ScriptOutcome:
+    started = time.monotonic()
     outcome = ScriptOutcome()
     dialect = dialect_for(target.engine)
     pieces = dialect.statements(substitute_variables(script, variables or {}))
@@ -187,19 +281,25 @@ def run_script(
             auth,
             driver,
             min(CONNECT_TIMEOUT_SECONDS, timeout_seconds),
+            read_timeout=timeout_seconds,
         )
     except SqlFleetError as error:
-        # Unreachable servers and values the driver cannot carry both fail the target.
+        # Unreachable servers and values the driver cannot carry both fail the target, unless
+        # the step's time ran out while connecting (a server that accepts and never answers).
+        outcome.elapsed_seconds = time.monotonic() - started
+        if outcome.elapsed_seconds >= timeout_seconds - _CONNECT_SLACK_SECONDS:
+            outcome.stopped(canceled=False, timeout_seconds=timeout_seconds)
+            outcome.error = f"{outcome.error} while connecting ({error.message})"
+            return outcome
         outcome.error = error.message
         outcome.sqlstate = getattr(error, "sqlstate", None)
-        outcome.elapsed_seconds = time.monotonic() - started
         return outcome
     remaining = max(0.0, timeout_seconds - (time.monotonic() - started))
     try:
         cursor = connection.cursor()
         with Watchdog(_interrupter(cursor), remaining, cancel) as watchdog:
             try:
-                _run_pieces(cursor, pieces, outcome, max_rows, watchdog)
+                _run_pieces(cursor, pieces, outcome, max_rows, watchdog, dialect.engine)
                 if dialect.engine == "mysql" and not watchdog.fired:
                     _add_mysql_warnings(cursor, outcome)
             except pyodbc.Error as error:
@@ -209,8 +309,41 @@ def run_script(
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
     finally:
         connection.close()
+        _release_memory(outcome)
+    _close_messages(outcome)
     outcome.elapsed_seconds = time.monotonic() - started
     return outcome
+
+
+class _Abandoned:
+    """Driver calls given up on (``run_script``): their threads end when the driver's own
+    timeouts do (``Dialect.wait_options``); counted so that the host can say how many hang."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def add(self, thread: threading.Thread, target: Target) -> None:
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            hanging = len(self._threads)
+        logger.warning(
+            "gave up on the driver of %s target %s/%s, which answered neither its timeouts nor "
+            "its cancel; %d such call(s) still hang",
+            target.engine,
+            target.server,
+            target.database,
+            hanging,
+        )
+
+    def hanging(self) -> int:
+        """How many given-up driver calls have not ended yet."""
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            return len(self._threads)
+
+
+abandoned = _Abandoned()
 
 
 def write_output(
@@ -249,9 +382,18 @@ def write_output(
     values = [
         [bind_value(c.kind, v) for c, v in zip(specs, row, strict=True)] + [marker] for row in rows
     ]
-    with connect(target, auth, driver, min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)) as connection:
+    connection = _open(
+        dialect.engine,
+        target.server,
+        target.port,
+        target.database,
+        auth,
+        driver,
+        min(CONNECT_TIMEOUT_SECONDS, timeout_seconds),
+        read_timeout=timeout_seconds,
+    )
+    with contextlib.closing(connection):
         cursor = connection.cursor()
-        assert isinstance(connection, pyodbc.Connection)
         with Watchdog(_interrupter(cursor), timeout_seconds) as watchdog:
             try:
                 _create_output_table(cursor, dialect, table, specs)
@@ -274,8 +416,15 @@ def _open(
     auth: ConnectionAuth,
     driver: str | None,
     timeout: float,
+    *,
+    read_timeout: float | None = None,
 ) -> pyodbc.Connection:
+    """A connection whose driver waits at most ``timeout`` to connect and sign in, and at most
+    ``read_timeout`` (default ``timeout``) plus ``ABANDON_AFTER_SECONDS`` for each read where
+    the driver can bound it (``Dialect.wait_options``)."""
     dialect = dialect_for(engine)
+    login_seconds = max(1, math.ceil(timeout))
+    read_seconds = max(1, math.ceil((read_timeout or timeout) + ABANDON_AFTER_SECONDS))
     where = f"connecting to {dialect.engine} '{server}'" + (
         f" database '{database}'" if database else ""
     )
@@ -287,18 +436,21 @@ def _open(
         user=auth.user,
         password=auth.password,
         access_token=auth.access_token is not None,
+        waits=(login_seconds, read_seconds),
     )
     try:
         connection = pyodbc.connect(
             text.secret_text(),
             autocommit=True,
-            timeout=max(1, math.ceil(timeout)),
+            timeout=login_seconds,
             attrs_before=auth.attrs_before or None,
         )
     except pyodbc.Error as error:
         raise TargetError(where, *_error_text(error, auth)) from None
     if dialect.engine == "sqlserver":
         connection.add_output_converter(_SQL_SS_TIMESTAMPOFFSET, datetimeoffset_text)
+        # ODBC Driver 18 honours the query timeout itself (HYT00); the watchdog comes first.
+        connection.timeout = read_seconds
     return connection
 
 
@@ -319,6 +471,7 @@ def _run_pieces(
     outcome: ScriptOutcome,
     max_rows: int,
     watchdog: Watchdog,
+    engine: str,
 ) -> None:
     affected = None
     for piece in pieces:
@@ -326,7 +479,7 @@ def _run_pieces(
             return
         cursor.execute(piece)
         while True:
-            _add_messages(outcome, cursor.messages)
+            _add_messages(outcome, cursor.messages, engine)
             if cursor.description is not None:
                 if outcome.columns is None:
                     outcome.columns = [ColumnSpec.from_description(d) for d in cursor.description]
@@ -341,26 +494,60 @@ def _run_pieces(
 def _fetch_bounded(
     cursor: pyodbc.Cursor, outcome: ScriptOutcome, max_rows: int, watchdog: Watchdog
 ) -> None:
+    size = 0
     while not watchdog.fired:
         wanted = min(_FETCH_CHUNK, max_rows + 1 - len(outcome.rows))
         chunk = cursor.fetchmany(wanted)
-        outcome.rows.extend([json_value(v) for v in row] for row in chunk)
+        got = len(chunk)
+        for row in chunk:
+            values = [_kept_value(outcome, v) for v in row]
+            size += sum(len(v) if isinstance(v, str) else 8 for v in values)
+            if size > MAX_RESULT_CHARS:
+                outcome.truncated = True
+                return
+            outcome.rows.append(values)
+        del chunk
         if len(outcome.rows) > max_rows:
             del outcome.rows[max_rows:]
             outcome.truncated = True
             return  # nextset() or close() discards the rest without reading it
-        if len(chunk) < wanted:  # pyodbc stops short only at the end of the rows
+        if got < wanted:  # pyodbc stops short only at the end of the rows
             return
 
 
-def _add_messages(outcome: ScriptOutcome, messages: Sequence[tuple[Any, Any]]) -> None:
-    for _prefix, text in messages:
-        if len(outcome.messages) > MAX_MESSAGES:
-            return
-        if len(outcome.messages) == MAX_MESSAGES:
-            outcome.messages.append(f"(more than {MAX_MESSAGES} messages; the rest were dropped)")
-            return
-        outcome.messages.append(_VENDOR_PREFIX.sub("", str(text))[:MAX_MESSAGE_CHARS])
+def _kept_value(outcome: ScriptOutcome, value: Any) -> Any:
+    kept = json_value(value)
+    if isinstance(kept, str) and len(kept) > MAX_VALUE_CHARS:
+        outcome.truncated = True
+        outcome.large_values = True
+        return kept[:MAX_VALUE_CHARS]
+    return kept
+
+
+def _add_messages(
+    outcome: ScriptOutcome, messages: Sequence[tuple[Any, Any]], engine: str = ""
+) -> None:
+    """Keep the first ``MAX_MESSAGES`` - 1 messages and count the rest (``_close_messages``
+    then says how many were dropped, in the line the job database keeps last)."""
+    texts = [_VENDOR_PREFIX.sub("", str(text)) for _prefix, text in messages]
+    if engine == "postgresql" and texts:
+        texts = [t for t in _POSTGRES_NOTICE_BREAK.split("".join(texts)) if t]
+    room = max(0, MAX_MESSAGES - 1 - len(outcome.messages))
+    outcome.messages.extend(text[:MAX_MESSAGE_CHARS] for text in texts[:room])
+    outcome.messages_dropped += max(0, len(texts) - room)
+
+
+def _close_messages(outcome: ScriptOutcome) -> None:
+    if outcome.messages_dropped:
+        outcome.messages.append(dropped_messages_line(outcome.messages_dropped))
+
+
+def _release_memory(outcome: ScriptOutcome) -> None:
+    """Give the heap that a huge value took back to the system (glibc keeps freed memory in
+    its arenas otherwise, and a 200 MB value would keep the host 200 MB+ bigger for good)."""
+    if outcome.large_values and _LIBC is not None:
+        gc.collect()
+        _LIBC.malloc_trim(0)
 
 
 def _add_mysql_warnings(cursor: pyodbc.Cursor, outcome: ScriptOutcome) -> None:

@@ -31,12 +31,14 @@ class ScriptOutcome:
     rows: list[list[Any]] = dataclasses.field(default_factory=list)
     truncated: bool = False  # the first result set had more than max_rows rows
     messages: list[str] = dataclasses.field(default_factory=list)
+    messages_dropped: int = 0  # beyond the kept ones; the last kept message says so too
     rowcount: int = -1  # rows affected by statements without a result set; -1 unknown
     error: str | None = None
     sqlstate: str | None = None
     timed_out: bool = False
     canceled: bool = False  # stopped because the execution was cancelled
     elapsed_seconds: float = 0.0
+    large_values: bool = False  # a value was cut (the host then gives its memory back)
 
     @property
     def succeeded(self) -> bool:

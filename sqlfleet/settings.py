@@ -7,7 +7,9 @@
 | SQLFLEET_CREDENTIAL_KEY | none (password credentials then cannot be created or used) |
 | SQLFLEET_MAX_CONCURRENT_TARGETS | 100 (Elastic Jobs' JA100 tier) |
 | SQLFLEET_HISTORY_RETENTION_DAYS | 45 |
+| SQLFLEET_JOB_VERSIONS_KEPT | 10 (and every version an execution in the history ran) |
 | SQLFLEET_LOCAL_SCRIPT_PROCESSES | the number of cores (0: SQLite scripts run in the host) |
+| SQLFLEET_TARGET_ACTIVITY_SLOTS | 24 (of host.json's 32 activity slots; one execution takes 3/4) |
 | SQLFLEET_SQLITE_ROOTS | none: no SQLite target anywhere (``os.pathsep``-separated folders) |
 | SQLFLEET_ODBC_DRIVER_SQLSERVER | ``ODBC Driver 18 for SQL Server`` |
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
@@ -40,9 +42,12 @@ JOB_DATABASE_URL = "SQLFLEET_JOB_DATABASE_URL"
 CREDENTIAL_KEY = "SQLFLEET_CREDENTIAL_KEY"
 MAX_CONCURRENT_TARGETS = "SQLFLEET_MAX_CONCURRENT_TARGETS"
 HISTORY_RETENTION_DAYS = "SQLFLEET_HISTORY_RETENTION_DAYS"
+JOB_VERSIONS_KEPT = "SQLFLEET_JOB_VERSIONS_KEPT"
 LOCAL_SCRIPT_PROCESSES = "SQLFLEET_LOCAL_SCRIPT_PROCESSES"
+TARGET_ACTIVITY_SLOTS = "SQLFLEET_TARGET_ACTIVITY_SLOTS"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
 READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
+WATCH_POLL_MS = "SQLFLEET_WATCH_POLL_MS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
@@ -52,7 +57,11 @@ ODBC_DRIVER_SETTINGS = {
 DEFAULT_DATA_DIR = ".sqlfleet"
 DEFAULT_MAX_CONCURRENT_TARGETS = 100
 DEFAULT_HISTORY_RETENTION_DAYS = 45
+DEFAULT_JOB_VERSIONS_KEPT = 10
 DEFAULT_LOCAL_SCRIPT_PROCESSES = os.cpu_count() or 1
+# Activity slots that target attempts may hold at once in one host: three quarters of
+# host.json's maxConcurrentActivityFunctions (32), the rest stays for bookkeeping activities.
+DEFAULT_TARGET_ACTIVITY_SLOTS = 24
 DEFAULT_ODBC_DRIVERS = {
     "sqlserver": "ODBC Driver 18 for SQL Server",
     "postgresql": "PostgreSQL Unicode",
@@ -64,7 +73,13 @@ DEFAULT_WORKER_THREADS = 48
 # Bounds that catch typos (an extra zero) without limiting real deployments.
 MAX_CONCURRENT_TARGETS_LIMIT = 100_000
 MAX_RETENTION_DAYS = 36_500
+MAX_JOB_VERSIONS_KEPT = 1_000_000
 MAX_LOCAL_SCRIPT_PROCESSES = 64
+# How often a waiting long-poll re-reads the job database for changes made by another instance
+# (those of its own process wake it at once, sqlfleet.changes).
+DEFAULT_WATCH_POLL_MS = 500
+MAX_WATCH_POLL_MS = 60_000
+MAX_TARGET_ACTIVITY_SLOTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -76,14 +91,19 @@ class Settings:
     credential_key: str | None = field(default=None, repr=False)
     max_concurrent_targets: int = DEFAULT_MAX_CONCURRENT_TARGETS
     history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
+    # The newest versions of each job kept, besides those executions of the history ran.
+    job_versions_kept: int = DEFAULT_JOB_VERSIONS_KEPT
     # Processes that run scripts on SQLite files of this host (sqlfleet.scriptprocesses).
     local_script_processes: int = DEFAULT_LOCAL_SCRIPT_PROCESSES
+    # Activity slots target attempts share (activities.slots): one execution holds 3/4 at most.
+    target_activity_slots: int = DEFAULT_TARGET_ACTIVITY_SLOTS
     odbc_drivers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ODBC_DRIVERS))
     # Folders (absolute, symlinks resolved) under which SQLite targets may lie
     # (sqlfleet.sqlitefolders); none means no SQLite target at all.
     sqlite_roots: tuple[Path, ...] = ()
     # Function keys that may look but not act (sqlfleet.access); secret, so not in repr.
     read_only_keys: tuple[str, ...] = field(default=(), repr=False)
+    watch_poll_ms: int = DEFAULT_WATCH_POLL_MS
 
     def odbc_driver(self, engine: str) -> str | None:
         """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql);
@@ -119,6 +139,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         history_retention_days=_integer(
             env, HISTORY_RETENTION_DAYS, DEFAULT_HISTORY_RETENTION_DAYS, MAX_RETENTION_DAYS
         ),
+        job_versions_kept=_integer(
+            env, JOB_VERSIONS_KEPT, DEFAULT_JOB_VERSIONS_KEPT, MAX_JOB_VERSIONS_KEPT
+        ),
         local_script_processes=_integer(
             env,
             LOCAL_SCRIPT_PROCESSES,
@@ -126,11 +149,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             MAX_LOCAL_SCRIPT_PROCESSES,
             lowest=0,
         ),
+        target_activity_slots=_integer(
+            env, TARGET_ACTIVITY_SLOTS, DEFAULT_TARGET_ACTIVITY_SLOTS, MAX_TARGET_ACTIVITY_SLOTS
+        ),
         odbc_drivers={
             engine: _text(env, name) or DEFAULT_ODBC_DRIVERS[engine]
             for engine, name in ODBC_DRIVER_SETTINGS.items()
         },
         read_only_keys=parse_read_only_keys(_text(env, READ_ONLY_KEYS)),
+        watch_poll_ms=_integer(
+            env, WATCH_POLL_MS, DEFAULT_WATCH_POLL_MS, MAX_WATCH_POLL_MS, lowest=50
+        ),
     )
 
 

@@ -8,21 +8,10 @@ bad fleet file, a 4xx answer). Errors print one line on stderr, never a tracebac
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
+import importlib
 import sys
 from collections.abc import Sequence
 
-from sqlfleet.cli import (
-    apply,
-    credentials,
-    executions,
-    export,
-    jobs,
-    monitoring,
-    runs,
-    serve,
-    target_groups,
-)
 from sqlfleet.cli.client import ApiError
 from sqlfleet.cli.invocation import (
     EXIT_FAILED,
@@ -50,7 +39,30 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The module that registers each command (sqlfleet.cli.<module>), in the order ``--help`` lists
+# them. A command line that names one imports only its module, so the CLI starts fast.
+COMMAND_MODULES = {
+    "serve": "serve",
+    "demo": "sqlfleet.demo",
+    "apply": "apply",
+    "export": "export",
+    **dict.fromkeys(
+        ("start", "get", "wait", "receive", "stop", "remove", "executions"), "executions"
+    ),
+    **dict.fromkeys(("rerun", "ui"), "monitoring"),
+    "run": "runs",
+    **dict.fromkeys(("credentials", "credential"), "credentials"),
+    **dict.fromkeys(
+        ("target-groups", "target-group", "groups", "members", "member"), "target_groups"
+    ),
+    **dict.fromkeys(("jobs", "job", "steps", "step"), "jobs"),
+}
+# Common options that take a value (the word after them is not a command).
+_VALUED_OPTIONS = frozenset({"--url", "--key", "--timeout"})
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or (``command``) only of the module that registers it."""
     common = common_options()
     parser = argparse.ArgumentParser(
         prog="sqlfleet",
@@ -59,41 +71,52 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    parser.add_argument(
-        "--version", action="version", version=f"sqlfleet {_version()}", help="print the version"
-    )
+    parser.add_argument("--version", action=_VersionAction)
     nouns = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    serve.register(nouns, common)
-    _register_demo(nouns, common)
-    apply.register(nouns, common)
-    export.register(nouns, common)
-    executions.register(nouns, common)
-    runs.register(nouns, common)
-    monitoring.register(nouns, common)
-    credentials.register(nouns, common)
-    target_groups.register(nouns, common)
-    jobs.register(nouns, common)
+    wanted = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else COMMAND_MODULES.values()
+    for name in dict.fromkeys(wanted):
+        module = importlib.import_module(name if "." in name else f"sqlfleet.cli.{name}")
+        module.register(nouns, common)
     return parser
 
 
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (skipping common options and their values), or None."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed package's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        sys.stdout.write(f"sqlfleet {_version()}\n")
+        parser.exit()
+
+
 def _version() -> str:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("sqlfleet")
     except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
         return "unknown (not installed)"
 
 
-def _register_demo(nouns: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    from sqlfleet import demo
-
-    demo.register(nouns, common)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sqlfleet`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_named(words))
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     output = Output(json_mode=bool(getattr(args, "json", False)))
@@ -115,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. `| head`); nothing left to say
         return EXIT_FAILED
+    finally:
+        cli.close()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The CLI's client of SQL Fleet's HTTP API (stdlib ``urllib``; JSON in, JSON out).
+"""The CLI's client of SQL Fleet's HTTP API (stdlib ``http.client``; JSON in, JSON out).
 
 Every failure becomes an ``ApiError`` whose ``message`` is one line: the API's own ``message``
 for 4xx/5xx answers, or what went wrong on the way (host unreachable, not JSON).
@@ -6,15 +6,13 @@ for 4xx/5xx answers, or what went wrong on the way (host unreachable, not JSON).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import shlex
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
 from sqlfleet.cli.localkeys import KEY_FILE, local_function_key
@@ -48,8 +46,7 @@ class ApiError(Exception):
         return self.status is not None and 400 <= self.status < 500
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     status: int
     body: Any
     headers: Mapping[str, str]
@@ -61,7 +58,8 @@ def api_path(*segments: str | int) -> str:
 
 
 class ApiClient:
-    """Talks to one SQL Fleet host. ``key`` is sent as ``x-functions-key`` (auth level FUNCTION)."""
+    """Talks to one SQL Fleet host over one kept connection. ``key`` is sent as
+    ``x-functions-key`` (auth level FUNCTION)."""
 
     def __init__(
         self, base_url: str = DEFAULT_URL, key: str | None = None,
@@ -73,8 +71,10 @@ class ApiClient:
                 f"--url {base_url!r} is not an http(s) URL; expected e.g. {DEFAULT_URL}", status=400
             )
         self.base_url = base_url.rstrip("/")
+        self._path_prefix = urlsplit(self.base_url).path
         self._key = key or None
         self.timeout = timeout
+        self._kept: http.client.HTTPConnection | None = None
 
     @classmethod
     def from_environment(
@@ -111,20 +111,69 @@ class ApiClient:
             headers["Content-Type"] = "application/json"
         if self._key:
             headers[KEY_HEADER] = self._key
-        request = urllib.request.Request(
-            self.url(path, query), data=data, method=method, headers=headers
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return Reply(response.status, _json(response.read()), dict(response.headers))
-        except urllib.error.HTTPError as error:
-            raise _http_error(method, path, error) from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
+            status, reason, raw, reply_headers = self._send(method, path, query, data, headers)
+        except OSError as error:
             raise ApiError(
-                f"cannot reach the SQL Fleet API at {self.base_url} ({reason}); start it with "
+                f"cannot reach the SQL Fleet API at {self.base_url} ({error}); start it with "
                 f"'sqlfleet serve' or point --url / {URL_SETTING} at a running host"
             ) from None
+        if status >= 400:
+            raise _http_error(method, path, status, reason, raw)
+        return Reply(status, _json(raw), reply_headers)
+
+    def _send(
+        self, method: str, path: str, query: Mapping[str, Any] | None, data: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, str, bytes, dict[str, str]]:  # fmt: skip
+        """One exchange on the kept connection. A connection that served earlier requests and
+        that the host has closed since (idle) is opened again once; a new one's failure is
+        the answer."""
+        target = self._path_prefix + path
+        params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        if params:
+            target += "?" + urlencode(params)
+        while True:
+            reused = self._kept is not None
+            connection = self._connection()
+            try:
+                connection.request(method, target, body=data, headers=headers)
+                response = connection.getresponse()
+                raw = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if not reused:
+                    raise
+                continue
+            except (OSError, http.client.HTTPException) as error:
+                self.close()
+                raise OSError(str(error) or type(error).__name__) from None
+            if response.will_close:
+                self.close()
+            return response.status, response.reason, raw, dict(response.getheaders())
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._kept is None:
+            parts = urlsplit(self.base_url)
+            kind = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            self._kept = kind(parts.netloc, timeout=self.timeout)
+        return self._kept
+
+    def close(self) -> None:
+        """Close the kept connection (a later request opens another)."""
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def get(self, path: str, **query: Any) -> Any:
         return self.request("GET", path, query=query).body
@@ -150,6 +199,18 @@ class ApiClient:
                 return False
             raise
         return True
+
+    def paged_items(self, path: str, **query: Any) -> Iterator[Any]:
+        """Every item of a paged list (``{"items": [...], "continuation": ...}``), fetching
+        the next page as the caller gets there."""
+        while True:
+            body = self.get(path, **query)
+            if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+                raise ApiError(f"GET {path} did not answer a list", status=None)
+            yield from body["items"]
+            if not body.get("continuation"):
+                return
+            query = {**query, "continuation": body["continuation"]}
 
     def items(self, path: str, **query: Any) -> list[Any]:
         """The items of a list answer (``{"value": [...]}`` or ``{"items": [...]}``)."""
@@ -199,19 +260,16 @@ def cli_hints(message: str) -> str:
     return message
 
 
-def _http_error(method: str, path: str, error: urllib.error.HTTPError) -> ApiError:
-    try:
-        body = _json(error.read())
-    except OSError:
-        body = None
+def _http_error(method: str, path: str, status: int, reason: str, raw: bytes) -> ApiError:
+    body = _json(raw)
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         message = cli_hints(body["message"])
         field = body.get("field")
         # Validation answers name the field; say it when the message does not already.
-        if field and error.code in (400, 422) and field not in message:
+        if field and status in (400, 422) and field not in message:
             message = f"{field}: {message}"
-        return ApiError(message, error.code, body.get("code"), field)
-    if error.code == 401:
+        return ApiError(message, status, body.get("code"), field)
+    if status == 401:
         return ApiError(
             f"{method} {path}: 401 Unauthorized; pass the function key with --key or "
             f"{KEY_SETTING} (a local host keeps it in <data dir>/{KEY_FILE.as_posix()})",
@@ -220,6 +278,5 @@ def _http_error(method: str, path: str, error: urllib.error.HTTPError) -> ApiErr
         )
     text = body.strip().splitlines()[0][:200] if isinstance(body, str) and body.strip() else ""
     return ApiError(
-        f"{method} {path}: HTTP {error.code} {error.reason}" + (f": {text}" if text else ""),
-        error.code,
+        f"{method} {path}: HTTP {status} {reason}" + (f": {text}" if text else ""), status
     )

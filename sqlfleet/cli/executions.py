@@ -14,8 +14,6 @@ import time
 from pathlib import PurePosixPath
 from typing import Any
 
-from rich.text import Text
-
 from sqlfleet.cli.client import ApiClient, api_path
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, exit_code_for
 from sqlfleet.cli.output import (
@@ -26,7 +24,7 @@ from sqlfleet.cli.output import (
     make_table,
 )
 from sqlfleet.cli.parameters import add_value_options, parameter_values
-from sqlfleet.cli.progress import DEFAULT_POLL_SECONDS, rollup_line, watch_execution
+from sqlfleet.cli.progress import rollup_line, watch_execution
 
 STATUS_URLS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri")
 LIFECYCLES = (
@@ -46,7 +44,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     start.add_argument(
         "-q", "--quiet", action="store_true", help="print only the execution id (for scripts)"
     )
-    _poll_option(start)
     start.set_defaults(run=start_command)
 
     get = nouns.add_parser(
@@ -59,7 +56,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
 
     wait = nouns.add_parser("wait", parents=[common], help="live progress until it ends (Wait-Job)")
     wait.add_argument("execution")
-    _poll_option(wait)
     wait.set_defaults(run=wait_command)
 
     receive = nouns.add_parser(
@@ -98,13 +94,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     listing.set_defaults(run=executions_command)
 
 
-def _poll_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--poll-interval", type=float, default=DEFAULT_POLL_SECONDS, metavar="SECONDS",
-        help=argparse.SUPPRESS,
-    )  # fmt: skip
-
-
 def start_command(cli: Invocation) -> int:
     """POST /api/jobs/{job}/start; with ``--wait`` follow it to the end."""
     values = parameter_values(cli.args)
@@ -121,9 +110,7 @@ def start_command(cli: Invocation) -> int:
         return EXIT_OK
     if not cli.json and not cli.args.quiet:
         cli.output.line(f"started {cli.args.job}: execution {execution_id}")
-    final = watch_execution(
-        cli.client, execution_id, cli.output, poll_seconds=cli.args.poll_interval
-    )
+    final = watch_execution(cli.client, execution_id, cli.output)
     if cli.json:
         cli.output.json(final)
     return exit_code_for(final["lifecycle"])
@@ -142,14 +129,30 @@ def show_started(cli: Invocation, started: dict[str, Any]) -> None:
 def get_command(cli: Invocation) -> int:
     if cli.args.execution is None:
         return _list(cli, {"job_name": cli.args.job_name, "top": 20})
-    execution = cli.client.get(
-        api_path("executions", cli.args.execution), lifecycle=cli.args.lifecycle
-    )
+    execution = read_execution(cli.client, cli.args.execution, cli.args.lifecycle)
     if cli.json:
         cli.output.json(execution)
     else:
         show_execution(cli, execution)
     return exit_code_for(None if execution["is_active"] else execution["lifecycle"])
+
+
+def read_execution(client: ApiClient, execution_id: str, lifecycle: str | None) -> Any:
+    """The execution document with every target (``lifecycle``'s only), its targets read a
+    page at a time (GET /api/executions/{id}/targets) rather than in one answer."""
+    path = api_path("executions", execution_id)
+    execution = client.get(path, targets=False, lifecycle=lifecycle)
+    by_step: dict[int, list[Any]] = {}
+    for target in client.paged_items(path + "/targets", lifecycle=lifecycle):
+        by_step.setdefault(target["step_id"], []).append(target)
+    steps = execution.get("steps", [])
+    for step in steps:
+        step["targets"] = by_step.get(step["step_id"], [])
+    if lifecycle:
+        execution["steps"] = [
+            step for step in steps if step["lifecycle"] == lifecycle or step["targets"]
+        ]
+    return execution
 
 
 def show_execution(cli: Invocation, execution: dict[str, Any]) -> None:
@@ -202,9 +205,7 @@ def target_label(target: dict[str, Any]) -> str:
 
 
 def wait_command(cli: Invocation) -> int:
-    final = watch_execution(
-        cli.client, cli.args.execution, cli.output, poll_seconds=cli.args.poll_interval
-    )
+    final = watch_execution(cli.client, cli.args.execution, cli.output)
     if cli.json:
         cli.output.json(final)
     return exit_code_for(final["lifecycle"])
@@ -212,8 +213,10 @@ def wait_command(cli: Invocation) -> int:
 
 def receive_command(cli: Invocation) -> int:
     """GET /api/executions/{id}/output: every target's first result set and messages."""
-    items = cli.client.items(
-        api_path("executions", cli.args.execution, "output"), step_id=cli.args.step_id
+    items = list(
+        cli.client.paged_items(
+            api_path("executions", cli.args.execution, "output"), step_id=cli.args.step_id
+        )
     )
     form = cli.args.format or ("json" if cli.json else "table")
     if form == "json":
@@ -228,6 +231,8 @@ def receive_command(cli: Invocation) -> int:
 def show_outputs(cli: Invocation, items: list[dict[str, Any]]) -> None:
     if not items:
         cli.output.line("no target executions (yet)")
+    from rich.text import Text
+
     for item in items:
         target = item["target"]
         heading = Text.assemble(
@@ -306,10 +311,14 @@ def remove_command(cli: Invocation) -> int:
 
 def _wait_inactive(client: ApiClient, execution_id: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while client.get(api_path("executions", execution_id))["is_active"]:
-        if time.monotonic() > deadline:
+    path = api_path("executions", execution_id)
+    execution = client.get(path, targets=False)
+    while execution["is_active"]:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise UsageError(f"execution {execution_id} is still active after {timeout:g}s")
-        time.sleep(DEFAULT_POLL_SECONDS)
+        wait = max(1, min(int(left + 0.999), int(client.timeout) - 5))
+        execution = client.get(path, targets=False, since=execution["version"], wait=wait)
 
 
 def executions_command(cli: Invocation) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from sqlfleet.cli.client import ApiClient
 from sqlfleet.cli.output import Output
@@ -22,13 +21,15 @@ class UsageError(Exception):
     """The user asked for something the CLI cannot do as asked (exit code 2)."""
 
 
-@dataclass
 class Invocation:
     """What a command function gets: ``args``, ``output`` and (on first use) ``client``."""
 
-    args: argparse.Namespace
-    output: Output
-    _client: ApiClient | None = field(default=None, repr=False)
+    def __init__(
+        self, args: argparse.Namespace, output: Output, client: ApiClient | None = None
+    ) -> None:
+        self.args = args
+        self.output = output
+        self._client = client
 
     @property
     def client(self) -> ApiClient:
@@ -39,6 +40,11 @@ class Invocation:
                 getattr(self.args, "timeout", None),
             )
         return self._client
+
+    def close(self) -> None:
+        """Close the client's connection, if a client was made."""
+        if self._client is not None:
+            self._client.close()
 
     @property
     def json(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlfleet.cli.client import api_path
-from sqlfleet.cli.executions import LIFECYCLES, _poll_option, show_started
+from sqlfleet.cli.executions import LIFECYCLES, show_started
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, exit_code_for
 from sqlfleet.cli.progress import watch_execution
 
@@ -35,7 +35,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     )
     rerun.add_argument("--wait", action="store_true", help="show progress until it ends")
     rerun.add_argument("--quiet", "-q", action="store_true", help="print only the new id")
-    _poll_option(rerun)
     rerun.set_defaults(run=rerun_command)
 
     ui = nouns.add_parser(
@@ -90,9 +89,7 @@ def rerun_command(cli: Invocation) -> int:
         cli.output.line(
             f"rerun of {cli.args.execution} ({', '.join(lifecycles)}): execution {execution_id}"
         )
-    final = watch_execution(
-        cli.client, execution_id, cli.output, poll_seconds=cli.args.poll_interval
-    )
+    final = watch_execution(cli.client, execution_id, cli.output)
     if cli.json:
         cli.output.json(final)
     return exit_code_for(final["lifecycle"])

@@ -10,12 +10,12 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich import box
-from rich.console import Console, RenderableType
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported when something is drawn: plain lines need none of it
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
 # Colours of Elastic Jobs' lifecycle names wherever the CLI shows them.
 LIFECYCLE_STYLE = {
@@ -35,43 +35,85 @@ PIPE_WIDTH = 200
 
 
 class Output:
-    """The CLI's two streams; ``json_mode`` makes commands print JSON instead of tables."""
+    """The CLI's two streams; ``json_mode`` makes commands print JSON instead of tables.
+
+    Lines written to a stream that is not a terminal go out as plain text without loading
+    rich; tables and styled text on a terminal go through rich (imported on first use)."""
 
     def __init__(
         self, json_mode: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None
     ) -> None:
         self.json_mode = json_mode
-        out = stdout or sys.stdout
-        self.is_terminal = out.isatty()
-        self.console = Console(
-            file=out, width=None if self.is_terminal else PIPE_WIDTH, highlight=False
-        )
-        self.errors = Console(file=stderr or sys.stderr, highlight=False, soft_wrap=True)
+        self._out = stdout or sys.stdout
+        self._err = stderr or sys.stderr
+        self.is_terminal = self._out.isatty()
+        self._console: Console | None = None
+        self._errors: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                file=self._out, width=None if self.is_terminal else PIPE_WIDTH, highlight=False
+            )
+        return self._console
+
+    @property
+    def errors(self) -> Console:
+        if self._errors is None:
+            from rich.console import Console
+
+            self._errors = Console(file=self._err, highlight=False, soft_wrap=True)
+        return self._errors
 
     def json(self, document: Any) -> None:
         """``document`` as indented JSON on stdout (no rich markup, safe to parse)."""
-        self.console.file.write(json.dumps(document, indent=2, default=str) + "\n")
-        self.console.file.flush()
+        self._out.write(json.dumps(document, indent=2, default=str) + "\n")
+        self._out.flush()
 
     def show(self, renderable: RenderableType) -> None:
         self.console.print(renderable)
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.console.print(Text(text, style=style or ""), soft_wrap=True)
+        self._write(self._out, text, style, self.is_terminal)
 
     def note(self, text: str) -> None:
         """Information that is not the command's result (stderr, so --json stays parseable)."""
-        self.errors.print(Text(text, style="dim"), soft_wrap=True)
+        self._write(self._err, text, "dim", None)
 
     def error(self, text: str) -> None:
         """The one line an error prints."""
-        self.errors.print(Text("error: " + text.replace("\n", " "), style="red"), soft_wrap=True)
+        self._write(self._err, "error: " + text.replace("\n", " "), "red", None)
+
+    def _write(self, stream: TextIO, text: str, style: str | None, terminal: bool | None) -> None:
+        if terminal is None:
+            terminal = _is_terminal(stream)
+        if not terminal:
+            stream.write(text + "\n")
+            stream.flush()
+            return
+        from rich.text import Text
+
+        console = self.console if stream is self._out else self.errors
+        console.print(Text(text, style=style or ""), soft_wrap=True)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def make_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
 ) -> Table:
     """A borderless table; cells are text (lifecycle names coloured), None shows as empty."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -81,6 +123,8 @@ def make_table(
 
 
 def cell(value: Any) -> Text:
+    from rich.text import Text
+
     if value is None:
         return Text("")
     if isinstance(value, Text):
@@ -92,6 +136,8 @@ def cell(value: Any) -> Text:
 
 
 def lifecycle_text(lifecycle: str | None) -> Text:
+    from rich.text import Text
+
     return Text(lifecycle or "", style=LIFECYCLE_STYLE.get(lifecycle or "", ""))
 
 
@@ -129,6 +175,8 @@ def format_duration(start: Any, end: Any, now: dt.datetime | None = None) -> str
 
 def make_fields_table(pairs: Iterable[tuple[str, Any]], title: str | None = None) -> Table:
     """One object as ``field  value`` lines (``show`` commands)."""
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, title=title, title_justify="left", pad_edge=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")

@@ -1,26 +1,26 @@
 """``wait``'s live view: one bar per step with its targets by lifecycle, then the rollup.
 
-The view polls ``GET /api/executions/{id}`` (the job database's history); on a terminal it is
-redrawn in place with rich's ``Live``, elsewhere only the final view is printed.
+The view long-polls ``GET /api/executions/{id}?targets=false`` (the job database's history,
+each step with its targets counted by lifecycle); on a terminal it is redrawn in place with
+rich's ``Live``, elsewhere only the final view is printed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections import Counter
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from sqlfleet.cli.client import ApiClient, ApiError, api_path
 from sqlfleet.cli.output import LIFECYCLE_STYLE, Output, format_duration, lifecycle_text
 
-DEFAULT_POLL_SECONDS = 0.5
+if TYPE_CHECKING:  # rich loads only for a live view or a styled line (the CLI starts faster)
+    from rich.console import RenderableType
+    from rich.text import Text
+
+# Seconds each long-poll may wait for a change (the API allows up to 60).
+LONG_POLL_SECONDS = 25
 TERMINAL = frozenset(
     {"Succeeded", "SucceededWithSkipped", "Failed", "TimedOut", "Canceled", "Skipped"}
 )
@@ -37,35 +37,54 @@ def watch_execution(
     execution_id: str,
     output: Output,
     *,
-    poll_seconds: float = DEFAULT_POLL_SECONDS,
+    wait_seconds: float = LONG_POLL_SECONDS,
     live: bool | None = None,
 ) -> dict[str, Any]:
-    """Poll the execution until it is no longer active and return its final document.
+    """Follow the execution until it is no longer active and return its final document (with
+    its target rows when the output is JSON; otherwise the summary, with each step's progress).
 
-    ``live`` (default: stdout is a terminal and not ``--json``) redraws the view in place; when
-    not live and not JSON, the final view is printed once. Raises ``ApiError``.
+    Each request is a long-poll (``since`` the version it has, ``wait`` seconds), so the answer
+    comes as soon as anything changes and the end is seen the moment it happens. ``live``
+    (default: stdout is a terminal and not ``--json``) redraws the view in place; when not live
+    and not JSON, the final view is printed once. Raises ``ApiError``.
     """
     show_live = (output.is_terminal and not output.json_mode) if live is None else live
-    execution: dict[str, Any] = client.get(api_path("executions", execution_id))
-    steps = step_names(client, execution)
+    path = api_path("executions", execution_id)
+    # Leave time for the answer inside the client's own timeout.
+    wait = max(1, min(int(wait_seconds), int(client.timeout) - 5))
+    execution: dict[str, Any] = client.get(path, targets=False)
+
+    def changes() -> Iterator[dict[str, Any]]:
+        nonlocal execution
+        while execution["is_active"]:
+            execution = client.get(path, targets=False, since=execution["version"], wait=wait)
+            yield execution
+
     if not show_live:
-        while execution["is_active"]:
-            time.sleep(poll_seconds)  # the API has no long poll; this is the poll interval
-            execution = client.get(api_path("executions", execution_id))
+        for _ in changes():
+            pass
         if not output.json_mode:
-            output.show(render_execution(execution, steps, final=True))
-        return execution
-    with Live(
-        render_execution(execution, steps),
-        console=output.console,
-        refresh_per_second=8,
-        transient=False,
-    ) as view:
-        while execution["is_active"]:
-            time.sleep(poll_seconds)
-            execution = client.get(api_path("executions", execution_id))
-            view.update(render_execution(execution, steps))
-        view.update(render_execution(execution, steps, final=True))
+            steps = step_names(client, execution)
+            if output.is_terminal:
+                output.show(render_execution(execution, steps, final=True))
+            else:
+                for line in plain_execution(execution, steps):
+                    output.line(line)
+    else:
+        from rich.live import Live
+
+        steps = step_names(client, execution)
+        with Live(
+            render_execution(execution, steps),
+            console=output.console,
+            refresh_per_second=8,
+            transient=False,
+        ) as view:
+            for changed in changes():
+                view.update(render_execution(changed, steps))
+            view.update(render_execution(execution, steps, final=True))
+    if output.json_mode:
+        return client.get(path)  # type: ignore[no-any-return]
     return execution
 
 
@@ -84,6 +103,10 @@ def render_execution(
     execution: dict[str, Any], steps: dict[int, dict[str, Any]], *, final: bool = False
 ) -> RenderableType:
     """The header, one line per step, and (``final``) the rollup line."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     now = dt.datetime.now(dt.timezone.utc)
     began = execution.get("start_time") or execution.get("create_time")
     header = Text.assemble(
@@ -107,6 +130,9 @@ def render_execution(
 def _step_row(
     step_id: int, definition: dict[str, Any] | None, executed: dict[str, Any] | None
 ) -> tuple[RenderableType, ...]:
+    from rich.progress_bar import ProgressBar
+    from rich.text import Text
+
     name = (executed or {}).get("step_name") or (definition or {}).get("step_name") or ""
     label = Text(f"step {step_id} {name}", style="bold")
     if executed is None:
@@ -117,11 +143,11 @@ def _step_row(
             Text("pending", style="dim"),
             Text(""),
         )
-    targets = executed.get("targets", [])
-    counts = Counter(target["lifecycle"] for target in targets)
+    counts = target_counts(executed)
+    total = sum(counts.values())
     done = sum(count for state, count in counts.items() if state in TERMINAL)
-    if targets:
-        bar = ProgressBar(total=len(targets), completed=done, width=BAR_WIDTH)
+    if total:
+        bar = ProgressBar(total=total, completed=done, width=BAR_WIDTH)
         bar.complete_style = (
             "red" if counts.keys() & {"Failed", "TimedOut", "Canceled"} else "green"
         )
@@ -132,13 +158,23 @@ def _step_row(
     return (
         label,
         bar,
-        Text(f"{done}/{len(targets)}"),
+        Text(f"{done}/{total}"),
         lifecycle_text(executed["lifecycle"]),
         lifecycle_counts(counts),
     )
 
 
+def target_counts(step: dict[str, Any]) -> Counter[str]:
+    """A step's targets by lifecycle: from its ``progress`` (summaries), else its rows."""
+    progress = step.get("progress")
+    if isinstance(progress, dict):
+        return Counter(progress.get("counts") or {})
+    return Counter(target["lifecycle"] for target in step.get("targets", []))
+
+
 def lifecycle_counts(counts: Counter[str]) -> Text:
+    from rich.text import Text
+
     text = Text()
     for state in sorted(counts, key=lambda s: _ORDER.index(s) if s in _ORDER else len(_ORDER)):
         if text:
@@ -149,10 +185,12 @@ def lifecycle_counts(counts: Counter[str]) -> Text:
 
 def rollup_line(execution: dict[str, Any]) -> Text:
     """``Succeeded: 2 steps, 5 targets (Succeeded 5) in 1.8s``."""
+    from rich.text import Text
+
     steps = execution.get("steps", [])
-    counts: Counter[str] = Counter(
-        target["lifecycle"] for step in steps for target in step.get("targets", [])
-    )
+    counts: Counter[str] = Counter()
+    for step in steps:
+        counts.update(target_counts(step))
     duration = format_duration(execution.get("start_time"), execution.get("end_time"))
     text = Text("job execution ")
     text.append(execution["lifecycle"], style=LIFECYCLE_STYLE.get(execution["lifecycle"], ""))
@@ -164,3 +202,43 @@ def rollup_line(execution: dict[str, Any]) -> Text:
     if duration:
         text.append(f" in {duration}")
     return text
+
+
+def plain_execution(execution: dict[str, Any], steps: dict[int, dict[str, Any]]) -> list[str]:
+    """The final view as plain lines, for a pipe or a file: the header, one line per step
+    (``step 1 name  3/3  Succeeded  Succeeded 3``) and the rollup (rich's view without
+    the bars, and without loading rich)."""
+    began = execution.get("start_time") or execution.get("create_time")
+    lines = [
+        f"{execution['job_name']} v{execution['job_version']}  "
+        f"{execution['job_execution_id']}  {execution['lifecycle']}  "
+        + format_duration(began, execution.get("end_time"))
+    ]
+    executed = {step["step_id"]: step for step in execution.get("steps", [])}
+    totals: Counter[str] = Counter()
+    for step_id in sorted(set(steps) | set(executed)):
+        step = executed.get(step_id)
+        name = (step or {}).get("step_name") or steps.get(step_id, {}).get("step_name") or ""
+        if step is None:
+            lines.append(f"step {step_id} {name}  pending")
+            continue
+        counts = target_counts(step)
+        totals.update(counts)
+        done = sum(count for state, count in counts.items() if state in TERMINAL)
+        lines.append(
+            f"step {step_id} {name}  {done}/{sum(counts.values())}  {step['lifecycle']}  "
+            + _plain_counts(counts)
+        )
+    summary = (
+        f"job execution {execution['lifecycle']}: {len(executed)} step(s), "
+        f"{sum(totals.values())} target execution(s)"
+    )
+    if totals:
+        summary += f" ({_plain_counts(totals)})"
+    duration = format_duration(execution.get("start_time"), execution.get("end_time"))
+    return [*lines, summary + (f" in {duration}" if duration else "")]
+
+
+def _plain_counts(counts: Counter[str]) -> str:
+    order = sorted(counts, key=lambda s: _ORDER.index(s) if s in _ORDER else len(_ORDER))
+    return "  ".join(f"{state} {counts[state]}" for state in order)

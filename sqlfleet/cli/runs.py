@@ -18,7 +18,7 @@ from sqlfleet.cli.client import api_path
 from sqlfleet.cli.executions import show_started
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, exit_code_for
 from sqlfleet.cli.parameters import add_value_options, typed_values
-from sqlfleet.cli.progress import DEFAULT_POLL_SECONDS, watch_execution
+from sqlfleet.cli.progress import watch_execution
 
 ENGINES = ("sqlserver", "postgresql", "mysql", "sqlite")
 _ENGINE_ALIASES = {"mssql": "sqlserver", "postgres": "postgresql", "mariadb": "mysql"}
@@ -62,9 +62,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument(
         "-q", "--quiet", action="store_true", help="print only the execution id (for scripts)"
     )
-    run.add_argument(
-        "--poll-interval", type=float, default=DEFAULT_POLL_SECONDS, help=argparse.SUPPRESS
-    )
     run.set_defaults(run=run_command)
 
 
@@ -105,7 +102,7 @@ def run_command(cli: Invocation) -> int:
         return EXIT_OK
     if not cli.json and not args.quiet:
         cli.output.line(f"started run {started['job_name']}: execution {execution_id}")
-    final = watch_execution(cli.client, execution_id, cli.output, poll_seconds=args.poll_interval)
+    final = watch_execution(cli.client, execution_id, cli.output)
     if cli.json:
         cli.output.json(final)
     return exit_code_for(final["lifecycle"])

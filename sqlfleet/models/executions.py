@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import decimal
 import json
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -95,6 +96,17 @@ class JobExecution(ExecutionRow):
     reruns: list[str] | None = None
     # Filled by the API: changes whenever the execution, a step or a target does (long-poll).
     version: str | None = None
+    # Filled by the API when the document holds only the first ``top`` targets: pass it to
+    # GET /api/executions/{id}/targets for the rest.
+    targets_continuation: str | None = None
+
+
+class TargetPage(DocumentModel):
+    """One page of an execution's target rows in (step, ordinal) order; ``continuation``
+    fetches the next page (None on the last)."""
+
+    items: list[TargetExecution]
+    continuation: str | None = None
 
 
 class ExecutionPage(DocumentModel):
@@ -215,8 +227,35 @@ class TargetOutput(DocumentModel):
 
     target: TargetExecution
     messages: list[TargetMessage]
+    messages_dropped: int = 0  # messages beyond the kept ones (the last kept line says so)
     result: ResultSet | None
     attempts: list[TargetAttempt] = []
+
+
+class OutputPage(DocumentModel):
+    """What the targets of one page produced, in (step, ordinal) order; ``continuation``
+    fetches the next page (None on the last)."""
+
+    items: list[TargetOutput]
+    continuation: str | None = None
+
+
+_DROPPED_MESSAGES = re.compile(r"\.\.\. (\d+) more message\(s\) not kept")
+
+
+def dropped_messages_line(count: int) -> str:
+    """The last kept message of an attempt that had ``count`` messages more than were kept."""
+    return f"... {count} more message(s) not kept"
+
+
+def messages_dropped(messages: Sequence[TargetMessage]) -> int:
+    """How many messages the attempts of ``messages`` dropped (what their last lines say)."""
+    last: dict[int, TargetMessage] = {}
+    for message in messages:
+        if message.attempt not in last or message.sequence > last[message.attempt].sequence:
+            last[message.attempt] = message
+    found = (_DROPPED_MESSAGES.fullmatch(m.message) for m in last.values())
+    return sum(int(match.group(1)) for match in found if match)
 
 
 def bound_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -27,6 +27,11 @@ from sqlfleet.models.common import (
     field_error,
     spelled,
 )
+from sqlfleet.models.notifications import (
+    MAX_RULES_PER_JOB,
+    NotificationRule,
+    NotificationRuleIn,
+)
 from sqlfleet.models.parameters import Declarations, ParameterDeclaration, check_declarations
 from sqlfleet.models.targets import Engine
 from sqlfleet.timezones import to_utc
@@ -312,10 +317,23 @@ class JobIn(ApiModel):
     steps: Annotated[list[StepIn], Field(max_length=MAX_STEPS_PER_JOB)] | None = None
     # Declared parameters; when left out, the current ones are kept.
     parameters: Declarations | None = None
+    # When given, they replace the job's notification rules (not versioned: the rules in force
+    # when an execution ends apply); when left out, the rules are kept.
+    notifications: (
+        Annotated[list[NotificationRuleIn], Field(max_length=MAX_RULES_PER_JOB)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _step_list_rules(self) -> JobIn:
         check_declarations(self.parameters or [])
+        rules: dict[str, int] = {}
+        for index, rule in enumerate(self.notifications or []):
+            if rule.name in rules:
+                raise field_error(
+                    f"notifications[{index}].name",
+                    f"repeats the name of notifications[{rules[rule.name]}]",
+                )
+            rules[rule.name] = index
         names: dict[str, int] = {}
         for index, step in enumerate(self.steps or []):
             if step.step_id is not None and step.step_id != index + 1:
@@ -373,6 +391,7 @@ class Job(DocumentModel):
     steps: list[JobStep]
     created_time: dt.datetime
     modified_time: dt.datetime
+    notifications: list[NotificationRule] = []
     parameters: list[ParameterDeclaration] = []
     # When the schedule runs it next (None: disabled, once and past, or ended); filled by the API.
     next_run_time: dt.datetime | None = None

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.engine.url import URL
 
 from sqlfleet.models import utc_now
-from sqlfleet.settings import Settings
+from sqlfleet.settings import DEFAULT_JOB_VERSIONS_KEPT, Settings
 from sqlfleet.store.attempts import AttemptStart, StartOutcome, TargetAttemptStore
 from sqlfleet.store.chunks import AttemptEnd, ChunkTurn, StartedTarget, TargetChunkStore
 from sqlfleet.store.database import Database
@@ -23,6 +23,8 @@ from sqlfleet.store.history import HistoryStore
 from sqlfleet.store.jobs import JobDefinitionStore
 from sqlfleet.store.migrate import upgrade
 from sqlfleet.store.monitoring import MonitoringStore
+from sqlfleet.store.notifications import NotificationStore
+from sqlfleet.store.pages import TargetPageStore
 from sqlfleet.store.protocol import JobStore, StepRef
 from sqlfleet.store.reruns import RerunStore
 
@@ -49,8 +51,11 @@ class SqlJobStore(
     HistoryStore,
     MonitoringStore,
     RerunStore,
+    TargetPageStore,
+    NotificationStore,
 ):
-    """The job store on a SQL database. ``clock`` (UTC-aware) stamps every time it writes.
+    """The job store on a SQL database. ``clock`` (UTC-aware) stamps every time it writes;
+    each job keeps its newest ``job_versions_kept`` versions and those executions ran.
 
     Raises ``SettingError`` for an unusable URL and ``JobDatabaseUnavailable`` when the
     database cannot be reached while migrating.
@@ -62,9 +67,11 @@ class SqlJobStore(
         *,
         clock: Callable[[], dt.datetime] = utc_now,
         migrate: bool = True,
+        job_versions_kept: int = DEFAULT_JOB_VERSIONS_KEPT,
     ) -> None:
         self._db = Database(url)
         self._clock = clock
+        self._versions_kept = job_versions_kept
         if migrate:
             try:
                 upgrade(self._db)
@@ -92,7 +99,9 @@ def open_job_store(
     stored password credential needs ``SQLFLEET_CREDENTIAL_KEY``). Raises ``SettingError``."""
     from sqlfleet.credentials import check_credential_key
 
-    store = SqlJobStore(settings.job_database_url, clock=clock)
+    store = SqlJobStore(
+        settings.job_database_url, clock=clock, job_versions_kept=settings.job_versions_kept
+    )
     try:
         check_credential_key(settings, store)
     except BaseException:

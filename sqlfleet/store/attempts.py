@@ -26,7 +26,11 @@ from sqlalchemy.engine import Connection
 from sqlfleet.errors import NotFound
 from sqlfleet.lifecycle import TRANSITIONS, Lifecycle, check_transition
 from sqlfleet.models import ResultSet, TargetExecution
-from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT, bound_message
+from sqlfleet.models.executions import (
+    MAX_MESSAGES_PER_ATTEMPT,
+    bound_message,
+    dropped_messages_line,
+)
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import (
     CONCURRENT_TARGET,
@@ -290,7 +294,7 @@ def message_parameters(
     last one kept then says how many were dropped."""
     kept = list(messages[:MAX_MESSAGES_PER_ATTEMPT])
     if len(messages) > MAX_MESSAGES_PER_ATTEMPT:
-        kept[-1] = f"... {len(messages) - MAX_MESSAGES_PER_ATTEMPT + 1} more message(s) not kept"
+        kept[-1] = dropped_messages_line(len(messages) - MAX_MESSAGES_PER_ATTEMPT + 1)
     return [
         {
             "row_id": row_id,

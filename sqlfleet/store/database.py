@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import StaticPool
 
+from sqlfleet import changes
 from sqlfleet.errors import ConcurrentChange, JobDatabaseUnavailable, SettingError
 from sqlfleet.redaction import redact
 from sqlfleet.settings import JOB_DATABASE_URL
@@ -137,6 +138,7 @@ class Database:
             self._writer.begin() as connection,
         ):
             yield connection
+        changes.changed()  # committed: wake this process's long-polls
 
     def write_shared(self, kind: str, name: str, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in a write transaction, as ``write`` does, which it may share

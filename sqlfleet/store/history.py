@@ -19,14 +19,13 @@ from sqlfleet.models import (
     ExecutionPage,
     JobExecution,
     JobVersion,
-    ResultSet,
     StepExecution,
     TargetExecution,
-    TargetMessage,
     TargetOutput,
 )
-from sqlfleet.models.executions import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TargetAttempt
+from sqlfleet.models.executions import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from sqlfleet.store.database import Database
+from sqlfleet.store.pages import target_outputs
 from sqlfleet.store.rows import (
     EXECUTION_ROWS,
     JOB_AND_STEP_ROWS,
@@ -43,7 +42,7 @@ from sqlfleet.store.tables import (
     target_messages,
     target_results,
 )
-from sqlfleet.store.versions import read_version
+from sqlfleet.store.versions import prune_jobs_versions, read_version
 
 __all__ = ["HistoryStore", "execution_row", "read_execution", "row_document"]
 
@@ -55,6 +54,7 @@ class HistoryStore:
 
     _db: Database
     _clock: Callable[[], dt.datetime]
+    _versions_kept: int
 
     def get_job_execution(
         self,
@@ -163,39 +163,7 @@ class HistoryStore:
         """A target's messages (all attempts) and first result set. Raises ``NotFound``."""
         with self._db.read() as connection:
             row = execution_row(connection, job_execution_id, step_id, ordinal)
-            messages = connection.execute(
-                sa.select(target_messages)
-                .where(target_messages.c.row_id == row["row_id"])
-                .order_by(target_messages.c.attempt, target_messages.c.sequence)
-            ).mappings()
-            kept = [
-                TargetMessage(
-                    attempt=m["attempt"],
-                    sequence=m["sequence"],
-                    message=m["message"],
-                    recorded_time=m["recorded_time"],
-                )
-                for m in messages
-            ]
-            result = (
-                connection.execute(
-                    sa.select(target_results).where(target_results.c.row_id == row["row_id"])
-                )
-                .mappings()
-                .first()
-            )
-            earlier = connection.execute(
-                sa.select(target_attempts)
-                .where(target_attempts.c.row_id == row["row_id"])
-                .order_by(target_attempts.c.attempt)
-            ).mappings()
-            attempts = _attempts(row, list(earlier))
-        return TargetOutput(
-            target=TargetExecution.model_validate(row_document(row)),
-            messages=kept,
-            result=_result(result) if result else None,
-            attempts=attempts,
-        )
+            return target_outputs(connection, [row])[0]
 
     def get_execution_version(self, job_execution_id: str) -> JobVersion:
         """The job version (with steps) an execution runs. Raises ``NotFound``."""
@@ -220,8 +188,11 @@ class HistoryStore:
             query = query.where(E.c.job_name == job_name)
         with self._db.write("job history", job_name or "") as connection:
             ids = list(connection.execute(query).scalars())
+            job_ids: set[str] = set()
             for chunk in _chunks(ids, 500):
-                _delete_executions(connection, chunk)
+                job_ids.update(_delete_executions(connection, chunk))
+            # The versions only those executions ran can go now.
+            prune_jobs_versions(connection, sorted(job_ids), self._versions_kept)
         return ids
 
     def purge_execution(self, job_execution_id: str) -> None:
@@ -235,42 +206,17 @@ class HistoryStore:
                 raise Conflict(
                     "job execution", row["job_execution_id"], "is still active; cancel it first"
                 )
-            _delete_executions(connection, [row["job_execution_id"]])
+            job_ids = _delete_executions(connection, [row["job_execution_id"]])
+            prune_jobs_versions(connection, job_ids, self._versions_kept)
 
 
-def _attempts(row: RowMapping, retried: list[RowMapping]) -> list[TargetAttempt]:
-    """A target's attempts: those that ended in a retry (``target_attempts``; a waiting
-    target's last one is among them), then the current or last one from its row."""
-    current = row["current_attempts"] or 0
-    waiting = row["lifecycle"] == Lifecycle.WAITING_FOR_RETRY.value
-    attempts = [
-        TargetAttempt(
-            attempt=a["attempt"],
-            start_time=a["start_time"],
-            end_time=a["end_time"],
-            lifecycle=Lifecycle.WAITING_FOR_RETRY,
-            message=a["message"],
-        )
-        for a in retried
-        if a["attempt"] < current or (waiting and a["attempt"] == current)
-    ]
-    if current and not (waiting and attempts and attempts[-1].attempt == current):
-        attempts.append(
-            TargetAttempt(
-                attempt=current,
-                start_time=row["current_attempt_start_time"],
-                end_time=row["end_time"],
-                lifecycle=Lifecycle(row["lifecycle"]),
-                message=row["last_message"],
-            )
-        )
-    return attempts
-
-
-def _delete_executions(connection: Connection, ids: Sequence[str]) -> None:
-    job_ids = set(
+def _delete_executions(connection: Connection, ids: Sequence[str]) -> list[str]:
+    """Delete the executions ``ids`` with everything of theirs; answers their jobs' ids."""
+    job_ids = list(
         connection.execute(
-            sa.select(E.c.job_id).where(E.c.job_execution_id.in_(ids), E.c.step_id.is_(None))
+            sa.select(E.c.job_id)
+            .distinct()
+            .where(E.c.job_execution_id.in_(ids), E.c.step_id.is_(None))
         ).scalars()
     )
     rows = sa.select(E.c.row_id).where(E.c.job_execution_id.in_(ids))
@@ -280,6 +226,7 @@ def _delete_executions(connection: Connection, ids: Sequence[str]) -> None:
     connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
     connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))
     forget_runs(connection, ids, {str(job_id) for job_id in job_ids})
+    return [str(job_id) for job_id in job_ids]
 
 
 def read_execution(
@@ -319,15 +266,6 @@ def read_execution(
         if lifecycle is None or step["lifecycle"] == lifecycle.value or targets.get(step_id)
     ]
     return JobExecution.model_validate({**row_document(job), "steps": kept})
-
-
-def _result(row: RowMapping) -> ResultSet:
-    return ResultSet(
-        columns=json.loads(row["columns_json"]),
-        rows=json.loads(row["rows_json"]),
-        row_count=row["row_count"],
-        truncated=row["truncated"],
-    )
 
 
 def _encode_token(last: JobExecution) -> str:

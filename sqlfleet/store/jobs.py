@@ -2,8 +2,10 @@
 
 Versioning (Elastic Jobs' rules): a job starts at version 0; every step change (add, replace,
 update, move, delete) writes a whole new version with its own step rows, ids 1..n without gaps,
-and makes it current. Older versions stay readable; executions keep the version they started
-with. A change that changes nothing writes no version.
+and makes it current. Older versions stay readable as long as they are kept (the newest
+``SQLFLEET_JOB_VERSIONS_KEPT``, and every one an execution in the history ran: ``versions.
+prune_versions``); executions keep the version they started with. A change that changes nothing
+writes no version.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from sqlfleet.store.definitions import (
     require_credential,
     require_target_group,
 )
+from sqlfleet.store.notifications import write_rules
 from sqlfleet.store.tables import (
     job_executions,
     job_steps,
@@ -65,6 +68,7 @@ class JobDefinitionStore:
 
     _db: Database
     _clock: Callable[[], dt.datetime]
+    _versions_kept: int
 
     def list_jobs(self) -> list[Job]:
         with self._db.read() as connection:
@@ -112,6 +116,11 @@ class JobDefinitionStore:
                 ]
                 for index, draft in enumerate(drafts):
                     _check_references(connection, draft, f"steps[{index}].")
+            for index, rule in enumerate(document.notifications or []):
+                for field in ("secret_credential_name", "smtp_credential_name"):
+                    require_credential(
+                        connection, getattr(rule, field), f"notifications[{index}].{field}"
+                    )
             values = {
                 "description": document.description,
                 "enabled": document.enabled,
@@ -140,14 +149,25 @@ class JobDefinitionStore:
                     job_versions.insert().values(job_id=job_id, job_version=0, created_time=now)
                 )
                 if drafts:
-                    write_version(connection, job_id, 0, drafts, now)
+                    write_version(connection, job_id, 0, drafts, now, self._versions_kept)
+                if document.notifications is not None:
+                    write_rules(connection, job_id, document.notifications)
             else:
                 connection.execute(
                     jobs.update().where(jobs.c.job_id == row["job_id"]).values(**values)
                 )
                 current = load_drafts(connection, row["job_id"], row["job_version"])
                 if drafts is not None and _dump(drafts) != _dump(current):
-                    write_version(connection, row["job_id"], row["job_version"], drafts, now)
+                    write_version(
+                        connection,
+                        row["job_id"],
+                        row["job_version"],
+                        drafts,
+                        now,
+                        self._versions_kept,
+                    )
+                if document.notifications is not None:
+                    write_rules(connection, row["job_id"], document.notifications)
             return read_job(connection, name), row is None
 
     def delete_job(self, name: str, *, force: bool = False) -> list[str]:
@@ -335,7 +355,9 @@ class JobDefinitionStore:
                 _check_references(connection, drafts[position - 1], "")
             version = row["job_version"]
             if _dump(drafts) != _dump(before):
-                version = write_version(connection, row["job_id"], version, drafts, now)
+                version = write_version(
+                    connection, row["job_id"], version, drafts, now, self._versions_kept
+                )
             steps = read_version(connection, row, version).steps
         return (steps[position - 1] if position else None), version
 

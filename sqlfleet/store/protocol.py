@@ -36,8 +36,9 @@ from sqlfleet.models import (
     TargetOutput,
     TargetSpec,
 )
-from sqlfleet.models.executions import TargetProgress
+from sqlfleet.models.executions import OutputPage, TargetPage, TargetProgress
 from sqlfleet.models.monitoring import LifecycleCodes, Timeline
+from sqlfleet.models.notifications import Delivery, NotificationRule, NotificationRuleIn
 
 if TYPE_CHECKING:
     from sqlfleet.store.attempts import AttemptStart
@@ -217,6 +218,24 @@ class JobStore(Protocol):
     def get_target_output(
         self, job_execution_id: str, step_id: int, ordinal: int
     ) -> TargetOutput: ...
+    def page_target_executions(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        top: int = ...,
+        continuation: str | None = None,
+    ) -> TargetPage: ...
+    def page_target_outputs(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        top: int = ...,
+        continuation: str | None = None,
+    ) -> OutputPage: ...
     def get_execution_version(self, job_execution_id: str) -> JobVersion: ...
     def purge_history(self, oldest: dt.datetime, *, job_name: str | None = None) -> list[str]: ...
     def purge_execution(self, job_execution_id: str) -> None: ...
@@ -250,5 +269,24 @@ class JobStore(Protocol):
     def keep_rerun_targets(
         self, job_execution_id: str, targets: Sequence[TargetSpec]
     ) -> list[TargetSpec]: ...
+
+    # Notifications (store/notifications.py)
+    def get_notification_rules(self, job_name: str) -> list[NotificationRule]: ...
+    def put_notification_rules(
+        self, job_name: str, rules: Sequence[NotificationRuleIn]
+    ) -> list[NotificationRule]: ...
+    def plan_deliveries(self, job_execution_id: str) -> list[Delivery]: ...
+    def get_delivery(self, delivery_id: str) -> tuple[Delivery, NotificationRule]: ...
+    def record_delivery_attempt(
+        self,
+        delivery_id: str,
+        attempt: int,
+        *,
+        delivered: bool,
+        status_code: int | None = None,
+        error: str | None = None,
+        next_attempt_time: dt.datetime | None = None,
+    ) -> Delivery: ...
+    def list_deliveries(self, job_execution_id: str) -> list[Delivery]: ...
 
     def close(self) -> None: ...

@@ -305,3 +305,40 @@ target_attempts = sa.Table(
     sa.Column("end_time", UtcDateTime(), nullable=False),
     sa.Column("message", LongText()),
 )
+
+# A job's notification rules, in order (sqlfleet.models.notifications); not versioned.
+job_notifications = sa.Table(
+    "job_notifications",
+    metadata,
+    sa.Column(
+        "job_id",
+        Id(),
+        sa.ForeignKey(jobs.c.job_id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Unicode(NAME), nullable=False),
+    sa.Column("document", LongText(), nullable=False),
+)
+
+# One notification of one ended execution through one rule (the rule as it was then).
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("delivery_id", Id(), primary_key=True),
+    sa.Column("job_execution_id", Id(), nullable=False, index=True),
+    sa.Column("job_name", sa.Unicode(NAME), nullable=False),
+    sa.Column("rule_name", sa.Unicode(NAME), nullable=False),
+    sa.Column("channel", sa.Unicode(16), nullable=False),
+    sa.Column("destination", LongText(), nullable=False),
+    sa.Column("rule", LongText(), nullable=False),
+    sa.Column("lifecycle", sa.Unicode(32), nullable=False),
+    sa.Column("status", sa.Unicode(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("max_attempts", sa.Integer(), nullable=False),
+    sa.Column("last_status_code", sa.Integer()),
+    sa.Column("last_error", LongText()),
+    sa.Column("next_attempt_time", UtcDateTime()),
+    sa.Column("created_time", UtcDateTime(), nullable=False),
+    sa.Column("delivered_time", UtcDateTime()),
+)

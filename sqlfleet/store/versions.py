@@ -1,6 +1,12 @@
 """How job versions are stored: a version row plus its own step rows (``job_steps``).
 
 Part of ``SqlJobStore``; ``jobs.py`` decides what changes, this module reads and writes versions.
+
+Versions are pruned (``prune_versions``): every job keeps its newest ``SQLFLEET_JOB_VERSIONS_KEPT``
+versions (10), the current one among them, and every version an execution still in the history
+ran, so that an execution always shows (and a rerun runs) the steps it started with. The others
+go when a new version is written and when executions leave the history. Without it every
+``PUT`` of a job would stay in the job database for good: 50 steps of 1 MiB, 50 MB each time.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from sqlfleet.errors import NotFound
 from sqlfleet.models import Job, JobStep, JobVersion, OutputDestination, Schedule
 from sqlfleet.models.jobs import StepFields
 from sqlfleet.models.parameters import ParameterDeclaration
-from sqlfleet.store.tables import job_steps, job_versions, jobs
+from sqlfleet.store.notifications import read_rules
+from sqlfleet.store.tables import job_executions, job_steps, job_versions, jobs
 
 JOB_KIND, RUN_KIND = "job", "run"
 COMMAND_TYPE = "TSql"
+# Versions deleted per statement (bind parameters stay far below every engine's limit).
+_PRUNE_CHUNK = 500
 OUTPUT_TYPE = "SqlDatabase"
 _STEP_COLUMNS = (
     "command",
@@ -41,8 +50,10 @@ def write_version(
     current: int,
     drafts: Sequence[StepFields],
     now: dt.datetime,
+    keep: int,
 ) -> int:
-    """Write version ``current + 1`` with ``drafts`` as steps 1..n and make it current."""
+    """Write version ``current + 1`` with ``drafts`` as steps 1..n and make it current, then
+    prune the job's versions to the newest ``keep`` and those executions ran."""
     version = current + 1
     connection.execute(
         job_versions.insert().values(job_id=job_id, job_version=version, created_time=now)
@@ -55,7 +66,61 @@ def write_version(
     connection.execute(
         jobs.update().where(jobs.c.job_id == job_id).values(job_version=version, modified_time=now)
     )
+    prune_versions(connection, job_id, version, keep)
     return version
+
+
+def prune_versions(connection: Connection, job_id: str, current: int, keep: int) -> list[int]:
+    """Delete the versions of job ``job_id`` older than its newest ``keep`` (``current`` the
+    newest) that no execution in the history ran; answers their numbers."""
+    oldest_kept = current - max(1, keep) + 1
+    if oldest_kept <= 0:
+        return []
+    older = list(
+        connection.execute(
+            sa.select(job_versions.c.job_version).where(
+                job_versions.c.job_id == job_id, job_versions.c.job_version < oldest_kept
+            )
+        ).scalars()
+    )
+    if not older:
+        return []
+    # Job rows only (a NULL step_id): one per execution, found through their own index.
+    ran = set(
+        connection.execute(
+            sa.select(job_executions.c.job_version)
+            .distinct()
+            .where(
+                job_executions.c.step_id.is_(None),
+                job_executions.c.job_id == job_id,
+                job_executions.c.job_version < oldest_kept,
+            )
+        ).scalars()
+    )
+    doomed = [number for number in older if number not in ran]
+    for start in range(0, len(doomed), _PRUNE_CHUNK):
+        chunk = doomed[start : start + _PRUNE_CHUNK]
+        connection.execute(
+            job_steps.delete().where(
+                job_steps.c.job_id == job_id, job_steps.c.job_version.in_(chunk)
+            )
+        )
+        connection.execute(
+            job_versions.delete().where(
+                job_versions.c.job_id == job_id, job_versions.c.job_version.in_(chunk)
+            )
+        )
+    return doomed
+
+
+def prune_jobs_versions(connection: Connection, job_ids: Sequence[str], keep: int) -> None:
+    """``prune_versions`` for each of ``job_ids`` (executions of theirs left the history)."""
+    for job_id in sorted(set(job_ids)):
+        current = connection.execute(
+            sa.select(jobs.c.job_version).where(jobs.c.job_id == job_id)
+        ).scalar()
+        if current is not None:
+            prune_versions(connection, job_id, current, keep)
 
 
 def _step_values(job_id: str, version: int, step_id: int, draft: StepFields) -> dict[str, Any]:
@@ -146,7 +211,10 @@ def read_version(connection: Connection, job: RowMapping, version: int | None) -
     ).first()
     if found is None:
         raise NotFound(
-            "job version", number, f"job '{job['name']}' is at version {job['job_version']}"
+            "job version",
+            number,
+            f"job '{job['name']}' is at version {job['job_version']}; it keeps its newest "
+            "versions (SQLFLEET_JOB_VERSIONS_KEPT) and those its executions ran",
         )
     steps = [
         JobStep(
@@ -214,4 +282,5 @@ def read_job(connection: Connection, name: str) -> Job:
         steps=read_version(connection, row, None).steps,
         created_time=row["created_time"],
         modified_time=row["modified_time"],
+        notifications=read_rules(connection, row["job_id"]),
     )

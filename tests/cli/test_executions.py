@@ -80,7 +80,7 @@ def test_start_wait_get_and_receive(cli: Cli, job: str) -> None:
     assert {tuple(o["result"]["rows"][0]) for o in outputs} == {
         ("db1", 42), ("db2", 42), ("db3", 42),
     }  # fmt: skip
-    assert set(outputs[0]) == {"target", "messages", "result", "attempts"}
+    assert set(outputs[0]) == {"target", "messages", "messages_dropped", "result", "attempts"}
     assert cli.ok("receive", execution_id, "--format", "json").json == outputs
 
     rows = list(csv.reader(io.StringIO(cli.ok("receive", execution_id, "--format", "csv").out)))

@@ -248,10 +248,15 @@ def test_bad_options_are_usage_errors(
 
 
 def test_a_value_apply_would_expand_is_refused_by_name(
-    source: LocalHost, capsys: pytest.CaptureFixture[str], unique: str, tmp_path: Path
+    source: LocalHost,
+    capsys: pytest.CaptureFixture[str],
+    unique: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     assert source.url
     client = ApiClient(source.url, source.function_key)
+    request.addfinalizer(client.close)
     name = f"dollar-{unique}"
     client.put(api_path("jobs", name), {"description": "costs ${HOME} dollars"})
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,16 @@ def test_start_takes_parameters_from_options_and_a_file(
     assert missing.code == 2 and "parameters.who" in missing.error_line
 
 
-def test_an_ad_hoc_run_on_databases_by_address(cli: Cli, unique: str, sqlite_server: Path) -> None:
+@pytest.fixture
+def api(cli: Cli) -> Iterator[ApiClient]:
+    client = ApiClient(cli.url, cli.key)
+    yield client
+    client.close()
+
+
+def test_an_ad_hoc_run_on_databases_by_address(
+    cli: Cli, api: ApiClient, unique: str, sqlite_server: Path
+) -> None:
     name = f"adhoc_{unique}"
     final = cli.json(
         "run", "--database", f"sqlite://{sqlite_server}/db1.db",
@@ -79,7 +89,6 @@ def test_an_ad_hoc_run_on_databases_by_address(cli: Cli, unique: str, sqlite_ser
     cli.ok("remove", final["job_execution_id"])
     cli.ok("remove", again)
     assert cli.json("executions", "--job-name", name)["items"] == []
-    api = ApiClient(cli.url, cli.key)
     with pytest.raises(ApiError) as gone:
         api.get(f"/api/jobs/{name}")
     assert gone.value.status == 404
@@ -113,8 +122,9 @@ def test_a_run_retries_times_out_and_stops_like_any_execution(
     wait_until(lambda: _state(cli, running) == "Canceled", timeout=30)
 
 
-def test_run_refuses_what_cannot_run(cli: Cli, unique: str, sqlite_server: Path) -> None:
-    api = ApiClient(cli.url, cli.key)
+def test_run_refuses_what_cannot_run(
+    cli: Cli, api: ApiClient, unique: str, sqlite_server: Path
+) -> None:
     for body, field in (
         ({"command": "SELECT 1"}, "target_group_name"),
         ({"command": "SELECT 1", "target_group_name": f"nope_{unique}"}, "target_group_name"),

@@ -16,7 +16,7 @@ from tests.support.servers import ServerAddress
 
 
 def test_empty_password_only_when_asked_and_it_signs_in(
-    cli: Cli, unique: str, mariadb_server: ServerAddress
+    cli: Cli, unique: str, mariadb_server: ServerAddress, request: pytest.FixtureRequest
 ) -> None:
     if mariadb_server.password:
         pytest.skip("the MariaDB server's root has a password here")
@@ -24,6 +24,7 @@ def test_empty_password_only_when_asked_and_it_signs_in(
                   "--username", "root", "--password-env", "NO_SUCH_VARIABLE_16")  # fmt: skip
     assert refused.code == 2 and "NO_SUCH_VARIABLE_16" in refused.error_line
     api = ApiClient(cli.url, cli.key)
+    request.addfinalizer(api.close)
     with pytest.raises(ApiError) as error:
         api.put(f"/api/credentials/x_{unique}", {"kind": "password", "username": "root"})
     assert error.value.status == 422 and error.value.field == "password"
@@ -66,8 +67,11 @@ def test_managed_identity_is_refused_on_a_postgresql_step_when_saved(cli: Cli, u
     assert server.code == 2 and "refresh_credential_name" in server.error_line
 
 
-def test_the_api_takes_the_cli_spellings(cli: Cli, unique: str, tmp_path: Path) -> None:
+def test_the_api_takes_the_cli_spellings(
+    cli: Cli, unique: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     api = ApiClient(cli.url, cli.key)
+    request.addfinalizer(api.close)
     api.put(f"/api/target-groups/g_{unique}", {"members": [
         {"target_type": "SqlServer", "membership_type": "Include", "engine": "sqlite",
          "server_name": str(tmp_path)},

@@ -17,6 +17,13 @@ from orchestrators import names
 from orchestrators.executions import run_execution
 
 EXECUTION = "5f0c8d1e-7b7a-4c61-9d5e-0a1b2c3d4e5f"
+# What every activity of step 1 gets: its ids and the step's span in the execution's trace
+# (sqlfleet.telemetry.ids: the trace id is the execution id, the span id a hash of both ids).
+STEP_1 = {
+    "job_execution_id": EXECUTION,
+    "step_id": 1,
+    "traceparent": "00-5f0c8d1e7b7a4c619d5e0a1b2c3d4e5f-461abf1573435502-01",
+}
 
 
 class FakeContext:
@@ -67,7 +74,7 @@ def _begin(context: FakeContext) -> Generator[Any, Any, Any]:
     orchestration = run_execution(context)  # type: ignore[arg-type]
     assert next(orchestration) == ("activity", names.BEGIN_EXECUTION, EXECUTION)
     expand = orchestration.send(PLAN)
-    assert expand == ("activity", names.EXPAND_STEP, {"job_execution_id": EXECUTION, "step_id": 1})
+    assert expand == ("activity", names.EXPAND_STEP, STEP_1)
     return orchestration
 
 
@@ -83,7 +90,7 @@ def test_a_failed_batch_fails_its_step_and_the_execution_naming_it() -> None:
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        {"job_execution_id": EXECUTION, "step_id": 1, "error": failure},
+        {**STEP_1, "error": failure},
     )
     finish = orchestration.send({"lifecycle": "Failed", "stop": True})
     assert finish == (
@@ -92,8 +99,9 @@ def test_a_failed_batch_fails_its_step_and_the_execution_naming_it() -> None:
         {"job_execution_id": EXECUTION, "message": failure},
     )
     ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": failure}
+    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
     with pytest.raises(StopIteration) as stopped:
-        orchestration.send(ended)
+        orchestration.send(1)
     assert stopped.value.value == ended
     assert context.custom_status == {"lifecycle": "Failed"}
 
@@ -124,8 +132,9 @@ def test_any_other_failure_ends_the_execution_failed(at: str) -> None:
         {"job_execution_id": EXECUTION, "lifecycle": "Failed", "message": message},
     )
     ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": message}
+    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
     with pytest.raises(StopIteration) as stopped:
-        orchestration.send(ended)
+        orchestration.send(1)
     assert stopped.value.value == ended
     assert context.custom_status == {"lifecycle": "Failed"}
 
@@ -139,9 +148,16 @@ def test_a_normal_run_finishes_with_the_execution_id_alone() -> None:
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        {"job_execution_id": EXECUTION, "step_id": 1},
+        STEP_1,
     )
     assert orchestration.send({"lifecycle": "Succeeded", "stop": False})[1] == names.EXPAND_STEP
     assert orchestration.send({"targets": 0})[1] == names.FINISH_STEP
     finish = orchestration.send({"lifecycle": "Succeeded", "stop": False})
     assert finish == ("activity", names.FINISH_EXECUTION, EXECUTION)
+    ended = {"job_execution_id": EXECUTION, "lifecycle": "Succeeded", "last_message": None}
+    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
+    # Notifications that cannot even be queued change nothing about how the execution ended.
+    with pytest.raises(StopIteration) as stopped:
+        orchestration.throw(Exception("Activity function 'queue_notifications' failed: gone"))
+    assert stopped.value.value == ended
+    assert context.custom_status == {"lifecycle": "Succeeded"}

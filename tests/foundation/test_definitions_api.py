@@ -351,8 +351,14 @@ def test_openapi_document_describes_every_route(api: Any) -> None:
     schema_ref = put_job["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     job_in = document["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
     assert set(job_in["properties"]) == {
-        "name", "description", "enabled", "schedule", "steps", "parameters"
-    }  # fmt: skip
+        "name",
+        "description",
+        "enabled",
+        "schedule",
+        "steps",
+        "notifications",
+        "parameters",
+    }
     assert {"201", "200", "422", "404"} <= set(put_job["responses"])
     step_fields = document["components"]["schemas"]["StepIn"]["properties"]
     assert step_fields["retry_attempts"]["default"] == 10

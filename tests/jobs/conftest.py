@@ -33,6 +33,9 @@ def jobs_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobsHost]:
         "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
         # Tests make their SQLite folders in their own tmp_path: all under the session's base.
         "SQLFLEET_SQLITE_ROOTS": str(tmp_path_factory.getbasetemp()),
+        # Long-polls re-read only once a minute on their own: every answer before that proves
+        # the job store's commit woke them (sqlfleet.changes).
+        "SQLFLEET_WATCH_POLL_MS": "60000",
     }
     host = JobsHost.start(folder, env)
     try:

@@ -188,6 +188,16 @@ class JobsHost:
         suffix = f"?step_id={step_id}" if step_id is not None else ""
         return self.ok("GET", f"/api/executions/{execution_id}/targets{suffix}")["items"]
 
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``sqlfleet ARGS`` against this host, in a process of its own (stdout piped)."""
+        command = [
+            sys.executable, "-c", "import sys; from sqlfleet.cli import main; sys.exit(main())",
+            "--url", self.base, "--key", self.keys.function_key or "", *args,
+        ]  # fmt: skip
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False
+        )
+
     def wait_finished(self, execution_id: str, timeout: float = 60) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
             execution = self.execution(execution_id)

@@ -1,8 +1,8 @@
 """The job model (issue 16): job parameters and the values an execution ran with, ad hoc runs
 (hidden jobs), schedules with a time zone or a cron expression.
 
-Revision ID: 0003_job_model
-Revises: 0002_monitoring
+Revision ID: 0004_job_model
+Revises: 0003_notifications
 Create Date: 2026-12-06
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from sqlfleet.store.tables import LongText
 
-revision = "0003_job_model"
-down_revision = "0002_monitoring"
+revision = "0004_job_model"
+down_revision = "0003_notifications"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,42 @@
+"""``notification_delivery``: one notification of one ended execution, tried until it is
+delivered or its tries are used up, with a durable timer between tries (the wait the
+``deliver_notification`` activity answers: 1 s, 2 s, 4 s, ... at most 5 min).
+
+The job execution does not wait for it: the ``queue_notifications`` activity starts one such
+orchestration per delivery once the execution has ended, so a delivery that fails, or takes
+an hour of retries, never changes the execution's outcome or keeps it open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Generator
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators import bp, names
+from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
+
+
+@bp.orchestration_trigger(context_name="context")
+def notification_delivery(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    """Input ``{job_execution_id, delivery_id}``; output ``{delivered, attempts}``."""
+    job = read_input(context)
+    attempt = int(job.get("attempt", 1))
+    while True:
+        result = yield context.call_activity_with_retry(
+            names.DELIVER_NOTIFICATION,
+            BOOKKEEPING_RETRY,
+            {
+                "job_execution_id": job["job_execution_id"],
+                "delivery_id": job["delivery_id"],
+                "attempt": attempt,
+            },
+        )
+        if not result.get("retry_at"):
+            return {"delivered": bool(result.get("delivered")), "attempts": attempt}
+        fire_at = dt.datetime.fromisoformat(str(result["retry_at"]).replace("Z", "+00:00"))
+        if fire_at > context.current_utc_datetime:
+            yield context.create_timer(fire_at)
+        attempt += 1

@@ -1,0 +1,209 @@
+"""Reading an execution's targets a page at a time (part of ``SqlJobStore``).
+
+An execution may have 100,000 targets; no read builds all of them at once. Pages run in
+(step, ordinal) order and continue by key (``step_id``/``target_ordinal`` after the last row),
+so a page costs the same wherever it lies. A page of outputs reads its messages, result sets
+and earlier attempts in one statement each for the whole page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from sqlfleet.errors import BadRequest
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import ResultSet, TargetExecution, TargetMessage, TargetOutput
+from sqlfleet.models.executions import (
+    OutputPage,
+    TargetAttempt,
+    TargetPage,
+    messages_dropped,
+)
+from sqlfleet.store.database import Database
+from sqlfleet.store.rows import execution_row, row_document, uuid_text
+from sqlfleet.store.tables import job_executions, target_attempts, target_messages, target_results
+
+E = job_executions
+DEFAULT_TARGET_PAGE = 1000
+MAX_TARGET_PAGE = 10_000
+DEFAULT_OUTPUT_PAGE = 100
+MAX_OUTPUT_PAGE = 1000
+
+
+class TargetPageStore:
+    """Pages of an execution's target rows and of their outputs."""
+
+    _db: Database
+
+    def page_target_executions(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        top: int = DEFAULT_TARGET_PAGE,
+        continuation: str | None = None,
+    ) -> TargetPage:
+        """Up to ``top`` target rows in (step, ordinal) order after ``continuation``; the
+        page's ``continuation`` is None on the last page. Raises ``NotFound``, ``BadRequest``
+        (``top``, ``continuation``)."""
+        _check_top(top, MAX_TARGET_PAGE)
+        with self._db.read() as connection:
+            rows = _page_rows(connection, job_execution_id, step_id, lifecycle, top, continuation)
+        items = [TargetExecution.model_validate(row_document(row)) for row in rows[:top]]
+        return TargetPage(items=items, continuation=_next_token(rows, top))
+
+    def page_target_outputs(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        top: int = DEFAULT_OUTPUT_PAGE,
+        continuation: str | None = None,
+    ) -> OutputPage:
+        """What each target of a page produced (``get_target_output``'s document for each),
+        in four statements whatever the page's size. Raises as ``page_target_executions``."""
+        _check_top(top, MAX_OUTPUT_PAGE)
+        with self._db.read() as connection:
+            rows = _page_rows(connection, job_execution_id, step_id, lifecycle, top, continuation)
+            items = target_outputs(connection, rows[:top])
+        return OutputPage(items=items, continuation=_next_token(rows, top))
+
+
+def target_outputs(connection: Connection, rows: Sequence[RowMapping]) -> list[TargetOutput]:
+    """The output documents of target ``rows``: messages, first result set, attempts."""
+    ids = [row["row_id"] for row in rows]
+    if not ids:
+        return []
+    messages: dict[int, list[TargetMessage]] = {}
+    for m in connection.execute(
+        sa.select(target_messages)
+        .where(target_messages.c.row_id.in_(ids))
+        .order_by(target_messages.c.row_id, target_messages.c.attempt, target_messages.c.sequence)
+    ).mappings():
+        messages.setdefault(m["row_id"], []).append(
+            TargetMessage(
+                attempt=m["attempt"],
+                sequence=m["sequence"],
+                message=m["message"],
+                recorded_time=m["recorded_time"],
+            )
+        )
+    results = {
+        r["row_id"]: result_of(r)
+        for r in connection.execute(
+            sa.select(target_results).where(target_results.c.row_id.in_(ids))
+        ).mappings()
+    }
+    earlier: dict[int, list[RowMapping]] = {}
+    for a in connection.execute(
+        sa.select(target_attempts)
+        .where(target_attempts.c.row_id.in_(ids))
+        .order_by(target_attempts.c.row_id, target_attempts.c.attempt)
+    ).mappings():
+        earlier.setdefault(a["row_id"], []).append(a)
+    return [
+        TargetOutput(
+            target=TargetExecution.model_validate(row_document(row)),
+            messages=messages.get(row["row_id"], []),
+            messages_dropped=messages_dropped(messages.get(row["row_id"], [])),
+            result=results.get(row["row_id"]),
+            attempts=attempts_of(row, earlier.get(row["row_id"], [])),
+        )
+        for row in rows
+    ]
+
+
+def attempts_of(row: RowMapping, retried: list[RowMapping]) -> list[TargetAttempt]:
+    """A target's attempts: those that ended in a retry (``target_attempts``; a waiting
+    target's last one is among them), then the current or last one from its row."""
+    current = row["current_attempts"] or 0
+    waiting = row["lifecycle"] == Lifecycle.WAITING_FOR_RETRY.value
+    attempts = [
+        TargetAttempt(
+            attempt=a["attempt"],
+            start_time=a["start_time"],
+            end_time=a["end_time"],
+            lifecycle=Lifecycle.WAITING_FOR_RETRY,
+            message=a["message"],
+        )
+        for a in retried
+        if a["attempt"] < current or (waiting and a["attempt"] == current)
+    ]
+    if current and not (waiting and attempts and attempts[-1].attempt == current):
+        attempts.append(
+            TargetAttempt(
+                attempt=current,
+                start_time=row["current_attempt_start_time"],
+                end_time=row["end_time"],
+                lifecycle=Lifecycle(row["lifecycle"]),
+                message=row["last_message"],
+            )
+        )
+    return attempts
+
+
+def result_of(row: RowMapping) -> ResultSet:
+    return ResultSet(
+        columns=json.loads(row["columns_json"]),
+        rows=json.loads(row["rows_json"]),
+        row_count=row["row_count"],
+        truncated=row["truncated"],
+    )
+
+
+def _page_rows(
+    connection: Connection,
+    job_execution_id: str,
+    step_id: int | None,
+    lifecycle: Lifecycle | None,
+    top: int,
+    continuation: str | None,
+) -> list[RowMapping]:
+    execution_row(connection, job_execution_id)  # NotFound for an unknown execution
+    query = sa.select(E).where(
+        E.c.job_execution_id == uuid_text(job_execution_id), E.c.target_ordinal.is_not(None)
+    )
+    if step_id is not None:
+        query = query.where(E.c.step_id == step_id)
+    if lifecycle is not None:
+        query = query.where(E.c.lifecycle == lifecycle.value)
+    if continuation:
+        after_step, after_ordinal = _decode(continuation)
+        query = query.where(
+            sa.or_(
+                E.c.step_id > after_step,
+                sa.and_(E.c.step_id == after_step, E.c.target_ordinal > after_ordinal),
+            )
+        )
+    query = query.order_by(E.c.step_id, E.c.target_ordinal).limit(top + 1)
+    return list(connection.execute(query).mappings())
+
+
+def _check_top(top: int, highest: int) -> None:
+    if not 1 <= top <= highest:
+        raise BadRequest("top", f"expected a number from 1 to {highest}")
+
+
+def _next_token(rows: Sequence[RowMapping], top: int) -> str | None:
+    if len(rows) <= top:
+        return None
+    last = rows[top - 1]
+    raw = f"{last['step_id']}.{last['target_ordinal']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(token: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()).decode()
+        step, ordinal = (int(part) for part in raw.split("."))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("continuation", "is not a continuation token of this list") from None
+    return step, ordinal

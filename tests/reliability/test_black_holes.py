@@ -1,0 +1,185 @@
+"""Targets that never answer: a "black hole" is a TCP listener this test starts, which accepts
+connections and never sends a byte, so a MySQL/MariaDB client waits for the server's handshake.
+
+Such targets must end ``TimedOut`` at the step timeout (or ``Canceled`` on a cancel), and while
+they hang they must not take every activity slot of the host: an unrelated job started meanwhile
+finishes promptly (``activities.slots``).
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+from tests.devhost.host.hostproc import poll
+from tests.reliability.conftest import HostFactory, new_password
+from tests.reliability.leaks import LeakWatch
+
+pytestmark = pytest.mark.reliability
+
+BLACK_HOLES = 40
+STEP_TIMEOUT = 6
+# How long the unrelated one-target SQLite job may take from start to end.
+PROMPT_SECONDS = 5.0
+
+
+class BlackHole:
+    """A listener on a free loopback port that accepts and holds connections, silent."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self.port = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> BlackHole:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.listener.close()
+        with self._lock:
+            for connection in self.held:
+                connection.close()
+
+    def open_connections(self) -> int:
+        """Connections accepted and not closed by the client."""
+        with self._lock:
+            alive = []
+            for connection in self.held:
+                try:
+                    closed = connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+                except BlockingIOError:
+                    closed = False
+                except OSError:
+                    closed = True
+                if closed:
+                    connection.close()
+                else:
+                    alive.append(connection)
+            self.held = alive
+            return len(alive)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.held.append(connection)
+
+
+def mysql_member(port: int, database: str) -> dict[str, Any]:
+    return {
+        "target_type": "database",
+        "engine": "mysql",
+        "server_name": "127.0.0.1",
+        "port": port,
+        "database_name": database,
+    }
+
+
+def step(name: str, command: str, group: str, credential: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "step_name": name,
+        "command": command,
+        "target_group_name": group,
+        "credential_name": credential,
+        "retry_attempts": 3,
+        "initial_retry_interval_seconds": 1,
+        "maximum_retry_interval_seconds": 1,
+        **fields,
+    }
+
+
+def sqlite_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "lite"
+    folder.mkdir()
+    sqlite3.connect(folder / "one.db").close()
+    return folder
+
+
+def test_black_hole_targets_time_out_and_leave_slots_to_other_jobs(
+    fleet_host: HostFactory, leak_watch: LeakWatch, tmp_path: Path
+) -> None:
+    host = fleet_host("black-holes")
+    host.put_credential("hole-login", "root", new_password(leak_watch, "black hole login"))
+    with BlackHole() as hole:
+        members = [mysql_member(hole.port, f"hole{i}") for i in range(BLACK_HOLES)]
+        host.put_target_group("holes", members)
+        host.put_job(
+            "holes-job",
+            [step("stuck", "SELECT 1", "holes", "hole-login", step_timeout_seconds=STEP_TIMEOUT)],
+        )
+        lite = {
+            "target_type": "server",
+            "engine": "sqlite",
+            "server_name": str(sqlite_folder(tmp_path)),
+        }
+        host.put_target_group("lite", [lite])
+        host.put_job("lite-job", [step("quick", "SELECT 1 AS one", "lite", "hole-login")])
+
+        started = time.monotonic()
+        holes_id = host.start_job("holes-job")
+        # The black holes hold as many connections as the host lets one execution hold.
+        poll(lambda: hole.open_connections() >= 10, 20, "the black holes to fill up", 0.1)
+        lite_started = time.monotonic()
+        lite_id = host.start_job("lite-job")
+        lite_run = host.wait_finished(lite_id, 60)
+        lite_seconds = time.monotonic() - lite_started
+        holding = hole.open_connections()
+        assert lite_run["lifecycle"] == "Succeeded", lite_run
+        assert lite_seconds < PROMPT_SECONDS, f"the SQLite job took {lite_seconds:.1f} s"
+        assert host.execution(holes_id)["is_active"], "the black holes were still hanging"
+        assert holding >= 10, f"only {holding} connections hung meanwhile"
+
+        execution = host.wait_finished(holes_id, 6 * STEP_TIMEOUT + 30)
+        elapsed = time.monotonic() - started
+        targets = host.targets(execution)
+        assert len(targets) == BLACK_HOLES
+        assert {t["lifecycle"] for t in targets} == {"TimedOut"}, targets
+        assert {t["current_attempts"] for t in targets} == {1}, "a timeout is not retried"
+        assert all(f"step timeout ({STEP_TIMEOUT} s)" in t["last_message"] for t in targets)
+        assert execution["lifecycle"] == "TimedOut"
+        # At most three quarters of the host's 24 target slots at a time: three waves.
+        assert elapsed < 3 * STEP_TIMEOUT + 20, f"the black holes took {elapsed:.1f} s"
+        poll(lambda: hole.open_connections() == 0, 10, "the clients to hang up")
+
+
+def test_a_cancel_ends_black_hole_targets_within_seconds(
+    fleet_host: HostFactory, leak_watch: LeakWatch
+) -> None:
+    host = fleet_host("black-hole-cancel")
+    host.put_credential("hole-login", "root", new_password(leak_watch, "black hole login"))
+    with BlackHole() as hole:
+        host.put_target_group("holes", [mysql_member(hole.port, f"hole{i}") for i in range(2)])
+        host.put_job(
+            "holes-job",
+            [step("stuck", "SELECT 1", "holes", "hole-login", step_timeout_seconds=600)],
+        )
+        execution_id = host.start_job("holes-job")
+        poll(lambda: hole.open_connections() == 2, 20, "both targets connecting", 0.1)
+        canceled = time.monotonic()
+        reply = host.call("POST", f"/api/executions/{execution_id}/cancel")
+        assert reply.status in (200, 202), reply.text
+        execution = host.wait_finished(execution_id, 30)
+        took = time.monotonic() - canceled
+        targets = host.targets(execution)
+        assert execution["lifecycle"] == "Canceled", execution
+        assert [t["lifecycle"] for t in targets] == ["Canceled", "Canceled"], targets
+        # The cancel watch looks every second, then the driver gets 5 s to stop.
+        assert took < 15, f"the cancel took {took:.1f} s"
