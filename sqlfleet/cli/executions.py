@@ -166,6 +166,11 @@ def show_execution(cli: Invocation, execution: dict[str, Any]) -> None:
                 ("started", format_time(execution.get("start_time"))),
                 ("ended", format_time(execution.get("end_time"))),
                 ("last_message", execution.get("last_message")),
+                *(
+                    [("parameters", ", ".join(f"{k}={v}" for k, v in parameters.items()))]
+                    if (parameters := execution.get("parameters"))
+                    else []
+                ),
             ]
         )
     )

@@ -43,6 +43,8 @@ def test_start_takes_parameters_from_options_and_a_file(
     assert final["parameters"] == {"who": "from the file", "n": "21", "pin": "***"}
     rows = cli.json("receive", final["job_execution_id"])[0]["result"]["rows"]
     assert rows == [["from the file", 42, 4]]
+    shown = cli.ok("get", final["job_execution_id"]).out
+    assert "n=21" in shown and "pin=***" in shown and "1234" not in shown
 
     bad = cli("start", job, "--parameter", "n=twenty", "--parameter", "who=x", "--parameter",
               "pin=1")  # fmt: skip
@@ -175,3 +177,19 @@ def _ended_badly(cli: Cli, *args: str) -> dict[str, Any]:
 def _state(cli: Cli, execution_id: str) -> str:
     lifecycle: str = cli("get", execution_id, "--json").json["lifecycle"]
     return lifecycle
+
+
+def test_a_schedule_starting_now_runs_now(cli: Cli, unique: str, sqlite_server: Path) -> None:
+    group, job = f"g_{unique}", f"now_{unique}"
+    cli.ok("target-groups", "create", group)
+    cli.ok("members", "add", group, "--target-type", "database", "--engine", "sqlite",
+           "--server-name", str(sqlite_server), "--database-name", "db1")  # fmt: skip
+    cli.ok("jobs", "create", job)
+    cli.ok("steps", "create", job, "--target-group", group, "--command", "SELECT 1")
+    updated = cli.json("jobs", "update", job, "--schedule-interval-type", "Hours",
+                       "--schedule-start-time", "now", "--enabled")  # fmt: skip
+    start = dt.datetime.fromisoformat(updated["schedule"]["start_time"])
+    # The first run is now, not an hour later; the next one an hour after the start.
+    assert dt.datetime.fromisoformat(updated["next_run_time"]) == start + dt.timedelta(hours=1)
+    wait_until(lambda: cli.json("executions", "--job-name", job)["items"], timeout=30)
+    cli.ok("jobs", "update", job, "--no-enabled")
