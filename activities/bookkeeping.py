@@ -12,11 +12,11 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import bp
-from activities.expansion import resolve_targets
-from orchestrators import names
 from sqlfleet import telemetry
 from sqlfleet.alerts import report_failed_targets
+from sqlfleet.durable import names
 from sqlfleet.errors import SqlFleetError
+from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
 from sqlfleet.models.jobs import OnFailure
@@ -41,13 +41,15 @@ _STOPPING = {Lifecycle.FAILED, Lifecycle.TIMED_OUT, Lifecycle.CANCELED}
 
 @bp.activity_trigger(input_name="execution_id", activity=names.BEGIN_EXECUTION)
 def begin_execution(execution_id: str) -> dict[str, Any]:
-    """Mark the execution InProgress; answer the plan of its job version (names, no secrets)."""
+    """Mark the execution InProgress; answer the plan of its job version (names, no secrets)
+    with its first step already expanded (``first``: what ``expand_step`` answers), which
+    saves the orchestration a turn."""
     store = job_store()
     execution = store.get_job_execution(execution_id, include_targets=False)
     if execution.lifecycle == Lifecycle.CREATED:
         store.transition(execution_id, Lifecycle.IN_PROGRESS)
     version = store.get_execution_version(execution_id)
-    return {
+    plan: dict[str, Any] = {
         "job_version": version.job_version,
         "batch_size": BATCH_SIZE,
         "chunk_size": CHUNK_SIZE,
@@ -62,6 +64,9 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
             for step in version.steps
         ],
     }
+    if version.steps:
+        plan["first"] = _expand(store, execution_id, int(version.steps[0].step_id or 0))
+    return plan
 
 
 @bp.activity_trigger(input_name="step", activity=names.EXPAND_STEP)
@@ -69,8 +74,10 @@ def expand_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     """Expand the step's target group now (servers and pools listed through their refresh
     credential), write one ``Created`` row per target and answer how many there are, and
     whether they are all ``local`` (SQLite files on this host: see ``run_targets``)."""
-    store = job_store()
-    execution_id, step_id = step["job_execution_id"], int(step["step_id"])
+    return _expand(job_store(), step["job_execution_id"], int(step["step_id"]))
+
+
+def _expand(store: JobStore, execution_id: str, step_id: int) -> dict[str, Any]:
     execution = store.get_job_execution(execution_id, include_targets=False)
     row = next(s for s in execution.steps if s.step_id == step_id)
     if row.lifecycle.is_terminal:
@@ -104,7 +111,9 @@ def _all_local(engines: Iterable[Engine | None]) -> bool:
 @bp.activity_trigger(input_name="step", activity=names.FINISH_STEP)
 def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     """End a step with the rollup of its targets; say whether the job must stop here, or that
-    retry lanes still hold targets (``pending``)."""
+    retry lanes still hold targets (``pending``). When the step is the ``last`` or stops the
+    job, the execution ends too (with ``execution_error`` as its message, if any): the answer's
+    ``execution`` is what ``finish_execution`` answers."""
     store = job_store()
     execution_id, step_id = step["job_execution_id"], int(step["step_id"])
     execution = store.get_job_execution(execution_id, include_targets=False)
@@ -146,7 +155,11 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     stop = execution.cancel_requested or (
         row.lifecycle in _STOPPING and on_failure != OnFailure.CONTINUE
     )
-    return {"lifecycle": row.lifecycle.value, "stop": stop}
+    answer: dict[str, Any] = {"lifecycle": row.lifecycle.value, "stop": stop}
+    if stop or step.get("last"):
+        # The execution ends with its last step (or the one that stops it): one turn less.
+        answer["execution"] = _finish(store, execution_id, step.get("execution_error"))
+    return answer
 
 
 @bp.activity_trigger(input_name="finish", activity=names.FINISH_EXECUTION)
@@ -155,11 +168,13 @@ def finish_execution(finish: Any) -> dict[str, Any]:
     Input the execution id, or ``{job_execution_id, message}`` when a step's sub-orchestration
     failed (the message says which, and becomes the execution's)."""
     document = finish if isinstance(finish, dict) else {"job_execution_id": finish}
-    execution_id = str(document["job_execution_id"])
-    store = job_store()
+    return _finish(job_store(), str(document["job_execution_id"]), document.get("message"))
+
+
+def _finish(store: JobStore, execution_id: str, message: str | None) -> dict[str, Any]:
     execution = store.get_job_execution(execution_id, include_targets=False)
     if not execution.lifecycle.is_terminal:
-        execution = store.finish_job_execution(execution_id, message=document.get("message"))
+        execution = store.finish_job_execution(execution_id, message=message)
         telemetry.execution_ended(execution)
     return _ending(execution)
 
@@ -188,32 +203,6 @@ def cancel_targets(lane: dict) -> int:  # type: ignore[type-arg]
     """Mark the lane's remaining targets Canceled (the execution was cancelled)."""
     ordinals = range(int(lane["next"]), int(lane["stop"]), int(lane["stride"]))
     return job_store().cancel_targets(lane["job_execution_id"], int(lane["step_id"]), ordinals)
-
-
-def retry_sleepers(store: JobStore, execution_id: str) -> list[str]:
-    """Instance ids of the orchestrations that sleep on a retry timer of the execution (the
-    ones a cancel must wake: everything else looks at the job database before each attempt)."""
-    waiting = store.list_target_executions(execution_id, lifecycle=Lifecycle.WAITING_FOR_RETRY)
-    if not waiting:
-        return []
-    parallelism = {
-        step.step_id: step.max_parallelism
-        for step in store.get_execution_version(execution_id).steps
-    }
-    counts: dict[int, int] = {}
-    found = set()
-    for target in waiting:
-        step_id, ordinal = target.step_id or 0, target.target_ordinal or 0
-        bound = parallelism.get(step_id)
-        if bound:
-            if step_id not in counts:
-                counts[step_id] = len(store.list_target_executions(execution_id, step_id=step_id))
-            # orchestrators.executions gives lane k the ordinals k, k + lanes, k + 2 lanes, ...
-            lanes = min(bound, counts[step_id])
-            found.add(names.lane_instance_id(execution_id, step_id, ordinal % lanes))
-        else:
-            found.add(names.retry_instance_id(execution_id, step_id, ordinal))
-    return sorted(found)
 
 
 @bp.activity_trigger(input_name="execution_id", activity=names.CANCEL_REQUESTED)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/ui_execution.py                 # 10,000 targets, 5 page loads
     .venv/bin/python bench/ui_execution.py --targets 20000 --loads 3
 
-1. Makes N SQLite databases (``bench.fleet.sqlite_fleet``) and runs a one-step job on all of
+1. Makes N SQLite databases (``bench.targets.sqlite_fleet``) and runs a one-step job on all of
    them on a fresh ``python -m devhost`` (one target in 50 fails, so the grid has two colours).
 2. Opens ``/api/ui/executions/<id>`` in Debian's headless Chromium (Playwright, the flags the
    tests use) with the function key, ``--loads`` times, each in a fresh tab, and reports:
@@ -29,7 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fleet import FleetHost, sqlite_fleet, wait_for  # noqa: E402
+from bench.host import FleetHost, wait_for  # noqa: E402
+from bench.targets import sqlite_fleet  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [

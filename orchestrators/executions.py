@@ -15,8 +15,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators import bp, names
+from orchestrators import bp
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
+from sqlfleet.durable import names
+from sqlfleet.errors import first_line
 from sqlfleet.telemetry.ids import step_traceparent
 
 Plan = dict[str, Any]
@@ -50,7 +52,7 @@ def run_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
                 "job_execution_id": execution_id,
                 "lifecycle": "Failed",
                 "message": f"the orchestration {context.instance_id} failed: "
-                f"{_first_line(str(error))}",
+                f"{first_line(str(error))}",
             },
         )
     # The job's notification rules: each delivery is an orchestration of its own, so whatever
@@ -71,42 +73,47 @@ def _run_steps(
         names.BEGIN_EXECUTION, BOOKKEEPING_RETRY, execution_id
     )
     failure = None
-    for step in plan["steps"]:
+    steps = plan["steps"]
+    for index, step in enumerate(steps):
         step_ref = {
             "job_execution_id": execution_id,
             "step_id": step["step_id"],
             # The step's span in the execution's trace, for every activity of the step.
             "traceparent": step_traceparent(execution_id, int(step["step_id"])),
         }
-        expansion = yield context.call_activity_with_retry(
-            names.EXPAND_STEP, BOOKKEEPING_RETRY, step_ref
-        )
+        if index == 0 and "first" in plan:
+            expansion = plan["first"]  # begin_execution expanded it
+        else:
+            expansion = yield context.call_activity_with_retry(
+                names.EXPAND_STEP, BOOKKEEPING_RETRY, step_ref
+            )
         count = int(expansion.get("targets", 0))
         if count:
             context.set_custom_status({"step_id": step["step_id"], "targets": count})
-            children = _fan_out(
-                context,
-                step_ref,
-                count,
-                step.get("max_parallelism"),
-                plan,
-                bool(expansion.get("local")),
-            )
-            try:
-                yield context.task_all([task for _, task in children])
-            except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
-                failure = _child_failure(children, step["step_id"], error)
+            if _runs_in_place(step, count, plan):
+                error = yield from _run_in_place(context, step_ref, count)
+            else:
+                error = yield from _run_in_children(
+                    context, step_ref, count, step, plan, bool(expansion.get("local"))
+                )
+            if error is not None:
+                failure = error
                 step_ref = {**step_ref, "error": failure}
+        # The last step's finish (or a stopping one's) ends the execution as well.
+        finishing = {**step_ref, "last": index == len(steps) - 1, "execution_error": failure}
         outcome = yield context.call_activity_with_retry(
-            names.FINISH_STEP, BOOKKEEPING_RETRY, step_ref
+            names.FINISH_STEP, BOOKKEEPING_RETRY, finishing
         )
         while outcome.get("pending"):
             # Retry lanes still hold targets; the last one to end raises the event. An event
             # left over from an earlier step only costs one more look.
             yield context.wait_for_external_event(names.STEP_SETTLED_EVENT)
             outcome = yield context.call_activity_with_retry(
-                names.FINISH_STEP, BOOKKEEPING_RETRY, step_ref
+                names.FINISH_STEP, BOOKKEEPING_RETRY, finishing
             )
+        if outcome.get("execution"):
+            ended: dict[str, Any] = outcome["execution"]
+            return ended
         if outcome.get("stop"):
             break
     finish: Any = execution_id
@@ -116,6 +123,54 @@ def _run_steps(
         names.FINISH_EXECUTION, BOOKKEEPING_RETRY, finish
     )
     return result
+
+
+def _runs_in_place(step: dict[str, Any], count: int, plan: Plan) -> bool:
+    """Whether the step's first attempts run as activities of the execution itself: steps
+    without ``max_parallelism`` that fit in one batch and are not chunked. Bigger steps go to
+    sub-orchestrations, so that no history grows with the number of targets."""
+    batch_size = max(1, int(plan.get("batch_size", 100)))
+    return (
+        not step.get("max_parallelism")
+        and count <= batch_size
+        and (count < int(plan.get("chunk_from", 0)))
+    )
+
+
+def _run_in_place(
+    context: df.DurableOrchestrationContext, step_ref: dict[str, Any], count: int
+) -> Generator[Any, Any, str | None]:
+    """First attempts of every target at once (retries continue in retry lanes, as from a
+    ``step_batch``); answers why the step could not finish, or None."""
+    tasks = [
+        context.call_activity_with_retry(
+            names.RUN_TARGET,
+            BOOKKEEPING_RETRY,
+            {**step_ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True},
+        )
+        for ordinal in range(count)
+    ]
+    try:
+        yield context.task_all(tasks)
+    except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
+        return f"running the targets of step {step_ref['step_id']} failed: {first_line(str(error))}"
+    return None
+
+
+def _run_in_children(
+    context: df.DurableOrchestrationContext,
+    step_ref: dict[str, Any],
+    count: int,
+    step: dict[str, Any],
+    plan: Plan,
+    local: bool,
+) -> Generator[Any, Any, str | None]:
+    children = _fan_out(context, step_ref, count, step.get("max_parallelism"), plan, local)
+    try:
+        yield context.task_all([task for _, task in children])
+    except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
+        return _child_failure(children, step["step_id"], error)
+    return None
 
 
 def _child_failure(children: list[tuple[str, Any]], step_id: int, error: Exception) -> str:
@@ -130,7 +185,7 @@ def _child_failure(children: list[tuple[str, Any]], step_id: int, error: Excepti
         None,
     )
     which = f"the orchestration {failed}" if failed else "a sub-orchestration"
-    return f"{which} of step {step_id} failed: {_first_line(str(error))}"
+    return f"{which} of step {step_id} failed: {first_line(str(error))}"
 
 
 def _fan_out(
@@ -184,7 +239,3 @@ def _fan_out(
         )
         for batch, instance_id in enumerate(batch_ids)
     ]
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0].strip()[:1000] if text.strip() else "internal error"
