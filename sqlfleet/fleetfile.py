@@ -473,6 +473,8 @@ def _job_differences(wanted: JobIn, current: Job) -> list[str]:
         mine_rules = [rule.model_dump(mode="json") for rule in wanted.notifications]
         if mine_rules != [rule.model_dump(mode="json") for rule in current.notifications]:
             differs.append("notifications")
+    if wanted.parameters is not None and wanted.parameters != current.parameters:
+        differs.append("parameters")
     if wanted.steps is None:
         return differs
     mine = [_step_key(step, index) for index, step in enumerate(wanted.steps)]

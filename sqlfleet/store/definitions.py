@@ -24,6 +24,7 @@ from sqlfleet.models import (
 )
 from sqlfleet.models.targets import MembershipType, member_identity
 from sqlfleet.store.database import Database
+from sqlfleet.store.runs import RUN_GROUP_PREFIX
 from sqlfleet.store.tables import (
     credentials,
     job_notifications,
@@ -121,8 +122,11 @@ class TargetGroupStore:
     def list_target_groups(self) -> list[TargetGroup]:
         with self._db.read() as connection:
             names = connection.execute(
-                sa.select(target_groups.c.name).order_by(target_groups.c.name)
+                sa.select(target_groups.c.name)
+                .where(~target_groups.c.name.startswith(RUN_GROUP_PREFIX, autoescape=True))
+                .order_by(target_groups.c.name)
             ).scalars()
+            # Ad hoc runs' hidden groups (sqlfleet.store.runs) are never listed.
             return [_read_group(connection, name) for name in list(names)]
 
     def get_target_group(self, name: str) -> TargetGroup:

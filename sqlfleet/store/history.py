@@ -33,6 +33,7 @@ from sqlfleet.store.rows import (
     row_document,
     uuid_text,
 )
+from sqlfleet.store.runs import forget_runs
 from sqlfleet.store.tables import (
     job_executions,
     jobs,
@@ -228,6 +229,7 @@ def _delete_executions(connection: Connection, ids: Sequence[str]) -> list[str]:
         notification_deliveries.delete().where(notification_deliveries.c.job_execution_id.in_(ids))
     )
     connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))
+    forget_runs(connection, ids, {str(job_id) for job_id in job_ids})
     return [str(job_id) for job_id in job_ids]
 
 
