@@ -333,7 +333,8 @@ async def cancel_execution(
                 await client.raise_event(instance_id, names.CANCEL_EVENT, None)
             except Exception:  # noqa: BLE001 - it ended meanwhile, or starts and looks itself
                 logger.debug("cancel: %s takes no events", instance_id, exc_info=True)
-    return answer(202, store.get_job_execution(execution.job_execution_id, include_targets=False))
+    # What the cancel wrote (or how reconciliation ended it): no second read.
+    return answer(202, execution)
 
 
 @client_operation(
