@@ -108,6 +108,15 @@ class MemberIn(ApiModel):
                 )
         if self.engine == Engine.SQLITE and self.port is not None:
             raise field_error("port", "sqlite members have no port (server_name is a folder)")
+        if self.engine == Engine.POSTGRESQL and (
+            self.server_name.startswith(("/", "@")) or "," in self.server_name
+        ):
+            # libpq reads a path as a Unix socket of the host and a comma as a list of hosts.
+            raise field_error(
+                "server_name",
+                "expected one host name or IP address (a socket path or a list of hosts "
+                "would reach the host's own sockets, or other servers, not one target)",
+            )
         return self
 
     def _refuse(self, name: str, reason: str) -> None:

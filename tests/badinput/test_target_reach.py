@@ -475,3 +475,23 @@ def test_a_folder_turned_into_the_data_folder_is_refused_when_the_step_runs(
     said = everything_the_host_said(badinput_host, execution["job_execution_id"])
     ciphertexts = [c for (c,) in job_database.rows("SELECT secret_ciphertext FROM credentials")]
     assert not any(c.encode() in said for c in ciphertexts if c)
+
+
+@pytest.mark.parametrize(
+    "server", ["/var/run/postgresql", "@abstract", "127.0.0.1,10.0.0.1", "/tmp"]
+)
+def test_a_postgresql_server_is_one_host_never_a_socket_of_this_host(
+    badinput_host: JobsHost, job_database: JobDatabase, server: str
+) -> None:
+    """libpq reads a server name that is a path as a Unix socket of the host (its own
+    PostgreSQL, as the host's user) and one with commas as several hosts: refused when saved,
+    naming the field, and nothing is written."""
+    group = unique("socket")
+    before = job_database.fingerprint()
+    member = {"target_type": "database", "engine": "postgresql", "server_name": server,
+              "database_name": "postgres"}  # fmt: skip
+    reply = badinput_host.call("PUT", f"/api/target-groups/{group}", {"members": [member]})
+    assert reply.status == 422, (reply.status, reply.body)
+    assert reply.body["field"] == "members[0].server_name", reply.body
+    assert "one host name or IP address" in reply.body["message"], reply.body
+    assert job_database.fingerprint() == before
