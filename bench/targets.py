@@ -3,7 +3,8 @@
 - ``sqlite_fleet`` / ``postgres_fleet``: N real target databases, as a group member SQL Fleet
   reaches and as ODBC connection strings pyodbc reaches.
 - ``on_every_target``: the step's statements on every target through a plain thread pool (the
-  baseline a user would otherwise write).
+  baseline a user would otherwise write), with the driver SQL Fleet uses for the engine (the
+  SQLite3 ODBC driver for SQLite files, psycopg/libpq for PostgreSQL).
 - ``machine_limit``: the same statements with nothing else around them, one thread in one
   process and then two processes side by side: the most this machine does.
 - ``disk_pace``: how many files a second this disk creates, syncs and deletes.
@@ -90,8 +91,8 @@ def postgres_fleet(cluster: PrivatePostgres, count: int) -> Fleet:
             admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
     password = secrets.token_urlsafe(16)
     strings = [
-        f"Driver={{PostgreSQL Unicode}};Server={address.host};Port={address.port};"
-        f"Database={name};UID={address.user};PWD={{{password}}};BoolsAsChar=0"
+        f"host={address.host} port={address.port} dbname={name} user={address.user} "
+        f"password={password} connect_timeout=30"
         for name in names
     ]
     member = {
@@ -111,7 +112,7 @@ def on_every_target(fleet: Fleet, statements: tuple[str, ...], parallelism: int)
 
     def one(text: str) -> None:
         with CONNECT_LOCKS[fleet.engine]:
-            connection = pyodbc.connect(text, autocommit=True, timeout=30)
+            connection = connect(fleet.engine, text)
         try:
             cursor = connection.cursor()
             for statement in statements:
@@ -157,6 +158,17 @@ def disk_pace(folder: Path, count: int = DISK_PACE_FILES, threads: int = 8) -> f
     return count / (time.perf_counter() - started)
 
 
+def connect(engine: str, text: str) -> Any:
+    """A connection as SQL Fleet's own driver for ``engine`` makes it: SQLite files through
+    the SQLite3 ODBC driver (pyodbc), PostgreSQL through libpq (psycopg, as
+    ``sqlfleet.postgres``); both in autocommit."""
+    if engine == "postgresql":
+        import psycopg
+
+        return psycopg.connect(text, autocommit=True)
+    return pyodbc.connect(text, autocommit=True, timeout=30)
+
+
 def machine_limit(fleet: Fleet, statements: tuple[str, ...]) -> tuple[float, float]:
     """Targets per second doing only ``statements`` on every target: one thread in this
     process, then two processes at once (each a half, one after the other). The 2-core
@@ -179,7 +191,7 @@ def _warm(_: int) -> None:
 
 def _sequentially(engine: str, strings: list[str], statements: tuple[str, ...]) -> None:
     for text in strings:
-        connection = pyodbc.connect(text, autocommit=True, timeout=30)
+        connection = connect(engine, text)
         try:
             cursor = connection.cursor()
             for statement in statements:
