@@ -42,6 +42,11 @@ BATCH_SIZE = 100
 # with that many targets every activity slot has a long queue anyway.
 CHUNK_SIZE = 10
 CHUNK_FROM = 500
+# Steps of SPREAD_FROM targets or more (below CHUNK_FROM) are spread over about SPREAD
+# run_targets activities of a few targets each (one job database transaction per turn)
+# instead of one run_target each: fewer activities, replays and transactions per target.
+SPREAD_FROM = 40
+SPREAD = 16
 # Local targets (SQLite files on this host) cost the engine even less each and run a few at a
 # time anyway (activities.targets.LOCAL_CHUNKS_AT_ONCE): their chunks are whole batches.
 LOCAL_CHUNK_SIZE = BATCH_SIZE
@@ -60,7 +65,9 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
     version = store.get_execution_version(execution_id)
     steps = tuple(PlannedStep(step.step_id or 0, step.max_parallelism) for step in version.steps)
     first = _expand(store, execution_id, steps[0].step_id) if steps else None
-    plan = Plan(steps, BATCH_SIZE, CHUNK_SIZE, LOCAL_CHUNK_SIZE, CHUNK_FROM, first)
+    plan = Plan(
+        steps, BATCH_SIZE, CHUNK_SIZE, LOCAL_CHUNK_SIZE, CHUNK_FROM, first, SPREAD_FROM, SPREAD
+    )
     return plan.to_json()
 
 

@@ -132,10 +132,13 @@ def _run_steps(
 
 
 def _runs_in_place(step: PlannedStep, count: int, plan: Plan) -> bool:
-    """Whether the step's first attempts run as activities of the execution itself: steps
-    without ``max_parallelism`` that fit in one batch and are not chunked. Bigger steps go to
-    sub-orchestrations, so that no history grows with the number of targets."""
-    return not step.max_parallelism and count <= plan.batch_size and count < plan.chunk_from
+    """Whether the step's first attempts run as activities of the execution itself: small
+    steps without ``max_parallelism``, one ``run_target`` per target. Bigger steps go to
+    sub-orchestrations (``step_batch``, whose chunks may wait for a target slot in a history of
+    their own), so that no history grows with the number of targets."""
+    return (
+        not step.max_parallelism and count <= plan.batch_size and plan.chunk_for(count, False) == 1
+    )
 
 
 def _run_in_place(
@@ -215,9 +218,7 @@ def _fan_out(
             )
             for lane, instance_id in enumerate(lane_ids)
         ]
-    chunk = 1
-    if count >= plan.chunk_from:
-        chunk = plan.local_chunk_size if local else plan.chunk_size
+    chunk = plan.chunk_for(count, local)
     batch_ids = [
         names.batch_instance_id(execution_id, step_id, batch)
         for batch in range(math.ceil(count / plan.batch_size))

@@ -94,6 +94,10 @@ class Plan:
     local_chunk_size: int = 100
     chunk_from: int = 500
     first: Expansion | None = None
+    # Steps of ``spread_from`` targets or more (below ``chunk_from``) go to about ``spread``
+    # activities of a few targets each; 0: never (a plan of an older version).
+    spread_from: int = 0
+    spread: int = 16
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -101,6 +105,8 @@ class Plan:
             "chunk_size": self.chunk_size,
             "local_chunk_size": self.local_chunk_size,
             "chunk_from": self.chunk_from,
+            "spread_from": self.spread_from,
+            "spread": self.spread,
             "steps": [dataclasses.asdict(step) for step in self.steps],
         }
         if self.first is not None:
@@ -120,7 +126,19 @@ class Plan:
             local_chunk_size=max(1, int(document.get("local_chunk_size", 100))),
             chunk_from=int(document.get("chunk_from", 500)),
             first=None if first is None else Expansion.from_json(first),
+            spread_from=int(document.get("spread_from", 0)),
+            spread=max(1, int(document.get("spread", 16))),
         )
+
+    def chunk_for(self, count: int, local: bool) -> int:
+        """Targets per ``run_targets`` activity for a step of ``count`` (1: one ``run_target``
+        each): big steps in chunks of ``chunk_size`` (``local_chunk_size`` for SQLite files of
+        the host), mid-size ones spread over about ``spread`` activities."""
+        if count >= self.chunk_from:
+            return self.local_chunk_size if local else self.chunk_size
+        if self.spread_from and count >= self.spread_from:
+            return min(self.chunk_size, max(1, -(-count // self.spread)))
+        return 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ import pytest
 
 from orchestrators.executions import run_execution
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import Plan
 
 EXECUTION = "5f0c8d1e-7b7a-4c61-9d5e-0a1b2c3d4e5f"
 # What every activity of step 1 gets: its ids and the step's span in the execution's trace
@@ -198,3 +199,24 @@ def test_a_bounded_step_runs_in_lanes_even_when_small() -> None:
         f"{EXECUTION}:s1:l0",
         f"{EXECUTION}:s1:l1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("count", "local", "chunk"),
+    [(2, False, 1), (39, True, 1), (40, True, 3), (100, False, 7), (499, False, 10),
+     (500, False, 10), (500, True, 100)],
+)  # fmt: skip
+def test_steps_are_spread_over_a_few_activities_by_size(
+    count: int, local: bool, chunk: int
+) -> None:
+    plan = Plan.from_json({**PLAN, "spread_from": 40, "spread": 16})
+    assert plan.chunk_for(count, local) == chunk
+
+
+def test_a_mid_size_step_goes_to_a_batch_in_chunks() -> None:
+    context = FakeContext()
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    next(orchestration)
+    plan = {**PLAN, "spread_from": 40, "spread": 16, "first": {"targets": 60, "local": True}}
+    kind, children = orchestration.send(plan)
+    assert kind == "all" and [c.instance_id for c in context.children] == [f"{EXECUTION}:s1:b0"]
