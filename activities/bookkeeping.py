@@ -24,12 +24,12 @@ from sqlfleet.durable.messages import (
     StepOutcome,
     StepRef,
 )
+from sqlfleet.engine import Engine
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
 from sqlfleet.models.jobs import OnFailure
-from sqlfleet.models.targets import Engine
 from sqlfleet.runtime import job_store
 from sqlfleet.store import JobStore
 

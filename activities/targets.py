@@ -23,8 +23,8 @@ from activities import bp, lanes, slots
 from activities.cancellations import cancellations
 from sqlfleet import odbc, telemetry
 from sqlfleet.connections import credential_auth
+from sqlfleet.dialects import OutputTable
 from sqlfleet.durable import names
-from sqlfleet.engines import OutputTable
 from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlfleet import odbc
 from sqlfleet.connections import member_auth
+from sqlfleet.engine import Engine
 from sqlfleet.models.executions import TargetSpec
-from sqlfleet.models.targets import Engine
 from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.targets import Target, expand_targets, value_text
 

@@ -20,7 +20,7 @@ is expected, like ``$(job_execution_create_time)``.
 
 from __future__ import annotations
 
-from sqlfleet.engines import dialect_for
+from sqlfleet.dialects import dialect_for
 from sqlfleet.models.parameters import ParameterType
 
 

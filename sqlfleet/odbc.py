@@ -16,7 +16,7 @@ last statement only) stand in; SQLite has none. Values in rows are JSON-safe
 (``sqlfleet.values``).
 
 No script reaches a file of the host: MySQL/MariaDB connections never allow ``LOAD DATA LOCAL
-INFILE`` (``sqlfleet.engines.MySqlDialect``, and ``MARIADB_HOME`` below), no value of a member
+INFILE`` (``sqlfleet.dialects.MySqlDialect``, and ``MARIADB_HOME`` below), no value of a member
 adds a keyword to a connection string (``Dialect.connection_string``), and SQLite targets are
 held to their own file, under ``SQLFLEET_SQLITE_ROOTS`` (``sqlfleet.sqlitefiles``).
 """
@@ -42,7 +42,7 @@ from typing import Any
 import pyodbc
 
 from sqlfleet import sqlitefiles
-from sqlfleet.engines import ColumnSpec, Dialect, OutputTable, dialect_for
+from sqlfleet.dialects import ColumnSpec, Dialect, OutputTable, dialect_for
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.models.executions import dropped_messages_line
 from sqlfleet.outcomes import ScriptOutcome, TargetError
@@ -89,7 +89,7 @@ _VENDOR_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 _ODBC_FUNCTION_SUFFIX = re.compile(r"\s*\(SQL\w+\)\s*$")
 
 # MariaDB Connector/C reads <MARIADB_HOME>/my.cnf when a connection string says USE_MYCNF=1, as
-# every mysql one does (sqlfleet.engines.MySqlDialect): that file switches LOAD DATA LOCAL
+# every mysql one does (sqlfleet.dialects.MySqlDialect): that file switches LOAD DATA LOCAL
 # INFILE off, which Connector/ODBC before 3.1.16 cannot do otherwise. SQL Fleet owns this
 # variable in its process; it is set on import, before any connection reads it.
 MARIADB_OPTIONS_FOLDER = Path(__file__).resolve().with_name("mariadb")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlfleet.engines import ColumnSpec
+from sqlfleet.dialects import ColumnSpec
 from sqlfleet.errors import SqlFleetError
 
 

@@ -39,7 +39,7 @@ from psycopg.adapt import AdaptersMap, Buffer
 from psycopg.types import datetime as pg_datetime
 from psycopg.types.string import TextLoader
 
-from sqlfleet.engines import ColumnSpec, Dialect, OutputTable, Query, dialect_for
+from sqlfleet.dialects import ColumnSpec, Dialect, OutputTable, Query, dialect_for
 from sqlfleet.errors import SqlFleetError, Unsupported, ValidationFailed
 from sqlfleet.odbc import (
     _CONNECT_SLACK_SECONDS,

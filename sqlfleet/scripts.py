@@ -1,6 +1,6 @@
 """Script text before it reaches a driver: script variables and splitting into executable pieces.
 
-Pure text functions; ``sqlfleet.engines`` picks the splitter each engine needs.
+Pure text functions; ``sqlfleet.dialects`` picks the splitter each engine needs.
 """
 
 from __future__ import annotations

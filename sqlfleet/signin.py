@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlfleet.engines import SQL_COPT_SS_ACCESS_TOKEN, access_token_struct
+from sqlfleet.dialects import SQL_COPT_SS_ACCESS_TOKEN, access_token_struct
 from sqlfleet.errors import SqlFleetError, Unsupported, first_line
 
 AZURE_SQL_SCOPE = "https://database.windows.net/.default"

@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlfleet.engines import ColumnSpec, OutputTable, SqliteDialect
+from sqlfleet.dialects import ColumnSpec, OutputTable, SqliteDialect
 from sqlfleet.errors import SqliteFolderRefused
 from sqlfleet.outcomes import ScriptOutcome, TargetError
 from sqlfleet.scripts import substitute_variables

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlfleet.engines import SqliteDialect, dialect_for
+from sqlfleet.dialects import SqliteDialect, dialect_for
 from sqlfleet.errors import ValidationFailed
 
 

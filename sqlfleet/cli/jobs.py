@@ -17,6 +17,7 @@ from sqlfleet.cli.client import api_path
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError
 from sqlfleet.cli.output import format_time, make_fields_table, make_table
 from sqlfleet.cli.parameters import add_declare_option, declarations
+from sqlfleet.engine import Engine
 
 INTERVALS = {
     "once": "once",
@@ -31,7 +32,7 @@ INTERVALS = {
     "month": "months",
     "months": "months",
 }
-ENGINES = ("sqlserver", "postgresql", "mysql", "sqlite")
+ENGINES = tuple(engine.value for engine in Engine)
 RETRY_OPTIONS = (
     ("retry_attempts", int, "retries after the first attempt (default 10)"),
     ("initial_retry_interval_seconds", int, "delay before the first retry (default 1)"),

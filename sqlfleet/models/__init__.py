@@ -1,5 +1,6 @@
 """The API's documents (pydantic), validated once at the boundary, limits as named constants."""
 
+from sqlfleet.engine import Engine
 from sqlfleet.models.common import (
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
@@ -43,7 +44,6 @@ from sqlfleet.models.jobs import (
     StepPatch,
 )
 from sqlfleet.models.targets import (
-    Engine,
     Member,
     MemberIn,
     MembershipType,

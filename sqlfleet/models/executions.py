@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from sqlfleet.engine import Engine
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models.common import DocumentModel
-from sqlfleet.models.targets import Engine
 
 # Bounds of what one target keeps (Elastic Jobs keeps nothing; these keep the job database small).
 MAX_RESULT_ROWS = 1000

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from sqlfleet.engine import Engine
 from sqlfleet.models.common import (
     MAX_INT32,
     WHOLE_NUMBER,
@@ -33,7 +34,6 @@ from sqlfleet.models.notifications import (
     NotificationRuleIn,
 )
 from sqlfleet.models.parameters import Declarations, ParameterDeclaration, check_declarations
-from sqlfleet.models.targets import Engine
 from sqlfleet.timezones import to_utc
 
 # sp_add_job defaults (all times UTC). The end time really is 11:59:59, as documented.

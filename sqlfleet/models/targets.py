@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from sqlfleet.engine import Engine
 from sqlfleet.models.common import (
     ApiModel,
     Description,
@@ -35,13 +36,6 @@ class TargetType(str, Enum):
     DATABASE = "database"
     # Elastic Jobs' preview API had shard maps; recognised so that it answers 501, not 422.
     SHARD_MAP = "shardMap"
-
-
-class Engine(str, Enum):
-    SQLSERVER = "sqlserver"
-    POSTGRESQL = "postgresql"
-    MYSQL = "mysql"
-    SQLITE = "sqlite"
 
 
 # Elastic Jobs' spellings (SqlServer, SqlElasticPool, SqlDatabase; Include, Exclude), as the CLI.

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
+from sqlfleet.engine import Engine
 from sqlfleet.errors import Conflict, NotFound
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import JobExecution, TargetSpec, new_id
-from sqlfleet.models.targets import Engine
 from sqlfleet.store.database import Database
 from sqlfleet.store.executions import insert_execution
 from sqlfleet.store.history import read_execution

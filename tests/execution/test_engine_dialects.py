@@ -1,4 +1,4 @@
-"""Engine dialects (sqlfleet.engines): exact SQL texts, connection strings and the token struct.
+"""Engine dialects (sqlfleet.dialects): exact SQL texts, connection strings and the token struct.
 
 No SQL Server runs here, so its texts are asserted character for character.
 """
@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from sqlfleet.engines import (
+from sqlfleet.dialects import (
     SQL_COPT_SS_ACCESS_TOKEN,
     ColumnSpec,
     OutputTable,

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pyodbc
 import pytest
 
-from sqlfleet.engines import OutputTable
+from sqlfleet.dialects import OutputTable
 from sqlfleet.odbc import list_databases as list_server_databases
 from sqlfleet.odbc import run_script, write_output
 from sqlfleet.signin import ConnectionAuth

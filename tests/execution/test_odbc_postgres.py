@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sqlfleet.engines import OutputTable
+from sqlfleet.dialects import OutputTable
 from sqlfleet.odbc import TargetError, list_databases, run_script, write_output
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.targets import Target

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sqlfleet.engines import OutputTable
+from sqlfleet.dialects import OutputTable
 from sqlfleet.odbc import TargetError, connect, list_databases, run_script, write_output
 from sqlfleet.settings import reset_settings
 from sqlfleet.signin import ConnectionAuth

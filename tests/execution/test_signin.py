@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from sqlfleet.credentials import seal
-from sqlfleet.engines import SQL_COPT_SS_ACCESS_TOKEN
+from sqlfleet.dialects import SQL_COPT_SS_ACCESS_TOKEN
 from sqlfleet.errors import Unsupported
 from sqlfleet.models.credentials import CredentialIn, CredentialKind
 from sqlfleet.settings import Settings
