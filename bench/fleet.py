@@ -146,7 +146,7 @@ def every_target(host: FleetHost, execution_id: str) -> list[dict[str, Any]]:
     while True:
         page = host.ok("GET", f"/api/executions/{execution_id}/targets?{query}")
         targets += page["items"]
-        if not page["continuation"]:
+        if not page.get("continuation"):
             return targets
         query = f"top=10000&continuation={page['continuation']}"
 
