@@ -65,7 +65,9 @@ def main(runs: int = 11, json_path: Path | None = None) -> int:
     host.start()
     try:
         define_job(host, fleet)
-        env = {**os.environ, "SQLFLEET_URL": host.base, "SQLFLEET_FUNCTION_KEY": host.key or ""}
+        # PYTHONPATH: the CLI of this checkout, whichever one the virtual environment installed.
+        env = {**os.environ, "SQLFLEET_URL": host.base, "SQLFLEET_FUNCTION_KEY": host.key or "",
+               "PYTHONPATH": str(ROOT)}  # fmt: skip
         sides = {
             "cli": [str(Path(sys.executable).parent / "sqlfleet"), "start", JOB, "--wait"],
             "script": [sys.executable, "-c", SCRIPT, fleet.connection_strings[0], *STATEMENTS],
