@@ -200,14 +200,15 @@ async def list_executions(req: func.HttpRequest) -> func.HttpResponse:
     "GET",
     name="executions_get",
     summary="One execution with its steps, their progress and its first `top` targets "
-    "(long-poll with since+wait; ?targets=false leaves target rows out, ?lifecycle= filters "
-    "them; targets_continuation continues at /targets)",
+    "(long-poll with since+wait, or until=ended+wait; ?targets=false leaves target rows out, "
+    "?lifecycle= filters them; targets_continuation continues at /targets)",
     responses={200: JobExecution},
     query=(
         QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
         QueryParameter("targets", {"type": "boolean", "default": True}, "include target rows"),
         _top_query(DEFAULT_TARGET_PAGE, MAX_TARGET_PAGE),
         *watching.WATCH_QUERY,
+        watching.UNTIL_QUERY,
     ),
 )
 async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
@@ -216,6 +217,11 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     with_targets = query_flag(req, "targets", default=True)
     top = _top(req, DEFAULT_TARGET_PAGE, MAX_TARGET_PAGE)
     since, wait = watching.wait_parameters(req)
+    if watching.until_parameter(req):
+        # Only the end matters: each change costs one row's read, not the whole summary.
+        store = job_store()
+        await watching.until_true(lambda: not store.execution_is_active(execution_id), wait)
+        since = None
 
     def read() -> JobExecution:
         return watching.watched_execution(execution_id)

@@ -88,6 +88,37 @@ async def when_changed(
     return document, version
 
 
+UNTIL_QUERY = QueryParameter(
+    "until",
+    {"type": "string", "enum": ["ended"]},
+    "with wait: answer once the execution has ended (or after wait seconds), whatever changes "
+    "before",
+)
+
+
+def until_parameter(req: func.HttpRequest) -> bool:
+    """Whether the request waits for the end (``until=ended``). Raises ``BadRequest``."""
+    until: str | None = req.params.get("until")
+    if until not in (None, "", "ended"):
+        raise BadRequest("until", "expected 'ended'")
+    return until == "ended"
+
+
+async def until_true(check: Callable[[], bool], wait: float) -> None:
+    """Return once ``check()`` (a cheap read, run in the loop's executor) answers True, or
+    after ``wait`` seconds: re-checked when this process commits a change, and every
+    ``SQLFLEET_WATCH_POLL_MS`` for another instance's."""
+    deadline = time.monotonic() + wait
+    poll_seconds = get_settings().watch_poll_ms / 1000
+    seen = changes.generation()
+    while not await asyncio.to_thread(check):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await changes.next_change(seen, min(poll_seconds, left))
+        seen = changes.generation()
+
+
 def versioned(document: BaseModel, version: str) -> func.HttpResponse:
     """``document`` with its ``version`` (also as the ``ETag``), never cached by a browser."""
     body = document.model_copy(update={"version": version}).model_dump_json()

@@ -133,7 +133,8 @@ def run_fleet(host: FleetHost) -> tuple[str, float, dt.datetime]:
     while execution["is_active"]:
         if time.monotonic() > deadline:
             raise SystemExit(f"execution {execution_id} did not end in time")
-        execution = host.ok("GET", f"{path}&since={execution['version']}&wait=30")
+        # until=ended: one answer at the end (an older host ignores it and answers changes).
+        execution = host.ok("GET", f"{path}&since={execution['version']}&until=ended&wait=30")
     ended = parse_time(execution["end_time"])
     elapsed = min(time.perf_counter() - started, (ended - wall_start).total_seconds())
     return execution_id, elapsed, wall_start

@@ -323,7 +323,7 @@ def _wait_inactive(client: ApiClient, execution_id: str, timeout: float) -> None
         if left <= 0:
             raise UsageError(f"execution {execution_id} is still active after {timeout:g}s")
         wait = max(1, min(int(left + 0.999), int(client.timeout) - 5))
-        execution = client.get(path, targets=False, since=execution["version"], wait=wait)
+        execution = client.get(path, targets=False, until="ended", wait=wait)
 
 
 def executions_command(cli: Invocation) -> int:

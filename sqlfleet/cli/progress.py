@@ -61,8 +61,9 @@ def watch_execution(
             yield execution
 
     if not show_live:
-        for _ in changes():
-            pass
+        # Nothing to draw on the way: one long-poll for the end at a time.
+        while execution["is_active"]:
+            execution = client.get(path, targets=False, until="ended", wait=wait)
         if not output.json_mode:
             steps = step_names(client, execution)
             if output.is_terminal:

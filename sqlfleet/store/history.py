@@ -70,6 +70,11 @@ class HistoryStore:
         with self._db.read() as connection:
             return read_execution(connection, job_execution_id, lifecycle, include_targets)
 
+    def execution_is_active(self, job_execution_id: str) -> bool:
+        """Whether the execution is still active (one row's read). Raises ``NotFound``."""
+        with self._db.read() as connection:
+            return bool(execution_row(connection, job_execution_id)["is_active"])
+
     def get_step_execution(
         self, job_execution_id: str, step_id: int, *, include_targets: bool = True
     ) -> StepExecution:

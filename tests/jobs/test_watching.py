@@ -247,3 +247,16 @@ def test_job_summaries_say_the_last_outcome_and_the_next_run(
     assert summaries[scheduled]["next_run_time"] == "2090-01-01T06:00:00Z"
     assert summaries[scheduled]["last_execution"] is None
     jobs_host.ok("DELETE", f"/api/jobs/{scheduled}")
+
+
+def test_a_long_poll_until_ended_answers_once_at_the_end(
+    jobs_host: JobsHost, fleet: dict[str, Any]
+) -> None:
+    """The execution changes many times (three targets, a retry after 2 s); the wait answers
+    once, when it has ended."""
+    execution_id = jobs_host.start_job(fleet["job"])
+    answer = jobs_host.execution(execution_id, targets="false", until="ended", wait=50)
+    assert answer["is_active"] is False and answer["lifecycle"] == "Failed", answer
+    assert answer["version"], "the answer is the execution's summary, with its version"
+    reply = jobs_host.call("GET", f"/api/executions/{execution_id}?until=soon&wait=1")
+    assert reply.status == 400 and reply.body["field"] == "until", reply.body
