@@ -36,6 +36,8 @@ from sqlfleet.runtime import job_store
 from sqlfleet.settings import get_settings
 
 MAX_WAIT_SECONDS = 60
+# How long a woken long-poll lets a burst of writes pass before it reads (seconds).
+COALESCE_SECONDS = 0.05
 
 DocumentT = TypeVar("DocumentT", bound=BaseModel)
 
@@ -81,7 +83,10 @@ async def when_changed(
         if left <= 0:
             break
         # Woken by a write of this process at once; by another instance's, on the next poll.
-        await changes.next_change(seen, min(poll_seconds, left))
+        if await changes.next_change(seen, min(poll_seconds, left)):
+            # Writes come in bursts (every target of a step ends within moments): one read
+            # for the burst, not one per write.
+            await asyncio.sleep(min(COALESCE_SECONDS, max(0.0, deadline - time.monotonic())))
         seen = changes.generation()
         document = await asyncio.to_thread(read)
         version = version_of(document)
