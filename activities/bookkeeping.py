@@ -25,7 +25,7 @@ from sqlfleet.durable.messages import (
     StepRef,
 )
 from sqlfleet.engine import Engine
-from sqlfleet.errors import SqlFleetError
+from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
@@ -63,7 +63,10 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
     if execution.lifecycle == Lifecycle.CREATED:
         store.transition(execution_id, Lifecycle.IN_PROGRESS)
     version = store.get_execution_version(execution_id)
-    steps = tuple(PlannedStep(step.step_id or 0, step.max_parallelism) for step in version.steps)
+    steps = tuple(
+        PlannedStep(step.step_id or 0, step.max_parallelism, step.on_failure.value)
+        for step in version.steps
+    )
     first = _expand(store, execution_id, steps[0].step_id) if steps else None
     plan = Plan(
         steps, BATCH_SIZE, CHUNK_SIZE, LOCAL_CHUNK_SIZE, CHUNK_FROM, first, SPREAD_FROM, SPREAD
@@ -139,7 +142,8 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     elif store.list_target_executions(execution_id, step_id=step_id, active=True):
         # Retry lanes still hold targets; the last one raises ``step_settled``.
         return StepOutcome(pending=True).to_json()
-    row: ExecutionRow = store.get_step_execution(execution_id, step_id, include_targets=False)
+    # The step's row as read above (its targets' ends never change it; only this does).
+    row: ExecutionRow = next(s for s in execution.steps if s.step_id == step_id)
     if not row.lifecycle.is_terminal:
         if execution.cancel_requested and not store.list_target_executions(
             execution_id, step_id=step_id
@@ -150,15 +154,17 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
             with telemetry.joined_step(step):  # the warning carries the step's trace ids
                 report_failed_targets(store, row, logger)  # what the Azure Monitor alert counts
         telemetry.step_ended(store, row, step)
-    version = store.get_execution_version(execution_id)
-    on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id)
+    on_failure = end.on_failure
+    if on_failure is None:  # a document of an older version: the job version says
+        version = store.get_execution_version(execution_id)
+        on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id).value
     stop = execution.cancel_requested or (
-        row.lifecycle in _STOPPING and on_failure != OnFailure.CONTINUE
+        row.lifecycle in _STOPPING and on_failure != OnFailure.CONTINUE.value
     )
     ended = None
     if stop or end.last:
         # The execution ends with its last step (or the one that stops it): one turn less.
-        ended = _finish(store, execution_id, end.execution_error)
+        ended = _finish(store, execution_id, end.execution_error, execution)
     return StepOutcome(row.lifecycle.value, stop, execution=ended).to_json()
 
 
@@ -172,10 +178,18 @@ def finish_execution(finish: Any) -> dict[str, Any]:
     return ended.to_json()
 
 
-def _finish(store: JobStore, execution_id: str, message: str | None) -> ExecutionEnd:
-    execution = store.get_job_execution(execution_id, include_targets=False)
+def _finish(
+    store: JobStore, execution_id: str, message: str | None, read: ExecutionRow | None = None
+) -> ExecutionEnd:
+    """End the execution unless it has ended; ``read`` is the execution as just read (saves a
+    read when it was still active: only its orchestration ends it)."""
+    execution = read if read is not None and read.is_active else None
+    execution = execution or store.get_job_execution(execution_id, include_targets=False)
     if not execution.lifecycle.is_terminal:
-        execution = store.finish_job_execution(execution_id, message=message)
+        try:
+            execution = store.finish_job_execution(execution_id, message=message)
+        except IllegalTransition:  # ended meanwhile from outside (sqlfleet.durable.reconciliation)
+            return _ending(store.get_job_execution(execution_id, include_targets=False))
         telemetry.execution_ended(execution)
     return _ending(execution)
 

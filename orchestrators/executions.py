@@ -103,7 +103,8 @@ def _run_steps(
                 error = yield from _run_in_children(context, ref, step, expansion, plan)
             failure = error or failure
         # The last step's finish (or a stopping one's) ends the execution as well.
-        finishing = StepEnd(ref, error, index == len(plan.steps) - 1, failure).to_json()
+        last = index == len(plan.steps) - 1
+        finishing = StepEnd(ref, error, last, failure, step.on_failure).to_json()
         outcome = StepOutcome.from_json(
             (yield context.call_activity_with_retry(
                 names.FINISH_STEP, BOOKKEEPING_RETRY, finishing

@@ -81,6 +81,8 @@ class Expansion:
 class PlannedStep:
     step_id: int
     max_parallelism: int | None = None
+    # The step's ``on_failure`` (``fail`` or ``continue``): whether its failure stops the job.
+    on_failure: str = "fail"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +120,11 @@ class Plan:
         first = document.get("first")
         return cls(
             steps=tuple(
-                PlannedStep(int(step["step_id"]), _optional_int(step.get("max_parallelism")))
+                PlannedStep(
+                    int(step["step_id"]),
+                    _optional_int(step.get("max_parallelism")),
+                    str(step.get("on_failure") or "fail"),
+                )
                 for step in document["steps"]
             ),
             batch_size=max(1, int(document.get("batch_size", 100))),
@@ -235,6 +241,8 @@ class StepEnd:
     error: str | None = None
     last: bool = False
     execution_error: str | None = None
+    # The step's ``on_failure`` from the plan (None from an older version: read the job's).
+    on_failure: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = self.step.to_json()
@@ -242,6 +250,8 @@ class StepEnd:
             document["error"] = self.error
         document["last"] = self.last
         document["execution_error"] = self.execution_error
+        if self.on_failure is not None:
+            document["on_failure"] = self.on_failure
         return document
 
     @classmethod
@@ -251,6 +261,7 @@ class StepEnd:
             document.get("error") or None,
             bool(document.get("last")),
             document.get("execution_error") or None,
+            document.get("on_failure") or None,
         )
 
 

@@ -92,7 +92,13 @@ def test_a_failed_batch_fails_its_step_and_the_execution_naming_it() -> None:
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        {**STEP_1, "error": failure, "last": False, "execution_error": failure},
+        {
+            **STEP_1,
+            "error": failure,
+            "last": False,
+            "execution_error": failure,
+            "on_failure": "fail",
+        },  # fmt: skip
     )
     # The step stops the job: its finish ends the execution too (no finish_execution turn).
     ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": failure}
@@ -173,7 +179,7 @@ def test_a_small_run_takes_one_turn_per_step_and_ends_with_the_last_finish() -> 
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        {**STEP_1, "last": False, "execution_error": None},
+        {**STEP_1, "last": False, "execution_error": None, "on_failure": "fail"},
     )
     assert orchestration.send({"lifecycle": "Succeeded", "stop": False})[1] == names.EXPAND_STEP
     last = orchestration.send({"targets": 0})
