@@ -53,7 +53,18 @@ class Target:
         Host names compare case-insensitively and a missing port is the engine's default; SQL
         Server database names are case-insensitive; ``db1`` and ``db1.db`` are one SQLite file.
         """
-        return (self.engine, *_server_identity(self.engine, self.server, self.port), _db_key(self))
+        return target_identity(self.engine, self.server, self.port, self.database)
+
+
+def target_identity(
+    engine: str | Enum, server: str, port: int | None, database: str | None
+) -> tuple[str, str, int | None, str]:
+    """The one rule for "the same database" (a target, a target row, a group member):
+    ``(engine, server, port, database)`` with host names compared case-insensitively, a
+    missing port as the engine's default, SQL Server database names case-insensitively, and
+    ``db1``/``db1.db`` as one SQLite file; ``database`` None (a server member) is ''."""
+    name = value_text(engine)
+    return (name, *_server_identity(name, server, port), _db_key(name, database or ""))
 
 
 def expand_targets(
@@ -120,13 +131,12 @@ def _server_identity(engine: str, server: str, port: int | None) -> tuple[str, i
     return server.strip().lower(), port or dialect_for(engine).default_port
 
 
-def _db_key(target: Target) -> str:
-    if target.engine == "sqlserver":
-        return target.database.lower()
-    if target.engine == "sqlite":
-        suffix = SqliteDialect.database_suffix
-        return target.database.removesuffix(suffix)
-    return target.database
+def _db_key(engine: str, database: str) -> str:
+    if engine == "sqlserver":
+        return database.lower()
+    if engine == "sqlite":
+        return database.removesuffix(SqliteDialect.database_suffix)
+    return database
 
 
 def value_text(value: Any) -> str:

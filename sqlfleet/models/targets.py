@@ -21,6 +21,7 @@ from sqlfleet.models.common import (
     spelled,
     unsupported_error,
 )
+from sqlfleet.targets import target_identity
 
 MAX_MEMBERS_PER_GROUP = 10_000
 
@@ -169,13 +170,7 @@ class TargetGroup(DocumentModel):
 
 
 def member_identity(member: MemberIn | Member) -> tuple[object, ...]:
-    """What makes two members the same, ids aside (server names compare case-insensitively)."""
-    return (
-        member.membership_type,
-        member.target_type,
-        member.engine,
-        member.server_name.lower(),
-        member.port,
-        member.database_name,
-        member.elastic_pool_name,
-    )
+    """What makes two members the same, ids aside: their kind and pool, and their database
+    or server by the one rule of ``sqlfleet.targets.target_identity``."""
+    where = target_identity(member.engine, member.server_name, member.port, member.database_name)
+    return (member.membership_type, member.target_type, *where, member.elastic_pool_name)

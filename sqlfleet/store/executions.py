@@ -49,6 +49,7 @@ from sqlfleet.store.rows import (
 )
 from sqlfleet.store.tables import job_executions, job_steps
 from sqlfleet.store.versions import job_row, read_version
+from sqlfleet.targets import target_identity
 
 E = job_executions
 _ROW_MODELS: Mapping[str, type[ExecutionRow]] = {
@@ -142,7 +143,9 @@ class ExecutionStore:
             seen: set[tuple[object, ...]] = set()
             rows: list[dict[str, Any]] = []
             for target in targets:
-                key = (target.engine, target.server_name.lower(), target.port, target.database_name)
+                key = target_identity(
+                    target.engine, target.server_name, target.port, target.database_name
+                )
                 if key in seen:
                     continue
                 seen.add(key)
