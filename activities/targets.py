@@ -23,13 +23,13 @@ from typing import Any
 from activities import bp, lanes, slots
 from activities.connections import credential_auth
 from orchestrators import names
-from sqlfleet import odbc, telemetry
+from sqlfleet import errorclasses, odbc, telemetry
 from sqlfleet.engines import OutputTable
 from sqlfleet.errors import IllegalTransition, NotFound, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now
 from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
-from sqlfleet.models.jobs import JobStep
+from sqlfleet.models.jobs import JobStep, RetryOn
 from sqlfleet.retries import retry_delay
 from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptRun
@@ -39,8 +39,6 @@ from sqlfleet.targets import Target
 
 logger = logging.getLogger("sqlfleet.activities")
 
-# SQLSTATEs of a refused sign-in: retrying with the same secret cannot help.
-_NOT_RETRYABLE_SQLSTATES = {"28000", "28P01"}
 # How long one turn of run_targets should last: the targets of a turn show InProgress from its
 # start (their rows get their own start times when they end).
 TURN_SECONDS = 0.5
@@ -211,7 +209,7 @@ def _run_far(
 def _attempt_end(target: StartedTarget, step: JobStep, run: ScriptRun) -> AttemptEnd:
     if run.outcome is None:  # the execution was cancelled before this target's turn came
         return AttemptEnd(target.ordinal, Lifecycle.CANCELED, run.started, run.ended)
-    lifecycle, message, retry_at = _ending(run.outcome, step, 1)
+    lifecycle, message, retry_at = _ending(run.outcome, step, 1, target.engine)
     return AttemptEnd(
         target.ordinal,
         lifecycle,
@@ -402,7 +400,8 @@ def _record(
     execution_id, step_id, ordinal = target.job_execution_id, step.step_id, target.target_ordinal
     assert ordinal is not None
     result = _result_of(outcome)
-    lifecycle, message, retry_at = _ending(outcome, step, number)
+    engine = target.target_engine.value if target.target_engine else None
+    lifecycle, message, retry_at = _ending(outcome, step, number, engine)
     done = store.finish_target_attempt(
         execution_id,
         step_id,
@@ -435,17 +434,23 @@ def _result_of(outcome: odbc.ScriptOutcome) -> ResultSet | None:
 
 
 def _ending(
-    outcome: odbc.ScriptOutcome, step: JobStep, number: int
+    outcome: odbc.ScriptOutcome, step: JobStep, number: int, engine: str | None
 ) -> tuple[Lifecycle, str | None, dt.datetime | None]:
-    """(lifecycle, message, next attempt time) of an attempt that ran."""
+    """(lifecycle, message, next attempt time) of an attempt that ran. An error that cannot
+    pass by retrying (``sqlfleet.errorclasses``) fails at once, unless the step retries all."""
     if outcome.succeeded:
         return Lifecycle.SUCCEEDED, _success_message(outcome), None
     if outcome.canceled:
         return Lifecycle.CANCELED, outcome.error or "canceled", None
     if outcome.timed_out:
         return Lifecycle.TIMED_OUT, outcome.error, None
-    retryable = outcome.sqlstate not in _NOT_RETRYABLE_SQLSTATES
-    if retryable and number <= step.retry_attempts:
+    kind = errorclasses.classify(
+        engine or "sqlserver", outcome.sqlstate, outcome.error_number, outcome.error
+    )
+    if not kind.retried and step.retry_on != RetryOn.ALL:
+        note = errorclasses.not_retried_note(kind) if step.retry_attempts else None
+        return Lifecycle.FAILED, _with_note(outcome.error, note), None
+    if number <= step.retry_attempts:
         delay = retry_delay(
             number,
             step.initial_retry_interval_seconds,
@@ -455,6 +460,10 @@ def _ending(
         retry_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay)
         return Lifecycle.WAITING_FOR_RETRY, outcome.error, retry_at
     return Lifecycle.FAILED, outcome.error, None
+
+
+def _with_note(message: str | None, note: str | None) -> str | None:
+    return message if note is None else f"{message or 'failed'} ({note})"
 
 
 def _answer(row: Any) -> dict[str, Any]:

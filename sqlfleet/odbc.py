@@ -44,7 +44,7 @@ from sqlfleet import sqlitefiles
 from sqlfleet.engines import ColumnSpec, Dialect, OutputTable, dialect_for
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.models.executions import dropped_messages_line
-from sqlfleet.outcomes import ScriptOutcome, TargetError
+from sqlfleet.outcomes import ScriptOutcome, TargetError, error_number
 from sqlfleet.redaction import redact
 from sqlfleet.scripts import substitute_variables
 from sqlfleet.signin import ConnectionAuth
@@ -293,6 +293,7 @@ def _run_on_server(
             return outcome
         outcome.error = error.message
         outcome.sqlstate = getattr(error, "sqlstate", None)
+        outcome.error_number = getattr(error, "number", None)
         return outcome
     remaining = max(0.0, timeout_seconds - (time.monotonic() - started))
     try:
@@ -305,6 +306,7 @@ def _run_on_server(
             except pyodbc.Error as error:
                 if not watchdog.fired:
                     outcome.error, outcome.sqlstate = _error_text(error, auth)
+                    outcome.error_number = error_number(outcome.error)
         if watchdog.fired:
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
     finally:

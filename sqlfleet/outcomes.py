@@ -6,6 +6,7 @@ Shared by ``sqlfleet.odbc`` (server engines) and ``sqlfleet.sqlitefiles`` (SQLit
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from sqlfleet.engines import ColumnSpec
@@ -17,10 +18,24 @@ class TargetError(SqlFleetError):
 
     code = "TargetError"
 
-    def __init__(self, where: str, message: str, sqlstate: str | None = None) -> None:
+    def __init__(
+        self, where: str, message: str, sqlstate: str | None = None, number: int | None = None
+    ) -> None:
         self.where = where
         self.sqlstate = sqlstate
+        self.number = number if number is not None else error_number(message)
         super().__init__(f"{where}: {message}")
+
+
+# "... doesn't exist (1146)": MariaDB's and SQL Server's drivers end a message with the
+# engine's error number (psqlODBC's "(1)" is its own, and PostgreSQL has SQLSTATEs instead).
+_ERROR_NUMBER = re.compile(r"\((-?\d{1,6})\)\s*$")
+
+
+def error_number(message: str | None) -> int | None:
+    """The engine's error number at the end of a driver's ``message``, if it gives one."""
+    found = _ERROR_NUMBER.search(message or "")
+    return int(found.group(1)) if found else None
 
 
 @dataclasses.dataclass
@@ -35,6 +50,7 @@ class ScriptOutcome:
     rowcount: int = -1  # rows affected by statements without a result set; -1 unknown
     error: str | None = None
     sqlstate: str | None = None
+    error_number: int | None = None  # the engine's own number (MariaDB, SQL Server, SQLite)
     timed_out: bool = False
     canceled: bool = False  # stopped because the execution was cancelled
     elapsed_seconds: float = 0.0

@@ -232,6 +232,7 @@ def run_script(
                 if not watchdog.fired:
                     outcome.error = connection.explain(error)
                     outcome.sqlstate = GENERAL_ERROR
+                    outcome.error_number = getattr(error, "sqlite_errorcode", None)
         if watchdog.fired:
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
     finally:

@@ -39,7 +39,7 @@ RETRY_OPTIONS = (
 )
 OUTPUT_FIELDS = (
     "engine", "server_name", "port", "database_name", "schema_name", "table_name",
-    "credential_name",
+    "credential_name", "result_set",
 )  # fmt: skip
 STEP_COLUMNS = (
     "id",
@@ -167,6 +167,10 @@ def _step_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
         help="targets at a time (default unlimited" + ("" if creating else "; -1 resets") + ")",
     )  # fmt: skip
     parser.add_argument("--on-failure", choices=("fail", "continue"), help="default fail")
+    parser.add_argument(
+        "--retry-on", choices=("transient", "all"),
+        help="errors retried: transient ones (default; others fail at once) or all",
+    )  # fmt: skip
     output = parser.add_argument_group("output destination (first result set -> a table)")
     output.add_argument("--output-engine", choices=ENGINES)
     output.add_argument("--output-server-name", metavar="SERVER")
@@ -175,6 +179,9 @@ def _step_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
     output.add_argument("--output-schema-name", metavar="SCHEMA", help="default dbo/public/main")
     output.add_argument("--output-table-name", metavar="TABLE")
     output.add_argument("--output-credential", dest="output_credential_name", metavar="NAME")
+    output.add_argument(
+        "--output-result-set", type=int, metavar="N", help="which result set (0-based; default 0)"
+    )
     if not creating:
         output.add_argument("--remove-output", action="store_true", help="stop writing output")
 
@@ -329,7 +336,9 @@ def create_step(cli: Invocation) -> int:
         "command": _command(args),
         "target_group_name": args.target_group_name,
     }
-    for name in ("step_name", "step_id", "credential_name", "max_parallelism", "on_failure"):
+    for name in (
+        "step_name", "step_id", "credential_name", "max_parallelism", "on_failure", "retry_on"
+    ):  # fmt: skip
         if getattr(args, name) is not None:
             document[name] = getattr(args, name)
     _merge_step_options(args, document)
@@ -348,7 +357,7 @@ def update_step(cli: Invocation) -> int:
     patch: dict[str, Any] = {}
     if args.command is not None or args.command_file is not None:
         patch["command"] = _command(args)
-    for name in ("new_name", "new_id", "target_group_name", "on_failure"):
+    for name in ("new_name", "new_id", "target_group_name", "on_failure", "retry_on"):
         if getattr(args, name) is not None:
             patch[name] = getattr(args, name)
     if args.credential_name is not None:
