@@ -145,7 +145,8 @@ def test_stop_cancels_a_target_waiting_for_retry(
         cli,
         name,
         sqlite_server,
-        "SELECT * FROM no_such_table",
+        # integer overflow: an error of no known class, retried (a missing table is not)
+        "SELECT abs(-9223372036854775808)",
         "--retry-attempts",
         "5",
         "--initial-retry-interval-seconds",
@@ -181,7 +182,8 @@ def test_remove_purges_a_finished_execution(
         cli,
         name,
         sqlite_server,
-        "SELECT * FROM no_such_table",
+        # integer overflow: an error of no known class, retried (a missing table is not)
+        "SELECT abs(-9223372036854775808)",
         "--retry-attempts",
         "5",
         "--initial-retry-interval-seconds",
