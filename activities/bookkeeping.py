@@ -13,11 +13,11 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import bp
-from activities.expansion import resolve_targets
-from orchestrators import names
 from sqlfleet import telemetry
 from sqlfleet.alerts import report_failed_targets
+from sqlfleet.durable import names
 from sqlfleet.errors import IllegalTransition, SqlFleetError
+from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
 from sqlfleet.models.jobs import OnFailure
@@ -217,32 +217,6 @@ def cancel_targets(lane: dict) -> int:  # type: ignore[type-arg]
     """Mark the lane's remaining targets Canceled (the execution was cancelled)."""
     ordinals = range(int(lane["next"]), int(lane["stop"]), int(lane["stride"]))
     return job_store().cancel_targets(lane["job_execution_id"], int(lane["step_id"]), ordinals)
-
-
-def retry_sleepers(store: JobStore, execution_id: str) -> list[str]:
-    """Instance ids of the orchestrations that sleep on a retry timer of the execution (the
-    ones a cancel must wake: everything else looks at the job database before each attempt)."""
-    waiting = store.list_target_executions(execution_id, lifecycle=Lifecycle.WAITING_FOR_RETRY)
-    if not waiting:
-        return []
-    parallelism = {
-        step.step_id: step.max_parallelism
-        for step in store.get_execution_version(execution_id).steps
-    }
-    counts: dict[int, int] = {}
-    found = set()
-    for target in waiting:
-        step_id, ordinal = target.step_id or 0, target.target_ordinal or 0
-        bound = parallelism.get(step_id)
-        if bound:
-            if step_id not in counts:
-                counts[step_id] = len(store.list_target_executions(execution_id, step_id=step_id))
-            # orchestrators.executions gives lane k the ordinals k, k + lanes, k + 2 lanes, ...
-            lanes = min(bound, counts[step_id])
-            found.add(names.lane_instance_id(execution_id, step_id, ordinal % lanes))
-        else:
-            found.add(names.retry_instance_id(execution_id, step_id, ordinal))
-    return sorted(found)
 
 
 @bp.activity_trigger(input_name="execution_id", activity=names.CANCEL_REQUESTED)

@@ -15,11 +15,13 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities import bp
-from activities.schedules import LIVE_STATUSES, sync_job_schedule, wants_schedule
-from orchestrators import names
+from sqlfleet.durable import names
+from sqlfleet.durable.control import purge_instances
+from sqlfleet.durable.schedules import LIVE_STATUSES, sync_job_schedule, wants_schedule
 from sqlfleet.models import utc_now
 from sqlfleet.runtime import job_store, settings
 from sqlfleet.store import JobStore
+from sqlfleet.times import parse_utc
 
 HOUSEKEEPING_SCHEDULE = "0 */5 * * * *"
 _FINISHED = [
@@ -27,7 +29,6 @@ _FINISHED = [
     df.OrchestrationRuntimeStatus.Failed,
     df.OrchestrationRuntimeStatus.Terminated,
 ]
-_FINISHED_NAMES = {status.value for status in _FINISHED} | {"Canceled"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 logger = logging.getLogger("sqlfleet.housekeeping")
@@ -85,25 +86,6 @@ async def keep_house(
     return report
 
 
-async def purge_instances(client: df.DurableOrchestrationClient, execution_id: str) -> int:
-    """Purge the finished orchestrations of an execution (its own, its batches, lanes and retry
-    lanes: every instance id starts with the execution id); returns how many went."""
-    purged = 0
-    while True:
-        # One page at a time: purged instances leave the listing, running ones stay.
-        page = await client.get_status_by(instance_id_prefix=execution_id)
-        finished = [
-            status
-            for status in page
-            if getattr(status.runtime_status, "value", None) in _FINISHED_NAMES
-        ]
-        for status in finished:
-            await client.purge_instance_history(status.instance_id)
-        purged += len(finished)
-        if not finished:
-            return purged
-
-
 def _host_now(timer: func.TimerRequest) -> dt.datetime:
     """Now, as the host's clock says it (the timer payload's ``LastUpdated``) when that is ahead
     of this machine's clock: a test host may run ahead of the wall clock."""
@@ -111,9 +93,9 @@ def _host_now(timer: func.TimerRequest) -> dt.datetime:
     stamp = (getattr(timer, "schedule_status", None) or {}).get("LastUpdated")
     if stamp:
         try:
-            host = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            host = parse_utc(stamp)
         except ValueError:
             return now
-        if host.tzinfo is not None and host > now:
+        if host > now:
             return host
     return now

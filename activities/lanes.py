@@ -15,7 +15,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from orchestrators import names
+from sqlfleet.durable import names
 
 HTTP_TIMEOUT_SECONDS = 60
 

@@ -10,8 +10,8 @@ import logging
 from typing import Any
 
 from activities import bp, lanes
-from activities.connections import credential_auth
-from orchestrators import names
+from sqlfleet.connections import credential_auth
+from sqlfleet.durable import names
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.models import utc_now
 from sqlfleet.models.notifications import Channel, DeliveryStatus, retry_delay_seconds

@@ -13,8 +13,11 @@ and another job's targets, even its bookkeeping, would wait in the host's queue.
   finds slots.
 - An attempt that finds no slot for its execution waits a moment (``WAIT_SECONDS``: most
   scripts end within it) and is then *deferred*: the activity ends at once, freeing its slot,
-  and the target's lane orchestration asks again after ``DEFER_SECONDS`` on a durable timer.
-  The target stays as it was (``Created`` or ``WaitingForRetry``), its attempt count unchanged.
+  and the target's lane orchestration (a retry lane, started for it if need be) asks again
+  after ``DEFER_SECONDS`` on a durable timer, in a new history (``continue_as_new``) so that
+  hours of waiting do not grow one. The target stays as it was (``Created`` or
+  ``WaitingForRetry``), its attempt count unchanged. A chunk of targets (``run_targets``) that
+  finds no slot answers 0 and its ``step_batch`` asks again alike.
 
 Each host process has its own pool; on Azure every instance shares its own slots alike.
 """
@@ -29,7 +32,7 @@ from contextlib import contextmanager
 
 from sqlfleet.runtime import settings
 
-WAIT_SECONDS = 1.0
+WAIT_SECONDS = 0.5
 DEFER_SECONDS = 2.0
 
 

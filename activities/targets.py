@@ -16,16 +16,16 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from activities import bp, lanes, slots
-from activities.connections import credential_auth
-from orchestrators import names
+from activities.cancellations import cancellations
 from sqlfleet import errorclasses, odbc, telemetry
+from sqlfleet.connections import credential_auth
+from sqlfleet.durable import names
 from sqlfleet.engines import OutputTable
-from sqlfleet.errors import IllegalTransition, NotFound, SqlFleetError
+from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now
 from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
@@ -84,21 +84,12 @@ def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
     targets/s against 691-826 in this process, on another machine of 2 cores.
 
     A chunk holds one of its execution's target slots (``activities.slots``); when none comes
-    free, its targets are deferred to retry lanes that start them shortly."""
+    free it handles nothing and answers 0, and its ``step_batch`` asks again shortly."""
     with slots.target_slots.slot(chunk["job_execution_id"]) as held:
         if not held:
-            return _defer_chunk(chunk, client)
+            return 0
         with local_chunks if chunk.get("local") else contextlib.nullcontext():
             return _run_chunk(chunk, client)
-
-
-def _defer_chunk(chunk: dict[str, Any], client: str) -> int:
-    start, stop = int(chunk["start"]), int(chunk["stop"])
-    ref = {"job_execution_id": chunk["job_execution_id"], "step_id": int(chunk["step_id"])}
-    later = {"attempt": 0, "retry_at": slots.deferred_until().isoformat()}
-    for ordinal in range(start, stop):
-        lanes.start_retry_lane(client, {**ref, "ordinal": ordinal, "attempt": 1}, later)
-    return stop - start
 
 
 def _run_chunk(chunk: dict[str, Any], client: str) -> int:
@@ -515,71 +506,8 @@ class _Concurrency:
             return telemetry.slot(self._slots)  # type: ignore[return-value]
 
 
-class _Cancellations:
-    """Lets running scripts notice a cancel within about a second: one watcher thread polls the
-    job database for the executions that have scripts running in this process."""
-
-    POLL_SECONDS = 1.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: dict[str, list[threading.Event]] = {}
-        self._thread: threading.Thread | None = None
-
-    def requested(self, store: JobStore, execution_id: str) -> bool:
-        """Whether work for the execution should stop: it was asked to, it has ended already
-        (a step's sub-orchestration failed and the execution ended without waiting for its
-        siblings' scripts), or it is gone (removed, or its job deleted)."""
-        try:
-            execution = store.get_job_execution(execution_id, include_targets=False)
-        except NotFound:
-            return True
-        return execution.cancel_requested or not execution.is_active
-
-    @contextmanager
-    def watch(self, execution_id: str) -> Iterator[threading.Event]:
-        event = threading.Event()
-        with self._lock:
-            self._running.setdefault(execution_id, []).append(event)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._poll, name="sqlfleet-cancel-watch", daemon=True
-                )
-                self._thread.start()
-        try:
-            yield event
-        finally:
-            with self._lock:
-                events = self._running.get(execution_id, [])
-                if event in events:
-                    events.remove(event)
-                if not events:
-                    self._running.pop(execution_id, None)
-
-    def _poll(self) -> None:
-        stop = threading.Event()
-        while True:
-            stop.wait(self.POLL_SECONDS)
-            with self._lock:
-                watched = list(self._running)
-                if not watched:
-                    self._thread = None
-                    return
-            for execution_id in watched:
-                try:
-                    requested = self.requested(job_store(), execution_id)
-                except Exception:  # noqa: BLE001 - the job database may be down for a while
-                    logger.debug("cancel watch: job database unavailable", exc_info=True)
-                    continue
-                if requested:
-                    with self._lock:
-                        for event in self._running.get(execution_id, []):
-                            event.set()
-
-
 concurrency = _Concurrency()
 local_chunks = threading.BoundedSemaphore(LOCAL_CHUNKS_AT_ONCE)
-cancellations = _Cancellations()
 
 
 _script_processes_lock = threading.Lock()

@@ -17,15 +17,15 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel
 
-from activities.bookkeeping import retry_sleepers
-from activities.expansion import resolve_targets
-from activities.housekeeping import purge_instances
-from activities.reconciliation import reconcile_execution
 from api import watching
 from api.blueprint import QueryParameter, client_operation, operation
 from api.documents import answer, query_flag, query_int, route_value, url_path, whole_number
-from orchestrators import names
+from sqlfleet.durable import names
+from sqlfleet.durable.control import purge_instances
+from sqlfleet.durable.lanes import retry_sleepers
+from sqlfleet.durable.reconciliation import reconcile_execution
 from sqlfleet.errors import BadRequest, Conflict
+from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now
 from sqlfleet.models.executions import (
@@ -44,6 +44,7 @@ from sqlfleet.store.pages import (
     MAX_OUTPUT_PAGE,
     MAX_TARGET_PAGE,
 )
+from sqlfleet.times import parse_utc
 
 logger = logging.getLogger("sqlfleet.api")
 
@@ -359,10 +360,9 @@ def _time(req: func.HttpRequest, name: str) -> dt.datetime | None:
     if not raw:
         return None
     try:
-        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return parse_utc(raw)
     except ValueError:
         raise BadRequest(name, f"'{raw}' is not an ISO 8601 date-time") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _flag(name: str, raw: str) -> bool:

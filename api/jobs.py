@@ -7,8 +7,6 @@ from typing import Any
 
 import azure.functions as func
 
-from activities.reconciliation import reconcile_execution
-from activities.schedules import sync_job_schedule
 from api.blueprint import ListOf, QueryParameter, client_operation, operation
 from api.documents import (
     answer,
@@ -22,7 +20,9 @@ from api.documents import (
     url_path,
     whole_number,
 )
-from orchestrators import names
+from sqlfleet.durable import names
+from sqlfleet.durable.reconciliation import reconcile_execution
+from sqlfleet.durable.schedules import sync_job_schedule
 from sqlfleet.errors import ActiveExecutions, BadRequest
 from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary, utc_now
 from sqlfleet.runtime import job_store, sqlite_folders

@@ -11,7 +11,7 @@ import azure.functions as func
 
 from api.blueprint import client_operation
 from api.documents import read_document, route_value, url_path
-from orchestrators import names
+from sqlfleet.durable import names
 from sqlfleet.models.monitoring import RerunIn
 from sqlfleet.runtime import job_store
 

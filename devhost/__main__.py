@@ -4,7 +4,8 @@ Runs a Python v2-model Functions app folder like ``func start``: HTTP and timer 
 Durable Functions on a local SQLite task hub, with the Durable HTTP API under
 ``/runtime/webhooks/durabletask/``. Keys are on (made in the data folder on the first start);
 ``--no-keys`` serves without them, on loopback only. Exit status 2 when the app or its settings
-cannot be used, or when another host holds the data folder (the message names its pid and URL).
+cannot be used, when another host holds the data folder (the message names its pid and URL), or
+when the task hub file is damaged (the message names it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from devhost.app import AppLoadError, read_host_json, read_local_settings
 from devhost.datalock import DataFolderInUse
 from devhost.host import Host, HostOptions
+from devhost.hubstore import TaskHubDamaged
 from devhost.logs import configure_logging
 from devhost.timers import ScheduleError
 
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(host.run())
+    except TaskHubDamaged as error:
+        logging.getLogger("Host.Startup").error("cannot start: %s", error)
+        return 2
     except OSError as error:
         if error.errno != errno.EADDRINUSE:
             raise

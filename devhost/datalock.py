@@ -9,13 +9,19 @@ process ends, however it ends (SIGKILL included): a file left behind never block
 The file says who holds it (pid, app folder, start time, and the URL it serves once the server
 listens), so that a host refused can name the one in the way. It is rewritten in place, never
 replaced: a new file would be a new lock.
+
+The folder is the host's alone (0700, and 0600 for what it writes there: the lock file, the
+task hub, timer state, keys): made so when it is created, and made so again, with a warning,
+when it is found readable by others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -25,9 +31,13 @@ if sys.platform != "win32":
     import fcntl
 
 LOCK_FILE = "devhost.lock"
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
 # The holder writes its record right after it takes the lock; a host refused in between waits
 # this long for it before saying it does not know the pid.
 _RECORD_WAIT_SECONDS = 2.0
+
+logger = logging.getLogger("Host.Startup")
 
 
 class DataFolderInUse(Exception):
@@ -59,11 +69,12 @@ class DataFolderLock:
 
     @classmethod
     def acquire(cls, folder: Path, app_folder: Path | None = None) -> DataFolderLock:
-        """Lock ``folder`` (created if missing) for this process. Raises ``DataFolderInUse``
+        """Lock ``folder`` (created owner-only if missing, made so if others could read it) for
+        this process. Raises ``DataFolderInUse``
         naming the holder when another process has it, ``OSError`` when the folder cannot be
         written."""
         folder = folder.absolute()
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_folder(folder)
         record: dict[str, Any] = {
             "pid": os.getpid(),
             "app": str(app_folder) if app_folder is not None else None,
@@ -73,7 +84,7 @@ class DataFolderLock:
         if sys.platform == "win32":  # no flock there; the host runs unguarded
             return cls(folder, None, record)
         path = folder / LOCK_FILE
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -83,6 +94,7 @@ class DataFolderLock:
         except BaseException:
             os.close(descriptor)
             raise
+        make_private_file(path)
         lock = cls(folder, descriptor, record)
         lock._write()
         return lock
@@ -114,6 +126,49 @@ class DataFolderLock:
         data = (json.dumps(self._record) + "\n").encode()
         os.pwrite(self._descriptor, data, 0)
         os.ftruncate(self._descriptor, len(data))
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create ``folder`` owner-only (0700), or make it so, with a warning, when others could
+    read it: it holds the task hub (every orchestration's inputs and outputs) and the host's
+    keys. A folder shared on purpose (sticky or writable by all, as /tmp) is left as it is, with
+    a warning: the host's files in it are private all the same. Raises OSError."""
+    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    if not mode & 0o077:
+        return
+    if mode & (stat.S_ISVTX | stat.S_IWOTH):
+        logger.warning(
+            "the data folder %s is shared with other users (mode %03o); its files are private, "
+            "but give the host a folder of its own (--data-dir)",
+            folder,
+            mode,
+        )
+        return
+    os.chmod(folder, FOLDER_MODE)
+    logger.warning(
+        "%s could be read by other users (mode %03o); made it private (%03o)",
+        folder,
+        mode,
+        FOLDER_MODE,
+    )
+
+
+def make_private_file(path: Path) -> None:
+    """Make the existing file ``path`` owner-only (0600), with a warning, when others could
+    read it; a missing file is left missing. Raises OSError."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        os.chmod(path, FILE_MODE)
+        logger.warning(
+            "%s could be read by other users (mode %03o); made it private (%03o)",
+            path,
+            mode,
+            FILE_MODE,
+        )
 
 
 def _read_holder(descriptor: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from devhost import logs, rpc
 from devhost.app import LoadedApp, durable_functions, load_app, orchestrator_timeout
 from devhost.client_binding import client_binding_json
 from devhost.clock import SystemClock
-from devhost.datalock import DataFolderLock
+from devhost.datalock import DataFolderLock, make_private_folder
 from devhost.engine import Engine
 from devhost.hostkeys import check_keyless_address, keyless_setting, set_up_keys
 from devhost.http.functions import log_failure
@@ -56,7 +56,7 @@ def open_task_hub(
     app: LoadedApp, data_dir: Path, functions: DurableFunctions, clock: Clock | None
 ) -> TaskHub:
     """The durable engine on a SQLite file in ``data_dir``."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_folder(data_dir)
     store = SqliteTaskHubStore(str(data_dir / f"{app.host.hub_name}.sqlite3"))
     return Engine(
         store,
@@ -217,12 +217,17 @@ class Host:
         self.data_lock.release()
 
     async def run(self) -> None:
-        """Start, then serve until SIGINT or SIGTERM."""
+        """Start, then serve until SIGINT or SIGTERM. Raises what ``start`` raises (a damaged
+        task hub: TaskHubDamaged), having let go of everything."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
         try:
             await stop.wait()
         finally:

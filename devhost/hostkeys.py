@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devhost.datalock import make_private_file, make_private_folder
 from devhost.http.auth import HostKeys
 
 FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
@@ -131,7 +132,12 @@ def set_up_keys(settings: Mapping[str, str], data_dir: Path, *, keyless: bool) -
     stored = HostKeys()
     if len(sources) < len(given):
         path = key_file(data_dir)
-        stored = read_key_file(path) if path.exists() else create_key_file(path)
+        if path.exists():
+            make_private_folder(path.parent)
+            make_private_file(path)
+            stored = read_key_file(path)
+        else:
+            stored = create_key_file(path)
         sources += [(kind, str(path)) for kind, (_, value) in given.items() if not value]
     keys = HostKeys(
         function_key=given["function"][1] or stored.function_key,

@@ -10,7 +10,8 @@ its row exists, a timer while its row exists. Which of those rows this process i
 worker's memory, never the store's: after a crash everything that was in flight runs again.
 
 Errors: the named ones below, :class:`devhost.taskhub.InstanceExists`, and whatever the database
-raises (a full disk, a corrupt file), which propagate unchanged.
+raises (a full disk, a file damaged while in use), which propagate unchanged. A file damaged
+before the store opens it is :class:`TaskHubDamaged`, raised by the constructor.
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ class InstanceChanged(TaskHubError):
     def __init__(self, instance_id: str, expected: str) -> None:
         super().__init__(f"instance '{instance_id}' changed since it was read: {expected}")
         self.instance_id = instance_id
+
+
+class TaskHubDamaged(TaskHubError):
+    """The task hub file ``path`` is not a sound SQLite database (truncated, overwritten, not
+    SQLite at all); ``reason`` is what SQLite said. Raised when the store opens it."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"the task hub {path} is damaged ({reason}); restore it from a backup, or move it "
+            "(with its -wal and -shm files) away to start with an empty task hub, which forgets "
+            "every orchestration it held"
+        )
+        self.path = path
+        self.reason = reason
 
 
 class TaskHubStore(Protocol):

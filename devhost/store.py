@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from devhost.history import format_timestamp, parse_timestamp
-from devhost.hubstore import InstanceChanged, TaskHubStore
+from devhost.hubfile import first_line, open_hub_file
+from devhost.hubstore import InstanceChanged, TaskHubDamaged, TaskHubStore
 from devhost.taskhub import InstanceExists, InstanceQuery, RuntimeStatus
 from devhost.workitems import (
     ActivityRow,
@@ -56,18 +57,19 @@ class SqliteTaskHubStore:
     """:class:`TaskHubStore` on one SQLite connection (a file in WAL mode, or ``":memory:"``)."""
 
     def __init__(self, path: str = ":memory:") -> None:
+        """Open (or create) the task hub at ``path`` (:func:`devhost.hubfile.open_hub_file`:
+        private, checked). Raises TaskHubDamaged when the file is not a sound SQLite database."""
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        if path != ":memory:":
-            self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        with self._transaction() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        self._db = open_hub_file(path)
+        try:
+            with self._transaction() as db:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise TaskHubDamaged(path, first_line(error)) from None
 
     def close(self) -> None:
         with self._lock:

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from devhost.datalock import make_private_file
 from devhost.taskhub import Clock
 
 TIME_ZONE_SETTING = "WEBSITE_TIME_ZONE"
@@ -150,6 +151,7 @@ class TimerStatusFile:
 
     def load(self) -> dict[str, dict[str, str]]:
         try:
+            make_private_file(self.path)
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
@@ -159,9 +161,12 @@ class TimerStatusFile:
         return data if isinstance(data, dict) else {}
 
     def save(self, statuses: dict[str, dict[str, str]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(statuses, indent=1), encoding="utf-8")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            os.fchmod(file.fileno(), 0o600)  # a .tmp left behind by an older host
+            file.write(json.dumps(statuses, indent=1))
         temporary.replace(self.path)
 
 

@@ -7,7 +7,8 @@ engine with it); :meth:`Worker.start` runs the same units on background threads:
 * a dispatcher claims runnable instances and entities (one episode or batch at a time each) for a
   pool of ``max_concurrent_orchestrations`` threads;
 * a feeder hands activity rows to a pool of ``max_concurrent_activities`` threads, whose results
-  a flusher commits in batches, so a fan-in of N completions costs a few transactions;
+  a flusher commits in batches, so a fan-in of N completions costs a few transactions, and
+  keeps what the store refuses (a full disk) until it takes it (:mod:`devhost.results`);
 * a timer thread fires due timers.
 
 What runs in this process is tracked in memory only, so after a crash every row simply runs again.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -39,6 +39,7 @@ from devhost.executor import (
 from devhost.httpactivity import HttpActivityFailed, run_http_activity
 from devhost.hubstore import InstanceChanged, TaskHubStore
 from devhost.logs import log_durable_invocation
+from devhost.results import ActivityResults
 from devhost.taskhub import Clock, DurableFunctions
 from devhost.workitems import (
     ActivityRow,
@@ -53,7 +54,6 @@ from devhost.workitems import (
 )
 
 TIMER_BATCH = 1000
-FLUSH_BATCH = 5000
 IDLE_POLL_SECONDS = 1.0
 ERROR_BACKOFF_SECONDS = 2.0
 
@@ -90,13 +90,12 @@ class Worker:
         self._backoff: dict[str, float] = {}
         self._activity_watermark = 0
         self._activities_in_flight = 0
-        self._completions: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._wake_dispatcher = threading.Event()
         self._wake_feeder = threading.Event()
         self._wake_timers = threading.Event()
+        self._results = ActivityResults(store, logger, self._wake_dispatcher.set)
         self._threads: list[threading.Thread] = []
-        self._flusher: threading.Thread | None = None
         self._orchestration_pool: ThreadPoolExecutor | None = None
         self._activity_pool: ThreadPoolExecutor | None = None
 
@@ -384,10 +383,7 @@ class Worker:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        self._flusher = threading.Thread(
-            target=self._flush_loop, name="devhost-flusher", daemon=True
-        )
-        self._flusher.start()
+        self._results.start()
 
     def stop(self) -> None:
         if not self._threads:
@@ -401,10 +397,7 @@ class Worker:
         for pool in (self._orchestration_pool, self._activity_pool):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-        self._completions.put(None)
-        if self._flusher is not None:
-            self._flusher.join()
-            self._flusher = None
+        self._results.stop()
         with self._lock:
             # Work handed out but cancelled before it ran is found again on the next start.
             self._activity_watermark = 0
@@ -477,77 +470,11 @@ class Worker:
 
     def _activity_task(self, row: ActivityRow) -> None:
         try:
-            self._completions.put(self.execute_activity(row))
+            self._results.put(self.execute_activity(row))
         finally:
             with self._lock:
                 self._activities_in_flight -= 1
             self._wake_feeder.set()
-
-    def _flush_loop(self) -> None:
-        # Results the store refused (a full disk) are offered again after a pause, together with
-        # newer ones: their activity rows are behind the feeder's watermark, so nothing else
-        # would run them again before a restart, and their executions would wait for ever.
-        pending: list[Delivery] = []
-        finished = False
-        while not finished:
-            batch, finished = self._take_completions(ERROR_BACKOFF_SECONDS if pending else None)
-            batch = pending + batch
-            if batch:
-                pending = self._record_results(batch)
-                self._wake_dispatcher.set()
-        if pending:
-            self.log.error(
-                "stopping with %d activity results unrecorded; they run again on the next start",
-                len(pending),
-            )
-
-    def _take_completions(self, wait: float | None) -> tuple[list[Delivery], bool]:
-        """Up to ``FLUSH_BATCH`` finished activities, waiting ``wait`` seconds (None: until
-        one comes) for the first; and whether the worker stops."""
-        batch: list[Delivery] = []
-        try:
-            first = self._completions.get(timeout=wait)
-        except queue.Empty:
-            return batch, False
-        if first is None:
-            return batch, True
-        batch.append(first)
-        while len(batch) < FLUSH_BATCH:
-            try:
-                item = self._completions.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, False
-
-    def _record_results(self, batch: list[Delivery]) -> list[Delivery]:
-        """Deliver ``batch``; answers the deliveries the store refused. When the batch as a
-        whole fails, each goes alone, so that one the store cannot take holds up no other."""
-        try:
-            self.store.deliver(batch)
-            return []
-        except Exception as error:  # noqa: BLE001 - a full disk or a broken row: told below
-            failure: Exception = error
-        refused = batch
-        if len(batch) > 1:
-            refused = []
-            for delivery in batch:
-                try:
-                    self.store.deliver([delivery])
-                except Exception as error:  # noqa: BLE001 - kept and offered again
-                    failure = error
-                    refused.append(delivery)
-        if refused:
-            self.log.warning(
-                "could not record %d activity results (%s: %s); trying again in %ss",
-                len(refused),
-                type(failure).__name__,
-                failure,
-                ERROR_BACKOFF_SECONDS,
-            )
-        return refused
 
     def _timer_loop(self) -> None:
         self._loop(self._wake_timers, self._timer_step)

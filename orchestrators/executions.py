@@ -15,8 +15,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators import bp, names
+from orchestrators import bp
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
+from sqlfleet.durable import names
+from sqlfleet.errors import first_line
 from sqlfleet.telemetry.ids import step_traceparent
 
 Plan = dict[str, Any]
@@ -50,7 +52,7 @@ def run_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
                 "job_execution_id": execution_id,
                 "lifecycle": "Failed",
                 "message": f"the orchestration {context.instance_id} failed: "
-                f"{_first_line(str(error))}",
+                f"{first_line(str(error))}",
             },
         )
     # The job's notification rules: each delivery is an orchestration of its own, so whatever
@@ -151,9 +153,7 @@ def _run_in_place(
     try:
         yield context.task_all(tasks)
     except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
-        return (
-            f"running the targets of step {step_ref['step_id']} failed: {_first_line(str(error))}"
-        )
+        return f"running the targets of step {step_ref['step_id']} failed: {first_line(str(error))}"
     return None
 
 
@@ -185,7 +185,7 @@ def _child_failure(children: list[tuple[str, Any]], step_id: int, error: Excepti
         None,
     )
     which = f"the orchestration {failed}" if failed else "a sub-orchestration"
-    return f"{which} of step {step_id} failed: {_first_line(str(error))}"
+    return f"{which} of step {step_id} failed: {first_line(str(error))}"
 
 
 def _fan_out(
@@ -239,7 +239,3 @@ def _fan_out(
         )
         for batch, instance_id in enumerate(batch_ids)
     ]
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0].strip()[:1000] if text.strip() else "internal error"

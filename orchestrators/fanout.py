@@ -26,13 +26,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Generator
-from typing import Any
+from typing import Any, NamedTuple
 
 import azure.durable_functions as df
 
-from orchestrators import bp, names
+from orchestrators import bp
+from sqlfleet.durable import names
+from sqlfleet.errors import first_line
+from sqlfleet.times import parse_utc
 
 LANE_CHUNK = 50
+# How long a chunk of targets that found no target slot waits before it asks again.
+DEFER_SECONDS = 2
 # Bookkeeping activities touch only the job database: retry them through outages of about a
 # minute (a restart, a failover). The SDK's retries have a fixed interval, and each one adds
 # events to the caller's history, so the interval is a few seconds rather than one.
@@ -51,36 +56,50 @@ def read_input(context: df.DurableOrchestrationContext) -> dict[str, Any]:
 
 @bp.orchestration_trigger(context_name="context")
 def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, step_id, start, stop, chunk?, local?}``: first attempts of
-    ordinals ``start..stop-1``, one ``run_target`` each, or with ``chunk`` > 1 one
-    ``run_targets`` per ``chunk`` ordinals (passing ``local`` on); retries continue in retry
-    lanes that those activities start."""
+    """Input ``{job_execution_id, step_id, start, stop, chunk?, local?, ranges?}``: first
+    attempts of ordinals ``start..stop-1``, one ``run_target`` each, or with ``chunk`` > 1 one
+    ``run_targets`` per ``chunk`` ordinals (passing ``local`` on; ``ranges``, the chunks still
+    to run, when it continued as new); retries continue in retry lanes that those activities
+    start."""
     job = read_input(context)
     ref = _step_ref(job)
     start, stop, chunk = int(job["start"]), int(job["stop"]), int(job.get("chunk") or 1)
     if chunk > 1:
-        tasks = [
-            context.call_activity_with_retry(
-                names.RUN_TARGETS,
-                BOOKKEEPING_RETRY,
-                {
-                    **ref,
-                    "start": first,
-                    "stop": min(stop, first + chunk),
-                    **({"local": True} if job.get("local") else {}),
-                },
-            )
-            for first in range(start, stop, chunk)
+        ranges = job.get("ranges") or [
+            [first, min(stop, first + chunk)] for first in range(start, stop, chunk)
         ]
-    else:
-        tasks = [
-            context.call_activity_with_retry(
-                names.RUN_TARGET,
-                BOOKKEEPING_RETRY,
-                {**ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True},
-            )
-            for ordinal in range(start, stop)
-        ]
+        handled = yield context.task_all(
+            [
+                context.call_activity_with_retry(
+                    names.RUN_TARGETS,
+                    BOOKKEEPING_RETRY,
+                    {
+                        **ref,
+                        "start": first,
+                        "stop": last,
+                        **({"local": True} if job.get("local") else {}),
+                    },
+                )
+                for first, last in ranges
+            ]
+        )
+        # A chunk that found no target slot for its execution handled nothing: ask again
+        # shortly, in a new history so that a long wait does not grow this one.
+        deferred = [pair for pair, count in zip(ranges, handled, strict=True) if not count]
+        if deferred:
+            later = context.current_utc_datetime + dt.timedelta(seconds=DEFER_SECONDS)
+            yield context.create_timer(later)
+            context.continue_as_new({**job, "ranges": deferred})
+            return None
+        return stop - start
+    tasks = [
+        context.call_activity_with_retry(
+            names.RUN_TARGET,
+            BOOKKEEPING_RETRY,
+            {**ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True},
+        )
+        for ordinal in range(start, stop)
+    ]
     yield context.task_all(tasks)
     return stop - start
 
@@ -100,6 +119,11 @@ def step_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, An
     handled = 0
     while ordinal < stop and handled < LANE_CHUNK:
         finished = yield from _run_target(context, waiter, ref, ordinal, attempt, not_before)
+        if isinstance(finished, _Deferred):  # no target slot yet: wait in a new history
+            context.continue_as_new(
+                {**ref, "next": ordinal, "stride": stride, "stop": stop, **finished._asdict()}
+            )
+            return None
         if not finished:
             yield from _cancel_rest(context, ref, ordinal, stride, stop)
             return "canceled"
@@ -119,11 +143,12 @@ def _run_target(
     ordinal: int,
     attempt: int,
     not_before: str | None,
-) -> Generator[Any, Any, bool]:
-    """Attempts of one target until it ends, each retry after its delay; False if cancelled."""
+) -> Generator[Any, Any, bool | _Deferred]:
+    """Attempts of one target until it ends, each retry after its delay; False if cancelled,
+    ``_Deferred`` when the attempt found no target slot (``activities.slots``)."""
     while True:
         if not_before:
-            canceled = yield from waiter.wait_until(_parse_time(not_before))
+            canceled = yield from waiter.wait_until(parse_utc(not_before))
             if canceled:
                 return False
         result = yield context.call_activity_with_retry(
@@ -134,6 +159,15 @@ def _run_target(
         if not result.get("retry_at"):
             return True
         attempt, not_before = int(result["attempt"]) + 1, result["retry_at"]
+        if result.get("deferred"):
+            return _Deferred(attempt, not_before)
+
+
+class _Deferred(NamedTuple):
+    """The attempt to make, and when, of a target whose attempt found no target slot."""
+
+    attempt: int
+    not_before: str
 
 
 def _retry_lane(
@@ -151,14 +185,18 @@ def _retry_lane(
         canceled = yield context.call_activity_with_retry(
             names.CANCEL_REQUESTED, BOOKKEEPING_RETRY, ref["job_execution_id"]
         )
-        finished = False
+        finished: bool | _Deferred = False
         if not canceled:
             finished = yield from _run_target(context, waiter, ref, ordinal, attempt, not_before)
+        if isinstance(finished, _Deferred):  # no target slot yet: wait in a new history
+            lane = {"next": ordinal, "stride": 1, "stop": ordinal + 1, "retry_lane": True}
+            context.continue_as_new({**ref, **lane, **finished._asdict()})
+            return "deferred"
         if not finished:
             yield from _cancel_rest(context, ref, ordinal, 1, ordinal + 1)
             outcome = "canceled"
     except Exception as exc:  # noqa: BLE001 - no parent sees this lane fail: record it
-        error, outcome = _first_line(str(exc)), "failed"
+        error, outcome = first_line(str(exc)), "failed"
     yield context.call_activity_with_retry(
         names.SETTLE_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "error": error}
     )
@@ -200,18 +238,9 @@ def _cancel_rest(
         )
 
 
-def _parse_time(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def _step_ref(job: dict[str, Any]) -> dict[str, Any]:
     """The step's ids and, when the parent passed it, its ``traceparent``."""
     ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
     if job.get("traceparent"):
         ref["traceparent"] = job["traceparent"]
     return ref
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0].strip()[:1000] if text.strip() else "internal error"

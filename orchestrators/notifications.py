@@ -9,14 +9,15 @@ an hour of retries, never changes the execution's outcome or keeps it open.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Generator
 from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators import bp, names
+from orchestrators import bp
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
+from sqlfleet.durable import names
+from sqlfleet.times import parse_utc
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -36,7 +37,7 @@ def notification_delivery(context: df.DurableOrchestrationContext) -> Generator[
         )
         if not result.get("retry_at"):
             return {"delivered": bool(result.get("delivered")), "attempts": attempt}
-        fire_at = dt.datetime.fromisoformat(str(result["retry_at"]).replace("Z", "+00:00"))
+        fire_at = parse_utc(result["retry_at"])
         if fire_at > context.current_utc_datetime:
             yield context.create_timer(fire_at)
         attempt += 1

@@ -14,9 +14,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators import bp, names
+from orchestrators import bp
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
+from sqlfleet.durable import names
 from sqlfleet.schedules import due_occurrence, next_occurrence
+from sqlfleet.times import parse_utc
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -26,15 +28,15 @@ def job_schedule(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
     job_id = state["job_id"]
     now = context.current_utc_datetime
     # The first cycle counts from now: enabling a job never replays its past occurrences.
-    last = _parse(state["last_occurrence"]) if state.get("last_occurrence") else now
+    last = parse_utc(state["last_occurrence"]) if state.get("last_occurrence") else now
     loaded = yield context.call_activity_with_retry(names.LOAD_SCHEDULE, BOOKKEEPING_RETRY, job_id)
     if not loaded or not loaded.get("enabled"):
         return "stopped"
     schedule = SimpleNamespace(
         interval_type=loaded["interval_type"],
         interval_count=int(loaded["interval_count"]),
-        start_time=_parse(loaded["start_time"]),
-        end_time=_parse(loaded["end_time"]),
+        start_time=parse_utc(loaded["start_time"]),
+        end_time=parse_utc(loaded["end_time"]),
         enabled=True,
     )
     due = due_occurrence(schedule, last, now)
@@ -58,11 +60,6 @@ def job_schedule(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
         last = context.current_utc_datetime
     context.continue_as_new({"job_id": job_id, "last_occurrence": _format(last)})
     return None
-
-
-def _parse(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _format(value: dt.datetime) -> str:

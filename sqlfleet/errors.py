@@ -11,6 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 
+def first_line(text: object, limit: int = 1000, empty: str = "internal error") -> str:
+    """The first non-empty line of ``text`` (an error's message, any value), cut to ``limit``
+    characters; ``empty`` when there is none. For messages that must stay one line."""
+    for line in str(text).strip().splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return empty
+
+
 class SqlFleetError(Exception):
     """Base of every domain error. ``code`` is stable and part of the API contract."""
 
@@ -202,6 +211,21 @@ class JobDatabaseUnavailable(SqlFleetError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"the job database is unavailable: {reason}")
+
+
+class JobDatabaseCorrupt(SqlFleetError):
+    """The SQLite job database ``database`` is not a sound SQLite database (truncated,
+    overwritten, not SQLite at all); ``reason`` is what SQLite said."""
+
+    code = "JobDatabaseCorrupt"
+
+    def __init__(self, database: str, reason: str) -> None:
+        self.database = database
+        self.reason = reason
+        super().__init__(
+            f"the job database {database} is damaged ({reason}); restore it from a backup, or "
+            "move it (with its -wal and -shm files) away to start with an empty job database"
+        )
 
 
 class JobDatabaseInUse(SqlFleetError):

@@ -50,8 +50,13 @@ from sqlfleet.scripts import substitute_variables
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.targets import MemberLike, Target
-from sqlfleet.values import bind_value, datetimeoffset_text, json_value
-from sqlfleet.watchdogs import Watchdog
+from sqlfleet.values import (
+    bind_value,
+    cut_value,
+    datetimeoffset_text,
+    json_value,
+)
+from sqlfleet.watchdogs import Watchdog, call_bounded
 
 __all__ = [
     "ScriptOutcome",
@@ -69,10 +74,7 @@ __all__ = [
 CONNECT_TIMEOUT_SECONDS = 30
 MAX_MESSAGES = 1000
 MAX_MESSAGE_CHARS = 8000
-# A kept result value is cut to this many characters (``truncated`` says so), and a kept result
-# set to this many characters in all: a 200 MB value must not live on in the outcome, its
-# pickles and the output table.
-MAX_VALUE_CHARS = 64 * 1024
+# A kept result set is cut at this many characters in all (values at MAX_VALUE_CHARS).
 MAX_RESULT_CHARS = 16 * 1024 * 1024
 # How long past the step timeout (or a cancel) a caller waits for a driver that ignores its
 # cancel before it gives the connection up (``run_script``).
@@ -161,15 +163,25 @@ def list_databases(
     if str(getattr(member.target_type, "value", member.target_type)) != "elasticPool":
         pool = None
     query = dialect.list_databases_query(pool)
-    connection = _open(dialect.engine, member.server_name, member.port, None, auth, driver, timeout)
-    try:
-        cursor = connection.cursor()
-        cursor.execute(query.sql, *query.params)
-        return [str(row[0]) for row in cursor.fetchall()]
-    except pyodbc.Error as error:
-        raise TargetError(where, *_error_text(error, auth)) from None
-    finally:
-        connection.close()
+
+    def listing() -> list[str]:
+        connection = _open(
+            dialect.engine, member.server_name, member.port, None, auth, driver, timeout
+        )
+        try:
+            cursor = connection.cursor()
+            cursor.execute(query.sql, *query.params)
+            return [str(row[0]) for row in cursor.fetchall()]
+        except pyodbc.Error as error:
+            raise TargetError(where, *_error_text(error, auth)) from None
+        finally:
+            connection.close()
+
+    # The listing has no watchdog: a server that stops answering is given up on here.
+    databases = call_bounded(listing, 2 * timeout, None, ABANDON_AFTER_SECONDS, where)
+    if databases is None:
+        raise TargetError(where, f"the server did not answer within {2 * timeout:g} s")
+    return databases
 
 
 def run_script(
@@ -206,30 +218,19 @@ def run_script(
             folders=sqlite_folders,
         )
     started = time.monotonic()
-    answer: list[ScriptOutcome | BaseException] = []
-    done = threading.Event()
 
-    def converse() -> None:
-        try:
-            answer.append(
-                _run_on_server(
-                    target, auth, script, timeout_seconds, max_rows, variables, driver, cancel
-                )
-            )
-        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
-            answer.append(error)
-        finally:
-            done.set()
+    def converse() -> ScriptOutcome:
+        return _run_on_server(
+            target, auth, script, timeout_seconds, max_rows, variables, driver, cancel
+        )
 
     # The driver's calls run on a thread of their own, so that a driver that ignores both its
     # timeouts and SQLCancel (a server that accepts and never answers, a cancel request that
     # never connects) cannot hold the caller, and with it an activity slot, past the step.
-    thread = threading.Thread(target=converse, name="sqlfleet-script", daemon=True)
-    thread.start()
-    if _answered(done, started + timeout_seconds, cancel):
-        if isinstance(answer[0], BaseException):
-            raise answer[0]
-        return answer[0]
+    where = f"{target.engine} target {target.server}/{target.database}"
+    answered = call_bounded(converse, timeout_seconds, cancel, ABANDON_AFTER_SECONDS, where)
+    if answered is not None:
+        return answered
     outcome = ScriptOutcome(elapsed_seconds=time.monotonic() - started)
     outcome.stopped(
         canceled=cancel is not None and cancel.is_set(), timeout_seconds=timeout_seconds
@@ -239,23 +240,7 @@ def run_script(
         f"the driver did not stop within {ABANDON_AFTER_SECONDS:g} s, so the connection was "
         "left to the driver's own timeouts"
     )
-    abandoned.add(thread, target)
     return outcome
-
-
-def _answered(done: threading.Event, deadline: float, cancel: threading.Event | None) -> bool:
-    """Wait until ``done``, or until ``ABANDON_AFTER_SECONDS`` after ``deadline`` or a cancel;
-    False when the driver has not answered by then."""
-    give_up = deadline + ABANDON_AFTER_SECONDS
-    while True:
-        now = time.monotonic()
-        if cancel is not None and cancel.is_set():
-            give_up = min(give_up, now + ABANDON_AFTER_SECONDS)
-            cancel = None
-        if now >= give_up:
-            return done.is_set()
-        if done.wait(min(give_up - now, 0.25 if cancel is not None else give_up - now)):
-            return True
 
 
 def _run_on_server(
@@ -311,41 +296,10 @@ def _run_on_server(
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
     finally:
         connection.close()
-        _release_memory(outcome)
+        release_memory(outcome)
     _close_messages(outcome)
     outcome.elapsed_seconds = time.monotonic() - started
     return outcome
-
-
-class _Abandoned:
-    """Driver calls given up on (``run_script``): their threads end when the driver's own
-    timeouts do (``Dialect.wait_options``); counted so that the host can say how many hang."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-
-    def add(self, thread: threading.Thread, target: Target) -> None:
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-            hanging = len(self._threads)
-        logger.warning(
-            "gave up on the driver of %s target %s/%s, which answered neither its timeouts nor "
-            "its cancel; %d such call(s) still hang",
-            target.engine,
-            target.server,
-            target.database,
-            hanging,
-        )
-
-    def hanging(self) -> int:
-        """How many given-up driver calls have not ended yet."""
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            return len(self._threads)
-
-
-abandoned = _Abandoned()
 
 
 def write_output(
@@ -384,30 +338,37 @@ def write_output(
     values = [
         [bind_value(c.kind, v) for c, v in zip(specs, row, strict=True)] + [marker] for row in rows
     ]
-    connection = _open(
-        dialect.engine,
-        target.server,
-        target.port,
-        target.database,
-        auth,
-        driver,
-        min(CONNECT_TIMEOUT_SECONDS, timeout_seconds),
-        read_timeout=timeout_seconds,
-    )
-    with contextlib.closing(connection):
-        cursor = connection.cursor()
-        with Watchdog(_interrupter(cursor), timeout_seconds) as watchdog:
-            try:
-                _create_output_table(cursor, dialect, table, specs)
-                if values:
-                    connection.autocommit = False
-                    cursor.executemany(dialect.insert_output(table, specs), values)
-                    connection.commit()
-            except pyodbc.Error as error:
-                if watchdog.fired:
-                    raise TargetError(where, f"cancelled after {timeout_seconds:g} s") from None
-                raise TargetError(where, *_error_text(error, auth)) from None
-    return len(values)
+
+    def writing() -> int:
+        connection = _open(
+            dialect.engine,
+            target.server,
+            target.port,
+            target.database,
+            auth,
+            driver,
+            min(CONNECT_TIMEOUT_SECONDS, timeout_seconds),
+            read_timeout=timeout_seconds,
+        )
+        with contextlib.closing(connection):
+            cursor = connection.cursor()
+            with Watchdog(_interrupter(cursor), timeout_seconds) as watchdog:
+                try:
+                    _create_output_table(cursor, dialect, table, specs)
+                    if values:
+                        connection.autocommit = False
+                        cursor.executemany(dialect.insert_output(table, specs), values)
+                        connection.commit()
+                except pyodbc.Error as error:
+                    if watchdog.fired:
+                        raise TargetError(where, f"cancelled after {timeout_seconds:g} s") from None
+                    raise TargetError(where, *_error_text(error, auth)) from None
+        return len(values)
+
+    written = call_bounded(writing, timeout_seconds, None, ABANDON_AFTER_SECONDS, where)
+    if written is None:
+        raise TargetError(where, f"the server did not answer within {timeout_seconds:g} s")
+    return written
 
 
 def _open(
@@ -518,12 +479,10 @@ def _fetch_bounded(
 
 
 def _kept_value(outcome: ScriptOutcome, value: Any) -> Any:
-    kept = json_value(value)
-    if isinstance(kept, str) and len(kept) > MAX_VALUE_CHARS:
-        outcome.truncated = True
-        outcome.large_values = True
-        return kept[:MAX_VALUE_CHARS]
-    return kept
+    value, cut = cut_value(value)
+    if cut:
+        outcome.truncated = outcome.large_values = True
+    return json_value(value)
 
 
 def _add_messages(
@@ -544,10 +503,10 @@ def _close_messages(outcome: ScriptOutcome) -> None:
         outcome.messages.append(dropped_messages_line(outcome.messages_dropped))
 
 
-def _release_memory(outcome: ScriptOutcome) -> None:
+def release_memory(outcome: ScriptOutcome | None = None) -> None:
     """Give the heap that a huge value took back to the system (glibc keeps freed memory in
     its arenas otherwise, and a 200 MB value would keep the host 200 MB+ bigger for good)."""
-    if outcome.large_values and _LIBC is not None:
+    if (outcome is None or outcome.large_values) and _LIBC is not None:
         gc.collect()
         _LIBC.malloc_trim(0)
 

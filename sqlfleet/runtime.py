@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 
+from sqlfleet.datafiles import private_folder, private_sqlite_database
 from sqlfleet.errors import SettingError
 from sqlfleet.settings import Settings, get_settings
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.store import JobStore, open_job_store
 from sqlfleet.store.hostlock import JobDatabaseLock, sqlite_database_path
+from sqlfleet.store.integrity import check_sqlite_database
 
 _lock = threading.Lock()
 _store: JobStore | None = None
@@ -70,17 +72,32 @@ def claim_job_database() -> None:
     hostlock``); the app calls it when the host loads it. A server job database is shared by
     the instances of the app, as on Azure, and needs no claim.
 
-    Raises ``JobDatabaseInUse`` naming the process that holds it. Unusable settings are left
-    to the first use of the store, which names the setting."""
+    The database (with its lock, ``-wal`` and ``-shm`` files) is made private to this user,
+    and so is the data folder when it holds the database (``sqlfleet.datafiles``). Then the
+    file is checked to be a sound SQLite database, so that a damaged one stops the host with
+    one line naming it instead of a host that answers 500.
+
+    Raises ``JobDatabaseInUse`` naming the process that holds it, ``JobDatabaseCorrupt``
+    naming the file. Unusable settings are left to the first use of the store, which names the
+    setting."""
     global _claim
     try:
-        database = sqlite_database_path(settings().job_database_url)
+        current = settings()
+        database = sqlite_database_path(current.job_database_url)
     except SettingError:
         return
     with _lock:
         if database is None or (_claim is not None and _claim.database == database):
             return
+        if database.parent.resolve() == current.data_dir.resolve():
+            private_folder(current.data_dir)
         claim = JobDatabaseLock.acquire(database)
+        try:
+            private_sqlite_database(database)
+            check_sqlite_database(database)
+        except BaseException:
+            claim.release()
+            raise
         if _claim is not None:
             _claim.release()
         _claim = claim

@@ -13,6 +13,11 @@ databases, went from 720-830 targets/s to about 1,000.
   ``ready()`` is false and the caller runs its scripts itself.
 - A child that dies fails the requests it held (``ScriptProcessEnded``) and is replaced on the
   next request. A child whose parent dies sees its end of the socket close and exits at once.
+- A child is retired when it grew past ``MEMORY_LIMIT_BYTES`` (its peak resident size; a huge
+  value leaves a heap behind): it says so, takes no new request, answers the ones it holds and
+  exits, and a new one takes its place. A request that a child holds ``STUCK_SECONDS`` past
+  its calls' step timeouts (or past a cancel) is answered ``TimedOut`` (or ``Canceled``) and
+  the child is killed: whatever held it cannot hold the host.
 
 Each child is ``python -m sqlfleet.scriptprocesses FD``, talking pickled messages over one end
 of a socket pair: the parent's ``__main__`` is not imported again, and a child holds only
@@ -34,13 +39,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from sqlfleet.errors import SqlFleetError
-from sqlfleet.odbc import ScriptOutcome, run_script
+from sqlfleet.odbc import ScriptOutcome, release_memory, run_script
 from sqlfleet.redaction import redact
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.sqlitefolders import SqliteFolders
@@ -50,6 +56,10 @@ logger = logging.getLogger("sqlfleet.scriptprocesses")
 
 # How often a waiting caller looks at its cancel event.
 CANCEL_POLL_SECONDS = 0.2
+# A child whose peak resident size passed this is retired (a child starts at about 40 MB).
+MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
+# How long past its deadline (or a cancel) a request may go unanswered before its child is killed.
+STUCK_SECONDS = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,9 +117,12 @@ def run_calls(calls: Sequence[ScriptCall], cancel: threading.Event) -> list[Scri
 class ScriptProcesses:
     """``processes`` children, each running up to ``threads`` requests side by side."""
 
-    def __init__(self, processes: int, threads: int) -> None:
+    def __init__(
+        self, processes: int, threads: int, memory_limit: int = MEMORY_LIMIT_BYTES
+    ) -> None:
         self.processes = processes
         self.threads = threads
+        self.memory_limit = memory_limit
         self._lock = threading.Lock()
         self._children: list[_Child] = []
 
@@ -117,26 +130,36 @@ class ScriptProcesses:
         """Whether a child can take a request now; starts the missing children if not."""
         with self._lock:
             self._replace_ended()
-            return any(child.ready.is_set() for child in self._children)
+            return any(child.serving for child in self._children)
 
     def run(self, calls: Sequence[ScriptCall], cancel: threading.Event) -> list[ScriptRun]:
         """Run ``calls`` in the least busy ready child; raises ``ScriptProcessEnded`` when that
-        child ends first (the caller decides whether to run them again)."""
+        child ends first (the caller decides whether to run them again). A request the child
+        holds ``STUCK_SECONDS`` too long is answered as stopped, and the child killed."""
         with self._lock:
             self._replace_ended()
-            ready = [child for child in self._children if child.ready.is_set()]
+            ready = [child for child in self._children if child.serving]
             if not ready:
                 raise ScriptProcessEnded("no script process is ready")
             child = min(ready, key=lambda c: c.busy)
             request_id, answer = child.submit(list(calls))
-        canceled = False
+        give_up = time.monotonic() + sum(c.timeout_seconds for c in calls) + STUCK_SECONDS
         while True:
             try:
                 return answer.result(timeout=CANCEL_POLL_SECONDS)
             except concurrent.futures.TimeoutError:
-                if cancel.is_set() and not canceled:
-                    canceled = True
+                now = time.monotonic()
+                if cancel.is_set() and give_up > now + STUCK_SECONDS:
+                    give_up = now + STUCK_SECONDS
                     child.cancel(request_id)
+                if now >= give_up:
+                    logger.warning(
+                        "script process %d held a request %g s past its deadline: killed",
+                        child.process.pid,
+                        STUCK_SECONDS,
+                    )
+                    child.kill()
+                    return _stopped(calls, canceled=cancel.is_set())
 
     def pids(self) -> list[int]:
         """The process ids of the children alive now."""
@@ -152,18 +175,38 @@ class ScriptProcesses:
 
     def _replace_ended(self) -> None:
         self._children = [child for child in self._children if not child.ended.is_set()]
-        while len(self._children) < self.processes:
-            self._children.append(_Child(self.threads))
+        serving = [child for child in self._children if not child.retiring.is_set()]
+        for _ in range(self.processes - len(serving)):
+            self._children.append(_Child(self.threads, self.memory_limit))
+
+
+def _stopped(calls: Sequence[ScriptCall], *, canceled: bool) -> list[ScriptRun]:
+    """The runs of a request whose child was killed: stopped, as a watchdog would have."""
+    now = _now()
+    runs = []
+    for call in calls:
+        outcome = ScriptOutcome()
+        outcome.stopped(canceled=canceled, timeout_seconds=call.timeout_seconds)
+        outcome.error = f"{outcome.error}; the script process did not stop it, and was killed"
+        runs.append(ScriptRun(now, now, outcome))
+    return runs
 
 
 class _Child:
     """One child process and the thread that reads its answers."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, memory_limit: int) -> None:
         ours, theirs = socket.socketpair()
         with theirs:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno()), str(threads)],
+                [
+                    sys.executable,
+                    "-m",
+                    __name__,
+                    str(theirs.fileno()),
+                    str(threads),
+                    str(memory_limit),
+                ],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 env=_child_environment(),
@@ -171,6 +214,7 @@ class _Child:
         self.connection = Connection(ours.detach())
         self.ready = threading.Event()
         self.ended = threading.Event()
+        self.retiring = threading.Event()  # grew too big: takes no new request
         self._lock = threading.Lock()
         self._answers: dict[int, concurrent.futures.Future[list[ScriptRun]]] = {}
         self._ids = itertools.count(1)
@@ -182,12 +226,24 @@ class _Child:
     def busy(self) -> int:
         return len(self._answers)
 
+    @property
+    def serving(self) -> bool:
+        return self.ready.is_set() and not self.retiring.is_set() and not self.ended.is_set()
+
+    def kill(self) -> None:
+        """End the child now; the requests it holds fail (``ScriptProcessEnded``)."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+
     def submit(
         self, calls: list[ScriptCall]
     ) -> tuple[int, concurrent.futures.Future[list[ScriptRun]]]:
         answer: concurrent.futures.Future[list[ScriptRun]] = concurrent.futures.Future()
         with self._lock:
             request_id = next(self._ids)
+            if self.retiring.is_set():  # it was told that no request follows
+                answer.set_exception(self._ended_error())
+                return request_id, answer
             self._answers[request_id] = answer
             try:
                 self.connection.send(("run", request_id, calls))
@@ -213,6 +269,16 @@ class _Child:
                 kind, request_id, body = self.connection.recv()
                 if kind == "ready":
                     self.ready.set()
+                    continue
+                if kind == "retiring":
+                    logger.info(
+                        "script process %d grew past %d MiB: retiring it",
+                        self.process.pid,
+                        int(body) // (1024 * 1024),
+                    )
+                    with self._lock, contextlib.suppress(OSError):
+                        self.retiring.set()
+                        self.connection.send(("retired", 0, None))
                     continue
                 with self._lock:
                     answer = self._answers.pop(request_id)
@@ -256,22 +322,34 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _serve(connection: Connection, threads: int) -> None:
-    """A child's life: run requests on ``threads`` threads until the parent goes away."""
+def _serve(connection: Connection, threads: int, memory_limit: int) -> None:
+    """A child's life: run requests on ``threads`` threads until the parent goes away, or until
+    it grew past ``memory_limit`` bytes and answered what it held (the parent, told, sends
+    ``retired`` and no request after it)."""
     pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="script")
     sending = threading.Lock()
     cancels: dict[int, threading.Event] = {}
+    state = {"retiring": False, "retired": False}
 
     def answer(request_id: int, calls: list[ScriptCall], cancel: threading.Event) -> None:
         message: tuple[str, int, Any]
         try:
-            message = ("done", request_id, run_calls(calls, cancel))
+            runs = run_calls(calls, cancel)
+            if any(run.outcome is not None and run.outcome.large_values for run in runs):
+                release_memory()
+            message = ("done", request_id, runs)
         except Exception as error:  # noqa: BLE001 - a bug; the parent raises it
             secrets = [s for call in calls for s in call.auth.secrets]
             message = ("failed", request_id, _redacted(f"{type(error).__name__}: {error}", secrets))
-        cancels.pop(request_id, None)
         with sending, contextlib.suppress(OSError):
+            cancels.pop(request_id, None)
             connection.send(message)
+            peak = _peak_resident_bytes()
+            if not state["retiring"] and peak > memory_limit:
+                state["retiring"] = True
+                connection.send(("retiring", 0, peak))
+            if state["retired"] and not cancels:
+                os._exit(0)
 
     connection.send(("ready", 0, None))
     while True:
@@ -279,11 +357,28 @@ def _serve(connection: Connection, threads: int) -> None:
             kind, request_id, body = connection.recv()
         except (EOFError, OSError):
             os._exit(0)  # the parent is gone: nobody wants these answers
-        if kind == "run":
-            cancels[request_id] = threading.Event()
-            pool.submit(answer, request_id, body, cancels[request_id])
-        elif kind == "cancel" and (event := cancels.get(request_id)) is not None:
-            event.set()
+        with sending:
+            if kind == "run":
+                cancels[request_id] = threading.Event()
+                pool.submit(answer, request_id, body, cancels[request_id])
+            elif kind == "cancel" and (event := cancels.get(request_id)) is not None:
+                event.set()
+            elif kind == "retired":
+                state["retired"] = True
+                if not cancels:
+                    os._exit(0)
+
+
+def _peak_resident_bytes() -> int:
+    """This process's peak resident size (Linux; 0 where ``/proc`` cannot tell)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _redacted(text: str, secrets: Sequence[str]) -> str:
@@ -294,4 +389,4 @@ if __name__ == "__main__":
     # By its own name, so that what it sends unpickles as sqlfleet.scriptprocesses' classes.
     from sqlfleet import scriptprocesses
 
-    scriptprocesses._serve(Connection(int(sys.argv[1])), int(sys.argv[2]))
+    scriptprocesses._serve(Connection(int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]))

@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from sqlfleet.engines import SQL_COPT_SS_ACCESS_TOKEN, access_token_struct
-from sqlfleet.errors import SqlFleetError, Unsupported
+from sqlfleet.errors import SqlFleetError, Unsupported, first_line
 
 AZURE_SQL_SCOPE = "https://database.windows.net/.default"
 
@@ -165,7 +165,7 @@ def _read_secret(credential: CredentialLike, factory: Callable[[str], SecretClie
         raise SignInFailed(
             credential.name,
             f"could not read Key Vault secret '{identifier.name}' from {identifier.vault_url}: "
-            f"{type(error).__name__}: {_first_line(error)}",
+            f"{type(error).__name__}: {first_line(error, 10_000, 'no details')}",
         ) from None
     value = getattr(secret, "value", None)
     if not value:
@@ -181,17 +181,12 @@ def _token_struct(credential: CredentialLike, provider: TokenProvider) -> bytes:
         raise SignInFailed(
             credential.name,
             f"could not get a Microsoft Entra token for Azure SQL from the managed identity "
-            f"({who}): {type(error).__name__}: {_first_line(error)}",
+            f"({who}): {type(error).__name__}: {first_line(error, 10_000, 'no details')}",
         ) from None
     try:
         return access_token_struct(token)
     except ValueError as error:
         raise SignInFailed(credential.name, str(error)) from None
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "no details"
 
 
 @functools.lru_cache(maxsize=16)

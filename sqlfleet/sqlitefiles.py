@@ -49,7 +49,7 @@ from sqlfleet.scripts import substitute_variables
 from sqlfleet.settings import get_settings
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.targets import Target
-from sqlfleet.values import bind_value, json_value
+from sqlfleet.values import bind_value, cut_value, json_value
 from sqlfleet.watchdogs import Watchdog
 
 # SQLite errors have no SQLSTATE; ODBC's "general error" keeps them retryable as before. A
@@ -57,6 +57,8 @@ from sqlfleet.watchdogs import Watchdog
 GENERAL_ERROR = "HY000"
 REFUSED = "28000"
 _FETCH_CHUNK = 500
+# Longest single busy wait of a statement on a locked file (then it runs again, if in time).
+BUSY_SLICE_SECONDS = 0.5
 _SQLITE = SqliteDialect()
 _KINDS = {int: "integer", float: "float", str: "text", bytes: "binary"}
 # Functions that load native code: load_extension(), and fts3_tokenizer(name, pointer).
@@ -215,8 +217,13 @@ def run_script(
     outcome = ScriptOutcome()
     pieces = _SQLITE.statements(substitute_variables(script, variables or {}))
     try:
+        # SQLite's busy wait does not see interrupt(): it waits in short slices, and a
+        # statement that found the file locked is run again until the watchdog fires.
         connection = open_database(
-            target.server, target.database, busy_timeout=timeout_seconds, folders=folders
+            target.server,
+            target.database,
+            busy_timeout=min(BUSY_SLICE_SECONDS, timeout_seconds),
+            folders=folders,
         )
     except TargetError as error:
         outcome.error, outcome.sqlstate = error.message, error.sqlstate
@@ -293,7 +300,7 @@ def _run_pieces(
     for piece in pieces:
         if watchdog.fired:
             return
-        cursor.execute(piece)
+        _execute(cursor, piece, watchdog)
         if cursor.description is not None:
             if outcome.columns is None:
                 names = [str(d[0] or "") for d in cursor.description]
@@ -304,6 +311,19 @@ def _run_pieces(
     outcome.rowcount = -1 if affected is None else affected
 
 
+def _execute(cursor: sqlite3.Cursor, piece: str, watchdog: Watchdog) -> None:
+    """``piece``, run again while another connection holds the file locked (what a busy
+    timeout would do, but stopping when the watchdog fires: at the step timeout or a cancel)."""
+    while True:
+        try:
+            cursor.execute(piece)
+            return
+        except sqlite3.OperationalError as error:
+            busy = getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or watchdog.fired:
+                raise
+
+
 def _fetch_bounded(
     cursor: sqlite3.Cursor, outcome: ScriptOutcome, max_rows: int, watchdog: Watchdog
 ) -> list[tuple[Any, ...]]:
@@ -311,7 +331,7 @@ def _fetch_bounded(
     while not watchdog.fired:
         wanted = min(_FETCH_CHUNK, max_rows + 1 - len(rows))
         chunk = cursor.fetchmany(wanted)
-        rows.extend(chunk)
+        rows.extend(_kept_row(outcome, row) for row in chunk)
         if len(rows) > max_rows:
             del rows[max_rows:]
             outcome.truncated = True
@@ -319,6 +339,13 @@ def _fetch_bounded(
         if len(chunk) < wanted:
             break
     return rows
+
+
+def _kept_row(outcome: ScriptOutcome, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    kept = [cut_value(value) for value in row]
+    if any(cut for _, cut in kept):
+        outcome.truncated = outcome.large_values = True
+    return tuple(value for value, _ in kept)
 
 
 def _result_set(

@@ -13,6 +13,20 @@ import math
 import struct
 from typing import Any
 
+# A kept result value is cut to this many characters of JSON (``truncated`` then says so): a
+# 200 MB value must not live on in an outcome, its pickles and the output table.
+MAX_VALUE_CHARS = 64 * 1024
+
+
+def cut_value(value: Any) -> tuple[Any, bool]:
+    """``value`` cut so that its JSON form (``json_value``) has at most ``MAX_VALUE_CHARS``
+    characters, and whether it was cut; texts and bytes only, the rest is small."""
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        return value[:MAX_VALUE_CHARS], True
+    if isinstance(value, (bytes, bytearray)) and 2 + 2 * len(value) > MAX_VALUE_CHARS:
+        return bytes(value[: (MAX_VALUE_CHARS - 2) // 2]), True
+    return value, False
+
 
 def json_value(value: Any) -> Any:
     """A result value as JSON can carry it (see the module docstring for the forms)."""

@@ -2,15 +2,22 @@
 
 ``sqlfleet.odbc`` (``SQLCancel`` on a pyodbc cursor) and ``sqlfleet.sqlitefiles``
 (``sqlite3.Connection.interrupt``) stop a statement when the step timeout passes or the execution
-is cancelled, through the same watcher.
+is cancelled, through the same watcher. ``call_bounded`` is the last resort, for a driver that
+answers neither: its caller stops waiting, and the call is left to end on its own
+(``abandoned``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
+
+logger = logging.getLogger("sqlfleet.watchdogs")
+T = TypeVar("T")
 
 
 class Watchdog:
@@ -119,3 +126,72 @@ class _StatementWatcher:
 
 
 _STATEMENTS = _StatementWatcher()
+
+
+def call_bounded(
+    work: Callable[[], T],
+    seconds: float,
+    cancel: threading.Event | None,
+    grace: float,
+    what: str,
+) -> T | None:
+    """``work()`` on a thread of its own; its answer (or what it raised), or None when it has
+    not answered ``grace`` seconds after ``seconds`` have passed or ``cancel`` was set. The
+    thread then goes on alone (``abandoned`` counts it; ``what`` names it in the log)."""
+    answer: list[T] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            answer.append(work())
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            failure.append(error)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="bounded-call", daemon=True)
+    thread.start()
+    give_up = time.monotonic() + max(0.0, seconds) + grace
+    while not done.is_set():
+        now = time.monotonic()
+        if cancel is not None and cancel.is_set():
+            give_up, cancel = min(give_up, now + grace), None
+        if now >= give_up:
+            break
+        done.wait(min(give_up - now, _STATEMENTS.POLL_SECONDS if cancel is not None else math.inf))
+    if not done.is_set():
+        abandoned.add(thread, what)
+        return None
+    if failure:
+        raise failure[0]
+    return answer[0]
+
+
+class _Abandoned:
+    """Calls that ``call_bounded`` stopped waiting for; each ends when its driver's own
+    timeouts do, and the log says how many still hang."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def add(self, thread: threading.Thread, what: str) -> None:
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            hanging = len(self._threads)
+        logger.warning(
+            "gave up waiting for the driver of %s, which answered neither its timeouts nor its "
+            "cancel; %d such call(s) still hang",
+            what,
+            hanging,
+        )
+
+    def hanging(self) -> int:
+        """How many abandoned calls have not ended yet."""
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            return len(self._threads)
+
+
+abandoned = _Abandoned()

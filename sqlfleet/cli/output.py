@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from sqlfleet.times import parse_utc
+
 if TYPE_CHECKING:  # rich is imported when something is drawn: plain lines need none of it
     from rich.console import Console, RenderableType
     from rich.table import Table
@@ -145,10 +147,9 @@ def parse_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_utc(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def format_time(value: Any) -> str:

@@ -2,8 +2,9 @@
 and ``LocalHost``, the same host as a child process (for the demo and tests).
 
 Both keep the task hub and the job database in one data folder (``SQLFLEET_DATA_DIR``, default
-``.sqlfleet``). Without ``SQLFLEET_CREDENTIAL_KEY`` they use a key generated once into
-``<data dir>/credential.key`` (mode 0600), so password credentials work out of the box locally.
+``.sqlfleet``), owner-only (0700, its files 0600: ``sqlfleet.datafiles``). Without
+``SQLFLEET_CREDENTIAL_KEY`` they use a key generated once into ``<data dir>/credential.key``
+(mode 0600), so password credentials work out of the box locally.
 The host's own keys (function, master, system) are in ``<data dir>/secrets/host.json``, made on
 its first start unless ``DEVHOST_FUNCTION_KEY`` and the like give them; ``serve`` notes its data
 folder so that the other commands on this machine find the function key there
@@ -31,6 +32,7 @@ from cryptography.fernet import Fernet
 
 from sqlfleet.cli.invocation import EXIT_USAGE, Invocation, UsageError
 from sqlfleet.cli.localkeys import read_function_key, record_host
+from sqlfleet.datafiles import private_file, private_folder
 from sqlfleet.settings import host_app_settings
 
 # The Functions app folder: the repository root, next to the ``sqlfleet`` package.
@@ -130,11 +132,13 @@ def host_environment(data_dir: Path, extra: Mapping[str, str] | None = None) -> 
 
 
 def local_credential_key(data_dir: Path) -> str:
-    """The Fernet key in ``<data_dir>/credential.key``, created (owner-only) when missing."""
+    """The Fernet key in ``<data_dir>/credential.key``, created (owner-only, in an owner-only
+    folder) when missing; an existing one readable by others is made private."""
     path = data_dir / KEY_FILE
+    private_folder(data_dir)
     if path.exists():
+        private_file(path)
         return path.read_text(encoding="ascii").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key().decode("ascii")
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as file:
@@ -177,8 +181,9 @@ class LocalHost:
     def start(self, timeout: float = HOST_START_TIMEOUT_SECONDS) -> str:
         """Start the host and wait until ``/api/openapi.json`` answers. Raises ``HostFailed``."""
         _check_app_folder()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.data_dir)
         environ = host_environment(self.data_dir, self.extra_environ)
+        private_file(self.log_path)
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 host_command(self.data_dir, self.port),

@@ -60,13 +60,14 @@ class JobDatabaseLock:
 
     @classmethod
     def acquire(cls, database: Path) -> JobDatabaseLock:
-        """Lock ``database`` for this process (its folder is created if missing). Raises
+        """Lock ``database`` for this process (its folder is created, owner-only, if missing;
+        the lock file is owner-only too, made private if it was not). Raises
         ``JobDatabaseInUse`` naming the holder, ``OSError`` when the folder is not writable."""
         if sys.platform == "win32":  # no flock there
             return cls(database, None)
-        database.parent.mkdir(parents=True, exist_ok=True)
+        database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = lock_path(database)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -76,6 +77,8 @@ class JobDatabaseLock:
         except BaseException:
             os.close(descriptor)
             raise
+        if os.fstat(descriptor).st_mode & 0o077:
+            os.fchmod(descriptor, 0o600)
         record = {
             "pid": os.getpid(),
             "command": " ".join(sys.orig_argv),

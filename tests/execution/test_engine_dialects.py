@@ -237,6 +237,24 @@ def test_mysql_and_sqlite_connection_strings():
     assert SQLITE.database_path("/data/fleet/", "db1.db") == "/data/fleet/db1.db"
 
 
+def test_connection_strings_bound_the_drivers_waits():
+    # MariaDB Connector/ODBC 3.1 ignores the login timeout attribute: the string says it.
+    assert MYSQL.connection_string("h", 3306, "d", user="u", waits=(7, 65)).secret_text() == (
+        "Driver={MariaDB Unicode};Server=h;Port=3306;Database=d;UID=u;OPTION=67108864;"
+        "NOLOCALINFILE=1;USE_MYCNF=1;CONN_TIMEOUT=7;READ_TIMEOUT=65;WRITE_TIMEOUT=65"
+    )
+    assert (
+        POSTGRES.connection_string("h", None, "d", waits=(7, 65))
+        .secret_text()
+        .endswith(";BoolsAsChar=0;KeepaliveTime=30;KeepaliveInterval=10")
+    )
+    # ODBC Driver 18 takes both as connection attributes (sqlfleet.odbc sets them).
+    plain = SQLSERVER.connection_string("h", None, "d")
+    assert SQLSERVER.connection_string("h", None, "d", waits=(7, 65)).secret_text() == (
+        plain.secret_text()
+    )
+
+
 def test_unknown_engine_names_the_known_ones():
     with pytest.raises(ValidationFailed) as caught:
         dialect_for("oracle")

@@ -1,5 +1,6 @@
 """The job execution orchestrator as a generator, driven by hand: what it asks for when a
-step's sub-orchestration fails and when anything else fails (an activity out of retries).
+step's sub-orchestration fails and when anything else fails (an activity out of retries), and
+the turns a small execution takes.
 
 The context records what the orchestrator schedules; the test answers each request (``send``)
 or fails it (``throw``), as the Durable Functions SDK does on replay.
@@ -13,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from orchestrators import names
 from orchestrators.executions import run_execution
+from sqlfleet.durable import names
 
 EXECUTION = "5f0c8d1e-7b7a-4c61-9d5e-0a1b2c3d4e5f"
 # What every activity of step 1 gets: its ids and the step's span in the execution's trace
@@ -90,20 +91,32 @@ def test_a_failed_batch_fails_its_step_and_the_execution_naming_it() -> None:
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        {**STEP_1, "error": failure},
+        {**STEP_1, "error": failure, "last": False, "execution_error": failure},
     )
+    # The step stops the job: its finish ends the execution too (no finish_execution turn).
+    ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": failure}
+    answer = {"lifecycle": "Failed", "stop": True, "execution": ended}
+    assert orchestration.send(answer) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
+    with pytest.raises(StopIteration) as stopped:
+        orchestration.send(1)
+    assert stopped.value.value == ended
+    assert context.custom_status == {"lifecycle": "Failed"}
+
+
+def test_a_finish_step_that_does_not_end_the_execution_leaves_it_to_finish_execution() -> None:
+    """An answer without ``execution`` (a stop the step could not end the execution with)."""
+    context = FakeContext()
+    orchestration = _begin(context)
+    orchestration.send({"targets": 250})
+    context.children[0].state = SimpleNamespace(name="FAILED")
+    orchestration.throw(Exception("killed one batch \n None"))
+    failure = f"the orchestration {EXECUTION}:s1:b0 of step 1 failed: killed one batch"
     finish = orchestration.send({"lifecycle": "Failed", "stop": True})
     assert finish == (
         "activity",
         names.FINISH_EXECUTION,
         {"job_execution_id": EXECUTION, "message": failure},
     )
-    ended = {"job_execution_id": EXECUTION, "lifecycle": "Failed", "last_message": failure}
-    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
-    with pytest.raises(StopIteration) as stopped:
-        orchestration.send(1)
-    assert stopped.value.value == ended
-    assert context.custom_status == {"lifecycle": "Failed"}
 
 
 @pytest.mark.parametrize("at", ["expand", "finish_step", "finish_execution"])
@@ -139,25 +152,49 @@ def test_any_other_failure_ends_the_execution_failed(at: str) -> None:
     assert context.custom_status == {"lifecycle": "Failed"}
 
 
-def test_a_normal_run_finishes_with_the_execution_id_alone() -> None:
+def test_a_small_run_takes_one_turn_per_step_and_ends_with_the_last_finish() -> None:
     context = FakeContext()
-    orchestration = _begin(context)
-    kind, batches = orchestration.send({"targets": 2})
-    assert kind == "all" and len(batches) == 1
-    finish_step = orchestration.send([2])
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    assert next(orchestration) == ("activity", names.BEGIN_EXECUTION, EXECUTION)
+    # begin_execution expanded step 1 already: its two targets run as activities of the
+    # execution itself (no sub-orchestration for a step this small).
+    kind, attempts = orchestration.send({**PLAN, "first": {"targets": 2, "local": True}})
+    assert kind == "all" and not context.children
+    assert attempts == [
+        (
+            "activity",
+            names.RUN_TARGET,
+            {**STEP_1, "ordinal": ordinal, "attempt": 1, "retry_lane": True},
+        )
+        for ordinal in (0, 1)
+    ]
+    finish_step = orchestration.send([{}, {}])
     assert finish_step == (
         "activity",
         names.FINISH_STEP,
-        STEP_1,
+        {**STEP_1, "last": False, "execution_error": None},
     )
     assert orchestration.send({"lifecycle": "Succeeded", "stop": False})[1] == names.EXPAND_STEP
-    assert orchestration.send({"targets": 0})[1] == names.FINISH_STEP
-    finish = orchestration.send({"lifecycle": "Succeeded", "stop": False})
-    assert finish == ("activity", names.FINISH_EXECUTION, EXECUTION)
+    last = orchestration.send({"targets": 0})
+    assert last[1] == names.FINISH_STEP and last[2]["last"] is True
     ended = {"job_execution_id": EXECUTION, "lifecycle": "Succeeded", "last_message": None}
-    assert orchestration.send(ended) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
+    answer = {"lifecycle": "Succeeded", "stop": False, "execution": ended}
+    assert orchestration.send(answer) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
     # Notifications that cannot even be queued change nothing about how the execution ended.
     with pytest.raises(StopIteration) as stopped:
         orchestration.throw(Exception("Activity function 'queue_notifications' failed: gone"))
     assert stopped.value.value == ended
     assert context.custom_status == {"lifecycle": "Succeeded"}
+
+
+def test_a_bounded_step_runs_in_lanes_even_when_small() -> None:
+    context = FakeContext()
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    next(orchestration)
+    plan = {**PLAN, "first": {"targets": 3}}
+    plan["steps"] = [{**PLAN["steps"][0], "max_parallelism": 2}, PLAN["steps"][1]]
+    kind, lanes = orchestration.send(plan)
+    assert kind == "all" and [c.instance_id for c in context.children] == [
+        f"{EXECUTION}:s1:l0",
+        f"{EXECUTION}:s1:l1",
+    ]

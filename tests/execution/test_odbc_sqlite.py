@@ -137,6 +137,30 @@ def test_timeout_interrupts_a_runaway_query(folder):
         assert connection.cursor().execute("SELECT 41 + 1").fetchone()[0] == 42
 
 
+def test_a_locked_file_waits_until_the_step_timeout_or_a_cancel_not_longer(folder):
+    target = Target("sqlite", str(folder), None, "a")
+    holder_connection = sqlite3.connect(
+        folder / "a.db", isolation_level=None, check_same_thread=False
+    )
+    with closing(holder_connection) as holder:
+        holder.execute("CREATE TABLE t (x int)")
+        holder.execute("BEGIN EXCLUSIVE")
+        timed = run_script(target, NO_AUTH, "INSERT INTO t VALUES (1)", timeout_seconds=1.5,
+                           max_rows=5)  # fmt: skip
+        assert timed.timed_out and 1.4 <= timed.elapsed_seconds < 3, timed
+        cancel = threading.Event()
+        threading.Timer(0.5, cancel.set).start()
+        canceled = run_script(target, NO_AUTH, "INSERT INTO t VALUES (2)", timeout_seconds=600,
+                              max_rows=5, cancel=cancel)  # fmt: skip
+        assert canceled.canceled and canceled.elapsed_seconds < 3, canceled
+        # A lock that goes away in time only delays the script.
+        threading.Timer(0.7, holder.execute, ["COMMIT"]).start()
+        waited = run_script(target, NO_AUTH, "INSERT INTO t VALUES (3); SELECT x FROM t",
+                            timeout_seconds=30, max_rows=5)  # fmt: skip
+    assert waited.succeeded and waited.rows == [[3]], waited
+    assert 0.6 <= waited.elapsed_seconds < 5
+
+
 def test_output_table_created_and_written(folder):
     outcome = run_script(
         Target("sqlite", str(folder), None, "a"),

@@ -147,3 +147,22 @@ def test_children_exit_when_their_parent_is_killed(folder):
         assert len(children) == 2 and all(alive(pid) for pid in children)
         parent.kill()
     wait_for(lambda: not any(alive(pid) for pid in children), "the orphaned children to exit")
+
+
+def test_a_child_that_grew_too_big_answers_then_is_retired_and_replaced(folder):
+    pool = ScriptProcesses(processes=1, threads=1, memory_limit=120 * 1024 * 1024)
+    try:
+        wait_for(pool.ready, "a ready script process")
+        (first,) = pool.pids()
+        huge = call(folder, "a", "SELECT randomblob(150000000) AS big, 7 AS n")
+        (run,) = pool.run([huge], threading.Event())
+        assert run.outcome is not None and run.outcome.succeeded, run.outcome
+        big, n = run.outcome.rows[0]
+        assert run.outcome.truncated and n == 7
+        assert big.startswith("0x") and len(big) <= 64 * 1024, "the value is kept cut"
+        wait_for(lambda: not alive(first), "the grown child to exit")
+        wait_for(lambda: pool.ready() and first not in pool.pids(), "a new child")
+        (again,) = pool.run([call(folder, "b", "SELECT 1 AS one")], threading.Event())
+        assert again.outcome is not None and again.outcome.rows == [[1]]
+    finally:
+        pool.close()

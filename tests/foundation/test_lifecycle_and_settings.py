@@ -119,12 +119,14 @@ def test_settings_from_environment(tmp_path: Path) -> None:
             "SQLFLEET_MAX_CONCURRENT_TARGETS": "800",
             "SQLFLEET_HISTORY_RETENTION_DAYS": "7",
             "SQLFLEET_LOCAL_SCRIPT_PROCESSES": "0",
+            "SQLFLEET_TARGET_ACTIVITY_SLOTS": "8",
             "SQLFLEET_ODBC_DRIVER_SQLSERVER": "ODBC Driver 17 for SQL Server",
         }
     )
     assert settings.job_database_url == "postgresql://u@h/db"
     assert (settings.max_concurrent_targets, settings.history_retention_days) == (800, 7)
     assert settings.local_script_processes == 0
+    assert settings.target_activity_slots == 8
     assert settings.odbc_driver("sqlserver") == "ODBC Driver 17 for SQL Server"
     assert "credential_key" not in repr(settings)
 
@@ -138,6 +140,7 @@ def test_settings_from_environment(tmp_path: Path) -> None:
         ("SQLFLEET_HISTORY_RETENTION_DAYS", "99999999"),
         ("SQLFLEET_LOCAL_SCRIPT_PROCESSES", "-1"),
         ("SQLFLEET_LOCAL_SCRIPT_PROCESSES", "some"),
+        ("SQLFLEET_TARGET_ACTIVITY_SLOTS", "0"),
         ("SQLFLEET_JOB_DATABASE_URL", "jobs.db"),
     ],
 )

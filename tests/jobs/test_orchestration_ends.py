@@ -21,7 +21,7 @@ import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from cryptography.fernet import Fernet
 
-from activities.reconciliation import lane_end, orchestration_end
+from sqlfleet.durable.reconciliation import lane_end, orchestration_end
 from sqlfleet.models import JobExecution
 from tests.jobs.conftest import PG_CREDENTIAL
 from tests.jobs.fleet import SECRET, PostgresFleet, step, unique

@@ -8,6 +8,8 @@ finishes promptly (``activities.slots``).
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import sqlite3
 import threading
@@ -19,8 +21,10 @@ from typing import Any
 import pytest
 
 from tests.devhost.host.hostproc import poll
+from tests.reliability.clusters import PasswordCluster, unique
 from tests.reliability.conftest import HostFactory, new_password
 from tests.reliability.leaks import LeakWatch
+from tests.reliability.test_faults import databases, login
 
 pytestmark = pytest.mark.reliability
 
@@ -183,3 +187,59 @@ def test_a_cancel_ends_black_hole_targets_within_seconds(
         assert [t["lifecycle"] for t in targets] == ["Canceled", "Canceled"], targets
         # The cancel watch looks every second, then the driver gets 5 s to stop.
         assert took < 15, f"the cancel took {took:.1f} s"
+
+
+def test_a_host_with_one_target_slot_still_runs_every_target(
+    fleet_host: HostFactory, leak_watch: LeakWatch, tmp_path: Path
+) -> None:
+    # One slot: every attempt but one at a time is deferred, per target (a small step, whose
+    # targets wait in retry lanes) and per chunk (a big step, whose batches ask again).
+    host = fleet_host("one-slot", SQLFLEET_TARGET_ACTIVITY_SLOTS="1")
+    host.put_credential("lite-login", "nobody", new_password(leak_watch, "one slot login"))
+    small, big = tmp_path / "small", tmp_path / "big"
+    for folder, count in ((small, 3), (big, 520)):
+        folder.mkdir()
+        for index in range(count):
+            (folder / f"db{index:03}.db").touch()
+    for name, folder in (("small", small), ("big", big)):
+        member = {"target_type": "server", "engine": "sqlite", "server_name": str(folder)}
+        host.put_target_group(name, [member])
+        host.put_job(name, [step("only", "SELECT 1 AS one", name, "lite-login")])
+    started = [host.start_job("small"), host.start_job("big")]
+    for execution_id, count in zip(started, (3, 520), strict=True):
+        execution = host.wait_finished(execution_id, 90)
+        assert execution["lifecycle"] == "Succeeded", execution
+        progress = execution["steps"][0]["progress"]
+        assert progress["counts"] == {"Succeeded": count}, progress
+        assert progress["attempts"] == count, "a deferral is no attempt"
+
+
+def test_a_frozen_postgresql_server_ends_the_target_at_the_step_timeout(
+    target_cluster: PasswordCluster, fleet_host: HostFactory, leak_watch: LeakWatch
+) -> None:
+    # The server process of the target's session stops (SIGSTOP) mid-statement: libpq has no
+    # read timeout, and the cancel request is queued for a process that does not run. Only
+    # giving up on the driver (5 s past the step timeout) ends the target.
+    host = fleet_host("frozen")
+    role = login(target_cluster, host, leak_watch, "frozen-login")
+    (database,) = databases(target_cluster, role, 1, "rel_frozen")
+    host.put_target_group("frozen", [target_cluster.member(database)])
+    marker = unique("frozen")
+    command = f"SELECT pg_sleep(30) /* {marker} */"
+    host.put_job("frozen-job", [step("stuck", command, "frozen", "frozen-login",
+                                     step_timeout_seconds=STEP_TIMEOUT)])  # fmt: skip
+    execution_id = host.start_job("frozen-job")
+    ((pid, *_),) = poll(lambda: target_cluster.running(marker), 20, "the statement to run")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        execution = host.wait_finished(execution_id, 60)
+        took = time.monotonic() - started
+        (target,) = host.targets(execution)
+        assert target["lifecycle"] == "TimedOut", target
+        assert "the driver did not stop within 5 s" in target["last_message"], target
+        assert took < STEP_TIMEOUT + 15, f"the target took {took:.1f} s to end"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # Running again, the server takes the queued cancel; the abandoned call ends with it.
+    poll(lambda: not target_cluster.running(marker), 20, "the frozen statement to end")

@@ -1,4 +1,5 @@
-"""How activities sign in: a credential name resolved to a ``ConnectionAuth`` inside the activity.
+"""How activities sign in: a credential name resolved to a ``ConnectionAuth`` inside the activity
+(and the API, when it lists a server's databases for a preview).
 
 Secrets are decrypted or fetched here and live only in the returned object: orchestrations
 carry credential names, never secrets.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.connections import member_auth
 from sqlfleet import odbc
+from sqlfleet.connections import member_auth
 from sqlfleet.models.executions import TargetSpec
 from sqlfleet.models.targets import Engine
 from sqlfleet.runtime import job_store, settings, sqlite_folders
