@@ -22,12 +22,19 @@ from sqlfleet.models import ResultSet, TargetExecution, TargetMessage, TargetOut
 from sqlfleet.models.executions import (
     OutputPage,
     TargetAttempt,
+    TargetDetail,
     TargetPage,
     messages_dropped,
 )
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import execution_row, row_document, uuid_text
-from sqlfleet.store.tables import job_executions, target_attempts, target_messages, target_results
+from sqlfleet.store.tables import (
+    job_executions,
+    target_attempts,
+    target_messages,
+    target_outcomes,
+    target_results,
+)
 
 E = job_executions
 DEFAULT_TARGET_PAGE = 1000
@@ -102,6 +109,12 @@ def target_outputs(connection: Connection, rows: Sequence[RowMapping]) -> list[T
             sa.select(target_results).where(target_results.c.row_id.in_(ids))
         ).mappings()
     }
+    details = {
+        d["row_id"]: TargetDetail.model_validate_json(d["document"])
+        for d in connection.execute(
+            sa.select(target_outcomes).where(target_outcomes.c.row_id.in_(ids))
+        ).mappings()
+    }
     earlier: dict[int, list[RowMapping]] = {}
     for a in connection.execute(
         sa.select(target_attempts)
@@ -110,15 +123,37 @@ def target_outputs(connection: Connection, rows: Sequence[RowMapping]) -> list[T
     ).mappings():
         earlier.setdefault(a["row_id"], []).append(a)
     return [
-        TargetOutput(
-            target=TargetExecution.model_validate(row_document(row)),
-            messages=messages.get(row["row_id"], []),
-            messages_dropped=messages_dropped(messages.get(row["row_id"], [])),
-            result=results.get(row["row_id"]),
-            attempts=attempts_of(row, earlier.get(row["row_id"], [])),
+        _output(
+            row,
+            messages.get(row["row_id"], []),
+            results.get(row["row_id"]),
+            details.get(row["row_id"]),
+            earlier.get(row["row_id"], []),
         )
         for row in rows
     ]
+
+
+def _output(
+    row: RowMapping,
+    messages: list[TargetMessage],
+    result: ResultSet | None,
+    detail: TargetDetail | None,
+    earlier: list[RowMapping],
+) -> TargetOutput:
+    detail = detail or TargetDetail()
+    return TargetOutput(
+        target=TargetExecution.model_validate(row_document(row)),
+        messages=messages,
+        messages_dropped=messages_dropped(messages),
+        result=result,
+        attempts=attempts_of(row, earlier),
+        result_sets=([result] if result is not None else []) + detail.result_sets,
+        result_sets_dropped=detail.result_sets_dropped,
+        affected_rows=detail.affected_rows,
+        message_details=detail.message_details,
+        error=detail.error,
+    )
 
 
 def attempts_of(row: RowMapping, retried: list[RowMapping]) -> list[TargetAttempt]:

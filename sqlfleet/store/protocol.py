@@ -36,7 +36,7 @@ from sqlfleet.models import (
     TargetOutput,
     TargetSpec,
 )
-from sqlfleet.models.executions import OutputPage, TargetPage, TargetProgress
+from sqlfleet.models.executions import OutputPage, TargetDetail, TargetPage, TargetProgress
 from sqlfleet.models.monitoring import LifecycleCodes, Timeline
 from sqlfleet.models.notifications import Delivery, NotificationRule, NotificationRuleIn
 
@@ -162,6 +162,7 @@ class JobStore(Protocol):
         result: ResultSet | None = None,
         messages: Sequence[str] = (),
         next_attempt_start_time: dt.datetime | None = None,
+        detail: TargetDetail | None = None,
     ) -> TargetExecution: ...
 
     # First attempts of a chunk of targets, in turns (what run_targets needs; store/chunks.py)
