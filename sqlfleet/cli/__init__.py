@@ -45,9 +45,8 @@ COMMAND_MODULES = {
     "demo": "sqlfleet.demo",
     "apply": "apply",
     "export": "export",
-    **dict.fromkeys(
-        ("start", "get", "wait", "receive", "stop", "remove", "executions"), "executions"
-    ),
+    **dict.fromkeys(("start", "get", "stop", "remove", "executions"), "executions"),
+    **dict.fromkeys(("wait", "receive"), "receiving"),
     **dict.fromkeys(("rerun", "ui"), "monitoring"),
     **dict.fromkeys(("credentials", "credential"), "credentials"),
     **dict.fromkeys(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import PurePosixPath
 from typing import Any
@@ -52,18 +51,6 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     get.add_argument("--job-name", help="when listing: only this job's executions")
     get.set_defaults(run=get_command)
 
-    wait = nouns.add_parser("wait", parents=[common], help="live progress until it ends (Wait-Job)")
-    wait.add_argument("execution")
-    wait.set_defaults(run=wait_command)
-
-    receive = nouns.add_parser(
-        "receive", parents=[common], help="per-target result rows and messages (Receive-Job)"
-    )
-    receive.add_argument("execution")
-    receive.add_argument("--step-id", type=int, help="only this step")
-    receive.add_argument("--format", choices=("table", "json", "csv"), default=None)
-    receive.set_defaults(run=receive_command)
-
     stop = nouns.add_parser("stop", parents=[common], help="cancel an execution (sp_stop_job)")
     stop.add_argument("execution")
     stop.set_defaults(run=stop_command)
@@ -87,7 +74,9 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--lifecycle", choices=LIFECYCLES)
     listing.add_argument("--create-time-min", metavar="UTC", help="ISO 8601 date-time")
     listing.add_argument("--create-time-max", metavar="UTC", help="ISO 8601 date-time")
-    listing.add_argument("--top", type=int, help="page size (default 100, at most 1000)")
+    listing.add_argument(
+        "--top", "--count", dest="top", type=int, help="page size (default 100, at most 1000)"
+    )
     listing.add_argument("--continuation", help="the continuation a previous page printed")
     listing.set_defaults(run=executions_command)
 
@@ -162,6 +151,9 @@ def show_execution(cli: Invocation, execution: dict[str, Any]) -> None:
                 ("started", format_time(execution.get("start_time"))),
                 ("ended", format_time(execution.get("end_time"))),
                 ("last_message", execution.get("last_message")),
+                ("has_more_data", execution.get("has_more_data")),
+                ("command", " | ".join(execution.get("command") or [])),
+                ("location", ", ".join(execution.get("location") or [])),
             ]
         )
     )
@@ -198,57 +190,6 @@ def target_label(target: dict[str, Any]) -> str:
     elif target.get("target_port"):
         server = f"{server}:{target['target_port']}"
     return f"{engine} {server}/{target.get('target_database_name') or ''}"
-
-
-def wait_command(cli: Invocation) -> int:
-    final = watch_execution(cli.client, cli.args.execution, cli.output)
-    if cli.json:
-        cli.output.json(final)
-    return exit_code_for(final["lifecycle"])
-
-
-def receive_command(cli: Invocation) -> int:
-    """GET /api/executions/{id}/output: every target's first result set and messages."""
-    items = list(
-        cli.client.paged_items(
-            api_path("executions", cli.args.execution, "output"), step_id=cli.args.step_id
-        )
-    )
-    form = cli.args.format or ("json" if cli.json else "table")
-    if form == "json":
-        cli.output.json(items)
-    elif form == "csv":
-        write_csv(items, sys.stdout)
-    else:
-        show_outputs(cli, items)
-    return EXIT_OK
-
-
-def show_outputs(cli: Invocation, items: list[dict[str, Any]]) -> None:
-    if not items:
-        cli.output.line("no target executions (yet)")
-    from rich.text import Text
-
-    for item in items:
-        target = item["target"]
-        heading = Text.assemble(
-            (f"step {target['step_id']} {target.get('step_name') or ''}", "bold"),
-            f"  {target_label(target)}  ",
-            lifecycle_text(target["lifecycle"]),
-            f"  attempts {target.get('current_attempts')}",
-        )
-        cli.output.show(heading)
-        for message in item.get("messages", []):
-            cli.output.line(f"  [{message['attempt']}] {message['message']}", style="dim")
-        if target.get("last_message") and target["lifecycle"] != "Succeeded":
-            cli.output.line(f"  {target['last_message']}", style="red")
-        result = item.get("result")
-        if result and result.get("columns"):
-            columns = [column["name"] for column in result["columns"]]
-            cli.output.show(make_table(columns, result["rows"]))
-            if result.get("truncated"):
-                cli.output.line(f"  (kept the first {result['row_count']} rows)", style="dim")
-        cli.output.line()
 
 
 def write_csv(items: list[dict[str, Any]], stream: Any) -> None:
@@ -331,6 +272,10 @@ def executions_command(cli: Invocation) -> int:
     return _list(cli, query)
 
 
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _list(cli: Invocation, query: dict[str, Any]) -> int:
     page = cli.client.get(api_path("executions"), **query)
     if cli.json:
@@ -343,12 +288,20 @@ def _list(cli: Invocation, query: dict[str, Any]) -> int:
             lifecycle_text(e["lifecycle"]),
             format_time(e.get("create_time")),
             format_duration(e.get("start_time"), e.get("end_time")),
+            e.get("has_more_data"),
+            _short(" | ".join(e.get("command") or [])),
+            _short(", ".join(e.get("location") or [])),
             e.get("last_message"),
         )
         for e in page["items"]
     ]
-    columns = ("job_execution_id", "job", "lifecycle", "created", "duration", "last message")
-    cli.output.show(make_table(columns, rows))
+    columns = (
+        "job_execution_id", "job", "lifecycle", "created", "duration", "has_more_data",
+        "command", "location", "last message",
+    )  # fmt: skip
+    table = make_table(columns, rows)
+    table.columns[0].no_wrap = True  # ids stay whole, to copy
+    cli.output.show(table)
     if page.get("continuation"):
         cli.output.line(f"more: --continuation {page['continuation']}", style="dim")
     return EXIT_OK

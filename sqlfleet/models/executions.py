@@ -66,6 +66,8 @@ class ExecutionRow(DocumentModel):
     cancel_requested: bool = False
     # On a job row: the execution whose chosen targets this one reruns.
     rerun_of_job_execution_id: str | None = None
+    # On a target row: when receive (POST /api/executions/{id}/receive) handed its output out.
+    received_time: dt.datetime | None = None
 
 
 class TargetExecution(ExecutionRow):
@@ -97,6 +99,11 @@ class JobExecution(ExecutionRow):
     # Filled by the API when the document holds only the first ``top`` targets: pass it to
     # GET /api/executions/{id}/targets for the rest.
     targets_continuation: str | None = None
+    # Filled by the API (Get-Job's columns): whether output is left to receive (targets not
+    # received yet, or still running), the first line of each step's command, the servers.
+    has_more_data: bool | None = None
+    command: list[str] | None = None
+    location: list[str] | None = None
 
 
 class TargetPage(DocumentModel):
@@ -278,6 +285,8 @@ class OutputPage(DocumentModel):
 
     items: list[TargetOutput]
     continuation: str | None = None
+    # POST /api/executions/{id}/receive: whether output is left after this page.
+    has_more_data: bool | None = None
 
 
 _DROPPED_MESSAGES = re.compile(r"\.\.\. (\d+) more message\(s\) not kept")

@@ -60,7 +60,7 @@ class TargetPageStore:
         """Up to ``top`` target rows in (step, ordinal) order after ``continuation``; the
         page's ``continuation`` is None on the last page. Raises ``NotFound``, ``BadRequest``
         (``top``, ``continuation``)."""
-        _check_top(top, MAX_TARGET_PAGE)
+        check_top(top, MAX_TARGET_PAGE)
         with self._db.read() as connection:
             rows = _page_rows(connection, job_execution_id, step_id, lifecycle, top, continuation)
         items = [TargetExecution.model_validate(row_document(row)) for row in rows[:top]]
@@ -77,7 +77,7 @@ class TargetPageStore:
     ) -> OutputPage:
         """What each target of a page produced (``get_target_output``'s document for each),
         in four statements whatever the page's size. Raises as ``page_target_executions``."""
-        _check_top(top, MAX_OUTPUT_PAGE)
+        check_top(top, MAX_OUTPUT_PAGE)
         with self._db.read() as connection:
             rows = _page_rows(connection, job_execution_id, step_id, lifecycle, top, continuation)
             items = target_outputs(connection, rows[:top])
@@ -222,7 +222,7 @@ def _page_rows(
     return list(connection.execute(query).mappings())
 
 
-def _check_top(top: int, highest: int) -> None:
+def check_top(top: int, highest: int) -> None:
     if not 1 <= top <= highest:
         raise BadRequest("top", f"expected a number from 1 to {highest}")
 
