@@ -49,6 +49,10 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     get.add_argument("execution", nargs="?", help="job execution id (default: list recent)")
     get.add_argument("--lifecycle", choices=LIFECYCLES, help="only targets in this lifecycle")
     get.add_argument("--job-name", help="when listing: only this job's executions")
+    get.add_argument(
+        "--top", "--count", dest="top", type=int, metavar="N",
+        help="at most N executions (listing; default 20) or N targets",
+    )  # fmt: skip
     get.set_defaults(run=get_command)
 
     stop = nouns.add_parser("stop", parents=[common], help="cancel an execution (sp_stop_job)")
@@ -113,8 +117,10 @@ def show_started(cli: Invocation, started: dict[str, Any]) -> None:
 
 def get_command(cli: Invocation) -> int:
     if cli.args.execution is None:
-        return _list(cli, {"job_name": cli.args.job_name, "top": 20})
-    execution = read_execution(cli.client, cli.args.execution, cli.args.lifecycle)
+        return _list(cli, {"job_name": cli.args.job_name, "top": cli.args.top or 20})
+    execution = read_execution(
+        cli.client, cli.args.execution, cli.args.lifecycle, limit=cli.args.top
+    )
     if cli.json:
         cli.output.json(execution)
     else:
@@ -122,14 +128,22 @@ def get_command(cli: Invocation) -> int:
     return exit_code_for(None if execution["is_active"] else execution["lifecycle"])
 
 
-def read_execution(client: ApiClient, execution_id: str, lifecycle: str | None) -> Any:
-    """The execution document with every target (``lifecycle``'s only), its targets read a
-    page at a time (GET /api/executions/{id}/targets) rather than in one answer."""
+def read_execution(
+    client: ApiClient, execution_id: str, lifecycle: str | None, *, limit: int | None = None
+) -> Any:
+    """The execution document with every target (``lifecycle``'s only; the first ``limit``),
+    its targets read a page at a time (GET /api/executions/{id}/targets) rather than in one
+    answer."""
     path = api_path("executions", execution_id)
     execution = client.get(path, targets=False, lifecycle=lifecycle)
     by_step: dict[int, list[Any]] = {}
-    for target in client.paged_items(path + "/targets", lifecycle=lifecycle):
+    top = min(limit, 10_000) if limit else None
+    for count, target in enumerate(
+        client.paged_items(path + "/targets", lifecycle=lifecycle, top=top), start=1
+    ):
         by_step.setdefault(target["step_id"], []).append(target)
+        if limit and count >= limit:
+            break
     steps = execution.get("steps", [])
     for step in steps:
         step["targets"] = by_step.get(step["step_id"], [])

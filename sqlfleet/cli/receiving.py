@@ -82,8 +82,8 @@ def wait_command(cli: Invocation) -> int:
         try:
             final = watch_execution(cli.client, ids[0], cli.output)
         except ApiError as error:
-            if error.status is not None:
-                raise
+            if error.status is not None and error.status < 500:
+                raise  # a 4xx (unknown execution); a host that stops answering is waited out
         else:
             if cli.json:
                 cli.output.json(final)

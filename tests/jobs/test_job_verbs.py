@@ -44,6 +44,9 @@ def test_receive_hands_output_out_once_and_get_shows_the_summary(
     assert shown["has_more_data"] is True
     assert shown["command"] == ["-- count them"]
     assert shown["location"] == [str(folder)]
+    two = _json(jobs_host.cli("get", execution_id, "--count", "2", "--json"))
+    assert sum(len(s["targets"]) for s in two["steps"]) == 2  # Get-Job's -Newest, per target
+    assert len(_json(jobs_host.cli("executions", "--count", "1", "--json"))["items"]) == 1
     listed = jobs_host.cli("executions", "--job-name", job)
     assert "has_more_data" in listed.stdout and "-- count them" in listed.stdout
 
