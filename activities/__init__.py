@@ -21,3 +21,9 @@ from activities import (  # noqa: E402,F401
     schedules,
     targets,
 )
+
+# With a telemetry setting on, set the exporters up while the app loads rather than in the
+# first activity (with none, this only reads three settings).
+from sqlfleet import telemetry  # noqa: E402
+
+telemetry.active()

@@ -162,7 +162,8 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
             row = store.finish_step(
                 execution_id, step_id, message=step.get("error"), include_targets=False
             )
-            report_failed_targets(store, row, logger)  # what the Azure Monitor alert counts
+            with telemetry.joined_step(step):  # the warning carries the step's trace ids
+                report_failed_targets(store, row, logger)  # what the Azure Monitor alert counts
         telemetry.step_ended(store, row, step)
     version = store.get_execution_version(execution_id)
     on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id)

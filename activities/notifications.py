@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from activities import bp, lanes
+from sqlfleet import telemetry
 from sqlfleet.connections import credential_auth
 from sqlfleet.durable import names
 from sqlfleet.errors import SqlFleetError
@@ -18,6 +19,7 @@ from sqlfleet.models.notifications import Channel, DeliveryStatus, retry_delay_s
 from sqlfleet.notifications import SendResult, send_email, send_webhook
 from sqlfleet.notifications.summary import execution_summary
 from sqlfleet.runtime import job_store
+from sqlfleet.telemetry.ids import execution_span
 
 logger = logging.getLogger("sqlfleet.notifications")
 
@@ -71,16 +73,17 @@ def deliver_notification(delivery: dict) -> dict[str, Any]:  # type: ignore[type
     )
     if not result.delivered:
         level = logging.WARNING if retry_at is None else logging.INFO
-        logger.log(
-            level,
-            "notification %s of execution %s (rule '%s', try %d of %d) failed: %s",
-            delivery_id,
-            row.job_execution_id,
-            rule.name,
-            attempt,
-            row.max_attempts,
-            result.error,
-        )
+        with telemetry.joined(execution_span(row.job_execution_id)):
+            logger.log(
+                level,
+                "notification %s of execution %s (rule '%s', try %d of %d) failed: %s",
+                delivery_id,
+                row.job_execution_id,
+                rule.name,
+                attempt,
+                row.max_attempts,
+                result.error,
+            )
     return _answer(recorded.status, recorded.next_attempt_time)
 
 

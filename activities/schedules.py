@@ -18,8 +18,10 @@ from activities import bp
 from sqlfleet import telemetry
 from sqlfleet.durable import names
 from sqlfleet.durable.schedules import find_job
-from sqlfleet.errors import NotFound
+from sqlfleet.errors import NotFound, ValidationFailed
 from sqlfleet.models import utc_now
+from sqlfleet.models.parameters import resolve
+from sqlfleet.parametervalues import seal_parameters
 from sqlfleet.runtime import job_store
 from sqlfleet.times import parse_utc
 
@@ -43,6 +45,8 @@ def load_schedule(job_id: str) -> dict[str, Any] | None:
         "interval_count": job.schedule.interval_count,
         "start_time": job.schedule.start_time.isoformat(),
         "end_time": job.schedule.end_time.isoformat(),
+        "time_zone": job.schedule.time_zone,
+        "cron": job.schedule.cron,
     }
 
 
@@ -59,10 +63,18 @@ async def start_scheduled_execution(
         return None
     execution_id = str(uuid.uuid5(_SCHEDULED_RUN_NAMESPACE, f"{job.job_id}/{run['occurrence']}"))
     try:
+        # A schedule sends no values: the defaults (an enabled job declares one for each).
+        values = seal_parameters(resolve(job.parameters, {}, job.name))
         store.create_job_execution(
-            job.name, job_execution_id=execution_id, instance_id=execution_id
+            job.name,
+            job_execution_id=execution_id,
+            instance_id=execution_id,
+            parameters_json=values,
         )
     except NotFound:
+        return None
+    except ValidationFailed as error:
+        logger.warning("job %s: the scheduled run cannot start: %s", job.name, error)
         return None
     telemetry.schedule_lag(job.name, parse_utc(run["occurrence"]), utc_now())
     status = await client.get_status(execution_id)

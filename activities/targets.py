@@ -32,9 +32,10 @@ from sqlfleet.models import utc_now
 from sqlfleet.models.executions import MAX_RESULT_ROWS, TargetExecution
 from sqlfleet.models.jobs import JobStep
 from sqlfleet.outcomes import ResultSetOutcome
+from sqlfleet.parametervalues import execution_parameters, hide_secret_values
 from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptRun
-from sqlfleet.scripts import script_variables
+from sqlfleet.scripts import script_values, script_variables
 from sqlfleet.store import AttemptEnd, ChunkTurn, JobStore, StartedTarget, StartOutcome
 from sqlfleet.targets import Target
 
@@ -136,6 +137,8 @@ def _run_turn(
                 for target in turn.started
             )
         pairs = list(zip(turn.started, runs, strict=True))
+        for _, run in pairs:
+            hide_secret_values(run.outcome, execution_id, store.get_execution_parameters)
         ends = [_attempt_end(target, step, run) for target, run in pairs]
     telemetry.turn_ended(
         {"job_execution_id": execution_id, "step_id": step.step_id},
@@ -343,7 +346,8 @@ def _where(target: StartedTarget) -> Target:
 def _variables(
     step: JobStep, execution_id: str, create_time: dt.datetime, target: StartedTarget
 ) -> dict[str, str]:
-    return script_variables(
+    """The script variables (verbatim and quoted) and parameters (literals) on ``target``."""
+    builtins = script_variables(
         job_name=target.job_name,
         job_id=target.job_id,
         job_version=target.job_version,
@@ -355,6 +359,8 @@ def _variables(
         target_server_name=target.server or "",
         target_database_name=target.database or "",
     )
+    parameters = execution_parameters(execution_id, job_store().get_execution_parameters)
+    return script_values(builtins, _where(target).engine, parameters)
 
 
 def _started_target(row: TargetExecution) -> StartedTarget:
@@ -400,6 +406,7 @@ def _record(
 ) -> dict[str, Any]:
     execution_id, step_id, ordinal = target.job_execution_id, step.step_id, target.target_ordinal
     assert ordinal is not None
+    hide_secret_values(outcome, execution_id, store.get_execution_parameters)
     result = result_of(outcome)
     engine = target.target_engine.value if target.target_engine else None
     lifecycle, message, retry_at = ending(outcome, step, number, engine)

@@ -15,6 +15,7 @@ from api import (  # noqa: F401
     notifications,
     openapi,
     reruns,
+    runs,
     steps,
     target_groups,
     ui,

@@ -20,7 +20,15 @@ from pydantic import BaseModel
 
 from api import watching
 from api.blueprint import QueryParameter, client_operation, operation
-from api.documents import answer, query_flag, query_int, route_value, url_path, whole_number
+from api.documents import (
+    answer,
+    query_flag,
+    query_int,
+    read_document,
+    route_value,
+    url_path,
+    whole_number,
+)
 from sqlfleet.durable import names
 from sqlfleet.durable.control import purge_instances
 from sqlfleet.durable.lanes import retry_sleepers
@@ -38,6 +46,8 @@ from sqlfleet.models.executions import (
     TargetPage,
     TargetSpec,
 )
+from sqlfleet.models.parameters import StartIn, resolve
+from sqlfleet.parametervalues import seal_parameters
 from sqlfleet.runtime import job_store
 from sqlfleet.store.pages import (
     DEFAULT_OUTPUT_PAGE,
@@ -60,16 +70,34 @@ class PreviewList(BaseModel):
     "jobs/{name}/start",
     "POST",
     name="jobs_start",
-    summary="Start an execution of the job's current version (202 + status-query URLs)",
+    summary="Start an execution of the job's current version (202 + status-query URLs); the "
+    "body (optional) gives its parameter values",
+    body=StartIn,
     responses={202: None},
 )
 async def start_job(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
+    # An empty body means no values (the defaults); a body must be JSON.
+    wanted = read_document(req, StartIn) if req.get_body() else StartIn()
+    store = job_store()
+    name = route_value(req, "name")
+    values = resolve(store.get_job(name).parameters, wanted.parameters, name)
     execution_id = str(uuid.uuid4())
-    execution = job_store().create_job_execution(
-        route_value(req, "name"), job_execution_id=execution_id, instance_id=execution_id
+    execution = store.create_job_execution(
+        name,
+        job_execution_id=execution_id,
+        instance_id=execution_id,
+        parameters_json=seal_parameters(values),
     )
+    return await started(req, client, execution)
+
+
+async def started(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, execution: JobExecution
+) -> func.HttpResponse:
+    """Start the orchestration of the ``Created`` ``execution``; the 202 answer of a start."""
+    execution_id = execution.job_execution_id
     await client.start_new(names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id})
     status = client.create_check_status_response(req, execution_id)
     payload = json.loads(status.get_body())
@@ -79,6 +107,7 @@ async def start_job(
             "job_name": execution.job_name,
             "job_version": execution.job_version,
             "executionUri": url_path("executions", execution_id),
+            "parameters": execution.parameters,
         }
     )
     headers = dict(status.headers)

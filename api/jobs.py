@@ -26,6 +26,7 @@ from sqlfleet.durable.schedules import sync_job_schedule
 from sqlfleet.errors import ActiveExecutions, BadRequest
 from sqlfleet.models import Job, JobIn, JobVersion, JobVersionSummary, utc_now
 from sqlfleet.runtime import job_store, sqlite_folders
+from sqlfleet.schedules import with_next_run
 from sqlfleet.store import JobStore
 
 logger = logging.getLogger("sqlfleet.api")
@@ -45,7 +46,8 @@ FORCE = QueryParameter(
     responses={200: ListOf(Job)},
 )
 def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
-    return answer_list(job_store().list_jobs())
+    now = utc_now()
+    return answer_list([with_next_run(job, now) for job in job_store().list_jobs()])
 
 
 @operation(
@@ -56,7 +58,7 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: Job},
 )
 def get_job(req: func.HttpRequest) -> func.HttpResponse:
-    return answer(200, job_store().get_job(route_value(req, "name")))
+    return answer(200, with_next_run(job_store().get_job(route_value(req, "name")), utc_now()))
 
 
 @client_operation(
@@ -76,7 +78,7 @@ async def put_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
         folders.check_output(step.output, f"steps[{index}].output")
     job, created = job_store().put_job(name, document)
     await _sync_schedule(client, job.job_id)
-    return created_or_replaced(job, created, url_path("jobs", name))
+    return created_or_replaced(with_next_run(job, utc_now()), created, url_path("jobs", name))
 
 
 @client_operation(

@@ -24,9 +24,10 @@ from sqlfleet.models.monitoring import (
     LifecycleCodes,
     Timeline,
 )
+from sqlfleet.parametervalues import redacted_parameters
 from sqlfleet.runtime import job_store
 from sqlfleet.schedules import next_occurrence
-from sqlfleet.scripts import script_variables, substitute_variables
+from sqlfleet.scripts import script_values, script_variables, substitute_variables
 
 
 class AccessDocument(DocumentModel):
@@ -54,8 +55,8 @@ class JobSummary(DocumentModel):
 
 class TargetScript(DocumentModel):
     """``GET .../targets/{ordinal}/script``: the step's command as the job version holds it and
-    as it ran on this target (script variables substituted). ``parameters`` will hold the
-    job's parameters once jobs have them, secret ones as ``***``."""
+    as it ran on this target (script variables and parameters substituted, secret parameters
+    as ``'***'``); ``parameters`` the execution's values, secret ones as ``***``."""
 
     step_id: int
     step_name: str
@@ -155,14 +156,18 @@ def target_script(req: func.HttpRequest) -> func.HttpResponse:
         target_server_name=target.target_server_name or "",
         target_database_name=target.target_database_name or "",
     )
+    parameters = redacted_parameters(store.get_execution_parameters(execution_id))
+    engine = target.target_engine.value if target.target_engine else "sqlserver"
     document = TargetScript(
         step_id=step_id,
         step_name=step.step_name,
         target_ordinal=int(raw),
         command=step.command,
-        script=substitute_variables(step.command, variables),
+        script=substitute_variables(
+            step.command, script_values(variables, engine, parameters, redact=True)
+        ),
         variables=variables,
-        parameters={},
+        parameters={parameter.name: parameter.shown() for parameter in parameters},
     )
     return answer(200, document)
 

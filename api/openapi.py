@@ -98,6 +98,11 @@ def openapi_document() -> dict[str, Any]:
             }
         for status, response in op.responses.items():
             item["responses"][str(status)] = _response(status, response, refs)
+        if op.function_name in _TEXT_ANSWERS:
+            item["responses"]["200"] = {
+                "description": "OK",
+                "content": {_TEXT_ANSWERS[op.function_name]: {"schema": {"type": "string"}}},
+            }
         for status in _error_statuses(op):
             item["responses"].setdefault(
                 str(status),
@@ -124,6 +129,10 @@ def _path_schema(op: Operation, parameter: str) -> dict[str, Any]:
     if parameter == "name" and op.route.startswith("jobs/"):
         return _JOB_NAME_SCHEMA
     return _PATH_SCHEMAS.get(parameter, {"type": "string"})
+
+
+# Routes that answer text rather than JSON, and its media type.
+_TEXT_ANSWERS = {"metrics_get": "text/plain"}
 
 
 def _error_statuses(op: Operation) -> list[int]:

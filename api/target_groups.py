@@ -17,9 +17,10 @@ from api.documents import (
     same_name,
     url_path,
 )
-from sqlfleet.errors import BadRequest
+from sqlfleet.errors import BadRequest, ValidationFailed
 from sqlfleet.models import Member, MemberIn, TargetGroup, TargetGroupIn
 from sqlfleet.runtime import job_store, sqlite_folders
+from sqlfleet.store.runs import RUN_GROUP_PREFIX, is_hidden_group
 
 
 @operation(
@@ -54,6 +55,10 @@ def get_target_group(req: func.HttpRequest) -> func.HttpResponse:
 )
 def put_target_group(req: func.HttpRequest) -> func.HttpResponse:
     name = path_name(req)
+    if is_hidden_group(name):
+        raise ValidationFailed(
+            "name", f"names starting with {RUN_GROUP_PREFIX} are kept for ad hoc runs' databases"
+        )
     document = read_document(req, TargetGroupIn)
     same_name(document.name, name)
     sqlite_folders().check_members(document.members)

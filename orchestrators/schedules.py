@@ -3,6 +3,9 @@
 Each cycle loads the job's schedule, starts the occurrence that fell due (at most one, so a host
 that was down does not start a burst), sleeps on a durable timer until the next occurrence or
 until the API says the schedule changed, and continues as new to keep its history short.
+
+A schedule whose start time is at or before now when it is enabled (or changed) runs now: its
+latest occurrence not run yet is due at once, then the next ones follow.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ def job_schedule(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
     state = read_input(context)
     job_id = state["job_id"]
     now = context.current_utc_datetime
-    # The first cycle counts from now: enabling a job never replays its past occurrences.
-    last = parse_utc(state["last_occurrence"]) if state.get("last_occurrence") else now
+    # Nothing ran yet (None): the latest occurrence at or before now is due, once.
+    last = parse_utc(state["last_occurrence"]) if state.get("last_occurrence") else None
     loaded = yield context.call_activity_with_retry(names.LOAD_SCHEDULE, BOOKKEEPING_RETRY, job_id)
     if not loaded or not loaded.get("enabled"):
         return "stopped"
@@ -37,6 +40,8 @@ def job_schedule(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
         interval_count=int(loaded["interval_count"]),
         start_time=parse_utc(loaded["start_time"]),
         end_time=parse_utc(loaded["end_time"]),
+        time_zone=loaded.get("time_zone"),
+        cron=loaded.get("cron"),
         enabled=True,
     )
     due = due_occurrence(schedule, last, now)
@@ -55,10 +60,12 @@ def job_schedule(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
     changed = context.wait_for_external_event(names.SCHEDULE_CHANGED_EVENT)
     winner = yield context.task_any([timer, changed])
     if winner is not timer:
+        # A changed schedule owes its latest occurrence after the last run (one run, now).
         timer.cancel()
-        # A changed schedule starts counting afresh: its past occurrences are not owed.
-        last = context.current_utc_datetime
-    context.continue_as_new({"job_id": job_id, "last_occurrence": _format(last)})
+    following: dict[str, str] = {"job_id": job_id}
+    if last is not None:
+        following["last_occurrence"] = _format(last)
+    context.continue_as_new(following)
     return None
 
 

@@ -178,7 +178,9 @@ def _job(index: int, job: Job) -> dict[str, Any]:
     if job.description:
         entry["description"] = job.description
     entry["enabled"] = job.enabled
-    entry["schedule"] = job.schedule.model_dump(mode="json")
+    entry["schedule"] = job.schedule.model_dump(mode="json", exclude_none=True)
+    if job.parameters:
+        entry["parameters"] = [p.model_dump(mode="json", exclude_none=True) for p in job.parameters]
     steps = []
     for step in job.steps:
         fields = {name: getattr(step, name) for name in _STEP_FIELDS}
@@ -187,6 +189,10 @@ def _job(index: int, job: Job) -> dict[str, Any]:
         )
         steps.append(document)
     entry["steps"] = steps
+    if job.notifications:
+        entry["notifications"] = [
+            rule.model_dump(mode="json", exclude_none=True) for rule in job.notifications
+        ]
     return _checked(entry, f"jobs[{index}]")
 
 

@@ -469,6 +469,12 @@ def _job_differences(wanted: JobIn, current: Job) -> list[str]:
     differs = [f for f in ("description", "enabled") if getattr(wanted, f) != getattr(current, f)]
     if wanted.schedule != current.schedule:
         differs.append("schedule")
+    if wanted.notifications is not None:
+        mine_rules = [rule.model_dump(mode="json") for rule in wanted.notifications]
+        if mine_rules != [rule.model_dump(mode="json") for rule in current.notifications]:
+            differs.append("notifications")
+    if wanted.parameters is not None and wanted.parameters != current.parameters:
+        differs.append("parameters")
     if wanted.steps is None:
         return differs
     mine = [_step_key(step, index) for index, step in enumerate(wanted.steps)]

@@ -1,11 +1,19 @@
 """Schedule arithmetic: when a job's next run falls due (pure functions, no clock of their own).
 
 A schedule is Elastic Jobs' ``Once | Minutes | Hours | Days | Weeks | Months`` × count (≥ 1),
-anchored at the start time and bounded by the end time, all in UTC. Occurrence *k* is
-``start + k × interval``; months are calendar months counted from the start, with the day clamped
-to the end of shorter months (Jan 31 → Feb 28/29 → Mar 31: every occurrence is computed from the
-start, never from the previous occurrence, so a clamp does not drift). ``once`` has a single
-occurrence at the start time. Occurrences lie in ``[start_time, end_time]`` (both inclusive).
+anchored at the start time and bounded by the end time, or a five-field ``cron`` expression
+bounded by both. Occurrence *k* is ``start + k × interval``; months are calendar months counted
+from the start, with the day clamped to the end of shorter months (Jan 31 → Feb 28/29 → Mar 31:
+every occurrence is computed from the start, never from the previous occurrence, so a clamp does
+not drift). ``once`` has a single occurrence at the start time. Occurrences lie in
+``[start_time, end_time]`` (both inclusive).
+
+**Time zones.** Without ``time_zone`` everything is UTC. With one (an IANA name), ``minutes``
+and ``hours`` count elapsed time from the start (every 60 minutes, across a DST change too: an
+hourly job runs 23 times on a spring-forward day and 25 on a fall-back day), while ``days``,
+``weeks``, ``months`` and cron expressions keep the wall-clock time of that zone (09:00 stays
+09:00 through the year). A wall-clock time the clocks skip runs at the first instant after the
+gap; one they repeat runs once, at its first occurrence (``sqlfleet.timezones``).
 
 A host that was down for a while owes one run, not a burst: ``due_occurrence`` returns only the
 latest occurrence that fell due, and ``next_occurrence`` the first one strictly in the future.
@@ -23,19 +31,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from croniter import CroniterError, croniter
+
 from sqlfleet.errors import ValidationFailed
-from sqlfleet.models.jobs import DEFAULT_SCHEDULE_END, DEFAULT_SCHEDULE_START
+from sqlfleet.models.jobs import DEFAULT_SCHEDULE_END, DEFAULT_SCHEDULE_START, Job
+from sqlfleet.timezones import to_utc, wall_clock, zone
 
 UTC = dt.timezone.utc
 
 INTERVAL_TYPES = ("once", "minutes", "hours", "days", "weeks", "months")
 
-_FIXED_UNITS = {
-    "minutes": dt.timedelta(minutes=1),
-    "hours": dt.timedelta(hours=1),
-    "days": dt.timedelta(days=1),
-    "weeks": dt.timedelta(weeks=1),
-}
 # T-SQL says 'Minutes', PowerShell says 'Minute': accept both spellings in any case.
 _SPELLINGS = {name: name for name in INTERVAL_TYPES} | {
     name[:-1]: name for name in INTERVAL_TYPES if name != "once"
@@ -54,6 +59,15 @@ class ScheduleLike(Protocol):
     def start_time(self) -> dt.datetime | None: ...
     @property
     def end_time(self) -> dt.datetime | None: ...
+
+
+_WALL_CLOCK_UNITS = {"days": dt.timedelta(days=1), "weeks": dt.timedelta(weeks=1)}
+_ELAPSED_UNITS = {"minutes": dt.timedelta(minutes=1), "hours": dt.timedelta(hours=1)}
+_EARLIEST_LOCAL_ANCHOR = dt.datetime(2000, 1, 1)
+# Wider than any DST change (Troll's 2 h): cron searches start this far on the safe side.
+_CRON_MARGIN = dt.timedelta(hours=3)
+# Cron candidates looked at per search (a minutely cron within the margin: 180).
+_CRON_STEPS = 2000
 
 
 def normalize_interval_type(value: str) -> str:
@@ -116,10 +130,14 @@ class _Plan:
     count: int
     start: dt.datetime
     end: dt.datetime
+    where: dt.tzinfo = UTC
+    cron: str | None = None
 
     @classmethod
     def of(cls, schedule: ScheduleLike) -> _Plan | None:
-        kind = normalize_interval_type(schedule.interval_type)
+        cron = getattr(schedule, "cron", None)
+        where = zone(getattr(schedule, "time_zone", None))
+        kind = "cron" if cron else normalize_interval_type(schedule.interval_type)
         count = int(schedule.interval_count)
         if count < 1:
             raise ValidationFailed(
@@ -131,9 +149,15 @@ class _Plan:
         end = as_utc(schedule.end_time or DEFAULT_SCHEDULE_END)
         if end < start:
             return None
-        return cls(kind, count, start, end)
+        return cls(kind, count, start, end, where, cron)
 
     def first_after(self, after: dt.datetime) -> dt.datetime | None:
+        if self.cron is not None:
+            if after >= self.start:
+                return self._cron_first_after(after)
+            if self._cron_last_at_or_before(self.start) == self.start:
+                return self.start
+            return self._cron_first_after(self.start)
         if after < self.start:
             return self.start
         if self.kind == "once":
@@ -144,6 +168,8 @@ class _Plan:
     def last_at_or_before(self, moment: dt.datetime) -> dt.datetime | None:
         if moment < self.start:
             return None
+        if self.cron is not None:
+            return self._cron_last_at_or_before(min(moment, self.end))
         if self.kind == "once":
             return self.start
         k = self._index_at_or_before(min(moment, self.end))
@@ -151,16 +177,66 @@ class _Plan:
 
     def _index_at_or_before(self, moment: dt.datetime) -> int:
         """The largest k ≥ 0 with occurrence(k) ≤ moment (moment ≥ start)."""
-        if self.kind in _FIXED_UNITS:
-            return (moment - self.start) // (_FIXED_UNITS[self.kind] * self.count)
-        months = (moment.year - self.start.year) * 12 + (moment.month - self.start.month)
-        k = months // self.count
-        # Occurrence k lies in the moment's month only when months is a multiple of count;
-        # then the day clamp or the time of day may still put it after the moment.
-        occurrence = self._occurrence(k)
-        if occurrence is None or occurrence > moment:
+        if self.kind in _ELAPSED_UNITS:
+            return (moment - self.start) // (_ELAPSED_UNITS[self.kind] * self.count)
+        anchor, local = self._anchor(), wall_clock(moment, self.where)
+        if self.kind in _WALL_CLOCK_UNITS:
+            k = (local - anchor) // (_WALL_CLOCK_UNITS[self.kind] * self.count)
+        else:
+            k = ((local.year - anchor.year) * 12 + (local.month - anchor.month)) // self.count
+        # The estimate is off by at most one either way (day clamps, the time of day, a DST
+        # change between the wall clock and the instant).
+        k = max(k, 0)
+        while k > 0 and self._after(k, moment):
             k -= 1
+        while not self._after(k + 1, moment):
+            k += 1
         return k
+
+    def _after(self, k: int, moment: dt.datetime) -> bool:
+        occurrence = self._occurrence(k)
+        return occurrence is None or occurrence > moment
+
+    def _anchor(self) -> dt.datetime:
+        if self.where is not UTC and self.start.year < _EARLIEST_LOCAL_ANCHOR.year:
+            # Local times before time zones (LMT offsets, or before year 1): a schedule left at
+            # the default start counts its days from local midnight of 2000-01-01 instead.
+            return _EARLIEST_LOCAL_ANCHOR
+        return wall_clock(self.start, self.where)
+
+    def _cron_first_after(self, after: dt.datetime) -> dt.datetime | None:
+        assert self.cron is not None
+        try:
+            search = croniter(self.cron, wall_clock(after, self.where) - _CRON_MARGIN)
+        except OverflowError:
+            return None
+        for _ in range(_CRON_STEPS):
+            try:
+                candidate = to_utc(search.get_next(dt.datetime), self.where)
+            except (OverflowError, ValueError, CroniterError):  # past year 1 or 9999
+                return None
+            if candidate > self.end:
+                return None
+            if candidate > after:
+                return candidate
+        return None
+
+    def _cron_last_at_or_before(self, moment: dt.datetime) -> dt.datetime | None:
+        assert self.cron is not None
+        try:
+            search = croniter(self.cron, wall_clock(moment, self.where) + _CRON_MARGIN)
+        except OverflowError:
+            return None
+        for _ in range(_CRON_STEPS):
+            try:
+                candidate = to_utc(search.get_prev(dt.datetime), self.where)
+            except (OverflowError, ValueError, CroniterError):  # past year 1 or 9999
+                return None
+            if candidate < self.start:
+                return None
+            if candidate <= moment:
+                return candidate
+        return None
 
     def _bounded(self, k: int) -> dt.datetime | None:
         occurrence = self._occurrence(k)
@@ -170,10 +246,17 @@ class _Plan:
 
     def _occurrence(self, k: int) -> dt.datetime | None:
         try:
-            if self.kind in _FIXED_UNITS:
-                return self.start + _FIXED_UNITS[self.kind] * (self.count * k)
-            return _add_months(self.start, self.count * k)
-        except OverflowError:
+            if self.kind in _ELAPSED_UNITS:
+                return self.start + _ELAPSED_UNITS[self.kind] * (self.count * k)
+            if self.kind in _WALL_CLOCK_UNITS:
+                local = self._anchor() + _WALL_CLOCK_UNITS[self.kind] * (self.count * k)
+            else:
+                shifted = _add_months(self._anchor(), self.count * k)
+                if shifted is None:
+                    return None
+                local = shifted
+            return to_utc(local, self.where)
+        except (OverflowError, ValueError):
             return None
 
 
@@ -184,3 +267,10 @@ def _add_months(start: dt.datetime, months: int) -> dt.datetime | None:
         return None
     day = min(start.day, calendar.monthrange(year, month + 1)[1])
     return start.replace(year=year, month=month + 1, day=day)
+
+
+def with_next_run(job: Job, now: dt.datetime) -> Job:
+    """``job`` with ``next_run_time``: when its schedule runs it next after ``now`` (None when
+    it is disabled or has no occurrence to come)."""
+    upcoming = next_occurrence(job.schedule, now) if job.enabled else None
+    return job.model_copy(update={"next_run_time": upcoming})

@@ -8,7 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from sqlfleet.models.parameters import (
+    IDENTIFIER_SUFFIX,
+    LITERAL_SUFFIX,
+    REDACTED,
+    ParameterValueOf,
+)
 
 SCRIPT_VARIABLES = (
     "job_name", "job_id", "job_version", "step_id", "step_name", "job_execution_id",
@@ -67,6 +74,37 @@ def script_variables(
         target_database_name=target_database_name,
     )  # fmt: skip
     return {name: str(values[name]) for name in SCRIPT_VARIABLES}
+
+
+def script_values(
+    variables: Mapping[str, str],
+    engine: str,
+    parameters: Sequence[ParameterValueOf] = (),
+    *,
+    redact: bool = False,
+) -> dict[str, str]:
+    """Everything a script's ``$(...)`` tokens may name on a target of ``engine``.
+
+    The built-in ``variables`` go in verbatim (Elastic Jobs' textual form), and also quoted:
+    ``$(<name>_literal)`` as a string literal of the engine, ``$(<name>_identifier)`` as a
+    quoted identifier (``USE $(target_database_name_identifier)``), so that a database named
+    ``b'); DROP ...`` never becomes SQL. Parameters go in as literals of their type
+    (``sqlfleet.literals``); with ``redact``, secret ones as the literal ``'***'`` (for showing
+    a script to people).
+    """
+    from sqlfleet.literals import identifier, literal, string_literal
+
+    values = dict(variables)
+    for name, text in variables.items():
+        values[name + LITERAL_SUFFIX] = string_literal(engine, text)
+        if text:
+            values[name + IDENTIFIER_SUFFIX] = identifier(engine, text)
+    for parameter in parameters:
+        if redact and parameter.secret:
+            values[parameter.name] = string_literal(engine, REDACTED)
+        else:
+            values[parameter.name] = literal(engine, parameter.type, parameter.text)
+    return values
 
 
 def split_batches(script: str) -> list[str]:

@@ -15,6 +15,7 @@
 | SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
 | SQLFLEET_READ_ONLY_KEYS | none (every function key may act) |
+| SQLFLEET_PROMETHEUS_METRICS | off (``true``: Prometheus text at ``/api/metrics``) |
 
 SQLite files are not reached through ODBC (``sqlfleet.sqlitefiles`` says why), so there is no
 driver setting for them.
@@ -48,6 +49,8 @@ TARGET_ACTIVITY_SLOTS = "SQLFLEET_TARGET_ACTIVITY_SLOTS"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
 READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
 WATCH_POLL_MS = "SQLFLEET_WATCH_POLL_MS"
+# Read by sqlfleet.telemetry (with APPLICATIONINSIGHTS_CONNECTION_STRING and the OTEL_* ones).
+PROMETHEUS_METRICS = "SQLFLEET_PROMETHEUS_METRICS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
     "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",

@@ -32,6 +32,7 @@ examples:
   sqlfleet apply -f examples/fleet.yaml          declare credentials, groups, jobs
   sqlfleet export -o fleet.yaml                  write them back out (to apply elsewhere)
   sqlfleet start Job1 --wait                     run a job and watch it
+  sqlfleet run --target-group G --command "SELECT 1" --wait   run SQL now, without a job
   sqlfleet receive EXECUTION_ID --format csv     what every target returned
   sqlfleet rerun EXECUTION_ID --wait             run its failed targets again
   sqlfleet ui --open                             the monitoring page
@@ -48,11 +49,13 @@ COMMAND_MODULES = {
     **dict.fromkeys(("start", "get", "stop", "remove", "executions"), "executions"),
     **dict.fromkeys(("wait", "receive"), "receiving"),
     **dict.fromkeys(("rerun", "ui"), "monitoring"),
+    "run": "runs",
     **dict.fromkeys(("credentials", "credential"), "credentials"),
     **dict.fromkeys(
         ("target-groups", "target-group", "groups", "members", "member"), "target_groups"
     ),
     **dict.fromkeys(("jobs", "job", "steps", "step"), "jobs"),
+    **dict.fromkeys(("notifications", "notification"), "notifications"),
 }
 # Common options that take a value (the word after them is not a command).
 _VALUED_OPTIONS = frozenset({"--url", "--key", "--timeout"})

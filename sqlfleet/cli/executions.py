@@ -22,6 +22,7 @@ from sqlfleet.cli.output import (
     make_fields_table,
     make_table,
 )
+from sqlfleet.cli.parameters import add_value_options, parameter_values
 from sqlfleet.cli.progress import rollup_line, watch_execution
 
 STATUS_URLS = ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "purgeHistoryDeleteUri")
@@ -37,6 +38,7 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
         "start", parents=[common], help="start a job (sp_start_job, Start-AzSqlElasticJob)"
     )
     start.add_argument("job")
+    add_value_options(start)
     start.add_argument("--wait", action="store_true", help="show progress until it ends")
     start.add_argument(
         "-q", "--quiet", action="store_true", help="print only the execution id (for scripts)"
@@ -87,7 +89,9 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
 
 def start_command(cli: Invocation) -> int:
     """POST /api/jobs/{job}/start; with ``--wait`` follow it to the end."""
-    started = cli.client.post(api_path("jobs", cli.args.job, "start"))
+    values = parameter_values(cli.args)
+    body = {"parameters": values} if values else None
+    started = cli.client.post(api_path("jobs", cli.args.job, "start"), body)
     execution_id = started["job_execution_id"]
     if not cli.args.wait:
         if cli.args.quiet and not cli.json:
@@ -108,7 +112,7 @@ def start_command(cli: Invocation) -> int:
 def show_started(cli: Invocation, started: dict[str, Any]) -> None:
     pairs: list[tuple[str, Any]] = [
         ("job_execution_id", started["job_execution_id"]),
-        ("job", f"{started.get('job_name', cli.args.job)} v{started.get('job_version', '')}"),
+        ("job", f"{started.get('job_name') or cli.args.job} v{started.get('job_version', '')}"),
     ]
     pairs += [(name, started.get(name)) for name in STATUS_URLS if started.get(name)]
     cli.output.show(make_fields_table(pairs))
@@ -168,6 +172,11 @@ def show_execution(cli: Invocation, execution: dict[str, Any]) -> None:
                 ("has_more_data", execution.get("has_more_data")),
                 ("command", " | ".join(execution.get("command") or [])),
                 ("location", ", ".join(execution.get("location") or [])),
+                *(
+                    [("parameters", ", ".join(f"{k}={v}" for k, v in parameters.items()))]
+                    if (parameters := execution.get("parameters"))
+                    else []
+                ),
             ]
         )
     )

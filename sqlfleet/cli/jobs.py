@@ -9,12 +9,14 @@ is sp_update_jobstep, where ``--max-parallelism -1`` and ``--credential ''`` res
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from typing import Any
 
 from sqlfleet.cli.client import api_path
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError
 from sqlfleet.cli.output import format_time, make_fields_table, make_table
+from sqlfleet.cli.parameters import add_declare_option, declarations
 
 INTERVALS = {
     "once": "once",
@@ -136,9 +138,19 @@ def _job_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
     )
     parser.add_argument("--schedule-interval-count", type=int, metavar="N", help="default 1")
     parser.add_argument(
-        "--schedule-start-time", metavar="UTC", help="ISO time, e.g. 2025-01-01T00:00:00Z"
+        "--schedule-start-time",
+        metavar="TIME",
+        help="ISO time, e.g. 2025-01-01T00:00:00Z (without offset: in --schedule-time-zone), "
+        "or 'now'; at or before now runs at once",
     )
-    parser.add_argument("--schedule-end-time", metavar="UTC", help="ISO time")
+    parser.add_argument("--schedule-end-time", metavar="TIME", help="ISO time")
+    parser.add_argument(
+        "--schedule-time-zone", metavar="ZONE", help="IANA time zone, e.g. Europe/Paris (UTC)"
+    )
+    parser.add_argument(
+        "--schedule-cron", metavar="EXPR", help="a cron expression instead of an interval"
+    )
+    add_declare_option(parser)
 
 
 def _step_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
@@ -198,12 +210,15 @@ def list_jobs(cli: Invocation) -> int:
             len(j.get("steps", [])),
             j["enabled"],
             _schedule(j),
+            format_time(j.get("next_run_time")),
             j.get("description"),
         )
         for j in jobs
     ]
     cli.output.show(
-        make_table(("name", "version", "steps", "enabled", "schedule", "description"), rows)
+        make_table(
+            ("name", "version", "steps", "enabled", "schedule", "next run", "description"), rows
+        )
     )
     return EXIT_OK
 
@@ -222,6 +237,8 @@ def show_job(cli: Invocation) -> int:
                 ("description", job.get("description")),
                 ("enabled", job["enabled"]),
                 ("schedule", _schedule(job)),
+                ("next run", format_time(job.get("next_run_time")) or "none"),
+                ("parameters", _declared(job.get("parameters") or [])),
                 ("modified", format_time(job.get("modified_time"))),
             ]
         )
@@ -249,6 +266,7 @@ def update_job(cli: Invocation) -> int:
         "description": current.get("description", ""),
         "enabled": current["enabled"],
         "schedule": dict(current["schedule"]),
+        "parameters": current.get("parameters", []),
     }
     if cli.args.description is not None:
         document["description"] = cli.args.description
@@ -267,11 +285,23 @@ def _merge_job_options(args: argparse.Namespace, document: dict[str, Any]) -> No
         ("schedule_interval_count", "interval_count"),
         ("schedule_start_time", "start_time"),
         ("schedule_end_time", "end_time"),
+        ("schedule_time_zone", "time_zone"),
+        ("schedule_cron", "cron"),
     ):
-        if getattr(args, option) is not None:
-            schedule[key] = getattr(args, option)
+        value = getattr(args, option)
+        if value is not None:
+            if key in ("start_time", "end_time") and value.strip().lower() == "now":
+                value = dt.datetime.now(dt.timezone.utc).isoformat()
+            schedule[key] = value
+    if args.schedule_cron:
+        schedule.pop("interval_type", None)
+        schedule.pop("interval_count", None)
+    elif args.schedule_interval_type:
+        schedule.pop("cron", None)
     if schedule:
         document["schedule"] = schedule
+    if args.declare is not None:
+        document["parameters"] = declarations(args.declare)
 
 
 def _report_job(cli: Invocation, job: dict[str, Any], what: str) -> None:
@@ -456,9 +486,21 @@ def _first_line(text: str, width: int = 60) -> str:
 
 def _schedule(job: dict[str, Any]) -> str:
     schedule = job.get("schedule") or {}
+    zone = f" ({schedule['time_zone']})" if schedule.get("time_zone") else ""
+    if schedule.get("cron"):
+        return f"cron '{schedule['cron']}'{zone}"
     if schedule.get("interval_type", "once") == "once":
         return "once"
-    return f"every {schedule.get('interval_count', 1)} {schedule['interval_type']}"
+    return f"every {schedule.get('interval_count', 1)} {schedule['interval_type']}{zone}"
+
+
+def _declared(parameters: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{p['name']}:{p['type']}"
+        + (" secret" if p.get("secret") else "")
+        + (f"={p['default']}" if p.get("default") is not None else "")
+        for p in parameters
+    )
 
 
 def _output_text(output: dict[str, Any]) -> str:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import azure.durable_functions as df
+
+from sqlfleet.durable import names
+
+logger = logging.getLogger("sqlfleet.notifications")
 
 _FINISHED_NAMES = {
     status.value
@@ -31,3 +38,26 @@ async def purge_instances(client: df.DurableOrchestrationClient, execution_id: s
         purged += len(finished)
         if not finished:
             return purged
+
+
+async def start_deliveries(store: Any, client: Any, execution_id: str) -> int:
+    """What ``queue_notifications`` does, with the SDK's durable client (for executions ended
+    outside their orchestration: ``sqlfleet.durable.reconciliation``). Never raises: the execution
+    has ended either way; a failure is logged."""
+    started = 0
+    try:
+        for delivery in store.plan_deliveries(execution_id):
+            instance_id = names.notification_instance_id(execution_id, delivery.delivery_id)
+            status = await client.get_status(instance_id)
+            if status and getattr(status, "runtime_status", None):
+                continue
+            body = {
+                "job_execution_id": execution_id,
+                "delivery_id": delivery.delivery_id,
+                "attempt": delivery.attempts + 1,
+            }
+            await client.start_new(names.DELIVER_NOTIFICATION_ORCHESTRATION, instance_id, body)
+            started += 1
+    except Exception:  # noqa: BLE001 - see the docstring
+        logger.warning("notifications of execution %s not started", execution_id, exc_info=True)
+    return started

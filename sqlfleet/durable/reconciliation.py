@@ -28,7 +28,9 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from sqlfleet import telemetry
 from sqlfleet.durable import names
+from sqlfleet.durable.control import start_deliveries
 from sqlfleet.durable.lanes import retry_sleepers
 from sqlfleet.errors import IllegalTransition, first_line
 from sqlfleet.lifecycle import Lifecycle
@@ -115,6 +117,8 @@ async def reconcile_execution(
             await client.raise_event(sleeper, names.CANCEL_EVENT, None)
         except Exception:  # noqa: BLE001 - it ended meanwhile; or it looks at its target first
             logger.debug("reconcile: %s takes no events", sleeper, exc_info=True)
+    telemetry.execution_ended(ended)
+    await start_deliveries(store, client, execution.job_execution_id)
     return ended
 
 

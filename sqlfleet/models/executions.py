@@ -92,6 +92,8 @@ class StepExecution(ExecutionRow):
 
 class JobExecution(ExecutionRow):
     steps: list[StepExecution] = []
+    # The parameter values it runs with (secret ones as ***); None when the job has none.
+    parameters: dict[str, str] | None = None
     # Filled by the API: the executions that rerun this one's targets, newest last.
     reruns: list[str] | None = None
     # Filled by the API: changes whenever the execution, a step or a target does (long-poll).

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zoneinfo
 from enum import Enum
 from typing import Annotated, Any
 
+from croniter import croniter
 from pydantic import AfterValidator, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
@@ -29,7 +32,9 @@ from sqlfleet.models.notifications import (
     NotificationRule,
     NotificationRuleIn,
 )
+from sqlfleet.models.parameters import Declarations, ParameterDeclaration, check_declarations
 from sqlfleet.models.targets import Engine
+from sqlfleet.timezones import to_utc
 
 # sp_add_job defaults (all times UTC). The end time really is 11:59:59, as documented.
 DEFAULT_SCHEDULE_START = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
@@ -100,18 +105,80 @@ def _bounded(ge: int, le: int) -> Any:
     return Field(strict=True, ge=ge, le=le)
 
 
+def _check_time_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "time_zone", "expected an IANA time zone such as Europe/Paris or America/New_York"
+        ) from None
+    return value
+
+
+def _check_cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not croniter.is_valid(value):
+        raise PydanticCustomError(
+            "cron",
+            "expected a cron expression of five fields (minute hour day-of-month month "
+            "day-of-week), such as '30 2 * * 1-5'",
+        )
+    return " ".join(fields)
+
+
+_NO_OFFSET = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
+TimeZoneName = Annotated[
+    str, Field(min_length=1, max_length=64, strict=True), AfterValidator(_check_time_zone)
+]
+CronExpression = Annotated[
+    str, Field(min_length=9, max_length=256, strict=True), AfterValidator(_check_cron)
+]
+
+
 class Schedule(ApiModel):
-    """When a job runs by itself: once, or every ``interval_count`` units in [start, end] (UTC)."""
+    """When a job runs by itself: once, or every ``interval_count`` units in [start, end], or
+    at the times of a ``cron`` expression; wall-clock times are in ``time_zone`` (IANA name;
+    default UTC). See ``sqlfleet.schedules`` for the rule on DST gaps and overlaps."""
 
     interval_type: IntervalTypeSpelled = IntervalType.ONCE
     interval_count: Annotated[int, _bounded(1, MAX_INT32), WHOLE_NUMBER] = 1
     start_time: UtcDateTime = DEFAULT_SCHEDULE_START
     end_time: UtcDateTime = DEFAULT_SCHEDULE_END
+    time_zone: TimeZoneName | None = None
+    cron: CronExpression | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_times(cls, data: Any) -> Any:
+        # With a time zone, a start or end time without offset is a wall-clock time there.
+        if not isinstance(data, dict) or not isinstance(data.get("time_zone"), str):
+            return data
+        try:
+            where = zoneinfo.ZoneInfo(data["time_zone"])
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return data  # the field's own validator says what is wrong
+        local = dict(data)
+        for key in ("start_time", "end_time"):
+            text = local.get(key)
+            if isinstance(text, str) and _NO_OFFSET.fullmatch(text.strip()):
+                try:
+                    naive = dt.datetime.fromisoformat(text.strip())
+                except ValueError:
+                    continue
+                local[key] = to_utc(naive, where).isoformat().replace("+00:00", "Z")
+        return local
 
     @model_validator(mode="after")
     def _end_after_start(self) -> Schedule:
         if self.end_time <= self.start_time:
             raise field_error("end_time", "end_time must be later than start_time")
+        if self.cron is not None and (
+            self.interval_type != IntervalType.ONCE or self.interval_count != 1
+        ):
+            raise field_error(
+                "cron",
+                "a cron expression replaces interval_type and interval_count; leave them out",
+            )
         return self
 
 
@@ -262,6 +329,8 @@ class JobIn(ApiModel):
     enabled: Annotated[bool, Field(strict=True)] = False
     schedule: Schedule = Schedule()
     steps: Annotated[list[StepIn], Field(max_length=MAX_STEPS_PER_JOB)] | None = None
+    # Declared parameters; when left out, the current ones are kept.
+    parameters: Declarations | None = None
     # When given, they replace the job's notification rules (not versioned: the rules in force
     # when an execution ends apply); when left out, the rules are kept.
     notifications: (
@@ -270,6 +339,7 @@ class JobIn(ApiModel):
 
     @model_validator(mode="after")
     def _step_list_rules(self) -> JobIn:
+        check_declarations(self.parameters or [])
         rules: dict[str, int] = {}
         for index, rule in enumerate(self.notifications or []):
             if rule.name in rules:
@@ -337,6 +407,9 @@ class Job(DocumentModel):
     created_time: dt.datetime
     modified_time: dt.datetime
     notifications: list[NotificationRule] = []
+    parameters: list[ParameterDeclaration] = []
+    # When the schedule runs it next (None: disabled, once and past, or ended); filled by the API.
+    next_run_time: dt.datetime | None = None
 
 
 class JobVersionSummary(DocumentModel):

@@ -102,6 +102,12 @@ class NotificationRuleIn(ApiModel):
                 raise field_error("url", "a webhook rule needs the URL to POST to")
             if not re.match(r"^https?://[^\s/?#]+", self.url):
                 raise field_error("url", "must be an http:// or https:// URL")
+            if "@" in self.url.split("://", 1)[1].split("/", 1)[0]:
+                raise field_error(
+                    "url",
+                    "must not carry a user or password (it is shown); the requests are signed "
+                    "with secret_credential_name's password",
+                )
             if self.secret_credential_name is None:
                 raise field_error(
                     "secret_credential_name",

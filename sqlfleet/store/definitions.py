@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,15 @@ from sqlfleet.models import (
 )
 from sqlfleet.models.targets import MembershipType, member_identity
 from sqlfleet.store.database import Database
-from sqlfleet.store.tables import credentials, job_steps, jobs, target_group_members, target_groups
+from sqlfleet.store.runs import RUN_GROUP_PREFIX
+from sqlfleet.store.tables import (
+    credentials,
+    job_notifications,
+    job_steps,
+    jobs,
+    target_group_members,
+    target_groups,
+)
 
 _CREATE_CREDENTIAL = "create it with PUT /api/credentials/{name}"
 _CREATE_GROUP = "create it with PUT /api/target-groups/{name}"
@@ -113,8 +122,11 @@ class TargetGroupStore:
     def list_target_groups(self) -> list[TargetGroup]:
         with self._db.read() as connection:
             names = connection.execute(
-                sa.select(target_groups.c.name).order_by(target_groups.c.name)
+                sa.select(target_groups.c.name)
+                .where(~target_groups.c.name.startswith(RUN_GROUP_PREFIX, autoescape=True))
+                .order_by(target_groups.c.name)
             ).scalars()
+            # Ad hoc runs' hidden groups (sqlfleet.store.runs) are never listed.
             return [_read_group(connection, name) for name in list(names)]
 
     def get_target_group(self, name: str) -> TargetGroup:
@@ -291,6 +303,26 @@ def credential_users(connection: Connection, name: str) -> list[str]:
             .where(target_group_members.c.refresh_credential_name == name)
             .order_by(target_groups.c.name)
         )
+    ]
+    # Notification rules are JSON documents: look for the name where it can be, then read them.
+    rules = connection.execute(
+        sa.select(jobs.c.name, job_notifications.c.name.label("rule"), job_notifications.c.document)
+        .join(jobs, jobs.c.job_id == job_notifications.c.job_id)
+        .where(
+            job_notifications.c.document.contains(
+                json.dumps(name, ensure_ascii=False)[1:-1], autoescape=True
+            )
+        )
+        .order_by(jobs.c.name, job_notifications.c.position)
+    )
+    users += [
+        f"job '{row.name}' notification '{row.rule}'"
+        for row in rules
+        if name
+        in {
+            json.loads(row.document).get(field)
+            for field in ("secret_credential_name", "smtp_credential_name")
+        }
     ]
     return users
 

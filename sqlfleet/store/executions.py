@@ -70,8 +70,12 @@ class ExecutionStore:
         *,
         job_execution_id: str | None = None,
         instance_id: str | None = None,
+        parameters_json: str | None = None,
+        job_version: int | None = None,
     ) -> JobExecution:
-        """A ``Created`` execution of the job's current version, one ``Created`` row per step.
+        """A ``Created`` execution of the job's current version (or ``job_version``), one
+        ``Created`` row per step, with the parameter values ``parameters_json``
+        (``sqlfleet.parametervalues``).
 
         Repeating it with the same ``job_execution_id`` returns the existing execution.
         Raises ``NotFound`` (job) or ``Conflict`` (the job has no steps).
@@ -89,13 +93,27 @@ class ExecutionStore:
                 if existing.job_id != job["job_id"]:
                     raise Conflict("job execution", execution_id, "belongs to another job")
                 return read_execution(connection, execution_id)
-            version = read_version(connection, job, None)
+            version = read_version(connection, job, job_version)
             if not version.steps:
                 raise Conflict(
                     "job", job_name, f"has no steps; add one with POST /api/jobs/{job_name}/steps"
                 )
-            insert_execution(connection, job, version, execution_id, instance_id, now)
+            insert_execution(
+                connection,
+                job,
+                version,
+                execution_id,
+                instance_id,
+                now,
+                parameters_json=parameters_json,
+            )
             return read_execution(connection, execution_id)
+
+    def get_execution_parameters(self, job_execution_id: str) -> str | None:
+        """The ``parameters_json`` of an execution (secret values encrypted). Raises
+        ``NotFound``."""
+        with self._db.read() as connection:
+            return execution_row(connection, job_execution_id)["parameters_json"]  # type: ignore[no-any-return]
 
     def add_target_executions(
         self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
@@ -393,6 +411,7 @@ def insert_execution(
     now: dt.datetime,
     *,
     rerun_of: str | None = None,
+    parameters_json: str | None = None,
 ) -> None:
     """The ``Created`` job row and step rows of a new execution of ``version``."""
     common = {
@@ -406,7 +425,12 @@ def insert_execution(
         "current_attempts": 0,
     }
     connection.execute(
-        E.insert().values(**common, instance_id=instance_id, rerun_of_job_execution_id=rerun_of)
+        E.insert().values(
+            **common,
+            instance_id=instance_id,
+            rerun_of_job_execution_id=rerun_of,
+            parameters_json=parameters_json,
+        )
     )
     connection.execute(
         E.insert(),

@@ -33,9 +33,11 @@ from sqlfleet.store.rows import (
     row_document,
     uuid_text,
 )
+from sqlfleet.store.runs import forget_runs
 from sqlfleet.store.tables import (
     job_executions,
     jobs,
+    notification_deliveries,
     rerun_targets,
     target_attempts,
     target_messages,
@@ -223,7 +225,11 @@ def _delete_executions(connection: Connection, ids: Sequence[str]) -> list[str]:
     connection.execute(rerun_targets.delete().where(rerun_targets.c.job_execution_id.in_(ids)))
     connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
     connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
+    connection.execute(
+        notification_deliveries.delete().where(notification_deliveries.c.job_execution_id.in_(ids))
+    )
     connection.execute(E.delete().where(E.c.job_execution_id.in_(ids)))
+    forget_runs(connection, ids, {str(job_id) for job_id in job_ids})
     return [str(job_id) for job_id in job_ids]
 
 

@@ -31,6 +31,7 @@ from sqlfleet.models import (
     new_id,
 )
 from sqlfleet.models.jobs import StepFields
+from sqlfleet.models.parameters import ParameterDeclaration
 from sqlfleet.models.validation import problems_error
 from sqlfleet.store.database import Database
 from sqlfleet.store.definitions import (
@@ -45,10 +46,20 @@ from sqlfleet.store.tables import (
     job_steps,
     job_versions,
     jobs,
+    notification_deliveries,
     target_messages,
     target_results,
 )
-from sqlfleet.store.versions import job_row, load_drafts, read_job, read_version, write_version
+from sqlfleet.store.versions import (
+    JOB_KIND,
+    declarations_json,
+    job_row,
+    load_drafts,
+    read_declarations,
+    read_job,
+    read_version,
+    write_version,
+)
 
 StepRef = int | str
 
@@ -62,7 +73,9 @@ class JobDefinitionStore:
 
     def list_jobs(self) -> list[Job]:
         with self._db.read() as connection:
-            names = connection.execute(sa.select(jobs.c.name).order_by(jobs.c.name)).scalars()
+            names = connection.execute(
+                sa.select(jobs.c.name).where(jobs.c.kind == JOB_KIND).order_by(jobs.c.name)
+            ).scalars()
             return [read_job(connection, name) for name in list(names)]
 
     def get_job(self, name: str) -> Job:
@@ -70,8 +83,10 @@ class JobDefinitionStore:
         with self._db.read() as connection:
             return read_job(connection, name)
 
-    def put_job(self, name: str, document: JobIn) -> tuple[Job, bool]:
-        """Create or replace job ``name``; returns it and whether it was created.
+    def put_job(self, name: str, document: JobIn, *, kind: str = JOB_KIND) -> tuple[Job, bool]:
+        """Create or replace job ``name``; returns it and whether it was created. ``kind``
+        ``run`` is the hidden job of ad hoc runs (``sqlfleet.store.runs``); a name is of one
+        kind only (``Conflict``).
 
         ``document.steps`` (when given) become the steps of a new version if they differ from
         the current ones. Raises ``ValidationFailed`` naming ``steps[i].<field>`` for unknown
@@ -80,6 +95,21 @@ class JobDefinitionStore:
         now = self._clock()
         with self._db.write("job", name) as connection:
             row = job_row(connection, name, required=False, lock=True)
+            if row is not None and row["kind"] != kind:
+                raise Conflict(
+                    "job",
+                    name,
+                    "is the name of ad hoc runs (sqlfleet run --name); choose another"
+                    if kind == JOB_KIND
+                    else "is the name of a job; give the run another --name",
+                    field="name",
+                )
+            declarations = (
+                document.parameters
+                if document.parameters is not None
+                else (read_declarations(row) if row is not None else [])
+            )
+            _check_scheduled_parameters(document.enabled, declarations)
             drafts = None
             if document.steps is not None:
                 drafts = [
@@ -99,13 +129,21 @@ class JobDefinitionStore:
                 "schedule_interval_count": document.schedule.interval_count,
                 "schedule_start_time": document.schedule.start_time,
                 "schedule_end_time": document.schedule.end_time,
+                "schedule_time_zone": document.schedule.time_zone,
+                "schedule_cron": document.schedule.cron,
+                "parameters_json": declarations_json(declarations),
                 "modified_time": now,
             }
             if row is None:
                 job_id = new_id()
                 connection.execute(
                     jobs.insert().values(
-                        job_id=job_id, name=name, job_version=0, created_time=now, **values
+                        job_id=job_id,
+                        name=name,
+                        job_version=0,
+                        created_time=now,
+                        kind=kind,
+                        **values,
                     )
                 )
                 connection.execute(
@@ -156,6 +194,14 @@ class JobDefinitionStore:
             if active and not force:
                 raise ActiveExecutions(name, active)
             rows = sa.select(job_executions.c.row_id).where(job_executions.c.job_id == job_id)
+            executions = sa.select(job_executions.c.job_execution_id).where(
+                job_executions.c.job_id == job_id
+            )
+            connection.execute(
+                notification_deliveries.delete().where(
+                    notification_deliveries.c.job_execution_id.in_(executions)
+                )
+            )
             connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
             connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
             connection.execute(job_executions.delete().where(job_executions.c.job_id == job_id))
@@ -323,6 +369,21 @@ class JobDefinitionStore:
                 )
             steps = read_version(connection, row, version).steps
         return (steps[position - 1] if position else None), version
+
+
+def _check_scheduled_parameters(
+    enabled: bool, declarations: Sequence[ParameterDeclaration]
+) -> None:
+    """A schedule starts the job without values: every parameter then needs a default."""
+    if not enabled:
+        return
+    for index, declaration in enumerate(declarations):
+        if declaration.default is None:
+            raise ValidationFailed(
+                f"parameters[{index}].default",
+                f"parameter '{declaration.name}' has no default, which the schedule of an "
+                "enabled job needs (it starts the job without values)",
+            )
 
 
 def _changed(result: tuple[JobStep | None, int]) -> JobStep:

@@ -109,7 +109,14 @@ class RerunStore:
                 )
             version = read_version(connection, job, original["job_version"])
             insert_execution(
-                connection, job, version, execution_id, instance_id, now, rerun_of=original_id
+                connection,
+                job,
+                version,
+                execution_id,
+                instance_id,
+                now,
+                rerun_of=original_id,
+                parameters_json=original["parameters_json"],
             )
             connection.execute(
                 R.insert(),

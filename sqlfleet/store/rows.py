@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlfleet.errors import NotFound
 from sqlfleet.lifecycle import ACTIVE, TRANSITIONS, Lifecycle, check_transition
 from sqlfleet.models.executions import MAX_LAST_MESSAGE_CHARS, bound_message
+from sqlfleet.parametervalues import shown_parameters
 from sqlfleet.store.tables import job_executions
 
 E = job_executions
@@ -106,6 +107,7 @@ def row_document(row: Row) -> dict[str, Any]:
     document = dict(row)
     document["cancel_requested"] = document.pop("cancel_requested_time", None) is not None
     document.pop("row_id", None)
+    document["parameters"] = shown_parameters(document.pop("parameters_json", None))
     return document
 
 

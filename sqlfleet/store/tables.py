@@ -138,6 +138,14 @@ jobs = sa.Table(
     sa.Column("job_version", sa.Integer(), nullable=False),
     sa.Column("created_time", UtcDateTime(), nullable=False),
     sa.Column("modified_time", UtcDateTime(), nullable=False),
+    # IANA zone of the schedule's wall-clock times (None: UTC), or a cron expression instead of
+    # an interval.
+    sa.Column("schedule_time_zone", sa.Unicode(64)),
+    sa.Column("schedule_cron", sa.Unicode(256)),
+    # The declared parameters (JSON list of sqlfleet.models.parameters.ParameterDeclaration).
+    sa.Column("parameters_json", LongText()),
+    # 'job', or 'run': the hidden job of an ad hoc run (POST /api/runs), never listed.
+    sa.Column("kind", sa.Unicode(16), nullable=False, server_default="job"),
 )
 
 job_versions = sa.Table(
@@ -221,6 +229,8 @@ job_executions = sa.Table(
     sa.Column("cancel_requested_time", UtcDateTime()),
     # On a job row: the execution this one reruns the chosen targets of (``rerun_targets``).
     sa.Column("rerun_of_job_execution_id", Id(), index=True),
+    # On a job row: the parameter values it runs with (secret ones encrypted), JSON.
+    sa.Column("parameters_json", LongText()),
     # On a target row: when receive (POST /api/executions/{id}/receive) last returned its output.
     sa.Column("received_time", UtcDateTime()),
     # NULL step_id marks the job row and NULL target_ordinal a step row, as in Elastic Jobs; the

@@ -12,6 +12,7 @@ go when a new version is written and when executions leave the history. Without 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,9 +22,11 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlfleet.errors import NotFound
 from sqlfleet.models import Job, JobStep, JobVersion, OutputDestination, Schedule
 from sqlfleet.models.jobs import StepFields
+from sqlfleet.models.parameters import ParameterDeclaration
 from sqlfleet.store.notifications import read_rules
 from sqlfleet.store.tables import job_executions, job_steps, job_versions, jobs
 
+JOB_KIND, RUN_KIND = "job", "run"
 COMMAND_TYPE = "TSql"
 # Versions deleted per statement (bind parameters stay far below every engine's limit).
 _PRUNE_CHUNK = 500
@@ -248,6 +251,21 @@ def read_version(connection: Connection, job: RowMapping, version: int | None) -
     )
 
 
+def declarations_json(declarations: Sequence[ParameterDeclaration]) -> str | None:
+    """What ``jobs.parameters_json`` holds for ``declarations`` (None for none)."""
+    if not declarations:
+        return None
+    return json.dumps([declaration.model_dump(mode="json") for declaration in declarations])
+
+
+def read_declarations(row: RowMapping) -> list[ParameterDeclaration]:
+    """The parameters the ``jobs`` row ``row`` declares."""
+    text = row["parameters_json"]
+    if not text:
+        return []
+    return [ParameterDeclaration.model_validate(item) for item in json.loads(text)]
+
+
 def read_job(connection: Connection, name: str) -> Job:
     """Job ``name`` with the steps of its current version. Raises ``NotFound``."""
     row = job_row(connection, name)
@@ -261,7 +279,10 @@ def read_job(connection: Connection, name: str) -> Job:
             interval_count=row["schedule_interval_count"],
             start_time=row["schedule_start_time"],
             end_time=row["schedule_end_time"],
+            time_zone=row["schedule_time_zone"],
+            cron=row["schedule_cron"],
         ),
+        parameters=read_declarations(row),
         job_version=row["job_version"],
         steps=read_version(connection, row, None).steps,
         created_time=row["created_time"],

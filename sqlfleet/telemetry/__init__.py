@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlfleet.settings import PROMETHEUS_METRICS
 from sqlfleet.telemetry.ids import SpanIds
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 APPLICATION_INSIGHTS = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-PROMETHEUS = "SQLFLEET_PROMETHEUS_METRICS"
+PROMETHEUS = PROMETHEUS_METRICS
 _TRUE = {"1", "true", "yes", "on"}
 
 logger = logging.getLogger("sqlfleet.telemetry")
@@ -86,11 +87,7 @@ def reset() -> None:
     _pipeline = _UNSET
 
 
-def _quietly(what: str) -> contextlib.AbstractContextManager[None]:
-    return _Quiet(what)
-
-
-class _Quiet:
+class _Quietly:
     """Swallows (and logs) what a hook raises."""
 
     def __init__(self, what: str) -> None:
@@ -127,7 +124,7 @@ def attempt_ended(
         return
     from sqlfleet.telemetry.ids import step_parent
 
-    with _quietly("recording an attempt"):
+    with _Quietly("recording an attempt"):
         pipeline.attempt(
             step_parent(document),
             document,
@@ -176,7 +173,7 @@ def step_ended(store: Any, step_row: Any, document: dict[str, Any]) -> None:
         return
     from sqlfleet.telemetry.ids import step_parent
 
-    with _quietly("recording a step"):
+    with _Quietly("recording a step"):
         targets = store.list_target_executions(step_row.job_execution_id, step_id=step_row.step_id)
         pipeline.step(step_parent(document), step_row, targets)
 
@@ -186,7 +183,7 @@ def execution_ended(execution: Any) -> None:
     pipeline = active()
     if pipeline is None:
         return
-    with _quietly("recording an execution"):
+    with _Quietly("recording an execution"):
         pipeline.execution(execution)
 
 
@@ -195,7 +192,7 @@ def schedule_lag(job_name: str, occurrence: dt.datetime, now: dt.datetime) -> No
     pipeline = active()
     if pipeline is None:
         return
-    with _quietly("recording schedule lag"):
+    with _Quietly("recording schedule lag"):
         pipeline.schedule_lag(job_name, max(0.0, (now - occurrence).total_seconds()))
 
 
@@ -239,6 +236,19 @@ def joined(parent: SpanIds | None) -> Iterator[None]:
         yield
         return
     with pipeline.joined(parent):
+        yield
+
+
+@contextlib.contextmanager
+def joined_step(document: dict[str, Any]) -> Iterator[None]:
+    """``joined`` on the step span of an activity's input (``traceparent``, else its ids)."""
+    pipeline = active()
+    if pipeline is None:
+        yield
+        return
+    from sqlfleet.telemetry.ids import step_parent
+
+    with pipeline.joined(step_parent(document)):
         yield
 
 

@@ -13,12 +13,12 @@ import datetime as dt
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -38,7 +38,7 @@ from opentelemetry.trace import (
 from sqlfleet.redaction import redact
 from sqlfleet.telemetry import _TRUE, APPLICATION_INSIGHTS, OTLP_ENDPOINT, PROMETHEUS
 from sqlfleet.telemetry.ids import SpanIds, attempt_span, execution_span
-from sqlfleet.telemetry.logs import CorrelatedRecords
+from sqlfleet.telemetry.logs import OtelLogHandler
 
 SCOPE = "sqlfleet"
 AUTHENTICATION_STRING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
@@ -49,6 +49,7 @@ DB_SYSTEMS = {
     "mysql": "mysql",
     "sqlite": "sqlite",
 }
+LEGACY_DB_SYSTEMS = {"sqlserver": "mssql", "postgresql": "postgresql", "mysql": "mysql"}
 DEFAULT_PORTS = {"sqlserver": 1433, "postgresql": 5432, "mysql": 3306}
 QUERY_TEXT_LIMIT = 4096
 ERROR_TEXT_LIMIT = 500
@@ -104,7 +105,11 @@ class Pipeline:
         log_exporters: Sequence[LogRecordExporter] = (),
         prometheus: bool = False,
         resource: Resource | None = None,
+        legacy_db_attributes: bool = False,
     ) -> None:
+        # Application Insights' exporter still reads the database conventions before 1.26
+        # (db.system, db.name, db.statement, net.peer.*) to draw a SQL dependency.
+        self.legacy_db_attributes = legacy_db_attributes
         resource = resource or Resource.create(
             {"service.name": os.environ.get("OTEL_SERVICE_NAME") or "sqlfleet"}
         )
@@ -158,13 +163,11 @@ class Pipeline:
         )
         self.logger_provider: LoggerProvider | None = None
         self._log_handler: logging.Handler | None = None
-        self._correlation = CorrelatedRecords()
         if log_exporters:
             self.logger_provider = LoggerProvider(resource=resource)
             for exporter in log_exporters:
                 self.logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
-            handler = LoggingHandler(logger_provider=self.logger_provider)
-            handler.addFilter(self._correlation)
+            handler = OtelLogHandler(self.logger_provider)
             self._log_handler = handler
             logging.getLogger("sqlfleet").addHandler(handler)
 
@@ -250,6 +253,17 @@ class Pipeline:
             "sqlfleet.durable.instance_id": execution_id,
             "sqlfleet.script_process": script_process or None,
         }
+        if self.legacy_db_attributes:
+            attributes.update(
+                {
+                    "db.system": LEGACY_DB_SYSTEMS.get(engine, engine),
+                    "db.name": database,
+                    "db.statement": attributes["db.query.text"],
+                    "db.operation": operation,
+                    "net.peer.name": attributes["server.address"],
+                    "net.peer.port": attributes["server.port"],
+                }
+            )
         self._span(
             attempt_span(execution_id, step.step_id, ordinal, attempt),
             parent,
@@ -401,6 +415,7 @@ def pipeline_from_environment(
     processors: list[SpanProcessor] = list(span_processors)
     readers: list[MetricReader] = list(metric_readers)
     logs: list[LogRecordExporter] = []
+    late: list[Callable[[TracerProvider], SpanProcessor]] = []
     connection_string = os.environ.get(APPLICATION_INSIGHTS, "").strip()
     if connection_string:
         from azure.monitor.opentelemetry.exporter import (
@@ -413,9 +428,17 @@ def pipeline_from_environment(
         credential = _entra_credential(os.environ.get(AUTHENTICATION_STRING, ""))
         if credential is not None:
             options["credential"] = credential
-        processors.append(BatchSpanProcessor(AzureMonitorTraceExporter(**options)))
         readers.append(PeriodicExportingMetricReader(AzureMonitorMetricExporter(**options)))
         logs.append(AzureMonitorLogExporter(**options))
+
+        def azure_traces(provider: TracerProvider) -> SpanProcessor:
+            # Given the provider, the exporter reads the resource (cloud role) from it rather
+            # than from the process-wide one, which SQL Fleet leaves alone.
+            return BatchSpanProcessor(
+                AzureMonitorTraceExporter(tracer_provider=provider, **options)
+            )
+
+        late.append(azure_traces)
     if os.environ.get(OTLP_ENDPOINT, "").strip():
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -425,12 +448,16 @@ def pipeline_from_environment(
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
         logs.append(OTLPLogExporter())
     prometheus = os.environ.get(PROMETHEUS, "").strip().lower() in _TRUE
-    return Pipeline(
+    pipeline = Pipeline(
         span_processors=processors,
         metric_readers=readers,
         log_exporters=logs,
         prometheus=prometheus,
+        legacy_db_attributes=bool(connection_string),
     )
+    for processor in late:
+        pipeline.tracer_provider.add_span_processor(processor(pipeline.tracer_provider))
+    return pipeline
 
 
 def _entra_credential(authentication: str) -> Any:

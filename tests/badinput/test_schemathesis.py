@@ -48,7 +48,7 @@ EXAMPLES = int(os.environ.get("SQLFLEET_FUZZ_EXAMPLES", "25"))
 SEED = os.environ.get("SQLFLEET_FUZZ_SEED")
 STATEFUL_STEPS = int(os.environ.get("SQLFLEET_FUZZ_STATEFUL_STEPS", "10"))
 STATEFUL_EXAMPLES = int(os.environ.get("SQLFLEET_FUZZ_STATEFUL_EXAMPLES", "15"))
-REAL_WORK = r"/start$|^/api/executions|/preview$"
+REAL_WORK = r"/start$|^/api/executions|/preview$|^/api/runs$"
 # What a traceback or an exception's repr looks like in a body.
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|\w+Error\(")
 # Passwords shorter than this could match by chance ("0" is in every timestamp).

@@ -158,3 +158,73 @@ def test_a_missing_fleet_file(acli: Cli, tmp_path: Path) -> None:
         run.error_line
         == f"error: {tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"
     )
+
+
+NOTIFY = """\
+    notifications:
+      - name: ops
+        lifecycles: [Failed, TimedOut]
+        channel: webhook
+        url: https://hooks.example.org/sqlfleet
+        secret_credential_name: jobuser
+"""
+
+
+def test_notification_rules_in_fleet_files_and_the_cli(
+    acli: Cli, fleet_file: Path, tmp_path: Path
+) -> None:
+    text = fleet_file.read_text()
+    fleet_file.write_text(
+        text.replace("    description: two steps\n", "    description: two steps\n" + NOTIFY)
+    )
+    applied = acli.json("apply", "-f", str(fleet_file))
+    (job,) = [c for c in applied["changes"] if c["kind"] == "job"]
+    assert job["action"] == "create" or "notifications" in job["fields"]
+    (rule,) = acli.json("notifications", "list", "Job1")
+    assert rule["name"] == "ops" and rule["lifecycles"] == ["Failed", "TimedOut"]
+    assert "no changes" in acli.ok("apply", "-f", str(fleet_file)).out
+
+    acli.ok(
+        "notifications", "add", "Job1", "mail", "--on", "Failed", "--email", "dba@example.org",
+        "--from", "sqlfleet@example.org", "--smtp-server", "smtp.example.org",
+    )  # fmt: skip
+    assert [r["name"] for r in acli.json("notifications", "list", "Job1")] == ["ops", "mail"]
+    drift = acli.json("apply", "-f", str(fleet_file), "--dry-run")
+    assert [c["fields"] for c in drift["changes"] if c["action"] == "change"] == [["notifications"]]
+    exported = tmp_path / "exported.yaml"
+    acli.ok("export", "--output", str(exported))
+    assert "smtp_server: smtp.example.org" in exported.read_text()
+
+    acli.ok("notifications", "delete", "Job1", "mail")
+    assert [r["name"] for r in acli.json("notifications", "list", "Job1")] == ["ops"]
+    bad = acli("notifications", "add", "Job1", "x", "--webhook", "ftp://example.org/x",
+               "--secret-credential", "jobuser")  # fmt: skip
+    assert bad.code == 2 and "notifications[1].url" in bad.error_line
+    neither = acli("notifications", "add", "Job1", "x")
+    assert neither.code == 2 and "--webhook URL or --email" in neither.error_line
+
+
+def test_deliveries_of_an_execution_in_the_cli(acli: Cli, fleet_file: Path) -> None:
+    from tests.support.http_receiver import HttpReceiver
+
+    acli.ok("apply", "-f", str(fleet_file))
+    with HttpReceiver(lambda request: (200, [], b"")) as receiver:
+        acli.ok(
+            "notifications", "add", "Job1", "done", "--on", "Succeeded",
+            "--webhook", receiver.base + "/done", "--secret-credential", "jobuser",
+        )  # fmt: skip
+        started = acli.json("start", "Job1", "--wait")
+        receiver.wait_for_requests(1, timeout=10)
+    execution_id = started["job_execution_id"]
+
+    def delivered() -> list[dict[str, object]]:
+        found = acli.json("notifications", "deliveries", execution_id)
+        return found if found and found[0]["status"] == "Delivered" else []
+
+    from tests.jobs.host import poll
+
+    (delivery,) = poll(delivered, 10, "the delivery")
+    assert delivery["rule_name"] == "done" and delivery["attempts"] == 1
+    table = acli.ok("notifications", "deliveries", execution_id).out
+    assert "Delivered" in table and "done" in table
+    acli.ok("notifications", "delete", "Job1", "done")

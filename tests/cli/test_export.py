@@ -73,6 +73,13 @@ jobs:
       interval_count: 1
       start_time: 2025-01-01T00:00:00Z
       end_time: 2026-01-01T00:00:00Z
+      time_zone: Europe/Paris
+    parameters:
+      - name: table_name
+        default: Test
+      - name: rows
+        type: int
+        default: 3
     steps:
       - step_name: create-table
         target_group_name: ServerGroup
@@ -164,6 +171,13 @@ def test_export_apply_export_is_a_fixed_point(
     steps = {j["name"]: j["steps"] for j in document["jobs"]}
     assert steps["CreateTableTest"][1]["command"].endswith("-- ${x}")  # SQL is never expanded
     assert steps["Once"][0]["step_name"] == "JobStep"
+    jobs = {j["name"]: j for j in document["jobs"]}
+    assert jobs["CreateTableTest"]["schedule"]["time_zone"] == "Europe/Paris"
+    assert jobs["CreateTableTest"]["parameters"] == [
+        {"name": "table_name", "type": "string", "default": "Test", "secret": False},
+        {"name": "rows", "type": "int", "default": 3, "secret": False},
+    ]
+    assert "cron" not in jobs["Once"]["schedule"] and "parameters" not in jobs["Once"]
 
     # The variables the header names are the ones apply reads.
     monkeypatch.setenv("JOBUSER_PASSWORD", PASSWORD)

@@ -235,3 +235,91 @@ def test_matches_brute_force(kind, count, start):
         assert next_occurrence(plan, later - dt.timedelta(microseconds=1)) == later
         assert latest_occurrence(plan, later - dt.timedelta(microseconds=1)) == earlier
         assert due_occurrence(plan, earlier, later) == later
+
+
+# --- time zones and cron (issue 16) ----------------------------------------------------------
+# New York: 2026-03-08 02:00 EST becomes 03:00 EDT (07:00Z); 2026-11-01 02:00 EDT becomes
+# 01:00 EST (06:00Z), so 01:00-02:00 happens twice.
+NEW_YORK = "America/New_York"
+
+
+def zoned(local_start: str, kind: str = "days", zone: str = NEW_YORK, cron: str | None = None):
+    from sqlfleet.models.jobs import Schedule
+
+    document = {"time_zone": zone, "start_time": local_start}
+    document |= {"cron": cron} if cron else {"interval_type": kind}
+    return Schedule.model_validate(document)
+
+
+def walk(plan, after: str, count: int) -> list[str]:
+    moments, moment = [], at(after)
+    for _ in range(count):
+        moment = next_occurrence(plan, moment)
+        moments.append(moment.isoformat().replace("+00:00", "Z"))
+    return moments
+
+
+def test_a_daily_schedule_keeps_its_wall_clock_time_and_a_skipped_time_runs_after_the_gap():
+    plan = zoned("2026-03-06T02:30:00")  # 02:30 New York time, no offset given: local
+    assert plan.start_time == at("2026-03-06T07:30:00+00:00")
+    assert walk(plan, "2026-03-06T12:00:00", 4) == [
+        "2026-03-07T07:30:00Z",  # 02:30 EST
+        "2026-03-08T07:00:00Z",  # 02:30 does not exist: 03:00 EDT, the first instant after
+        "2026-03-09T06:30:00Z",  # 02:30 EDT
+        "2026-03-10T06:30:00Z",
+    ]
+
+
+def test_a_repeated_wall_clock_time_runs_once_at_its_first_occurrence():
+    plan = zoned("2026-10-30T01:30:00")
+    assert walk(plan, "2026-10-31T00:00:00", 3) == [
+        "2026-10-31T05:30:00Z",  # 01:30 EDT
+        "2026-11-01T05:30:00Z",  # 01:30 EDT, the first of the two; 06:30Z (EST) does not run
+        "2026-11-02T06:30:00Z",  # 01:30 EST
+    ]
+    cron = zoned("2026-01-01T00:00:00", cron="30 1 * * *")
+    assert walk(cron, "2026-10-31T12:00:00", 2) == ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
+    assert latest_occurrence(cron, at("2026-11-01T06:45:00")) == at("2026-11-01T05:30:00")
+
+
+def test_hours_count_elapsed_time_across_dst_changes():
+    plan = zoned("2026-03-07T00:00:00", kind="hours")
+    spring_day = walk(plan, "2026-03-08T04:59:59", 30)  # local midnight is 05:00Z
+    assert sum(moment < "2026-03-09T04:00:00Z" for moment in spring_day) == 23
+    autumn = walk(plan, "2026-11-01T03:59:59", 30)  # local midnight is 04:00Z
+    assert sum(moment < "2026-11-02T05:00:00Z" for moment in autumn) == 25
+
+
+def test_cron_in_a_time_zone_and_in_utc():
+    weekdays = zoned("2026-01-01T00:00:00", cron="0 9 * * 1-5", zone="Europe/Paris")
+    # Friday 2026-03-27 09:00 CET, then Monday 2026-03-30 09:00 CEST (clocks changed Sunday).
+    assert walk(weekdays, "2026-03-27T00:00:00", 2) == [
+        "2026-03-27T08:00:00Z",
+        "2026-03-30T07:00:00Z",
+    ]
+    from sqlfleet.models.jobs import Schedule
+
+    utc = Schedule.model_validate({"cron": "*/20 * * * *"})
+    assert walk(utc, "2026-05-01T10:05:00", 3) == [
+        "2026-05-01T10:20:00Z", "2026-05-01T10:40:00Z", "2026-05-01T11:00:00Z",
+    ]  # fmt: skip
+    assert due_occurrence(utc, None, at("2026-05-01T10:05:00")) == at("2026-05-01T10:00:00")
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),
+        ({"cron": "every day"}, "cron"),
+        ({"cron": "0 9 * * * *"}, "cron"),
+        ({"cron": "0 9 * * *", "interval_type": "hours"}, "cron"),
+    ],
+)
+def test_bad_zones_and_cron_expressions_are_refused(document, field):
+    from pydantic import ValidationError
+
+    from sqlfleet.models.jobs import Schedule
+
+    with pytest.raises(ValidationError) as error:
+        Schedule.model_validate(document)
+    assert field in str(error.value)

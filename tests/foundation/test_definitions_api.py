@@ -184,7 +184,10 @@ def test_job_defaults_are_elastic_jobs_defaults(api: Any) -> None:
         "interval_count": 1,
         "start_time": "0001-01-01T00:00:00Z",
         "end_time": "9999-12-31T11:59:59Z",
+        "time_zone": None,
+        "cron": None,
     }
+    assert job["parameters"] == [] and job["next_run_time"] is None
     assert job["job_version"] == 0 and job["steps"] == []
     first = api.post("/api/jobs/plain/steps", {"command": "SELECT 1", "target_group_name": "g"})
     assert first.status == 201
@@ -225,6 +228,8 @@ def test_schedules_are_accepted(api: Any, interval: str) -> None:
         "interval_count": 15,
         "start_time": "2025-03-01T08:00:00Z",
         "end_time": "2025-12-31T00:00:00Z",
+        "time_zone": None,
+        "cron": None,
     }
     again = api.put("/api/jobs/s", {"name": "s", "enabled": False})
     assert again.status == 200 and again.body["enabled"] is False
@@ -353,6 +358,7 @@ def test_openapi_document_describes_every_route(api: Any) -> None:
         "schedule",
         "steps",
         "notifications",
+        "parameters",
     }
     assert {"201", "200", "422", "404"} <= set(put_job["responses"])
     step_fields = document["components"]["schemas"]["StepIn"]["properties"]

@@ -236,3 +236,68 @@ def test_a_minute_schedule_runs_twice_a_minute_apart(skewed_host: JobsHost, targ
     finally:
         _job(skewed_host, name, targets, _minutely(start), enabled=False)
         poll(lambda: _runtime(skewed_host, job["job_id"]) != "Running", 20, "the schedule to stop")
+
+
+# --- issue 16: a past start runs now; time zones across DST changes, on the host's clock -----
+def _jump(clock: Clock, to: dt.datetime) -> None:
+    """Move the host's clock to ``to`` (forward only)."""
+    seconds = (to - clock.now()).total_seconds()
+    if seconds <= 0:
+        pytest.skip(f"the host's clock is already past {to}")
+    clock.advance(seconds)
+
+
+def _recorded_safely(folder: Path) -> list[str]:
+    try:
+        return _recorded(folder)
+    except sqlite3.OperationalError:  # the table comes with the first run
+        return []
+
+
+def test_a_daily_schedule_in_new_york_runs_now_then_across_the_spring_forward(
+    skewed_host: JobsHost, targets: Path
+) -> None:
+    clock = Clock(skewed_host)
+    _jump(clock, dt.datetime(2027, 3, 13, 12, 0, tzinfo=dt.timezone.utc))
+    name = unique("spring")
+    # 02:30 New York time every day (no offset: local), starting the day before: at or before
+    # now, so the latest occurrence (the 13th, 02:30 EST = 07:30Z) runs at once.
+    schedule = {
+        "interval_type": "Days",
+        "time_zone": "America/New_York",
+        "start_time": "2027-03-12T02:30:00",
+    }
+    job = _job(skewed_host, name, targets, schedule)
+    try:
+        poll(lambda: len(_recorded_safely(targets)) == 1, 30, "the run owed now")
+        # The 14th's 02:30 does not exist (02:00 EST -> 03:00 EDT): it runs at 03:00 EDT.
+        spring = dt.datetime(2027, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
+        poll(lambda: _next_occurrence(skewed_host, job["job_id"]) == spring, 20, "the 14th")
+        _jump(clock, spring + dt.timedelta(seconds=2))
+        poll(lambda: len(_recorded_safely(targets)) == 2, 30, "the spring-forward run")
+        after = dt.datetime(2027, 3, 15, 6, 30, tzinfo=dt.timezone.utc)  # 02:30 EDT
+        poll(lambda: _next_occurrence(skewed_host, job["job_id"]) == after, 20, "the 15th")
+        assert len(_recorded_safely(targets)) == 2
+    finally:
+        _job(skewed_host, name, targets, schedule, enabled=False)
+
+
+def test_a_cron_schedule_in_new_york_runs_a_repeated_time_once_on_the_fall_back_day(
+    skewed_host: JobsHost, targets: Path
+) -> None:
+    clock = Clock(skewed_host)
+    _jump(clock, dt.datetime(2027, 11, 6, 12, 0, tzinfo=dt.timezone.utc))
+    name = unique("autumn")
+    schedule = {"cron": "30 1 * * *", "time_zone": "America/New_York"}
+    job = _job(skewed_host, name, targets, schedule)
+    try:
+        poll(lambda: len(_recorded_safely(targets)) == 1, 30, "the run owed now (the 6th)")
+        # 01:30 happens twice on the 7th (EDT 05:30Z, then EST 06:30Z): it runs at the first.
+        first = dt.datetime(2027, 11, 7, 5, 30, tzinfo=dt.timezone.utc)
+        poll(lambda: _next_occurrence(skewed_host, job["job_id"]) == first, 20, "the 7th")
+        _jump(clock, first + dt.timedelta(seconds=2))
+        poll(lambda: len(_recorded_safely(targets)) == 2, 30, "the fall-back run")
+        following = dt.datetime(2027, 11, 8, 6, 30, tzinfo=dt.timezone.utc)  # 01:30 EST
+        poll(lambda: _next_occurrence(skewed_host, job["job_id"]) == following, 20, "the 8th")
+    finally:
+        _job(skewed_host, name, targets, schedule, enabled=False)

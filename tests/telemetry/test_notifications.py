@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -273,3 +274,40 @@ def test_bad_rules_are_refused_naming_the_field(
     assert reply.status in (400, 422), reply.body
     assert reply.body["field"] == field, reply.body
     assert telemetry_host.ok("GET", f"/api/jobs/{job}/notifications")["notifications"] == []
+
+
+LONG = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
+    "SELECT count(*) FROM c;"
+)
+
+
+def test_an_execution_ended_from_outside_notifies_too(
+    telemetry_host: TelemetryHost, fleet: str
+) -> None:
+    """Its orchestration terminated, the reconciliation timer ends the execution Canceled, and
+    the rules for Canceled fire all the same."""
+    with HttpReceiver(lambda request: (200, [], b"")) as receiver:
+        job = unique("terminated")
+        telemetry_host.put_job(
+            job,
+            [step("long", LONG, fleet)],
+            notifications=[_webhook(receiver.base + "/ended", lifecycles=["Canceled"])],
+        )
+        started = telemetry_host.call("POST", f"/api/jobs/{job}/start")
+        assert started.status == 202, started.body
+        execution_id = started.body["job_execution_id"]
+        poll(
+            lambda: any(
+                t["lifecycle"] == "InProgress" for t in telemetry_host.targets(execution_id)
+            ),
+            20,
+            "the long script to start",
+        )
+        terminate = urlsplit(started.body["terminatePostUri"].replace("{text}", "test"))
+        reply = telemetry_host.call("POST", f"{terminate.path}?{terminate.query}")
+        assert reply.status == 202, reply.body
+        (request,) = receiver.wait_for_requests(1, timeout=20)
+    summary = json.loads(request.body)
+    assert summary["job_execution_id"] == execution_id and summary["lifecycle"] == "Canceled"
+    assert "terminated" in summary["last_message"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -177,6 +178,24 @@ def test_otlp_over_http_reaches_a_receiver(otlp_receiver: HttpReceiver, run: Run
     totals = poll(counted, 20, "target executions over OTLP", interval=0.3)
     assert totals == {"Succeeded": 5, "Failed": 1}
 
+    def logged() -> list[Any]:
+        found = []
+        for request in otlp_receiver.requests:
+            if request.path != "/v1/logs":
+                continue
+            message = ExportLogsServiceRequest.FromString(request.body)
+            for resource in message.resource_logs:
+                for scope in resource.scope_logs:
+                    found += [r for r in scope.log_records if r.trace_id.hex() == run.trace_id]
+        return found
+
+    # The failed-target warning of step 2 (what the Azure Monitor alert counts), in the trace.
+    (record,) = poll(logged, 20, "the step's warning over OTLP", interval=0.2)
+    assert record.body.string_value.startswith("SQL Fleet: failed target executions: 1 Failed")
+    assert record.severity_text == "WARNING"
+    steps = {s.span_id for s in spans if s.name == "step 2 fails"}
+    assert record.span_id in steps
+
 
 def test_prometheus_scrape_after_a_run(telemetry_host: TelemetryHost, run: Run) -> None:
     reply = telemetry_host.call("GET", "/api/metrics")
@@ -222,3 +241,35 @@ def test_metrics_need_the_function_key(telemetry_host: TelemetryHost) -> None:
         urllib.request.urlopen(telemetry_host.base + "/api/metrics", timeout=10)
     refused.value.close()
     assert refused.value.code == 401
+
+
+def test_attempts_in_script_processes_join_the_step(
+    telemetry_host: TelemetryHost, sqlite_root: Path
+) -> None:
+    """A step of 500+ SQLite targets runs its scripts in the script processes: their attempts
+    are spans of the step too, timed in the child."""
+    folder = sqlite_root / unique("many")
+    folder.mkdir()
+    for index in range(500):
+        sqlite3.connect(folder / f"db{index:03}.db").close()
+    group = unique("many")
+    telemetry_host.ok("PUT", f"/api/target-groups/{group}", {"members": []})
+    telemetry_host.ok("POST", f"/api/target-groups/{group}/members", sqlite_folder_member(folder))
+    job = unique("chunked")
+    telemetry_host.put_job(job, [step("one", "SELECT 1;", group)])
+
+    def in_a_script_process() -> list[dict[str, Any]]:
+        execution = telemetry_host.run_job(job)
+        assert execution["lifecycle"] == "Succeeded"
+        trace_id = uuid.UUID(execution["job_execution_id"]).hex
+        spans = telemetry_host.spans(502, trace_id)
+        attempts = [s for s in spans if s["kind"] == "CLIENT"]
+        (step_span,) = [s for s in spans if s["name"] == "step 1 one"]
+        assert len(attempts) == 500
+        assert {a["parent_id"] for a in attempts} == {step_span["span_id"]}
+        far = [a for a in attempts if a["attributes"].get("sqlfleet.script_process")]
+        return far
+
+    # The processes start with the first local turn (which runs in the host meanwhile).
+    far = poll(in_a_script_process, 60, "attempts run in a script process", interval=0)
+    assert all(a["start"] <= a["end"] for a in far)

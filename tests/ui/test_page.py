@@ -86,6 +86,39 @@ def test_start_a_job_watch_it_live_and_open_the_failing_target(
     assert first_time.get_attribute("title", timeout=5_000).endswith("UTC")
 
 
+def test_start_a_job_with_parameters_from_the_page(
+    ui_host: UiHost, sqlite_group: str, open_page: Callable[..., Any]
+) -> None:
+    name = unique("job")
+    step = {
+        "step_name": "check",
+        "target_group_name": sqlite_group,
+        "retry_attempts": 0,
+        "command": "SELECT $(who) AS who, $(n) * 2 AS twice, length($(pin)) AS pin_length",
+    }
+    declared = [{"name": "who"}, {"name": "n", "type": "int", "default": 21},
+                {"name": "pin", "secret": True}]  # fmt: skip
+    ui_host.host.put_job(name, [step], parameters=declared)
+    page = open_page()
+    page.get_by_role("button", name=f"Start job {name}").click()
+    dialog = page.get_by_role("dialog")
+    fieldset = dialog.get_by_role("group", name="Parameters")
+    expect(fieldset.get_by_label("n (int)")).to_have_attribute("placeholder", "default 21")
+    fieldset.get_by_label("who (string)").fill("it's me")
+    fieldset.get_by_label("pin (string, secret)").fill("4321")
+    dialog.get_by_role("button", name="Start").click()
+    page.wait_for_url(re.compile(r"/api/ui/executions/[0-9a-f-]{36}"))
+    execution_id = page.url.split("/executions/")[1].split("?")[0]
+    execution = ui_host.host.wait_finished(execution_id)
+    assert execution["lifecycle"] == "Succeeded"
+    assert execution["parameters"] == {"who": "it's me", "n": "21", "pin": "***"}
+    page.goto(f"{page.url.split('?')[0]}?step=1&target=0")
+    detail = page.locator("aside.detail")
+    expect(detail.get_by_test_id("target-sql")).to_contain_text("SELECT 'it''s me' AS who, 21 * 2")
+    expect(detail.get_by_test_id("target-sql")).to_contain_text("length('***')")
+    assert "4321" not in page.content()
+
+
 @pytest.fixture
 def pg_fleet(postgres_server: ServerAddress, ui_host: UiHost) -> Iterator[tuple[str, str]]:
     """A PostgreSQL database, a password credential for it, and a group: (group, database)."""

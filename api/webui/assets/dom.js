@@ -109,8 +109,10 @@ export function table(headers, rows, caption) {
 
 export function describeSchedule(schedule) {
   if (!schedule) return "";
+  const zone = schedule.time_zone ? ` (${schedule.time_zone})` : "";
+  if (schedule.cron) return `cron ${schedule.cron}${zone}`;
   const type = String(schedule.interval_type).toLowerCase();
   if (type === "once") return "once";
   const unit = type.replace(/s$/, "");
-  return schedule.interval_count === 1 ? `every ${unit}` : `every ${schedule.interval_count} ${type}`;
+  return (schedule.interval_count === 1 ? `every ${unit}` : `every ${schedule.interval_count} ${type}`) + zone;
 }

@@ -48,21 +48,44 @@ function alertBox(text) {
 
 export function startButton(ctx, jobName) {
   return h("button", { type: "button", class: "primary", "data-action": "start", "aria-label": `Start job ${jobName}`, onclick: async () => {
+    const job = await act(() => api("GET", `jobs/${encodeURIComponent(jobName)}`), report);
+    if (!job) return;
+    const declared = job.parameters || [];
     const fields = await dialog({
       title: `Start ${jobName}`,
       body: [
         h("p", {}, "Runs the job's current version on its targets now."),
-        // Jobs have no parameters yet; when they do, their inputs go in this fieldset.
         h("fieldset", { class: "parameters", "data-parameters": "" },
           h("legend", {}, "Parameters"),
-          h("p", { class: "muted" }, "This job takes no parameters.")),
+          declared.length
+            ? declared.map((p) => parameterInput(p))
+            : h("p", { class: "muted" }, "This job takes no parameters.")),
       ],
       confirm: "Start",
     });
     if (!fields) return;
-    const started = await act(() => api("POST", `jobs/${encodeURIComponent(jobName)}/start`), report);
+    const parameters = {};
+    for (const p of declared) {
+      const value = fields[`parameter:${p.name}`];
+      if (value !== undefined && value !== "") parameters[p.name] = value;
+    }
+    const body = declared.length ? { parameters } : undefined;
+    const started = await act(() => api("POST", `jobs/${encodeURIComponent(jobName)}/start`, body), report);
     if (started) ctx.navigate(`executions/${started.job_execution_id}`);
   } }, "Start");
+}
+
+// One input per declared parameter: text (password for secrets), empty means its default.
+function parameterInput(p) {
+  const id = `parameter-${p.name}`;
+  const hint = p.default !== null && p.default !== undefined ? `default ${p.default}` : "required";
+  return h("p", { class: "field" },
+    h("label", { for: id }, `${p.name} (${p.type}${p.secret ? ", secret" : ""})`),
+    h("input", {
+      id, name: `parameter:${p.name}`, type: p.secret ? "password" : "text",
+      autocomplete: "off", placeholder: hint, required: hint === "required",
+      "data-parameter": p.name,
+    }));
 }
 
 export function executionActions(ctx, execution, counts) {

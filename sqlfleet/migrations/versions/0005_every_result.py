@@ -2,8 +2,8 @@
 result set its output table takes, every result set, row count, message detail and error of a
 target (``target_outcomes``), and when a target's output was received.
 
-Revision ID: 0004_every_result
-Revises: 0003_notifications
+Revision ID: 0005_every_result
+Revises: 0004_job_model
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from sqlfleet.store.tables import LongText, UtcDateTime
 
-revision = "0004_every_result"
-down_revision = "0003_notifications"
+revision = "0005_every_result"
+down_revision = "0004_job_model"
 branch_labels = None
 depends_on = None
 
