@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from sqlfleet.cli.client import api_path
-from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError
+from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, count_options, first
 from sqlfleet.cli.output import format_time, make_fields_table, make_table
 from sqlfleet.cli.parameters import add_declare_option, declarations
 
@@ -58,7 +58,9 @@ STEP_COLUMNS = (
 def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     jobs = nouns.add_parser("jobs", aliases=["job"], help="jobs and their schedules")
     verbs = jobs.add_subparsers(dest="verb", metavar="VERB", required=True)
-    verbs.add_parser("list", parents=[common], help="list jobs").set_defaults(run=list_jobs)
+    verbs.add_parser("list", parents=[common, count_options()], help="list jobs").set_defaults(
+        run=list_jobs
+    )
     show = verbs.add_parser("show", parents=[common], help="show a job with its steps")
     show.add_argument("name")
     show.set_defaults(run=show_job)
@@ -76,13 +78,17 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="also cancel active executions (@force = 1)"
     )
     delete.set_defaults(run=delete_job)
-    versions = verbs.add_parser("versions", parents=[common], help="list a job's versions")
+    versions = verbs.add_parser(
+        "versions", parents=[common, count_options()], help="list a job's versions"
+    )
     versions.add_argument("name")
     versions.set_defaults(run=list_versions)
 
     steps = nouns.add_parser("steps", aliases=["step"], help="the ordered steps of a job")
     step_verbs = steps.add_subparsers(dest="verb", metavar="VERB", required=True)
-    listing = step_verbs.add_parser("list", parents=[common], help="list a job's steps")
+    listing = step_verbs.add_parser(
+        "list", parents=[common, count_options()], help="list a job's steps"
+    )
     listing.add_argument("job")
     listing.add_argument("--version", type=int, help="a job version (default: current)")
     listing.set_defaults(run=list_steps)
@@ -199,7 +205,7 @@ def _step_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
 
 
 def list_jobs(cli: Invocation) -> int:
-    jobs = cli.client.items(api_path("jobs"))
+    jobs = first(cli.client.items(api_path("jobs")), cli.args)
     if cli.json:
         cli.output.json(jobs)
         return EXIT_OK
@@ -324,7 +330,7 @@ def delete_job(cli: Invocation) -> int:
 
 
 def list_versions(cli: Invocation) -> int:
-    versions = cli.client.items(api_path("jobs", cli.args.name, "versions"))
+    versions = first(cli.client.items(api_path("jobs", cli.args.name, "versions")), cli.args)
     if cli.json:
         cli.output.json(versions)
         return EXIT_OK
@@ -336,7 +342,10 @@ def list_versions(cli: Invocation) -> int:
 
 
 def list_steps(cli: Invocation) -> int:
-    steps = cli.client.items(api_path("jobs", cli.args.job, "steps"), version=cli.args.version)
+    steps = first(
+        cli.client.items(api_path("jobs", cli.args.job, "steps"), version=cli.args.version),
+        cli.args,
+    )
     if cli.json:
         cli.output.json(steps)
     else:

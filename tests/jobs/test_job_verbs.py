@@ -47,6 +47,10 @@ def test_receive_hands_output_out_once_and_get_shows_the_summary(
     two = _json(jobs_host.cli("get", execution_id, "--count", "2", "--json"))
     assert sum(len(s["targets"]) for s in two["steps"]) == 2  # Get-Job's -Newest, per target
     assert len(_json(jobs_host.cli("executions", "--count", "1", "--json"))["items"]) == 1
+    _sqlite_job(jobs_host, tmp_path / "another", "SELECT 1", databases=1)
+    for listing in (("jobs", "list"), ("target-groups", "list")):
+        assert len(_json(jobs_host.cli(*listing, "--json"))) >= 2
+        assert len(_json(jobs_host.cli(*listing, "--count", "1", "--json"))) == 1, listing
     listed = jobs_host.cli("executions", "--job-name", job)
     assert "has_more_data" in listed.stdout and "-- count them" in listed.stdout
 
