@@ -92,7 +92,9 @@ def wait_command(cli: Invocation) -> int:
     waiting = [i for i in ids if i not in ended]
     done = [ended[i] for i in ids if i in ended]
     if cli.json:
-        cli.output.json(done[0] if len(ids) == 1 and done else done)
+        # One id: its whole document, as ``wait ID --json`` always answered.
+        one = len(ids) == 1 and done
+        cli.output.json(cli.client.get(api_path("executions", ids[0])) if one else done)
     elif len(ids) == 1 and done:
         watch_execution(cli.client, ids[0], cli.output)  # ended: prints its final view
     else:
