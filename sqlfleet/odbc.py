@@ -101,6 +101,9 @@ _POSTGRES_REFUSED_SIGN_IN = (
     (re.compile(r"FATAL:\s+password authentication failed"), "28P01"),
     (re.compile(r'FATAL:\s+(?:role ".*" does not exist|no pg_hba\.conf entry)'), "28000"),
     (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
+    # Not a sign-in, but as permanent: a database that does not exist, or no CONNECT on it.
+    (re.compile(r'FATAL:\s+database ".*" does not exist'), "3D000"),
+    (re.compile(r"FATAL:\s+permission denied for database"), "42501"),
 )
 
 # MariaDB Connector/C reads <MARIADB_HOME>/my.cnf when a connection string says USE_MYCNF=1, as
@@ -286,7 +289,7 @@ def _run_on_server(
             return outcome
         outcome.error = error.message
         outcome.sqlstate = getattr(error, "sqlstate", None)
-        outcome.error_number = getattr(error, "number", None)
+        outcome.error_number = _engine_number(dialect.engine, getattr(error, "number", None))
         return outcome
     remaining = max(0.0, timeout_seconds - (time.monotonic() - started))
     try:
@@ -300,7 +303,9 @@ def _run_on_server(
             except pyodbc.Error as error:
                 if not watchdog.fired:
                     outcome.error, outcome.sqlstate = _error_text(error, auth)
-                    outcome.error_number = error_number(outcome.error)
+                    outcome.error_number = _engine_number(
+                        dialect.engine, error_number(outcome.error)
+                    )
                     outcome.error_line = _error_line(text, pieces, outcome)
         if watchdog.fired:
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
@@ -469,6 +474,12 @@ def _run_pieces(
                 break
     outcome.error_line = None
     outcome.rowcount = -1 if affected is None else affected
+
+
+def _engine_number(engine: str, number: int | None) -> int | None:
+    """The engine's error number; psqlODBC's "(1)"/"(101)" are its own, not PostgreSQL's
+    (whose errors have SQLSTATEs only)."""
+    return None if engine == "postgresql" else number
 
 
 def _error_line(script: str, pieces: Sequence[str], outcome: ScriptOutcome) -> int | None:

@@ -4,6 +4,7 @@ table takes the result set the step names. On PostgreSQL, MariaDB and SQLite."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,7 @@ def test_postgresql_keeps_every_result_set_the_notice_and_row_counts(
     error = outputs["broken"]["error"]
     assert error["sqlstate"] == "42P01" and 'relation "no_such_table"' in error["message"]
     assert error["error_class"] == "permanent"
+    assert error["number"] is None  # PostgreSQL errors have SQLSTATEs; psqlODBC's numbers are not
 
 
 def test_mariadb_multi_statement_script_and_its_error_line(
@@ -126,7 +128,7 @@ def test_sqlite_script_results_and_the_output_table_takes_the_named_set(
     )
     assert _sets(outputs["sets"]) == [(["a"], [[1], [2]]), (["n"], [[2]])]
     assert outputs["sets"]["affected_rows"] == [2]
-    with sqlite3.connect(sink / "out.db") as connection:
+    with contextlib.closing(sqlite3.connect(sink / "out.db")) as connection:
         assert connection.execute("SELECT n FROM counts").fetchall() == [(2,)]
     error = outputs["broken"]["error"]
     assert (error["number"], error["line"]) == (1, 2)

@@ -67,6 +67,12 @@ def test_postgresql_errors_by_sqlstate(
     assert targets["all"]["lifecycle"] == "Failed"
     assert targets["all"]["current_attempts"] == 2
     assert "not retried" not in targets["all"]["last_message"]
+    gone = _targets(
+        jobs_host,
+        [pg.database_member(unique("no_such_database"))],
+        [step("gone", "SELECT 1", "", **common)],
+    )
+    _failed_at_once(gone["gone"], "SQLSTATE 3D000")  # psqlODBC says 08001; the text tells
 
 
 def test_mariadb_errors_by_number(jobs_host: JobsHost, mariadb: MariaDbFleet) -> None:
