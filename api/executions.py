@@ -273,17 +273,25 @@ def target_output(req: func.HttpRequest) -> func.HttpResponse:
     "executions/{id}/output",
     "GET",
     name="executions_output",
-    summary="Receive: what the targets produced (result rows, messages, attempts), a page "
-    "at a time (?step_id=, ?lifecycle=, ?top=, ?continuation=)",
+    summary="Receive-Job -Keep: what the targets produced (every result set, row counts, "
+    "messages, error, attempts), a page at a time, never marked received (?step_id=, "
+    "?lifecycle=, ?top=, ?continuation=; POST /receive hands output out once)",
     responses={200: OutputPage},
     query=(
         QueryParameter("step_id", {"type": "integer", "minimum": 1}, "only this step's"),
         QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
         _top_query(DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
         QueryParameter("continuation", {"type": "string"}, "the previous page's continuation"),
+        QueryParameter("keep", {"type": "boolean", "default": True}, "only true: a GET keeps"),
     ),
 )
 def execution_output(req: func.HttpRequest) -> func.HttpResponse:
+    if not query_flag(req, "keep", default=True):
+        raise BadRequest(
+            "keep",
+            "a GET never marks output received; POST /api/executions/{id}/receive does "
+            "(sqlfleet receive without --keep)",
+        )
     page = job_store().page_target_outputs(
         route_value(req, "id"),
         step_id=query_int(req, "step_id", minimum=1),

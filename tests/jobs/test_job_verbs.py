@@ -58,6 +58,8 @@ def test_receive_hands_output_out_once_and_get_shows_the_summary(
     kept = jobs_host.ok("GET", f"/api/executions/{execution_id}/output")["items"]
     assert len(kept) == 3
     assert len(_json(jobs_host.cli("receive", execution_id, "--keep", "--json"))) == 3
+    refused = jobs_host.call("GET", f"/api/executions/{execution_id}/output?keep=false")
+    assert refused.status == 400 and "POST /api/executions/{id}/receive" in str(refused.body)
     first = _json(jobs_host.cli("receive", execution_id, "--top", "2", "--json"))
     assert [item["result"]["rows"] for item in first] == [[[42]], [[42]]]
     rest = _json(jobs_host.cli("receive", execution_id, "--json"))
