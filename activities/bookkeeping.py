@@ -16,6 +16,15 @@ from activities import bp
 from sqlfleet import telemetry
 from sqlfleet.alerts import report_failed_targets
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import (
+    ExecutionEnd,
+    Expansion,
+    Plan,
+    PlannedStep,
+    StepEnd,
+    StepOutcome,
+    StepRef,
+)
 from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
@@ -50,24 +59,10 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
     if execution.lifecycle == Lifecycle.CREATED:
         store.transition(execution_id, Lifecycle.IN_PROGRESS)
     version = store.get_execution_version(execution_id)
-    plan: dict[str, Any] = {
-        "job_version": version.job_version,
-        "batch_size": BATCH_SIZE,
-        "chunk_size": CHUNK_SIZE,
-        "local_chunk_size": LOCAL_CHUNK_SIZE,
-        "chunk_from": CHUNK_FROM,
-        "steps": [
-            {
-                "step_id": step.step_id,
-                "max_parallelism": step.max_parallelism,
-                "on_failure": step.on_failure.value,
-            }
-            for step in version.steps
-        ],
-    }
-    if version.steps:
-        plan["first"] = _expand(store, execution_id, int(version.steps[0].step_id or 0))
-    return plan
+    steps = tuple(PlannedStep(step.step_id or 0, step.max_parallelism) for step in version.steps)
+    first = _expand(store, execution_id, steps[0].step_id) if steps else None
+    plan = Plan(steps, BATCH_SIZE, CHUNK_SIZE, LOCAL_CHUNK_SIZE, CHUNK_FROM, first)
+    return plan.to_json()
 
 
 @bp.activity_trigger(input_name="step", activity=names.EXPAND_STEP)
@@ -75,22 +70,20 @@ def expand_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     """Expand the step's target group now (servers and pools listed through their refresh
     credential), write one ``Created`` row per target and answer how many there are, and
     whether they are all ``local`` (SQLite files on this host: see ``run_targets``)."""
-    return _expand(job_store(), step["job_execution_id"], int(step["step_id"]))
+    ref = StepRef.from_json(step)
+    return _expand(job_store(), ref.job_execution_id, ref.step_id).to_json()
 
 
-def _expand(store: JobStore, execution_id: str, step_id: int) -> dict[str, Any]:
+def _expand(store: JobStore, execution_id: str, step_id: int) -> Expansion:
     execution = store.get_job_execution(execution_id, include_targets=False)
     row = next(s for s in execution.steps if s.step_id == step_id)
     if row.lifecycle.is_terminal:
-        return {"targets": len(store.list_target_executions(execution_id, step_id=step_id))}
+        return Expansion(len(store.list_target_executions(execution_id, step_id=step_id)))
     if execution.cancel_requested:
-        return {"targets": 0}
+        return Expansion(0)
     existing = store.list_target_executions(execution_id, step_id=step_id)
     if existing:  # a redelivered activity: the expansion is already written
-        return {
-            "targets": len(existing),
-            "local": _all_local(t.target_engine for t in existing),
-        }
+        return Expansion(len(existing), _all_local(t.target_engine for t in existing))
     try:
         # A rerun keeps only its chosen databases (sqlfleet.store.reruns).
         specs = store.keep_rerun_targets(execution_id, resolve_targets(row.target_group_name or ""))
@@ -98,10 +91,10 @@ def _expand(store: JobStore, execution_id: str, step_id: int) -> dict[str, Any]:
         store.transition(
             execution_id, Lifecycle.FAILED, step_id=step_id, message=f"expanding targets: {error}"
         )
-        return {"targets": 0, "failed": True}
+        return Expansion(0, failed=True)
     count = store.create_target_rows(execution_id, step_id, specs)
     _wait_for_targets(store, execution, row, count)
-    return {"targets": count, "local": _all_local(spec.engine for spec in specs)}
+    return Expansion(count, _all_local(spec.engine for spec in specs))
 
 
 def _wait_for_targets(
@@ -129,9 +122,10 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     job, the execution ends too (with ``execution_error`` as its message, if any): the answer's
     ``execution`` is what ``finish_execution`` answers."""
     store = job_store()
-    execution_id, step_id = step["job_execution_id"], int(step["step_id"])
+    end = StepEnd.from_json(step)
+    execution_id, step_id = end.step.job_execution_id, end.step.step_id
     execution = store.get_job_execution(execution_id, include_targets=False)
-    if step.get("error") or execution.cancel_requested:
+    if end.error or execution.cancel_requested:
         # Whatever did not finish (a failed sub-orchestration, a cancel) ends now.
         active = [
             t.target_ordinal
@@ -147,11 +141,11 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
                     Lifecycle.FAILED,
                     step_id=step_id,
                     ordinal=ordinal,
-                    message=step["error"],
+                    message=end.error,
                 )
     elif store.list_target_executions(execution_id, step_id=step_id, active=True):
         # Retry lanes still hold targets; the last one raises ``step_settled``.
-        return {"pending": True}
+        return StepOutcome(pending=True).to_json()
     row: ExecutionRow = store.get_step_execution(execution_id, step_id, include_targets=False)
     if not row.lifecycle.is_terminal:
         if execution.cancel_requested and not store.list_target_executions(
@@ -159,9 +153,7 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
         ):
             row = store.transition(execution_id, Lifecycle.CANCELED, step_id=step_id)
         else:
-            row = store.finish_step(
-                execution_id, step_id, message=step.get("error"), include_targets=False
-            )
+            row = store.finish_step(execution_id, step_id, message=end.error, include_targets=False)
             with telemetry.joined_step(step):  # the warning carries the step's trace ids
                 report_failed_targets(store, row, logger)  # what the Azure Monitor alert counts
         telemetry.step_ended(store, row, step)
@@ -170,11 +162,11 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     stop = execution.cancel_requested or (
         row.lifecycle in _STOPPING and on_failure != OnFailure.CONTINUE
     )
-    answer: dict[str, Any] = {"lifecycle": row.lifecycle.value, "stop": stop}
-    if stop or step.get("last"):
+    ended = None
+    if stop or end.last:
         # The execution ends with its last step (or the one that stops it): one turn less.
-        answer["execution"] = _finish(store, execution_id, step.get("execution_error"))
-    return answer
+        ended = _finish(store, execution_id, end.execution_error)
+    return StepOutcome(row.lifecycle.value, stop, execution=ended).to_json()
 
 
 @bp.activity_trigger(input_name="finish", activity=names.FINISH_EXECUTION)
@@ -183,10 +175,11 @@ def finish_execution(finish: Any) -> dict[str, Any]:
     Input the execution id, or ``{job_execution_id, message}`` when a step's sub-orchestration
     failed (the message says which, and becomes the execution's)."""
     document = finish if isinstance(finish, dict) else {"job_execution_id": finish}
-    return _finish(job_store(), str(document["job_execution_id"]), document.get("message"))
+    ended = _finish(job_store(), str(document["job_execution_id"]), document.get("message"))
+    return ended.to_json()
 
 
-def _finish(store: JobStore, execution_id: str, message: str | None) -> dict[str, Any]:
+def _finish(store: JobStore, execution_id: str, message: str | None) -> ExecutionEnd:
     execution = store.get_job_execution(execution_id, include_targets=False)
     if not execution.lifecycle.is_terminal:
         execution = store.finish_job_execution(execution_id, message=message)
@@ -202,15 +195,13 @@ def end_execution(end: dict) -> dict[str, Any]:  # type: ignore[type-arg]
         end["job_execution_id"], Lifecycle(end["lifecycle"]), str(end["message"])
     )
     telemetry.execution_ended(execution)
-    return _ending(execution)
+    return _ending(execution).to_json()
 
 
-def _ending(execution: ExecutionRow) -> dict[str, Any]:
-    return {
-        "job_execution_id": execution.job_execution_id,
-        "lifecycle": execution.lifecycle.value,
-        "last_message": execution.last_message,
-    }
+def _ending(execution: ExecutionRow) -> ExecutionEnd:
+    return ExecutionEnd(
+        execution.job_execution_id, execution.lifecycle.value, execution.last_message
+    )
 
 
 @bp.activity_trigger(input_name="lane", activity=names.CANCEL_TARGETS)

@@ -41,14 +41,11 @@ def start_retry_lane(binding: str, attempt: dict[str, Any], answer: dict[str, An
     lane = {
         "job_execution_id": execution_id,
         "step_id": step_id,
-        "next": ordinal,
-        "stride": 1,
-        "stop": ordinal + 1,
+        "ordinal": ordinal,
         "attempt": int(answer["attempt"]) + 1,
         "not_before": answer["retry_at"],
-        "retry_lane": True,
     }
-    status, text = _call("POST", f"{base}orchestrators/{names.STEP_LANE}/{instance_id}", lane)
+    status, text = _call("POST", f"{base}orchestrators/{names.TARGET_RETRY}/{instance_id}", lane)
     if status not in (200, 201, 202):
         raise LaneStartFailed(f"starting retry lane {instance_id} answered {status}: {text}")
 

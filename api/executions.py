@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -33,7 +33,7 @@ from sqlfleet.durable import names
 from sqlfleet.durable.control import purge_instances
 from sqlfleet.durable.lanes import retry_sleepers
 from sqlfleet.durable.reconciliation import reconcile_execution
-from sqlfleet.errors import BadRequest, Conflict
+from sqlfleet.errors import BadRequest, Conflict, JobDatabaseUnavailable, first_line
 from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now
@@ -94,11 +94,26 @@ async def start_job(
 
 
 async def started(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, execution: JobExecution
+    req: func.HttpRequest,
+    client: df.DurableOrchestrationClient,
+    execution: JobExecution,
+    extra: Mapping[str, object] | None = None,
 ) -> func.HttpResponse:
-    """Start the orchestration of the ``Created`` ``execution``; the 202 answer of a start."""
+    """Start the orchestration of the ``Created`` ``execution``; the 202 answer of a start
+    (with ``extra`` fields). When the task hub does not take the orchestration, the execution
+    is removed again, so that no ``Created`` row is left that nothing will ever run, and the
+    caller gets a 503 (``JobDatabaseUnavailable``'s answer) saying so."""
     execution_id = execution.job_execution_id
-    await client.start_new(names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id})
+    try:
+        await client.start_new(
+            names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id}
+        )
+    except Exception as error:  # noqa: BLE001 - undone, then answered as unavailable
+        _discard_unstarted(execution_id)
+        raise JobDatabaseUnavailable(
+            f"the orchestration of execution {execution_id} could not be started, so the "
+            f"execution was not kept ({first_line(error, 300)})"
+        ) from None
     status = client.create_check_status_response(req, execution_id)
     payload = json.loads(status.get_body())
     payload.update(
@@ -108,6 +123,7 @@ async def started(
             "job_version": execution.job_version,
             "executionUri": url_path("executions", execution_id),
             "parameters": execution.parameters,
+            **(extra or {}),
         }
     )
     headers = dict(status.headers)
@@ -363,7 +379,8 @@ async def cancel_execution(
                 await client.raise_event(instance_id, names.CANCEL_EVENT, None)
             except Exception:  # noqa: BLE001 - it ended meanwhile, or starts and looks itself
                 logger.debug("cancel: %s takes no events", instance_id, exc_info=True)
-    return answer(202, store.get_job_execution(execution.job_execution_id, include_targets=False))
+    # What the cancel wrote (or how reconciliation ended it): no second read.
+    return answer(202, execution)
 
 
 @client_operation(
@@ -404,6 +421,17 @@ async def delete_execution(
 )
 def preview_targets(req: func.HttpRequest) -> func.HttpResponse:
     return _items(resolve_targets(route_value(req, "name")))
+
+
+def _discard_unstarted(execution_id: str) -> None:
+    store = job_store()
+    try:
+        store.transition(
+            execution_id, Lifecycle.FAILED, message="its orchestration could not be started"
+        )
+        store.purge_execution(execution_id)
+    except Exception:  # noqa: BLE001 - reconciliation ends it after its start grace
+        logger.warning("could not remove unstarted execution %s", execution_id, exc_info=True)
 
 
 def _items(items: Sequence[BaseModel]) -> func.HttpResponse:

@@ -3,15 +3,14 @@ targets that ended in chosen lifecycles (the failed ones unless the body says ot
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from api.blueprint import client_operation
-from api.documents import read_document, route_value, url_path
-from sqlfleet.durable import names
+from api.documents import read_document, route_value
+from api.executions import started
 from sqlfleet.models.monitoring import RerunIn
 from sqlfleet.runtime import job_store
 
@@ -37,21 +36,8 @@ async def rerun_execution(
     rerun = job_store().create_rerun(
         original, wanted.lifecycles, rerun_id=execution_id, instance_id=execution_id
     )
-    await client.start_new(names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id})
-    status = client.create_check_status_response(req, execution_id)
-    payload = json.loads(status.get_body())
-    payload.update(
-        {
-            "job_execution_id": execution_id,
-            "job_name": rerun.job_name,
-            "job_version": rerun.job_version,
-            "rerun_of": rerun.rerun_of_job_execution_id,
-            "lifecycles": [state.value for state in wanted.lifecycles],
-            "executionUri": url_path("executions", execution_id),
-        }
-    )
-    headers = dict(status.headers)
-    headers.pop("Content-Length", None)
-    return func.HttpResponse(
-        json.dumps(payload), status_code=202, headers=headers, mimetype="application/json"
-    )
+    extra = {
+        "rerun_of": rerun.rerun_of_job_execution_id,
+        "lifecycles": [state.value for state in wanted.lifecycles],
+    }
+    return await started(req, client, rerun, extra)

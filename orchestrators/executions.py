@@ -18,10 +18,18 @@ import azure.durable_functions as df
 from orchestrators import bp
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import (
+    Expansion,
+    Plan,
+    PlannedStep,
+    StepEnd,
+    StepOutcome,
+    StepRef,
+    TargetRun,
+)
 from sqlfleet.errors import first_line
 from sqlfleet.telemetry.ids import step_traceparent
 
-Plan = dict[str, Any]
 # Queueing notifications only touches the job database and the task hub: a few tries.
 NOTIFICATION_RETRY = df.RetryOptions(
     first_retry_interval_in_milliseconds=2000, max_number_of_attempts=5
@@ -69,52 +77,50 @@ def run_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
 def _run_steps(
     context: df.DurableOrchestrationContext, execution_id: str
 ) -> Generator[Any, Any, dict[str, Any]]:
-    plan: Plan = yield context.call_activity_with_retry(
-        names.BEGIN_EXECUTION, BOOKKEEPING_RETRY, execution_id
-    )
+    plan = Plan.from_json(
+        (yield context.call_activity_with_retry(
+            names.BEGIN_EXECUTION, BOOKKEEPING_RETRY, execution_id
+        ))
+    )  # fmt: skip
     failure = None
-    steps = plan["steps"]
-    for index, step in enumerate(steps):
-        step_ref = {
-            "job_execution_id": execution_id,
-            "step_id": step["step_id"],
-            # The step's span in the execution's trace, for every activity of the step.
-            "traceparent": step_traceparent(execution_id, int(step["step_id"])),
-        }
-        if index == 0 and "first" in plan:
-            expansion = plan["first"]  # begin_execution expanded it
+    for index, step in enumerate(plan.steps):
+        # The step's span in the execution's trace goes to every activity of the step.
+        ref = StepRef(execution_id, step.step_id, step_traceparent(execution_id, step.step_id))
+        if index == 0 and plan.first is not None:
+            expansion = plan.first  # begin_execution expanded it
         else:
-            expansion = yield context.call_activity_with_retry(
-                names.EXPAND_STEP, BOOKKEEPING_RETRY, step_ref
-            )
-        count = int(expansion.get("targets", 0))
-        if count:
-            context.set_custom_status({"step_id": step["step_id"], "targets": count})
-            if _runs_in_place(step, count, plan):
-                error = yield from _run_in_place(context, step_ref, count)
+            expansion = Expansion.from_json(
+                (yield context.call_activity_with_retry(
+                    names.EXPAND_STEP, BOOKKEEPING_RETRY, ref.to_json()
+                ))
+            )  # fmt: skip
+        error = None
+        if expansion.targets:
+            context.set_custom_status({"step_id": step.step_id, "targets": expansion.targets})
+            if _runs_in_place(step, expansion.targets, plan):
+                error = yield from _run_in_place(context, ref, expansion.targets)
             else:
-                error = yield from _run_in_children(
-                    context, step_ref, count, step, plan, bool(expansion.get("local"))
-                )
-            if error is not None:
-                failure = error
-                step_ref = {**step_ref, "error": failure}
+                error = yield from _run_in_children(context, ref, step, expansion, plan)
+            failure = error or failure
         # The last step's finish (or a stopping one's) ends the execution as well.
-        finishing = {**step_ref, "last": index == len(steps) - 1, "execution_error": failure}
-        outcome = yield context.call_activity_with_retry(
-            names.FINISH_STEP, BOOKKEEPING_RETRY, finishing
-        )
-        while outcome.get("pending"):
+        finishing = StepEnd(ref, error, index == len(plan.steps) - 1, failure).to_json()
+        outcome = StepOutcome.from_json(
+            (yield context.call_activity_with_retry(
+                names.FINISH_STEP, BOOKKEEPING_RETRY, finishing
+            ))
+        )  # fmt: skip
+        while outcome.pending:
             # Retry lanes still hold targets; the last one to end raises the event. An event
             # left over from an earlier step only costs one more look.
             yield context.wait_for_external_event(names.STEP_SETTLED_EVENT)
-            outcome = yield context.call_activity_with_retry(
-                names.FINISH_STEP, BOOKKEEPING_RETRY, finishing
-            )
-        if outcome.get("execution"):
-            ended: dict[str, Any] = outcome["execution"]
-            return ended
-        if outcome.get("stop"):
+            outcome = StepOutcome.from_json(
+                (yield context.call_activity_with_retry(
+                    names.FINISH_STEP, BOOKKEEPING_RETRY, finishing
+                ))
+            )  # fmt: skip
+        if outcome.execution is not None:
+            return outcome.execution.to_json()
+        if outcome.stop:
             break
     finish: Any = execution_id
     if failure is not None:
@@ -125,20 +131,15 @@ def _run_steps(
     return result
 
 
-def _runs_in_place(step: dict[str, Any], count: int, plan: Plan) -> bool:
+def _runs_in_place(step: PlannedStep, count: int, plan: Plan) -> bool:
     """Whether the step's first attempts run as activities of the execution itself: steps
     without ``max_parallelism`` that fit in one batch and are not chunked. Bigger steps go to
     sub-orchestrations, so that no history grows with the number of targets."""
-    batch_size = max(1, int(plan.get("batch_size", 100)))
-    return (
-        not step.get("max_parallelism")
-        and count <= batch_size
-        and (count < int(plan.get("chunk_from", 0)))
-    )
+    return not step.max_parallelism and count <= plan.batch_size and count < plan.chunk_from
 
 
 def _run_in_place(
-    context: df.DurableOrchestrationContext, step_ref: dict[str, Any], count: int
+    context: df.DurableOrchestrationContext, ref: StepRef, count: int
 ) -> Generator[Any, Any, str | None]:
     """First attempts of every target at once (retries continue in retry lanes, as from a
     ``step_batch``); answers why the step could not finish, or None."""
@@ -146,30 +147,30 @@ def _run_in_place(
         context.call_activity_with_retry(
             names.RUN_TARGET,
             BOOKKEEPING_RETRY,
-            {**step_ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True},
+            TargetRun(ref, ordinal, 1, retry_lane=True).to_json(),
         )
         for ordinal in range(count)
     ]
     try:
         yield context.task_all(tasks)
     except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
-        return f"running the targets of step {step_ref['step_id']} failed: {first_line(str(error))}"
+        return f"running the targets of step {ref.step_id} failed: {first_line(str(error))}"
     return None
 
 
 def _run_in_children(
     context: df.DurableOrchestrationContext,
-    step_ref: dict[str, Any],
-    count: int,
-    step: dict[str, Any],
+    ref: StepRef,
+    step: PlannedStep,
+    expansion: Expansion,
     plan: Plan,
-    local: bool,
 ) -> Generator[Any, Any, str | None]:
-    children = _fan_out(context, step_ref, count, step.get("max_parallelism"), plan, local)
+    children = _fan_out(context, ref, expansion.targets, step.max_parallelism, plan,
+                        expansion.local)  # fmt: skip
     try:
         yield context.task_all([task for _, task in children])
     except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
-        return _child_failure(children, step["step_id"], error)
+        return _child_failure(children, step.step_id, error)
     return None
 
 
@@ -190,7 +191,7 @@ def _child_failure(children: list[tuple[str, Any]], step_id: int, error: Excepti
 
 def _fan_out(
     context: df.DurableOrchestrationContext,
-    step_ref: dict[str, Any],
+    ref: StepRef,
     count: int,
     max_parallelism: int | None,
     plan: Plan,
@@ -199,7 +200,7 @@ def _fan_out(
     """One sub-orchestration per lane (bounded parallelism) or per batch (unbounded; big steps
     hand their batches' targets to the activities in chunks, marked ``local`` when they are
     all SQLite files on the host), each with its instance id."""
-    execution_id, step_id = step_ref["job_execution_id"], step_ref["step_id"]
+    execution_id, step_id = ref.job_execution_id, ref.step_id
     if max_parallelism:
         lanes = min(int(max_parallelism), count)
         lane_ids = [names.lane_instance_id(execution_id, step_id, lane) for lane in range(lanes)]
@@ -208,19 +209,18 @@ def _fan_out(
                 instance_id,
                 context.call_sub_orchestrator(
                     names.STEP_LANE,
-                    {**step_ref, "next": lane, "stride": lanes, "stop": count, "attempt": 1},
+                    {**ref.to_json(), "next": lane, "stride": lanes, "stop": count, "attempt": 1},
                     instance_id,
                 ),
             )
             for lane, instance_id in enumerate(lane_ids)
         ]
-    batch_size = max(1, int(plan.get("batch_size", 100)))
     chunk = 1
-    if count >= int(plan.get("chunk_from", 0)):
-        chunk = int(plan.get("local_chunk_size" if local else "chunk_size", 1))
+    if count >= plan.chunk_from:
+        chunk = plan.local_chunk_size if local else plan.chunk_size
     batch_ids = [
         names.batch_instance_id(execution_id, step_id, batch)
-        for batch in range(math.ceil(count / batch_size))
+        for batch in range(math.ceil(count / plan.batch_size))
     ]
     return [
         (
@@ -228,9 +228,9 @@ def _fan_out(
             context.call_sub_orchestrator(
                 names.STEP_BATCH,
                 {
-                    **step_ref,
-                    "start": batch * batch_size,
-                    "stop": min(count, (batch + 1) * batch_size),
+                    **ref.to_json(),
+                    "start": batch * plan.batch_size,
+                    "stop": min(count, (batch + 1) * plan.batch_size),
                     "chunk": chunk,
                     **({"local": True} if local and chunk > 1 else {}),
                 },

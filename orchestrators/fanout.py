@@ -6,14 +6,14 @@
   after the other in turns of a transaction each (an activity costs the engine more than an
   attempt costs SQL Fleet; a slow target then delays the rest of its chunk, never more). A
   target that fails and may retry does not wait for its slower neighbours: ``run_target``
-  starts a *retry lane* for it at once, an orchestration of its own
-  (``names.retry_instance_id``), which waits exactly the target's backoff on a durable timer,
-  retries in line and finally raises ``step_settled`` on the job execution (through the
-  ``settle_target`` activity) when it was the step's last active target.
-- ``step_lane`` (a child of the job execution, or a retry lane): ordinals ``next, next+stride,
-  ...`` one after the other with retries in line; ``max_parallelism`` lanes bound a step's
-  concurrency. Lanes continue as new every ``LANE_CHUNK`` targets so that no history grows
-  without bound.
+  starts a *retry lane* for it at once.
+- ``target_retry`` (a retry lane, ``names.retry_instance_id``: an orchestration of its own, not
+  a child): waits exactly the target's backoff on a durable timer, retries in line and finally
+  raises ``step_settled`` on the job execution (through the ``settle_target`` activity) when
+  it was the step's last active target. The execution's own small steps start them too.
+- ``step_lane`` (a child of the job execution): ordinals ``next, next+stride, ...`` one after
+  the other with retries in line; ``max_parallelism`` lanes bound a step's concurrency. Lanes
+  continue as new every ``LANE_CHUNK`` targets so that no history grows without bound.
 
 Every action sequence here is either one task or one ``task_all`` of new tasks (or a timer raced
 against the cancel event, where the timer is cancelled when it loses): the Durable Functions
@@ -105,9 +105,26 @@ def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
 
 
 @bp.orchestration_trigger(context_name="context")
+def target_retry(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    """A retry lane: input ``{job_execution_id, step_id, ordinal, attempt, not_before}``; the
+    target's next attempts, each after its delay, then ``settle_target``."""
+    job = read_input(context)
+    outcome = yield from _retry_lane(
+        context,
+        _CancelWaiter(context),
+        _step_ref(job),
+        int(job["ordinal"]),
+        int(job.get("attempt", 2)),
+        job.get("not_before"),
+    )
+    return outcome
+
+
+@bp.orchestration_trigger(context_name="context")
 def step_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, step_id, next, stride, stop, attempt, not_before?,
-    retry_lane?}``; a retry lane (``retry_lane`` true) handles the one target ``next``."""
+    """Input ``{job_execution_id, step_id, next, stride, stop, attempt, not_before?}``: ordinals
+    ``next, next + stride, ...`` one after the other, retries in line. (A document with
+    ``retry_lane`` is a retry lane an older version started here: it runs as ``target_retry``.)"""
     job = read_input(context)
     ref = _step_ref(job)
     ordinal, stride, stop = int(job["next"]), int(job["stride"]), int(job["stop"])
@@ -189,8 +206,7 @@ def _retry_lane(
         if not canceled:
             finished = yield from _run_target(context, waiter, ref, ordinal, attempt, not_before)
         if isinstance(finished, _Deferred):  # no target slot yet: wait in a new history
-            lane = {"next": ordinal, "stride": 1, "stop": ordinal + 1, "retry_lane": True}
-            context.continue_as_new({**ref, **lane, **finished._asdict()})
+            context.continue_as_new(retry_input(ref, ordinal, *finished))
             return "deferred"
         if not finished:
             yield from _cancel_rest(context, ref, ordinal, 1, ordinal + 1)
@@ -201,6 +217,13 @@ def _retry_lane(
         names.SETTLE_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "error": error}
     )
     return outcome
+
+
+def retry_input(
+    ref: dict[str, Any], ordinal: int, attempt: int, not_before: str | None
+) -> dict[str, Any]:
+    """The input of a ``target_retry`` orchestration."""
+    return {**ref, "ordinal": ordinal, "attempt": attempt, "not_before": not_before}
 
 
 class _CancelWaiter:

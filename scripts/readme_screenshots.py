@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 
-from sqlfleet.demo import make_sqlite_server  # noqa: E402
+from sqlfleet.cli.demo import make_sqlite_server  # noqa: E402
 from tests.jobs.fleet import sqlite_folder_member  # noqa: E402
 from tests.jobs.host import JobsHost  # noqa: E402
 from tests.ui.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402

@@ -1,10 +1,11 @@
 """Engine dialects: every SQL text and ODBC detail that differs between target engines (no I/O).
 
 One class per engine (``sqlserver``, ``postgresql``, ``mysql``, ``sqlite``) knows its ODBC
-connection string, identifier quoting, how a server lists its databases, how a script splits into
-what the driver can execute, and the DDL/DML of a step's output table. ``sqlfleet.odbc`` is the
-only module that runs any of it; script text itself is ``sqlfleet.scripts``. Identifiers are
-always quoted here; user values travel as bind parameters, never inside SQL text.
+connection string (sqlserver and mysql; PostgreSQL and SQLite are not reached through ODBC),
+identifier quoting, how a server lists its databases, how a script splits into what the driver
+can execute, and the DDL/DML of a step's output table. ``sqlfleet.odbc`` runs it, with
+``sqlfleet.postgres`` and ``sqlfleet.sqlitefiles``; script text itself is ``sqlfleet.scripts``.
+Identifiers are always quoted here; user values travel as bind parameters, never inside SQL text.
 """
 
 from __future__ import annotations
@@ -116,7 +117,6 @@ class Dialect:
     listing_database: ClassVar[str | None] = None
     max_identifier_length: ClassVar[int] = 128
     quotes: ClassVar[tuple[str, str]] = ('"', '"')
-    braces_everywhere: ClassVar[bool] = True  # the driver unescapes {...} in every value
     trims_values: ClassVar[bool] = False
     takes_access_tokens: ClassVar[bool] = False
     extra_options: ClassVar[tuple[tuple[str, str], ...]] = ()
@@ -203,18 +203,8 @@ class Dialect:
                 f"{field} that starts or ends with a space cannot be used with {self.engine}",
             )
         special = any(char in value for char in ";{}") or value != value.strip() or not value
-        if self.braces_everywhere or key == "PWD":
-            if always or special:
-                return "{" + value.replace("}", "}}") + "}"
-            return value
-        if special:
-            # Only the password is unescaped by this driver; braces would reach the server.
-            shown = "" if key == "PWD" else f" ({value!r})"
-            raise ValidationFailed(
-                field,
-                f"the {self.default_driver} ODBC driver cannot take ';', '{{', '}}', an empty "
-                f"value or surrounding spaces in {key}{shown}",
-            )
+        if always or special:
+            return "{" + value.replace("}", "}}") + "}"
         return value
 
     def list_databases_query(self, pool: str | None = None) -> Query:
@@ -347,29 +337,38 @@ class SqlServerDialect(Dialect):
 
 
 class PostgresDialect(Dialect):
-    """PostgreSQL through psqlODBC ("PostgreSQL Unicode")."""
+    """PostgreSQL, through psycopg 3 (libpq), never ODBC: ``sqlfleet.postgres`` says why, and
+    connects (libpq takes every value as is, so this dialect has no connection string)."""
 
     engine = "postgresql"
-    default_driver = "PostgreSQL Unicode"
+    default_driver = "psycopg"
     default_port = 5432
     default_schema = "public"
     listing_database = "postgres"
     max_identifier_length = 63
-    braces_everywhere = False  # psqlODBC removes braces only around PWD
-    extra_options = (("BoolsAsChar", "0"),)  # booleans come back as bool, not '1'/'0'
-
-    def wait_options(self, connect_seconds: int, read_seconds: int) -> list[tuple[str, str]]:
-        # psqlODBC passes the login timeout on as libpq's connect_timeout (the handshake
-        # too); reads have no bound in libpq, so TCP keepalives find a peer that is gone
-        # (a server that answers nothing is cancelled by the watchdog, or left behind).
-        return [("KeepaliveTime", "30"), ("KeepaliveInterval", "10")]
-
     internal_execution_id_type = "uuid"
     types = {
         "boolean": "boolean", "integer": "bigint", "float": "double precision", "text": "text",
         "binary": "bytea", "datetime": "timestamp(6)", "date": "date", "time": "time(6)",
         "uuid": "uuid",
     }  # fmt: skip
+
+    def connection_string(
+        self,
+        server: str,
+        port: int | None,
+        database: str | None,
+        *,
+        driver: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        access_token: bool = False,
+        waits: tuple[int, int] | None = None,
+    ) -> ConnectionString:
+        raise Unsupported(
+            "ODBC connections to PostgreSQL targets",
+            hint="sqlfleet.postgres connects with psycopg (libpq)",
+        )
 
     def list_databases_query(self, pool: str | None = None) -> Query:
         _no_pools(self.engine, pool)
@@ -383,6 +382,14 @@ class PostgresDialect(Dialect):
         if column.kind == "decimal":
             return _decimal_type("numeric", column, 1000, "numeric")
         return super().column_type(column)
+
+    def insert_output(self, table: OutputTable, columns: Sequence[ColumnSpec]) -> str:
+        # PostgreSQL's own placeholders ($1, $2...; psycopg's RawCursor): a '%' or '?' in a
+        # quoted name stays part of the name.
+        text = super().insert_output(table, columns)
+        head, values = text.rsplit(" VALUES (", 1)
+        marks = ", ".join(f"${n}" for n in range(1, values.count("?") + 1))
+        return f"{head} VALUES ({marks})"
 
 
 class MySqlDialect(Dialect):

@@ -1,5 +1,6 @@
 """Every conversation with a target database: through pyodbc (the project's only pyodbc user),
-except SQLite files, which ``sqlfleet.sqlitefiles`` opens with Python's ``sqlite3`` (it says why).
+except SQLite files, which ``sqlfleet.sqlitefiles`` opens with Python's ``sqlite3``, and
+PostgreSQL targets, which ``sqlfleet.postgres`` reaches with psycopg (each says why).
 
 - ``connect``: a connection to one target, signed in with a ``ConnectionAuth`` (a context
   manager: it closes the connection the way the driver needs).
@@ -9,7 +10,7 @@ except SQLite files, which ``sqlfleet.sqlitefiles`` opens with Python's ``sqlite
 - ``write_output``: a first result set into the step's output table (created when missing).
 
 What each driver reports as messages: SQL Server PRINT and RAISERROR ≤ 10 (``cursor.messages``);
-PostgreSQL ``RAISE NOTICE``/``WARNING`` (psqlODBC joins the notices of one call with ';');
+PostgreSQL ``RAISE NOTICE``/``WARNING`` (libpq's notices, one by one);
 MariaDB/MySQL have no messages, so their warnings and notes (``SHOW WARNINGS``, which covers the
 last statement only) stand in; SQLite has none. Values in rows are JSON-safe
 (``sqlfleet.values``).
@@ -93,18 +94,6 @@ _SQL_SS_TIMESTAMPOFFSET = -155  # SQL Server datetimeoffset, which pyodbc cannot
 # "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]" and "[ma-3.1.15][10.11.19-MariaDB]".
 _VENDOR_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")
 _ODBC_FUNCTION_SUFFIX = re.compile(r"\s*\(SQL\w+\)\s*$")
-# psqlODBC hands the notices of one call over as one text, joined with ';' and cut in pieces.
-_POSTGRES_NOTICE_BREAK = re.compile(r";(?=(?:DEBUG|LOG|INFO|NOTICE|WARNING): )")
-# psqlODBC reports every failed connection as 08001, a refused sign-in too; the server's FATAL
-# text tells them apart, and a refused sign-in must not be retried with the same secret.
-_POSTGRES_REFUSED_SIGN_IN = (
-    (re.compile(r"FATAL:\s+password authentication failed"), "28P01"),
-    (re.compile(r'FATAL:\s+(?:role ".*" does not exist|no pg_hba\.conf entry)'), "28000"),
-    (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
-    # Not a sign-in, but as permanent: a database that does not exist, or no CONNECT on it.
-    (re.compile(r'FATAL:\s+database ".*" does not exist'), "3D000"),
-    (re.compile(r"FATAL:\s+permission denied for database"), "42501"),
-)
 
 # MariaDB Connector/C reads <MARIADB_HOME>/my.cnf when a connection string says USE_MYCNF=1, as
 # every mysql one does (sqlfleet.engines.MySqlDialect): that file switches LOAD DATA LOCAL
@@ -175,6 +164,12 @@ def list_databases(
     query = dialect.list_databases_query(pool)
 
     def listing() -> list[str]:
+        if dialect.engine == "postgresql":
+            from sqlfleet import postgres  # psycopg, not psqlODBC (sqlfleet.postgres says why)
+
+            return postgres.list_databases(
+                member.server_name, member.port, query, auth, timeout, where
+            )
         connection = _open(
             dialect.engine, member.server_name, member.port, None, auth, driver, timeout
         )
@@ -230,6 +225,12 @@ def run_script(
     started = time.monotonic()
 
     def converse() -> ScriptOutcome:
+        if dialect_for(target.engine).engine == "postgresql":
+            from sqlfleet import postgres  # psycopg, not psqlODBC (sqlfleet.postgres says why)
+
+            return postgres.run_on_server(
+                target, auth, script, timeout_seconds, max_rows, variables, cancel
+            )
         return _run_on_server(
             target, auth, script, timeout_seconds, max_rows, variables, driver, cancel
         )
@@ -356,6 +357,10 @@ def write_output(
     ]
 
     def writing() -> int:
+        if dialect.engine == "postgresql":
+            from sqlfleet import postgres  # psycopg, not psqlODBC (sqlfleet.postgres says why)
+
+            return postgres.write_rows(target, auth, table, specs, values, timeout_seconds, where)
         connection = _open(
             dialect.engine,
             target.server,
@@ -533,9 +538,6 @@ def _add_messages(
     then says how many were dropped, in the line the job database keeps last), each with its
     severity, SQLSTATE and number where the driver gives them (``message_details``)."""
     found = [(str(prefix), _VENDOR_PREFIX.sub("", str(text))) for prefix, text in messages]
-    if engine == "postgresql" and found:
-        joined = "".join(text for _prefix, text in found)
-        found = [("", t) for t in _POSTGRES_NOTICE_BREAK.split(joined) if t]
     room = max(0, MAX_MESSAGES - 1 - len(outcome.messages))
     for prefix, text in found[:room]:
         outcome.messages.append(text[:MAX_MESSAGE_CHARS])
@@ -605,7 +607,4 @@ def _error_text(error: pyodbc.Error, auth: ConnectionAuth) -> tuple[str, str | N
     sqlstate = str(args[0]) if len(args) > 1 else None
     text = str(args[1] if len(args) > 1 else args[0] if args else error)
     text = _ODBC_FUNCTION_SUFFIX.sub("", _VENDOR_PREFIX.sub("", text)).strip()
-    if sqlstate == "08001":
-        refused = (state for pattern, state in _POSTGRES_REFUSED_SIGN_IN if pattern.search(text))
-        sqlstate = next(refused, sqlstate)
     return str(redact(text, auth.secrets)), sqlstate

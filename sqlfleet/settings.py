@@ -12,13 +12,13 @@
 | SQLFLEET_TARGET_ACTIVITY_SLOTS | 24 (of host.json's 32 activity slots; one execution takes 3/4) |
 | SQLFLEET_SQLITE_ROOTS | none: no SQLite target anywhere (``os.pathsep``-separated folders) |
 | SQLFLEET_ODBC_DRIVER_SQLSERVER | ``ODBC Driver 18 for SQL Server`` |
-| SQLFLEET_ODBC_DRIVER_POSTGRESQL | ``PostgreSQL Unicode`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
 | SQLFLEET_READ_ONLY_KEYS | none (every function key may act) |
 | SQLFLEET_PROMETHEUS_METRICS | off (``true``: Prometheus text at ``/api/metrics``) |
 
-SQLite files are not reached through ODBC (``sqlfleet.sqlitefiles`` says why), so there is no
-driver setting for them.
+SQLite files are not reached through ODBC (``sqlfleet.sqlitefiles`` says why), nor PostgreSQL
+targets (psycopg, ``sqlfleet.postgres`` says why), so there is no driver setting for them;
+``SQLFLEET_ODBC_DRIVER_POSTGRESQL`` is no longer read.
 
 One setting of the Python worker matters too: ``PYTHON_THREADPOOL_THREAD_COUNT``. Every plain
 (non-async) Function runs in the worker's thread pool, which has ``min(32, cores + 4)`` threads
@@ -53,7 +53,6 @@ WATCH_POLL_MS = "SQLFLEET_WATCH_POLL_MS"
 PROMETHEUS_METRICS = "SQLFLEET_PROMETHEUS_METRICS"
 ODBC_DRIVER_SETTINGS = {
     "sqlserver": "SQLFLEET_ODBC_DRIVER_SQLSERVER",
-    "postgresql": "SQLFLEET_ODBC_DRIVER_POSTGRESQL",
     "mysql": "SQLFLEET_ODBC_DRIVER_MYSQL",
 }
 
@@ -67,7 +66,6 @@ DEFAULT_LOCAL_SCRIPT_PROCESSES = os.cpu_count() or 1
 DEFAULT_TARGET_ACTIVITY_SLOTS = 24
 DEFAULT_ODBC_DRIVERS = {
     "sqlserver": "ODBC Driver 18 for SQL Server",
-    "postgresql": "PostgreSQL Unicode",
     "mysql": "MariaDB Unicode",
 }
 WORKER_THREADS = "PYTHON_THREADPOOL_THREAD_COUNT"
@@ -109,8 +107,8 @@ class Settings:
     watch_poll_ms: int = DEFAULT_WATCH_POLL_MS
 
     def odbc_driver(self, engine: str) -> str | None:
-        """The ODBC driver name configured for ``engine`` (sqlserver, postgresql, mysql);
-        None for sqlite, which is not reached through ODBC."""
+        """The ODBC driver name configured for ``engine`` (sqlserver, mysql); None for sqlite
+        and postgresql, which are not reached through ODBC."""
         return self.odbc_drivers.get(engine)
 
 

@@ -34,6 +34,18 @@ def imported_packages(path: Path) -> set[str]:
     return found
 
 
+def imported_modules(path: Path) -> set[str]:
+    """The full names of the modules a module imports (``from a.b import c`` gives ``a.b``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_a_package_imports_none_of_the_layers_it_must_not(package: str) -> None:
     breaches = {
@@ -42,6 +54,20 @@ def test_a_package_imports_none_of_the_layers_it_must_not(package: str) -> None:
         if "migrations" not in path.parts
     }
     assert {path: names for path, names in breaches.items() if names} == {}
+
+
+def test_the_library_never_imports_its_command_line() -> None:
+    """``sqlfleet.cli`` (the CLI, the demo) builds on the library, never the other way."""
+    breaches = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "sqlfleet").rglob("*.py"))
+        if "cli" not in path.relative_to(ROOT / "sqlfleet").parts[:1]
+        and any(
+            name == "sqlfleet.cli" or name.startswith("sqlfleet.cli.")
+            for name in imported_modules(path)
+        )
+    ]
+    assert breaches == []
 
 
 def test_the_check_sees_imports() -> None:

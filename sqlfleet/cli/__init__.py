@@ -43,7 +43,7 @@ examples:
 # them. A command line that names one imports only its module, so the CLI starts fast.
 COMMAND_MODULES = {
     "serve": "serve",
-    "demo": "sqlfleet.demo",
+    "demo": "demo",
     "apply": "apply",
     "export": "export",
     **dict.fromkeys(("start", "get", "stop", "remove", "executions"), "executions"),

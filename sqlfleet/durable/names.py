@@ -7,6 +7,8 @@ Instance ids are deterministic so that the API can reach every orchestration of 
 JOB_EXECUTION = "job_execution"
 STEP_BATCH = "step_batch"
 STEP_LANE = "step_lane"
+# The retries of one target of a step without a parallelism bound (its "retry lane").
+TARGET_RETRY = "target_retry"
 JOB_SCHEDULE = "job_schedule"
 DELIVER_NOTIFICATION_ORCHESTRATION = "notification_delivery"
 

@@ -1,7 +1,7 @@
 """Hostile names that the API stores verbatim are quoted safely when a job really runs.
 
 A job runs ``SELECT 7 AS seven`` on a database whose name holds quotes, ``--``, ``]`` and more,
-on real PostgreSQL, MariaDB and SQLite servers through ODBC, and sends its result set to an
+on real PostgreSQL (psycopg), MariaDB (ODBC) and SQLite servers, and sends its result set to an
 output table (in a schema) whose names attack too. Afterwards the target holds exactly what it
 held before plus the intended, correctly named output table (and its index): no table dropped,
 no other object made.
@@ -114,29 +114,33 @@ def test_postgresql_quotes_hostile_database_schema_and_table_names(
 
 
 @pytest.mark.postgres
-def test_postgresql_database_name_its_driver_cannot_carry_fails_cleanly(
+def test_postgresql_database_name_with_semicolons_runs_on_that_database_only(
     badinput_host: JobsHost, pg: PostgresFleet
 ) -> None:
-    """psqlODBC cannot take ';' in a connection-string value: the target fails with a message
-    that says so, and nothing runs anywhere."""
+    """libpq (psycopg) carries ';' in a database name, which psqlODBC could not: the job runs
+    on exactly that database, and '%', '?' and '$1' in the output table's name stay a name."""
     database = pg.create_database(hostile("bi;DROP DATABASE postgres;"))
     before = _pg_relations(pg, database)
     group = unique("pg-semicolon")
     put(badinput_host, "target-groups", group, {"members": [pg.database_member(database)]})
+    table = "out %s ? $1 %%"
     output = {
         "engine": "postgresql",
         "server_name": pg.address.host,
         "port": pg.address.port,
         "database_name": database,
-        "table_name": "never",
+        "table_name": table,
         "credential_name": "pg-injection",
     }
 
     execution, targets = run_job(badinput_host, group, output, "pg-injection")
 
-    assert execution["lifecycle"] == "Failed", execution
-    assert "';'" in (targets[0]["last_message"] or ""), targets
-    assert _pg_relations(pg, database) == before
+    assert execution["lifecycle"] == "Succeeded", (execution, targets)
+    assert [t["target_database_name"] for t in targets] == [database]
+    added = _pg_relations(pg, database) - before
+    assert {(n, r) for n, r, kind in added if kind == "r"} == {("public", table)}, added
+    # pg.rows binds parameters, so its own '%' must be doubled.
+    assert pg.rows(database, 'SELECT seven FROM public."out %%s ? $1 %%%%"') == [(7,)]
     assert pg.rows("postgres", "SELECT 1 FROM pg_database WHERE datname = 'postgres'") == [(1,)]
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from sqlfleet.cli import main
+from sqlfleet.cli.demo import make_sqlite_server
 from sqlfleet.cli.serve import LocalHost
-from sqlfleet.demo import make_sqlite_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SQLFLEET = str(Path(sys.executable).with_name("sqlfleet"))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from sqlfleet.cli.demo import drop_postgres_databases, make_sqlite_server
 from sqlfleet.cli.serve import LocalHost
-from sqlfleet.demo import drop_postgres_databases, make_sqlite_server
 from sqlfleet.fleetfile import parse_fleet
 from tests.cli.conftest import ROOT, SQLFLEET, start_host, subprocess_environment
 from tests.support.servers import answers, wait_until

@@ -13,8 +13,8 @@ from cryptography.fernet import Fernet
 
 from deploy import credential_key
 from sqlfleet.alerts import FAILED_TARGETS_PREFIX
+from sqlfleet.cli.demo import make_sqlite_server
 from sqlfleet.cli.serve import LocalHost
-from sqlfleet.demo import make_sqlite_server
 from tests.cli.conftest import Cli, start_host
 from tests.deployment.bicep import text
 

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from deploy.stage_app import APP_PACKAGES, MARKER, PROFILES, StageError, main, stage
 from sqlfleet.cli import main as sqlfleet
-from sqlfleet.demo import make_sqlite_server
+from sqlfleet.cli.demo import make_sqlite_server
 from sqlfleet.settings import host_app_settings
 from tests.devhost.host.hostproc import HostProcess
 

@@ -204,20 +204,18 @@ def test_sqlserver_connection_strings():
     )
 
 
-def test_postgres_connection_string_braces_only_the_password():
-    text = POSTGRES.connection_string(
-        "127.0.0.1", 5432, "db1", user="postgres", password="a+b%20c", driver="PostgreSQL ANSI"
+def test_postgresql_has_no_odbc_connection_string():
+    # sqlfleet.postgres connects with psycopg (libpq), which takes every value as it is.
+    with pytest.raises(Unsupported) as refused:
+        POSTGRES.connection_string("127.0.0.1", 5432, "db1", user="postgres", password="p")
+    assert "ODBC connections to PostgreSQL targets" in refused.value.message
+
+
+def test_postgresql_output_rows_use_server_side_placeholders():
+    table = OutputTable("out %s ? $1", "s")
+    assert POSTGRES.insert_output(table, COLUMNS[:2]) == (
+        'INSERT INTO "s"."out %s ? $1" ("id", "name", "internal_execution_id") VALUES ($1, $2, $3)'
     )
-    # psqlODBC URL-decodes a bare PWD ('+' becomes a space); braces keep it verbatim.
-    assert text.secret_text() == (
-        "Driver={PostgreSQL ANSI};Server=127.0.0.1;Port=5432;Database=db1;UID=postgres;"
-        "PWD={a+b%20c};BoolsAsChar=0"
-    )
-    with pytest.raises(ValidationFailed) as caught:
-        POSTGRES.connection_string("h", None, "we;ird", user="u")
-    assert caught.value.field == "database"
-    with pytest.raises(Unsupported):
-        POSTGRES.connection_string("h", None, "db", access_token=True)
 
 
 def test_mysql_and_sqlite_connection_strings():
@@ -242,11 +240,6 @@ def test_connection_strings_bound_the_drivers_waits():
     assert MYSQL.connection_string("h", 3306, "d", user="u", waits=(7, 65)).secret_text() == (
         "Driver={MariaDB Unicode};Server=h;Port=3306;Database=d;UID=u;OPTION=67108864;"
         "NOLOCALINFILE=1;USE_MYCNF=1;CONN_TIMEOUT=7;READ_TIMEOUT=65;WRITE_TIMEOUT=65"
-    )
-    assert (
-        POSTGRES.connection_string("h", None, "d", waits=(7, 65))
-        .secret_text()
-        .endswith(";BoolsAsChar=0;KeepaliveTime=30;KeepaliveInterval=10")
     )
     # ODBC Driver 18 takes both as connection attributes (sqlfleet.odbc sets them).
     plain = SQLSERVER.connection_string("h", None, "d")
@@ -332,21 +325,4 @@ def test_the_exact_sqlserver_string_for_hostile_names():
     )
     assert [key for key, _ in odbc_pairs(text)] == [
         "Driver", "Server", "Database", "UID", "PWD", "Encrypt",
-    ]  # fmt: skip
-
-
-@pytest.mark.parametrize("hostile", [h for h in SMUGGLING if ";" in h or "{" in h or "}" in h])
-def test_postgresql_refuses_what_psqlodbc_cannot_quote_and_braces_the_password(hostile):
-    for field, call in [
-        ("server", lambda: POSTGRES.connection_string(hostile, None, "d", user="u")),
-        ("database", lambda: POSTGRES.connection_string("h", None, hostile, user="u")),
-        ("user", lambda: POSTGRES.connection_string("h", None, "d", user=hostile)),
-    ]:
-        with pytest.raises(ValidationFailed) as caught:
-            call()
-        assert caught.value.field == field
-    text = POSTGRES.connection_string("h", 5432, "d", user="u", password=hostile).secret_text()
-    assert dict(odbc_pairs(text))["PWD"] == hostile
-    assert [key for key, _ in odbc_pairs(text)] == [
-        "Driver", "Server", "Port", "Database", "UID", "PWD", "BoolsAsChar",
     ]  # fmt: skip

@@ -1,8 +1,11 @@
-"""sqlfleet.odbc against a real PostgreSQL through psqlODBC."""
+"""sqlfleet.odbc against a real PostgreSQL (through psycopg, sqlfleet.postgres)."""
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import threading
 import uuid
 from types import SimpleNamespace
 
@@ -216,3 +219,109 @@ def test_unreachable_server_and_missing_database(postgres_server, auth):
     with pytest.raises(TargetError) as caught:
         list_databases(member, secret)
     assert "pw-SECRET-123" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "x' host=192.0.2.1 dbname='y",  # would add keywords if libpq took it as a conninfo
+        "postgresql://192.0.2.1:1/x",  # ... or a URI
+        "x;Driver={evil};DSN=evil",  # what psqlODBC had to refuse
+    ],
+)
+def test_a_database_name_is_only_a_name(postgres_server, auth, hostile):
+    outcome = run_script(
+        target(postgres_server, hostile), auth, "SELECT 1", timeout_seconds=10, max_rows=1
+    )
+    # The machine's server was asked for that database, verbatim, and nothing else was tried.
+    assert f'database "{hostile}" does not exist' in outcome.error, outcome.error
+    assert outcome.sqlstate == "3D000"  # not 08001: it fails at once (sqlfleet.errorclasses)
+    assert outcome.elapsed_seconds < 5
+
+
+def test_a_notice_flood_keeps_the_first_ones_and_counts_every_other(
+    postgres_server, databases, auth
+):
+    flood = "DO $$ BEGIN FOR i IN 1..5000 LOOP RAISE NOTICE 'n%', i; END LOOP; END $$; SELECT 1"
+    outcome = run_script(
+        target(postgres_server, databases[0]), auth, flood, timeout_seconds=30, max_rows=1
+    )
+    assert outcome.succeeded, outcome.error
+    assert outcome.messages[:2] == ["NOTICE: n1", "NOTICE: n2"]
+    assert outcome.messages[998:] == ["NOTICE: n999", "... 4001 more message(s) not kept"]
+    assert outcome.messages_dropped == 4001
+    assert outcome.rows == [[1]]
+
+
+def test_values_python_cannot_hold_come_back_as_the_server_s_text(postgres_server, databases, auth):
+    outcome = run_script(
+        target(postgres_server, databases[0]),
+        auth,
+        "SELECT 'infinity'::date AS d, '-infinity'::timestamp AS t, '24:00'::time AS e, "
+        "'0044-03-15 BC'::date AS bc, '{\"a\": [1, 2]}'::jsonb AS j, ARRAY[1, 2] AS a, "
+        "INTERVAL '1 day 2 hours' AS i, 12.5::money AS m, "
+        "TIMESTAMPTZ '2024-01-02 03:04:05+00' AS tz",
+        timeout_seconds=30,
+        max_rows=1,
+    )
+    assert outcome.succeeded, outcome.error
+    assert [c.kind for c in outcome.columns] == [
+        "date", "datetime", "time", "date", "text", "text", "text", "float", "datetime",
+    ]  # fmt: skip
+    assert outcome.rows == [
+        ["infinity", "-infinity", "24:00:00", "0044-03-15 BC", '{"a": [1, 2]}', "{1,2}",
+         "1 day 02:00:00", 12.5, "2024-01-02T03:04:05"],
+    ]  # fmt: skip
+
+
+class PasswordAsker:
+    """A TCP peer that speaks just enough of PostgreSQL's protocol to ask for a clear-text
+    password, and keeps what it is sent (None: the client sent none)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received: list[bytes | None] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection, self.listener:
+            connection.settimeout(10)
+            while True:
+                (length,) = struct.unpack("!i", connection.recv(4, socket.MSG_WAITALL))
+                body = connection.recv(length - 4, socket.MSG_WAITALL)
+                if body[:4] in (struct.pack("!i", 80877103), struct.pack("!i", 80877104)):
+                    connection.sendall(b"N")  # no TLS, no GSS encryption
+                    continue
+                break
+            connection.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
+            kind = connection.recv(1)
+            if kind != b"p":
+                self.received.append(None)
+                return
+            (length,) = struct.unpack("!i", connection.recv(4, socket.MSG_WAITALL))
+            self.received.append(connection.recv(length - 4, socket.MSG_WAITALL).rstrip(b"\0"))
+
+
+def test_an_empty_password_never_becomes_the_host_s_stored_one(tmp_path, monkeypatch):
+    # libpq looks a missing password up in PGPASSWORD and a password file (PGPASSFILE,
+    # ~/.pgpass): a credential without one must not sign in with what the host keeps.
+    asker = PasswordAsker()
+    stored = tmp_path / "pgpass"
+    stored.write_text(f"127.0.0.1:{asker.port}:*:*:host-SECRET-pw\n")
+    stored.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(stored))
+    monkeypatch.setenv("PGPASSWORD", "host-SECRET-pw")
+    outcome = run_script(
+        Target("postgresql", "127.0.0.1", asker.port, "db"),
+        ConnectionAuth(user="someone", password=""),
+        "SELECT 1",
+        timeout_seconds=10,
+        max_rows=1,
+    )
+    asker.thread.join(10)
+    assert "no password supplied" in outcome.error, outcome.error
+    assert asker.received in ([], [None])
+    assert "host-SECRET-pw" not in outcome.error

@@ -60,7 +60,7 @@ def test_sqlserver_datetimeoffset_struct():
 @pytest.mark.parametrize(
     ("target", "auth", "expected"),
     [
-        (Target("postgresql", "h", None, "we;ird"), ConnectionAuth("u"), "cannot take ';'"),
+        (Target("postgresql", "h", None, "we\x00ird"), ConnectionAuth("u"), "NUL character"),
         (
             Target("postgresql", "h", None, "db"),
             ConnectionAuth(access_token=b"\x02\x00\x00\x00a\x00"),

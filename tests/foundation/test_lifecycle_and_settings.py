@@ -104,7 +104,7 @@ def test_settings_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.credential_key is None
     assert (settings.max_concurrent_targets, settings.history_retention_days) == (100, 45)
     assert settings.odbc_driver("sqlserver") == "ODBC Driver 18 for SQL Server"
-    assert settings.odbc_driver("postgresql") == "PostgreSQL Unicode"
+    assert settings.odbc_driver("postgresql") is None  # psycopg (libpq), not ODBC
     assert settings.odbc_driver("mysql") == "MariaDB Unicode"
     assert settings.odbc_driver("sqlite") is None  # SQLite files are not reached through ODBC
     assert settings.sqlite_roots == ()

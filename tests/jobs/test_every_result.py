@@ -70,7 +70,8 @@ def test_postgresql_keeps_every_result_set_the_notice_and_row_counts(
     error = outputs["broken"]["error"]
     assert error["sqlstate"] == "42P01" and 'relation "no_such_table"' in error["message"]
     assert error["error_class"] == "permanent"
-    assert error["number"] is None  # PostgreSQL errors have SQLSTATEs; psqlODBC's numbers are not
+    assert error["number"] is None  # PostgreSQL errors have SQLSTATEs, no numbers
+    assert error["line"] == 2  # where the server's position points
 
 
 def test_mariadb_multi_statement_script_and_its_error_line(

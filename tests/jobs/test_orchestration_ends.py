@@ -386,7 +386,12 @@ def test_terminated_retry_lane_fails_its_target_and_lets_the_step_end(
         "the target to wait for its retry",
     )
     lane = f"{execution_id}:s1:t0"
-    assert [i["instanceId"] for i in jobs_host.instances(lane)] == [lane]
+    # The attempt records the wait, then starts the lane: give it that moment.
+    poll(
+        lambda: [i["instanceId"] for i in jobs_host.instances(lane)] == [lane],
+        10,
+        "the target's retry lane to start",
+    )
 
     since = time.monotonic()
     reason = "stray lane"

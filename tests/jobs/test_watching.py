@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sqlfleet.demo import make_sqlite_server
+from sqlfleet.cli.demo import make_sqlite_server
 from tests.jobs.fleet import sqlite_folder_member, unique
 from tests.jobs.host import JobsHost
 

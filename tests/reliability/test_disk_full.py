@@ -171,3 +171,40 @@ def test_an_execution_goes_on_once_a_full_disk_has_room_again(
         assert host.wait_finished(again, 60)["lifecycle"] == "Succeeded"
     finally:
         host.stop()
+
+
+def test_a_start_the_task_hub_refuses_leaves_no_execution_behind(
+    tmp_path: Path, small_disk: Path, credential_key: str
+) -> None:
+    """The job database has room, the task hub has none: the start answers 503 saying the
+    orchestration could not be started, and no ``Created`` execution is left that nothing would
+    ever run (start_job writes the row first, then starts the orchestration)."""
+    fleet = tmp_path / "fleet"
+    make_fleet(fleet)
+    settings = {
+        **host_app_settings(),
+        "SQLFLEET_DATA_DIR": str(tmp_path / "app"),  # the job database: on the big disk
+        "SQLFLEET_CREDENTIAL_KEY": credential_key,
+        "SQLFLEET_SQLITE_ROOTS": str(fleet),
+    }
+    host = HostOnSmallDisk(
+        ROOT, small_disk / "hub", free_port(), settings, log_file=tmp_path / "host.log"
+    )
+    host.launch()
+    try:
+        group = [{"target_type": "server", "engine": "sqlite", "server_name": str(fleet)}]
+        host.put_target_group("hub-full", group)
+        step = {"step_name": "one", "command": "SELECT 1", "target_group_name": "hub-full"}
+        host.put_job("hub-full-job", [step])
+        ballast = fill(small_disk)
+        reply = host.call("POST", "/api/jobs/hub-full-job/start")
+        assert reply.status == 503, reply.text
+        assert "could not be started" in reply.json()["message"], reply.text
+        listed = host.ok("GET", "/api/executions?job_name=hub-full-job")["items"]
+        assert listed == [], listed
+        ballast.unlink()
+        # Room again: the next start runs.
+        again = host.start_job("hub-full-job")
+        assert host.wait_finished(again, 60)["lifecycle"] == "Succeeded"
+    finally:
+        host.stop()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from sqlfleet.demo import make_sqlite_server
+from sqlfleet.cli.demo import make_sqlite_server
 from tests.jobs.fleet import sqlite_folder_member, unique
 from tests.jobs.host import JobsHost, start_with_viewer_key
 

@@ -1,0 +1,287 @@
+"""The messages the orchestrators and activities pass each other, one frozen type each.
+
+Durable Functions carries them as JSON: ``to_json()`` gives the document a function receives and
+``from_json()`` reads it back, field by field (an orchestrator's history may hold documents an
+older version wrote, so a field added later has a default). Activities annotate their input as a
+bare ``dict`` (the Python worker refuses ``dict[str, Any]`` on a binding) and read it here first.
+
+A step's messages all start with its ``StepRef`` fields (``job_execution_id``, ``step_id`` and,
+when the execution is traced, ``traceparent``), flattened into the document as before.
+
+The path of a first attempt: ``begin_execution`` answers a ``Plan`` (with the first step's
+``Expansion``), the execution runs ``TargetRun`` activities (or ``step_batch`` children with a
+``BatchInput``, ``TargetRange`` chunks, or ``step_lane`` lanes with a ``LaneInput``), each
+answering an ``AttemptAnswer``; a target that must retry gets a ``target_retry`` orchestration
+(``RetryInput``); ``finish_step`` takes a ``StepEnd`` and answers a ``StepOutcome``, which holds
+the ``ExecutionEnd`` when the step ended the execution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRef:
+    """Which step of which execution, and the step's span in the execution's trace."""
+
+    job_execution_id: str
+    step_id: int
+    traceparent: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"job_execution_id": self.job_execution_id,
+                                    "step_id": self.step_id}  # fmt: skip
+        if self.traceparent:
+            document["traceparent"] = self.traceparent
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StepRef:
+        return cls(
+            str(document["job_execution_id"]),
+            int(document["step_id"]),
+            document.get("traceparent") or None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Expansion:
+    """``expand_step``'s answer: how many targets the step has, whether all are SQLite files of
+    this host (``local``), and whether expanding failed (the step has ended Failed)."""
+
+    targets: int
+    local: bool = False
+    failed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"targets": self.targets}
+        if self.local:
+            document["local"] = True
+        if self.failed:
+            document["failed"] = True
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Expansion:
+        return cls(
+            int(document.get("targets", 0)),
+            bool(document.get("local")),
+            bool(document.get("failed")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedStep:
+    step_id: int
+    max_parallelism: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """``begin_execution``'s answer: the steps in order, how their targets are spread over
+    activities, and the first step's expansion (None from an older version: expand it)."""
+
+    steps: tuple[PlannedStep, ...]
+    batch_size: int = 100
+    chunk_size: int = 10
+    local_chunk_size: int = 100
+    chunk_from: int = 500
+    first: Expansion | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "chunk_size": self.chunk_size,
+            "local_chunk_size": self.local_chunk_size,
+            "chunk_from": self.chunk_from,
+            "steps": [dataclasses.asdict(step) for step in self.steps],
+        }
+        if self.first is not None:
+            document["first"] = self.first.to_json()
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Plan:
+        first = document.get("first")
+        return cls(
+            steps=tuple(
+                PlannedStep(int(step["step_id"]), _optional_int(step.get("max_parallelism")))
+                for step in document["steps"]
+            ),
+            batch_size=max(1, int(document.get("batch_size", 100))),
+            chunk_size=max(1, int(document.get("chunk_size", 10))),
+            local_chunk_size=max(1, int(document.get("local_chunk_size", 100))),
+            chunk_from=int(document.get("chunk_from", 500)),
+            first=None if first is None else Expansion.from_json(first),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetRun:
+    """``run_target``'s input: one attempt of one target. With ``retry_lane`` the activity
+    starts the target's retry orchestration itself when the attempt must be retried."""
+
+    step: StepRef
+    ordinal: int
+    attempt: int = 1
+    retry_lane: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        document = {**self.step.to_json(), "ordinal": self.ordinal, "attempt": self.attempt}
+        if self.retry_lane:
+            document["retry_lane"] = True
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> TargetRun:
+        return cls(
+            StepRef.from_json(document),
+            int(document["ordinal"]),
+            int(document.get("attempt", 1)),
+            bool(document.get("retry_lane")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptAnswer:
+    """``run_target``'s answer: how the attempt ended; ``retry_at`` (ISO time) when the target
+    waits for a retry, ``canceled`` when the execution was cancelled, ``deferred`` when no
+    target slot was free and nothing ran (ask again at ``retry_at``)."""
+
+    lifecycle: str | None
+    attempt: int
+    retry_at: str | None = None
+    canceled: bool = False
+    deferred: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"lifecycle": self.lifecycle, "attempt": self.attempt}
+        if self.retry_at:
+            document["retry_at"] = self.retry_at
+        if self.canceled:
+            document["canceled"] = True
+        if self.deferred:
+            document["deferred"] = True
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> AttemptAnswer:
+        return cls(
+            document.get("lifecycle"),
+            int(document.get("attempt", 0)),
+            document.get("retry_at") or None,
+            bool(document.get("canceled")),
+            bool(document.get("deferred")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetRange:
+    """``run_targets``' input: first attempts of ordinals ``start..stop-1`` in turns."""
+
+    step: StepRef
+    start: int
+    stop: int
+    local: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        document = {**self.step.to_json(), "start": self.start, "stop": self.stop}
+        if self.local:
+            document["local"] = True
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> TargetRange:
+        return cls(
+            StepRef.from_json(document),
+            int(document["start"]),
+            int(document["stop"]),
+            bool(document.get("local")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class StepEnd:
+    """``finish_step``'s input: the step, why it could not finish (``error``: a child or an
+    activity failed), and whether it is the ``last`` step; the execution then ends with it,
+    with ``execution_error`` (the last such error of any step) as its message."""
+
+    step: StepRef
+    error: str | None = None
+    last: bool = False
+    execution_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = self.step.to_json()
+        if self.error is not None:
+            document["error"] = self.error
+        document["last"] = self.last
+        document["execution_error"] = self.execution_error
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StepEnd:
+        return cls(
+            StepRef.from_json(document),
+            document.get("error") or None,
+            bool(document.get("last")),
+            document.get("execution_error") or None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionEnd:
+    """How an execution ended (``finish_execution``, ``end_execution``, a last ``finish_step``);
+    also the job execution orchestration's output."""
+
+    job_execution_id: str
+    lifecycle: str
+    last_message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> ExecutionEnd:
+        return cls(
+            str(document["job_execution_id"]),
+            str(document["lifecycle"]),
+            document.get("last_message"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class StepOutcome:
+    """``finish_step``'s answer: the step's lifecycle, whether the job stops here, whether
+    retry lanes still hold targets (``pending``: wait for ``step_settled``), and the
+    ``execution``'s end when the step ended it."""
+
+    lifecycle: str | None = None
+    stop: bool = False
+    pending: bool = False
+    execution: ExecutionEnd | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.pending:
+            return {"pending": True}
+        document: dict[str, Any] = {"lifecycle": self.lifecycle, "stop": self.stop}
+        if self.execution is not None:
+            document["execution"] = self.execution.to_json()
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StepOutcome:
+        execution = document.get("execution")
+        return cls(
+            document.get("lifecycle"),
+            bool(document.get("stop")),
+            bool(document.get("pending")),
+            None if not execution else ExecutionEnd.from_json(execution),
+        )
