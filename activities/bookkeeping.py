@@ -5,6 +5,7 @@ They are idempotent (delivery is at least once): repeating one finds the work al
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -102,9 +103,22 @@ def _expand(store: JobStore, execution_id: str, step_id: int) -> Expansion:
         )
         return Expansion(0, failed=True)
     count = store.create_target_rows(execution_id, step_id, specs)
-    if row.lifecycle == Lifecycle.CREATED:
-        store.transition(execution_id, Lifecycle.IN_PROGRESS, step_id=step_id)
+    _wait_for_targets(store, execution, row, count)
     return Expansion(count, _all_local(spec.engine for spec in specs))
+
+
+def _wait_for_targets(
+    store: JobStore, execution: ExecutionRow, step: ExecutionRow, count: int
+) -> None:
+    """As in Elastic Jobs, a step whose targets run, and its job, show
+    ``WaitingForChildJobExecutions`` until they end (a step without targets ``InProgress``)."""
+    execution_id, step_id = execution.job_execution_id, step.step_id
+    waiting = Lifecycle.WAITING_FOR_CHILD_JOB_EXECUTIONS
+    if step.lifecycle in (Lifecycle.CREATED, Lifecycle.IN_PROGRESS):
+        store.transition(execution_id, waiting if count else Lifecycle.IN_PROGRESS, step_id=step_id)
+    if count and execution.lifecycle == Lifecycle.IN_PROGRESS:
+        with contextlib.suppress(IllegalTransition):  # it ended meanwhile (a cancel)
+            store.transition(execution_id, waiting)
 
 
 def _all_local(engines: Iterable[Engine | None]) -> bool:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from activities import bp, lanes, slots
+from activities.attemptends import detail_of, ending, result_of
 from activities.cancellations import cancellations
 from sqlfleet import odbc, telemetry
 from sqlfleet.connections import credential_auth
@@ -28,10 +29,10 @@ from sqlfleet.durable import names
 from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now
-from sqlfleet.models.executions import MAX_RESULT_ROWS, ResultSet, TargetExecution
+from sqlfleet.models.executions import MAX_RESULT_ROWS, TargetExecution
 from sqlfleet.models.jobs import JobStep
+from sqlfleet.outcomes import ResultSetOutcome
 from sqlfleet.parametervalues import execution_parameters, hide_secret_values
-from sqlfleet.retries import retry_delay
 from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptRun
 from sqlfleet.scripts import script_values, script_variables
@@ -40,8 +41,6 @@ from sqlfleet.targets import Target
 
 logger = logging.getLogger("sqlfleet.activities")
 
-# SQLSTATEs of a refused sign-in: retrying with the same secret cannot help.
-_NOT_RETRYABLE_SQLSTATES = {"28000", "28P01"}
 # How long one turn of run_targets should last: the targets of a turn show InProgress from its
 # start (their rows get their own start times when they end).
 TURN_SECONDS = 0.5
@@ -205,16 +204,17 @@ def _run_far(
 def _attempt_end(target: StartedTarget, step: JobStep, run: ScriptRun) -> AttemptEnd:
     if run.outcome is None:  # the execution was cancelled before this target's turn came
         return AttemptEnd(target.ordinal, Lifecycle.CANCELED, run.started, run.ended)
-    lifecycle, message, retry_at = _ending(run.outcome, step, 1)
+    lifecycle, message, retry_at = ending(run.outcome, step, 1, target.engine)
     return AttemptEnd(
         target.ordinal,
         lifecycle,
         run.started,
         run.ended,
         message=message,
-        result=_result_of(run.outcome),
+        result=result_of(run.outcome),
         messages=run.outcome.messages,
         next_attempt_start_time=retry_at,
+        detail=detail_of(run.outcome, target.engine),
     )
 
 
@@ -321,11 +321,19 @@ def _run(
         cancel=cancel,
         sqlite_folders=sqlite_folders(),
     )
-    if outcome.succeeded and step.output is not None and outcome.columns:
-        try:
-            _write_output(store, step, execution_id, outcome)
-        except SqlFleetError as error:
-            outcome.error = f"writing the output table: {error}"
+    if outcome.succeeded and step.output is not None:
+        index = step.output.result_set or 0
+        chosen = outcome.result_set(index)
+        if chosen is None and index:
+            outcome.error = (
+                f"writing the output table: the script returned {len(outcome.result_sets)} "
+                f"result set(s); output.result_set {index} (0-based) names none of them"
+            )
+        elif chosen is not None and chosen.columns:
+            try:
+                _write_output(store, step, execution_id, chosen)
+            except SqlFleetError as error:
+                outcome.error = f"writing the output table: {error}"
     return outcome
 
 
@@ -371,10 +379,10 @@ def _started_target(row: TargetExecution) -> StartedTarget:
 
 
 def _write_output(
-    store: JobStore, step: JobStep, execution_id: str, outcome: odbc.ScriptOutcome
+    store: JobStore, step: JobStep, execution_id: str, outcome: ResultSetOutcome
 ) -> None:
     output = step.output
-    assert output is not None and outcome.columns is not None
+    assert output is not None
     engine = output.engine.value
     auth = credential_auth(store, output.credential_name or step.credential_name, engine)
     odbc.write_output(
@@ -399,8 +407,9 @@ def _record(
     execution_id, step_id, ordinal = target.job_execution_id, step.step_id, target.target_ordinal
     assert ordinal is not None
     hide_secret_values(outcome, execution_id, store.get_execution_parameters)
-    result = _result_of(outcome)
-    lifecycle, message, retry_at = _ending(outcome, step, number)
+    result = result_of(outcome)
+    engine = target.target_engine.value if target.target_engine else None
+    lifecycle, message, retry_at = ending(outcome, step, number, engine)
     done = store.finish_target_attempt(
         execution_id,
         step_id,
@@ -411,6 +420,7 @@ def _record(
         result=result,
         messages=outcome.messages,
         next_attempt_start_time=retry_at,
+        detail=detail_of(outcome, engine),
     )
     if retry_at is None:
         return _answer(done)
@@ -422,39 +432,6 @@ def _record(
     return {"lifecycle": done.lifecycle.value, "attempt": number, "retry_at": retry_at.isoformat()}
 
 
-def _result_of(outcome: odbc.ScriptOutcome) -> ResultSet | None:
-    """The first result set of ``outcome``, as the job database keeps it."""
-    if outcome.columns is None:
-        return None
-    result = ResultSet.bounded([(c.name, c.kind) for c in outcome.columns], outcome.rows)
-    if outcome.truncated and not result.truncated:
-        result = result.model_copy(update={"truncated": True})
-    return result
-
-
-def _ending(
-    outcome: odbc.ScriptOutcome, step: JobStep, number: int
-) -> tuple[Lifecycle, str | None, dt.datetime | None]:
-    """(lifecycle, message, next attempt time) of an attempt that ran."""
-    if outcome.succeeded:
-        return Lifecycle.SUCCEEDED, _success_message(outcome), None
-    if outcome.canceled:
-        return Lifecycle.CANCELED, outcome.error or "canceled", None
-    if outcome.timed_out:
-        return Lifecycle.TIMED_OUT, outcome.error, None
-    retryable = outcome.sqlstate not in _NOT_RETRYABLE_SQLSTATES
-    if retryable and number <= step.retry_attempts:
-        delay = retry_delay(
-            number,
-            step.initial_retry_interval_seconds,
-            step.retry_interval_backoff_multiplier,
-            step.maximum_retry_interval_seconds,
-        )
-        retry_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay)
-        return Lifecycle.WAITING_FOR_RETRY, outcome.error, retry_at
-    return Lifecycle.FAILED, outcome.error, None
-
-
 def _answer(row: Any) -> dict[str, Any]:
     answer = {"lifecycle": row.lifecycle.value, "attempt": row.current_attempts}
     if row.lifecycle == Lifecycle.CANCELED:
@@ -462,11 +439,6 @@ def _answer(row: Any) -> dict[str, Any]:
     if row.lifecycle == Lifecycle.WAITING_FOR_RETRY and row.next_attempt_start_time:
         answer["retry_at"] = row.next_attempt_start_time.isoformat()
     return answer
-
-
-def _success_message(outcome: odbc.ScriptOutcome) -> str:
-    rows = f"; {len(outcome.rows)} row(s)" if outcome.columns is not None else ""
-    return f"succeeded in {outcome.elapsed_seconds:.2f} s{rows}"
 
 
 _steps_lock = threading.Lock()

@@ -7,6 +7,7 @@ the job database holds the per-target history, so reads never touch the task hub
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -184,6 +185,7 @@ async def list_executions(req: func.HttpRequest) -> func.HttpResponse:
     def read() -> ExecutionPage:
         store = job_store()
         page = store.list_job_executions(**filters)  # type: ignore[arg-type]
+        page = page.model_copy(update={"items": summarised(page.items)})
         if not counts:
             return page
         totals = store.count_job_executions(
@@ -227,6 +229,7 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
         return watching.watched_execution(execution_id)
 
     summary, version = await watching.when_changed(read, since, wait)
+    summary = (await asyncio.to_thread(summarised, [summary]))[0]
     if not with_targets:
         return watching.versioned(summary, version)
 
@@ -292,23 +295,66 @@ def target_output(req: func.HttpRequest) -> func.HttpResponse:
     "executions/{id}/output",
     "GET",
     name="executions_output",
-    summary="Receive: what the targets produced (result rows, messages, attempts), a page "
-    "at a time (?step_id=, ?lifecycle=, ?top=, ?continuation=)",
+    summary="Receive-Job -Keep: what the targets produced (every result set, row counts, "
+    "messages, error, attempts), a page at a time, never marked received (?step_id=, "
+    "?lifecycle=, ?top=, ?continuation=; POST /receive hands output out once)",
     responses={200: OutputPage},
     query=(
         QueryParameter("step_id", {"type": "integer", "minimum": 1}, "only this step's"),
         QueryParameter("lifecycle", {"type": "string"}, "only targets in this lifecycle"),
         _top_query(DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
         QueryParameter("continuation", {"type": "string"}, "the previous page's continuation"),
+        QueryParameter("keep", {"type": "boolean", "default": True}, "only true: a GET keeps"),
     ),
 )
 def execution_output(req: func.HttpRequest) -> func.HttpResponse:
+    if not query_flag(req, "keep", default=True):
+        raise BadRequest(
+            "keep",
+            "a GET never marks output received; POST /api/executions/{id}/receive does "
+            "(sqlfleet receive without --keep)",
+        )
     page = job_store().page_target_outputs(
         route_value(req, "id"),
         step_id=query_int(req, "step_id", minimum=1),
         lifecycle=_lifecycle(req.params.get("lifecycle")),
         top=_top(req, DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
         continuation=req.params.get("continuation") or None,
+    )
+    return answer(200, page)
+
+
+def summarised(executions: Sequence[JobExecution]) -> list[JobExecution]:
+    """``executions`` with Get-Job's columns: has_more_data, command, location."""
+    found = job_store().execution_summaries(
+        [(e.job_execution_id, e.job_id, e.job_version, e.is_active) for e in executions]
+    )
+    return [
+        e.model_copy(update=dataclasses.asdict(found[e.job_execution_id]))
+        if e.job_execution_id in found
+        else e
+        for e in executions
+    ]
+
+
+@operation(
+    "executions/{id}/receive",
+    "POST",
+    name="executions_receive",
+    summary="Receive-Job: the output of ended targets not received yet, marked received (a "
+    "GET of /output never marks anything: that is Receive-Job -Keep); has_more_data says "
+    "whether output is left (?step_id=, ?top=)",
+    responses={200: OutputPage},
+    query=(
+        QueryParameter("step_id", {"type": "integer", "minimum": 1}, "only this step's"),
+        _top_query(DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
+    ),
+)
+def receive_output(req: func.HttpRequest) -> func.HttpResponse:
+    page = job_store().receive_target_outputs(
+        route_value(req, "id"),
+        step_id=query_int(req, "step_id", minimum=1),
+        top=_top(req, DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
     )
     return answer(200, page)
 

@@ -72,7 +72,7 @@ _STEP_FIELDS = (
     "step_name", "command", "credential_name", "target_group_name", "retry_attempts",
     "initial_retry_interval_seconds", "maximum_retry_interval_seconds",
     "retry_interval_backoff_multiplier", "step_timeout_seconds", "max_parallelism",
-    "on_failure", "output",
+    "on_failure", "retry_on", "output",
 )  # fmt: skip
 _MEMBER_FIELDS = tuple(MemberIn.model_fields)
 

@@ -45,7 +45,14 @@ from sqlfleet import sqlitefiles
 from sqlfleet.dialects import ColumnSpec, Dialect, OutputTable, dialect_for
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.models.executions import dropped_messages_line
-from sqlfleet.outcomes import ScriptOutcome, TargetError
+from sqlfleet.outcomes import (
+    ResultSetOutcome,
+    ScriptOutcome,
+    TargetError,
+    error_line,
+    error_number,
+    start_lines,
+)
 from sqlfleet.redaction import redact
 from sqlfleet.scripts import substitute_variables
 from sqlfleet.signin import ConnectionAuth
@@ -260,7 +267,8 @@ def _run_on_server(
     started = time.monotonic()
     outcome = ScriptOutcome()
     dialect = dialect_for(target.engine)
-    pieces = dialect.statements(substitute_variables(script, variables or {}))
+    text = substitute_variables(script, variables or {})
+    pieces = dialect.statements(text)
     try:
         connection = _open(
             dialect.engine,
@@ -282,22 +290,29 @@ def _run_on_server(
             return outcome
         outcome.error = error.message
         outcome.sqlstate = getattr(error, "sqlstate", None)
+        outcome.error_number = _engine_number(dialect.engine, getattr(error, "number", None))
         return outcome
     remaining = max(0.0, timeout_seconds - (time.monotonic() - started))
     try:
         cursor = connection.cursor()
         with Watchdog(_interrupter(cursor), remaining, cancel) as watchdog:
             try:
-                _run_pieces(cursor, pieces, outcome, max_rows, watchdog, dialect.engine)
+                lines = start_lines(text, list(pieces))
+                _run_pieces(cursor, pieces, outcome, max_rows, watchdog, dialect.engine, lines)
                 if dialect.engine == "mysql" and not watchdog.fired:
                     _add_mysql_warnings(cursor, outcome)
             except pyodbc.Error as error:
                 if not watchdog.fired:
                     outcome.error, outcome.sqlstate = _error_text(error, auth)
+                    outcome.error_number = _engine_number(
+                        dialect.engine, error_number(outcome.error)
+                    )
+                    outcome.error_line = _error_line(text, pieces, outcome)
         if watchdog.fired:
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
     finally:
         connection.close()
+        outcome.settle()
         release_memory(outcome)
     _close_messages(outcome)
     outcome.elapsed_seconds = time.monotonic() - started
@@ -441,53 +456,78 @@ def _run_pieces(
     max_rows: int,
     watchdog: Watchdog,
     engine: str,
+    lines: Sequence[int] = (),
 ) -> None:
     affected = None
-    for piece in pieces:
+    for index, piece in enumerate(pieces):
         if watchdog.fired:
             return
+        outcome.error_line = lines[index] if index < len(lines) else None
         cursor.execute(piece)
         while True:
             _add_messages(outcome, cursor.messages, engine)
             if cursor.description is not None:
-                if outcome.columns is None:
-                    outcome.columns = [ColumnSpec.from_description(d) for d in cursor.description]
-                    _fetch_bounded(cursor, outcome, max_rows, watchdog)
+                kept = outcome.add_result_set(
+                    [ColumnSpec.from_description(d) for d in cursor.description]
+                )
+                if kept is not None:
+                    _fetch_bounded(cursor, outcome, kept, max_rows, watchdog)
             elif cursor.rowcount >= 0:
                 affected = (affected or 0) + cursor.rowcount
+                outcome.affected_rows.append(cursor.rowcount)
             if watchdog.fired or not cursor.nextset():
                 break
+    outcome.error_line = None
     outcome.rowcount = -1 if affected is None else affected
 
 
+def _engine_number(engine: str, number: int | None) -> int | None:
+    """The engine's error number; psqlODBC's "(1)"/"(101)" are its own, not PostgreSQL's
+    (whose errors have SQLSTATEs only)."""
+    return None if engine == "postgresql" else number
+
+
+def _error_line(script: str, pieces: Sequence[str], outcome: ScriptOutcome) -> int | None:
+    """The line of the script where the statement that failed starts (``outcome.error_line``
+    says where its piece does, while it runs)."""
+    lines = start_lines(script, list(pieces))
+    if outcome.error_line is None or outcome.error_line not in lines:
+        return None
+    piece = pieces[lines.index(outcome.error_line)]
+    return error_line(script, piece, outcome.error_line, len(pieces) > 1, outcome.error)
+
+
 def _fetch_bounded(
-    cursor: pyodbc.Cursor, outcome: ScriptOutcome, max_rows: int, watchdog: Watchdog
+    cursor: pyodbc.Cursor,
+    outcome: ScriptOutcome,
+    kept: ResultSetOutcome,
+    max_rows: int,
+    watchdog: Watchdog,
 ) -> None:
-    size = 0
     while not watchdog.fired:
-        wanted = min(_FETCH_CHUNK, max_rows + 1 - len(outcome.rows))
+        wanted = min(_FETCH_CHUNK, max_rows + 1 - len(kept.rows))
         chunk = cursor.fetchmany(wanted)
         got = len(chunk)
         for row in chunk:
-            values = [_kept_value(outcome, v) for v in row]
-            size += sum(len(v) if isinstance(v, str) else 8 for v in values)
-            if size > MAX_RESULT_CHARS:
-                outcome.truncated = True
+            values = [_kept_value(outcome, kept, v) for v in row]
+            outcome.kept_chars += sum(len(v) if isinstance(v, str) else 8 for v in values)
+            if outcome.kept_chars > MAX_RESULT_CHARS:
+                kept.truncated = True
                 return
-            outcome.rows.append(values)
+            kept.rows.append(values)
         del chunk
-        if len(outcome.rows) > max_rows:
-            del outcome.rows[max_rows:]
-            outcome.truncated = True
+        if len(kept.rows) > max_rows:
+            del kept.rows[max_rows:]
+            kept.truncated = True
             return  # nextset() or close() discards the rest without reading it
         if got < wanted:  # pyodbc stops short only at the end of the rows
             return
 
 
-def _kept_value(outcome: ScriptOutcome, value: Any) -> Any:
+def _kept_value(outcome: ScriptOutcome, kept: ResultSetOutcome, value: Any) -> Any:
     value, cut = cut_value(value)
     if cut:
-        outcome.truncated = outcome.large_values = True
+        kept.truncated = outcome.large_values = True
     return json_value(value)
 
 
@@ -495,16 +535,38 @@ def _add_messages(
     outcome: ScriptOutcome, messages: Sequence[tuple[Any, Any]], engine: str = ""
 ) -> None:
     """Keep the first ``MAX_MESSAGES`` - 1 messages and count the rest (``_close_messages``
-    then says how many were dropped, in the line the job database keeps last)."""
-    texts = [_VENDOR_PREFIX.sub("", str(text)) for _prefix, text in messages]
+    then says how many were dropped, in the line the job database keeps last), each with its
+    severity, SQLSTATE and number where the driver gives them (``message_details``)."""
+    found = [(str(prefix), _VENDOR_PREFIX.sub("", str(text))) for prefix, text in messages]
     room = max(0, MAX_MESSAGES - 1 - len(outcome.messages))
-    outcome.messages.extend(text[:MAX_MESSAGE_CHARS] for text in texts[:room])
-    outcome.messages_dropped += max(0, len(texts) - room)
+    for prefix, text in found[:room]:
+        outcome.messages.append(text[:MAX_MESSAGE_CHARS])
+        outcome.message_details.append(_message_detail(prefix, text))
+    outcome.messages_dropped += max(0, len(found) - room)
+
+
+# pyodbc's prefix of a message: "[01000] (50000)" (SQLSTATE, native number).
+_MESSAGE_PREFIX = re.compile(r"\[(\w{5})\]\s*\((-?\d+)\)")
+_SEVERITY = re.compile(r"^(DEBUG|LOG|INFO|NOTICE|WARNING|Note|Warning|Error)\b:?\s*(\d+)?")
+
+
+def _message_detail(prefix: str, text: str) -> dict[str, Any]:
+    detail: dict[str, Any] = {"severity": None, "sqlstate": None, "number": None}
+    state = _MESSAGE_PREFIX.search(prefix)
+    if state:
+        detail["sqlstate"], detail["number"] = state.group(1), int(state.group(2))
+    level = _SEVERITY.match(text)
+    if level:
+        detail["severity"] = level.group(1).upper()
+        if level.group(2):
+            detail["number"] = int(level.group(2))
+    return detail
 
 
 def _close_messages(outcome: ScriptOutcome) -> None:
     if outcome.messages_dropped:
         outcome.messages.append(dropped_messages_line(outcome.messages_dropped))
+        outcome.message_details.append({"severity": None, "sqlstate": None, "number": None})
 
 
 def release_memory(outcome: ScriptOutcome | None = None) -> None:

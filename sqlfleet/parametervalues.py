@@ -114,7 +114,11 @@ def hide_secret_values(
     if outcome.error:
         outcome.error = str(redact(outcome.error, secrets))
     outcome.messages = [str(redact(message, secrets)) for message in outcome.messages]
-    outcome.rows = redact(outcome.rows, secrets)
+    for kept in outcome.result_sets:  # every result set, the first (``rows``) among them
+        kept.rows = redact(kept.rows, secrets)
+    outcome.rows = (
+        outcome.result_sets[0].rows if outcome.result_sets else redact(outcome.rows, secrets)
+    )
 
 
 def execution_parameters(

@@ -53,7 +53,7 @@ from sqlfleet.odbc import (
     _kept_value,
     release_memory,
 )
-from sqlfleet.outcomes import ScriptOutcome, TargetError
+from sqlfleet.outcomes import ResultSetOutcome, ScriptOutcome, TargetError, start_lines
 from sqlfleet.redaction import redact
 from sqlfleet.scripts import substitute_variables
 from sqlfleet.signin import ConnectionAuth
@@ -71,6 +71,9 @@ _REFUSED_SIGN_IN = (
     (re.compile(r"FATAL:\s+password authentication failed"), "28P01"),
     (re.compile(r'FATAL:\s+(?:role ".*" does not exist|no pg_hba\.conf entry)'), "28000"),
     (re.compile(r"FATAL:\s+pg_hba\.conf rejects connection"), "28000"),
+    # Not a sign-in, but as permanent: a database that does not exist, or no CONNECT on it.
+    (re.compile(r'FATAL:\s+database ".*" does not exist'), "3D000"),
+    (re.compile(r"FATAL:\s+permission denied for database"), "42501"),
 )
 
 
@@ -87,7 +90,8 @@ def run_on_server(
     started = time.monotonic()
     outcome = ScriptOutcome()
     dialect = dialect_for(target.engine)
-    pieces = dialect.statements(substitute_variables(script, variables or {}))
+    text = substitute_variables(script, variables or {})
+    pieces = dialect.statements(text)
     try:
         connection = connect(
             target.server,
@@ -111,14 +115,17 @@ def run_on_server(
     try:
         with Watchdog(_interrupter(connection), remaining, cancel) as watchdog:
             try:
-                _run_pieces(connection, pieces, outcome, max_rows, watchdog)
+                lines = start_lines(text, list(pieces))
+                _run_pieces(connection, pieces, outcome, max_rows, watchdog, lines)
             except psycopg.Error as error:
                 if not watchdog.fired:
                     outcome.error, outcome.sqlstate = _error_text(error, auth)
+                    outcome.error_line = _error_line(error, pieces, lines, outcome.error_line)
         if watchdog.fired:
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
     finally:
         connection.close()
+        outcome.settle()
         release_memory(outcome)
     _close_messages(outcome)
     outcome.elapsed_seconds = time.monotonic() - started
@@ -233,6 +240,8 @@ class _Notices:
             outcome.messages_dropped += 1  # the flood's fast path: nothing to format
             return
         _add_messages(outcome, [("", _diagnostic_text(diagnostic, "NOTICE"))])
+        if outcome.message_details and diagnostic.sqlstate:
+            outcome.message_details[-1]["sqlstate"] = diagnostic.sqlstate
 
 
 def _diagnostic_text(diagnostic: psycopg.errors.Diagnostic, severity: str) -> str:
@@ -250,26 +259,45 @@ def _run_pieces(
     outcome: ScriptOutcome,
     max_rows: int,
     watchdog: Watchdog,
+    lines: Sequence[int] = (),
 ) -> None:
     affected = None
     cursor = connection.cursor()
-    for piece in pieces:
+    for index, piece in enumerate(pieces):
         if watchdog.fired:
             return
+        outcome.error_line = lines[index] if index < len(lines) else None
         # No parameters: one simple query, several statements allowed, '%' left alone.
         cursor.execute(piece.encode())
         while True:
             if cursor.description is not None:
-                if outcome.columns is None:
-                    outcome.columns = [_column_spec(c) for c in cursor.description]
-                    _fetch_bounded(cursor, outcome, max_rows, watchdog)
+                kept = outcome.add_result_set([_column_spec(c) for c in cursor.description])
+                if kept is not None:
+                    _fetch_bounded(cursor, outcome, kept, max_rows, watchdog)
             else:
                 count = _affected_rows(cursor.statusmessage)
                 if count is not None:
                     affected = (affected or 0) + count
+                    outcome.affected_rows.append(count)
             if watchdog.fired or not cursor.nextset():
                 break
+    outcome.error_line = None
     outcome.rowcount = -1 if affected is None else affected
+
+
+def _error_line(
+    error: psycopg.Error, pieces: Sequence[str], lines: Sequence[int], piece_line: int | None
+) -> int | None:
+    """The script's line of a failed statement: where the server's position in the piece
+    points (a syntax error, an undefined name), else the piece's first line when the script
+    ran in several pieces."""
+    if piece_line is None or piece_line not in lines:
+        return None
+    piece = pieces[lines.index(piece_line)]
+    position = error.diag.statement_position
+    if position and position.isdigit():
+        return piece_line + piece[: int(position) - 1].count("\n")
+    return piece_line if len(pieces) > 1 else None
 
 
 def _affected_rows(status: str | None) -> int | None:
@@ -285,23 +313,23 @@ def _affected_rows(status: str | None) -> int | None:
 def _fetch_bounded(
     cursor: psycopg.Cursor[tuple[Any, ...]],
     outcome: ScriptOutcome,
+    kept: ResultSetOutcome,
     max_rows: int,
     watchdog: Watchdog,
 ) -> None:
-    size = 0
     while not watchdog.fired:
-        wanted = min(_FETCH_CHUNK, max_rows + 1 - len(outcome.rows))
+        wanted = min(_FETCH_CHUNK, max_rows + 1 - len(kept.rows))
         chunk = cursor.fetchmany(wanted)
         for row in chunk:
-            values = [_kept_value(outcome, v) for v in row]
-            size += sum(len(v) if isinstance(v, str) else 8 for v in values)
-            if size > MAX_RESULT_CHARS:
-                outcome.truncated = True
+            values = [_kept_value(outcome, kept, v) for v in row]
+            outcome.kept_chars += sum(len(v) if isinstance(v, str) else 8 for v in values)
+            if outcome.kept_chars > MAX_RESULT_CHARS:
+                kept.truncated = True
                 return
-            outcome.rows.append(values)
-        if len(outcome.rows) > max_rows:
-            del outcome.rows[max_rows:]
-            outcome.truncated = True
+            kept.rows.append(values)
+        if len(kept.rows) > max_rows:
+            del kept.rows[max_rows:]
+            kept.truncated = True
             return
         if len(chunk) < wanted:
             return

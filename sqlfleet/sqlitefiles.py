@@ -44,7 +44,7 @@ from typing import Any
 
 from sqlfleet.dialects import ColumnSpec, OutputTable, SqliteDialect
 from sqlfleet.errors import SqliteFolderRefused
-from sqlfleet.outcomes import ScriptOutcome, TargetError
+from sqlfleet.outcomes import MAX_RESULT_SETS, ScriptOutcome, TargetError, start_lines
 from sqlfleet.scripts import substitute_variables
 from sqlfleet.settings import get_settings
 from sqlfleet.sqlitefolders import SqliteFolders
@@ -215,7 +215,8 @@ def run_script(
     raises for SQL errors or a file that cannot be opened."""
     started = time.monotonic()
     outcome = ScriptOutcome()
-    pieces = _SQLITE.statements(substitute_variables(script, variables or {}))
+    text = substitute_variables(script, variables or {})
+    pieces = _SQLITE.statements(text)
     try:
         # SQLite's busy wait does not see interrupt(): it waits in short slices, and a
         # statement that found the file locked is run again until the watchdog fires.
@@ -234,15 +235,20 @@ def run_script(
         cursor = connection.cursor()
         with Watchdog(connection.interrupt_quietly, remaining, cancel) as watchdog:
             try:
-                _run_pieces(cursor, pieces, outcome, max_rows, watchdog)
+                _run_pieces(
+                    cursor, pieces, outcome, max_rows, watchdog, start_lines(text, list(pieces))
+                )
             except (sqlite3.Error, sqlite3.Warning) as error:
                 if not watchdog.fired:
                     outcome.error = connection.explain(error)
                     outcome.sqlstate = GENERAL_ERROR
+                    outcome.error_number = getattr(error, "sqlite_errorcode", None)
+                    outcome.error_line = outcome.error_line if len(pieces) > 1 else None
         if watchdog.fired:
             outcome.stopped(canceled=watchdog.canceled, timeout_seconds=timeout_seconds)
     finally:
         connection.close()
+        outcome.settle()
     outcome.elapsed_seconds = time.monotonic() - started
     return outcome
 
@@ -294,19 +300,29 @@ def _run_pieces(
     outcome: ScriptOutcome,
     max_rows: int,
     watchdog: Watchdog,
+    lines: Sequence[int] = (),
 ) -> None:
     affected = None
-    for piece in pieces:
+    for index, piece in enumerate(pieces):
         if watchdog.fired:
             return
+        outcome.error_line = lines[index] if index < len(lines) else None
         _execute(cursor, piece, watchdog)
         if cursor.description is not None:
-            if outcome.columns is None:
-                names = [str(d[0] or "") for d in cursor.description]
-                raw = _fetch_bounded(cursor, outcome, max_rows, watchdog)
-                outcome.columns, outcome.rows = _result_set(names, raw)
+            if len(outcome.result_sets) >= MAX_RESULT_SETS:
+                outcome.result_sets_dropped += 1
+                continue
+            names = [str(d[0] or "") for d in cursor.description]
+            raw, truncated = _fetch_bounded(cursor, outcome, max_rows, watchdog)
+            columns, rows = _result_set(names, raw)
+            kept = outcome.add_result_set(columns)
+            assert kept is not None
+            kept.rows.extend(rows)
+            kept.truncated = truncated
         elif cursor.rowcount >= 0:
             affected = (affected or 0) + cursor.rowcount
+            outcome.affected_rows.append(cursor.rowcount)
+    outcome.error_line = None
     outcome.rowcount = -1 if affected is None else affected
 
 
@@ -325,26 +341,24 @@ def _execute(cursor: sqlite3.Cursor, piece: str, watchdog: Watchdog) -> None:
 
 def _fetch_bounded(
     cursor: sqlite3.Cursor, outcome: ScriptOutcome, max_rows: int, watchdog: Watchdog
-) -> list[tuple[Any, ...]]:
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """At most ``max_rows`` rows, and whether rows or values were cut."""
     rows: list[tuple[Any, ...]] = []
+    truncated = False
     while not watchdog.fired:
         wanted = min(_FETCH_CHUNK, max_rows + 1 - len(rows))
         chunk = cursor.fetchmany(wanted)
-        rows.extend(_kept_row(outcome, row) for row in chunk)
+        for row in chunk:
+            kept = [cut_value(value) for value in row]
+            if any(cut for _, cut in kept):
+                truncated = outcome.large_values = True
+            rows.append(tuple(value for value, _ in kept))
         if len(rows) > max_rows:
             del rows[max_rows:]
-            outcome.truncated = True
-            break  # the next statement (or close) discards the rest unread
+            return rows, True  # the next statement (or close) discards the rest unread
         if len(chunk) < wanted:
             break
-    return rows
-
-
-def _kept_row(outcome: ScriptOutcome, row: tuple[Any, ...]) -> tuple[Any, ...]:
-    kept = [cut_value(value) for value in row]
-    if any(cut for _, cut in kept):
-        outcome.truncated = outcome.large_values = True
-    return tuple(value for value, _ in kept)
+    return rows, truncated
 
 
 def _result_set(

@@ -46,9 +46,8 @@ COMMAND_MODULES = {
     "demo": "demo",
     "apply": "apply",
     "export": "export",
-    **dict.fromkeys(
-        ("start", "get", "wait", "receive", "stop", "remove", "executions"), "executions"
-    ),
+    **dict.fromkeys(("start", "get", "stop", "remove", "executions"), "executions"),
+    **dict.fromkeys(("wait", "receive"), "receiving"),
     **dict.fromkeys(("rerun", "ui"), "monitoring"),
     "run": "runs",
     **dict.fromkeys(("credentials", "credential"), "credentials"),

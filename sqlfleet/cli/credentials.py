@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from sqlfleet.cli.client import api_path
-from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError
+from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, count_options, first
 from sqlfleet.cli.output import format_time, make_fields_table, make_table
 
 KINDS = {"password": "password", "keyvault": "keyVault", "managedidentity": "managedIdentity"}
@@ -28,9 +28,9 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    verbs.add_parser("list", parents=[common], help="list credentials").set_defaults(
-        run=list_credentials
-    )
+    verbs.add_parser(
+        "list", parents=[common, count_options()], help="list credentials"
+    ).set_defaults(run=list_credentials)
     show = verbs.add_parser("show", parents=[common], help="show one credential (never a secret)")
     show.add_argument("name")
     show.set_defaults(run=show_credential)
@@ -78,7 +78,7 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
 
 def list_credentials(cli: Invocation) -> int:
     """Print every credential. Raises ``ApiError``."""
-    items = cli.client.items(api_path("credentials"))
+    items = first(cli.client.items(api_path("credentials")), cli.args)
     if cli.json:
         cli.output.json(items)
         return EXIT_OK

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import PurePosixPath
 from typing import Any
@@ -52,19 +51,11 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     get.add_argument("execution", nargs="?", help="job execution id (default: list recent)")
     get.add_argument("--lifecycle", choices=LIFECYCLES, help="only targets in this lifecycle")
     get.add_argument("--job-name", help="when listing: only this job's executions")
+    get.add_argument(
+        "--top", "--count", dest="top", type=int, metavar="N",
+        help="at most N executions (listing; default 20) or N targets",
+    )  # fmt: skip
     get.set_defaults(run=get_command)
-
-    wait = nouns.add_parser("wait", parents=[common], help="live progress until it ends (Wait-Job)")
-    wait.add_argument("execution")
-    wait.set_defaults(run=wait_command)
-
-    receive = nouns.add_parser(
-        "receive", parents=[common], help="per-target result rows and messages (Receive-Job)"
-    )
-    receive.add_argument("execution")
-    receive.add_argument("--step-id", type=int, help="only this step")
-    receive.add_argument("--format", choices=("table", "json", "csv"), default=None)
-    receive.set_defaults(run=receive_command)
 
     stop = nouns.add_parser("stop", parents=[common], help="cancel an execution (sp_stop_job)")
     stop.add_argument("execution")
@@ -89,7 +80,9 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--lifecycle", choices=LIFECYCLES)
     listing.add_argument("--create-time-min", metavar="UTC", help="ISO 8601 date-time")
     listing.add_argument("--create-time-max", metavar="UTC", help="ISO 8601 date-time")
-    listing.add_argument("--top", type=int, help="page size (default 100, at most 1000)")
+    listing.add_argument(
+        "--top", "--count", dest="top", type=int, help="page size (default 100, at most 1000)"
+    )
     listing.add_argument("--continuation", help="the continuation a previous page printed")
     listing.set_defaults(run=executions_command)
 
@@ -128,8 +121,10 @@ def show_started(cli: Invocation, started: dict[str, Any]) -> None:
 
 def get_command(cli: Invocation) -> int:
     if cli.args.execution is None:
-        return _list(cli, {"job_name": cli.args.job_name, "top": 20})
-    execution = read_execution(cli.client, cli.args.execution, cli.args.lifecycle)
+        return _list(cli, {"job_name": cli.args.job_name, "top": cli.args.top or 20})
+    execution = read_execution(
+        cli.client, cli.args.execution, cli.args.lifecycle, limit=cli.args.top
+    )
     if cli.json:
         cli.output.json(execution)
     else:
@@ -137,14 +132,22 @@ def get_command(cli: Invocation) -> int:
     return exit_code_for(None if execution["is_active"] else execution["lifecycle"])
 
 
-def read_execution(client: ApiClient, execution_id: str, lifecycle: str | None) -> Any:
-    """The execution document with every target (``lifecycle``'s only), its targets read a
-    page at a time (GET /api/executions/{id}/targets) rather than in one answer."""
+def read_execution(
+    client: ApiClient, execution_id: str, lifecycle: str | None, *, limit: int | None = None
+) -> Any:
+    """The execution document with every target (``lifecycle``'s only; the first ``limit``),
+    its targets read a page at a time (GET /api/executions/{id}/targets) rather than in one
+    answer."""
     path = api_path("executions", execution_id)
     execution = client.get(path, targets=False, lifecycle=lifecycle)
     by_step: dict[int, list[Any]] = {}
-    for target in client.paged_items(path + "/targets", lifecycle=lifecycle):
+    top = min(limit, 10_000) if limit else None
+    for count, target in enumerate(
+        client.paged_items(path + "/targets", lifecycle=lifecycle, top=top), start=1
+    ):
         by_step.setdefault(target["step_id"], []).append(target)
+        if limit and count >= limit:
+            break
     steps = execution.get("steps", [])
     for step in steps:
         step["targets"] = by_step.get(step["step_id"], [])
@@ -166,6 +169,9 @@ def show_execution(cli: Invocation, execution: dict[str, Any]) -> None:
                 ("started", format_time(execution.get("start_time"))),
                 ("ended", format_time(execution.get("end_time"))),
                 ("last_message", execution.get("last_message")),
+                ("has_more_data", execution.get("has_more_data")),
+                ("command", " | ".join(execution.get("command") or [])),
+                ("location", ", ".join(execution.get("location") or [])),
                 *(
                     [("parameters", ", ".join(f"{k}={v}" for k, v in parameters.items()))]
                     if (parameters := execution.get("parameters"))
@@ -207,57 +213,6 @@ def target_label(target: dict[str, Any]) -> str:
     elif target.get("target_port"):
         server = f"{server}:{target['target_port']}"
     return f"{engine} {server}/{target.get('target_database_name') or ''}"
-
-
-def wait_command(cli: Invocation) -> int:
-    final = watch_execution(cli.client, cli.args.execution, cli.output)
-    if cli.json:
-        cli.output.json(final)
-    return exit_code_for(final["lifecycle"])
-
-
-def receive_command(cli: Invocation) -> int:
-    """GET /api/executions/{id}/output: every target's first result set and messages."""
-    items = list(
-        cli.client.paged_items(
-            api_path("executions", cli.args.execution, "output"), step_id=cli.args.step_id
-        )
-    )
-    form = cli.args.format or ("json" if cli.json else "table")
-    if form == "json":
-        cli.output.json(items)
-    elif form == "csv":
-        write_csv(items, sys.stdout)
-    else:
-        show_outputs(cli, items)
-    return EXIT_OK
-
-
-def show_outputs(cli: Invocation, items: list[dict[str, Any]]) -> None:
-    if not items:
-        cli.output.line("no target executions (yet)")
-    from rich.text import Text
-
-    for item in items:
-        target = item["target"]
-        heading = Text.assemble(
-            (f"step {target['step_id']} {target.get('step_name') or ''}", "bold"),
-            f"  {target_label(target)}  ",
-            lifecycle_text(target["lifecycle"]),
-            f"  attempts {target.get('current_attempts')}",
-        )
-        cli.output.show(heading)
-        for message in item.get("messages", []):
-            cli.output.line(f"  [{message['attempt']}] {message['message']}", style="dim")
-        if target.get("last_message") and target["lifecycle"] != "Succeeded":
-            cli.output.line(f"  {target['last_message']}", style="red")
-        result = item.get("result")
-        if result and result.get("columns"):
-            columns = [column["name"] for column in result["columns"]]
-            cli.output.show(make_table(columns, result["rows"]))
-            if result.get("truncated"):
-                cli.output.line(f"  (kept the first {result['row_count']} rows)", style="dim")
-        cli.output.line()
 
 
 def write_csv(items: list[dict[str, Any]], stream: Any) -> None:
@@ -340,6 +295,10 @@ def executions_command(cli: Invocation) -> int:
     return _list(cli, query)
 
 
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _list(cli: Invocation, query: dict[str, Any]) -> int:
     page = cli.client.get(api_path("executions"), **query)
     if cli.json:
@@ -352,12 +311,20 @@ def _list(cli: Invocation, query: dict[str, Any]) -> int:
             lifecycle_text(e["lifecycle"]),
             format_time(e.get("create_time")),
             format_duration(e.get("start_time"), e.get("end_time")),
+            e.get("has_more_data"),
+            _short(" | ".join(e.get("command") or [])),
+            _short(", ".join(e.get("location") or [])),
             e.get("last_message"),
         )
         for e in page["items"]
     ]
-    columns = ("job_execution_id", "job", "lifecycle", "created", "duration", "last message")
-    cli.output.show(make_table(columns, rows))
+    columns = (
+        "job_execution_id", "job", "lifecycle", "created", "duration", "has_more_data",
+        "command", "location", "last message",
+    )  # fmt: skip
+    table = make_table(columns, rows)
+    table.columns[0].no_wrap = True  # ids stay whole, to copy
+    cli.output.show(table)
     if page.get("continuation"):
         cli.output.line(f"more: --continuation {page['continuation']}", style="dim")
     return EXIT_OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from sqlfleet.cli.client import ApiClient
 from sqlfleet.cli.output import Output
@@ -52,6 +53,21 @@ class Invocation:
 
 
 Command = Callable[[Invocation], int]
+
+
+def count_options() -> argparse.ArgumentParser:
+    """``--top N`` / ``--count N`` of a list command: at most N items (Get-Job's -Newest)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--top", "--count", dest="top", type=int, metavar="N", help="at most N items"
+    )
+    return parent
+
+
+def first(items: list[Any], args: argparse.Namespace) -> list[Any]:
+    """``items`` cut to the ``--top``/``--count`` the command line gave (all without one)."""
+    top = getattr(args, "top", None)
+    return items if not top or top < 0 else items[:top]
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from sqlfleet.cli.client import api_path
-from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError
+from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, count_options, first
 from sqlfleet.cli.output import format_time, make_fields_table, make_table
 from sqlfleet.cli.parameters import add_declare_option, declarations
 from sqlfleet.engine import Engine
@@ -42,7 +42,7 @@ RETRY_OPTIONS = (
 )
 OUTPUT_FIELDS = (
     "engine", "server_name", "port", "database_name", "schema_name", "table_name",
-    "credential_name",
+    "credential_name", "result_set",
 )  # fmt: skip
 STEP_COLUMNS = (
     "id",
@@ -59,7 +59,9 @@ STEP_COLUMNS = (
 def register(nouns: Any, common: argparse.ArgumentParser) -> None:
     jobs = nouns.add_parser("jobs", aliases=["job"], help="jobs and their schedules")
     verbs = jobs.add_subparsers(dest="verb", metavar="VERB", required=True)
-    verbs.add_parser("list", parents=[common], help="list jobs").set_defaults(run=list_jobs)
+    verbs.add_parser("list", parents=[common, count_options()], help="list jobs").set_defaults(
+        run=list_jobs
+    )
     show = verbs.add_parser("show", parents=[common], help="show a job with its steps")
     show.add_argument("name")
     show.set_defaults(run=show_job)
@@ -77,13 +79,17 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="also cancel active executions (@force = 1)"
     )
     delete.set_defaults(run=delete_job)
-    versions = verbs.add_parser("versions", parents=[common], help="list a job's versions")
+    versions = verbs.add_parser(
+        "versions", parents=[common, count_options()], help="list a job's versions"
+    )
     versions.add_argument("name")
     versions.set_defaults(run=list_versions)
 
     steps = nouns.add_parser("steps", aliases=["step"], help="the ordered steps of a job")
     step_verbs = steps.add_subparsers(dest="verb", metavar="VERB", required=True)
-    listing = step_verbs.add_parser("list", parents=[common], help="list a job's steps")
+    listing = step_verbs.add_parser(
+        "list", parents=[common, count_options()], help="list a job's steps"
+    )
     listing.add_argument("job")
     listing.add_argument("--version", type=int, help="a job version (default: current)")
     listing.set_defaults(run=list_steps)
@@ -180,6 +186,10 @@ def _step_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
         help="targets at a time (default unlimited" + ("" if creating else "; -1 resets") + ")",
     )  # fmt: skip
     parser.add_argument("--on-failure", choices=("fail", "continue"), help="default fail")
+    parser.add_argument(
+        "--retry-on", choices=("transient", "all"),
+        help="errors retried: transient ones (default; others fail at once) or all",
+    )  # fmt: skip
     output = parser.add_argument_group("output destination (first result set -> a table)")
     output.add_argument("--output-engine", choices=ENGINES)
     output.add_argument("--output-server-name", metavar="SERVER")
@@ -188,12 +198,15 @@ def _step_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
     output.add_argument("--output-schema-name", metavar="SCHEMA", help="default dbo/public/main")
     output.add_argument("--output-table-name", metavar="TABLE")
     output.add_argument("--output-credential", dest="output_credential_name", metavar="NAME")
+    output.add_argument(
+        "--output-result-set", type=int, metavar="N", help="which result set (0-based; default 0)"
+    )
     if not creating:
         output.add_argument("--remove-output", action="store_true", help="stop writing output")
 
 
 def list_jobs(cli: Invocation) -> int:
-    jobs = cli.client.items(api_path("jobs"))
+    jobs = first(cli.client.items(api_path("jobs")), cli.args)
     if cli.json:
         cli.output.json(jobs)
         return EXIT_OK
@@ -318,7 +331,7 @@ def delete_job(cli: Invocation) -> int:
 
 
 def list_versions(cli: Invocation) -> int:
-    versions = cli.client.items(api_path("jobs", cli.args.name, "versions"))
+    versions = first(cli.client.items(api_path("jobs", cli.args.name, "versions")), cli.args)
     if cli.json:
         cli.output.json(versions)
         return EXIT_OK
@@ -330,7 +343,10 @@ def list_versions(cli: Invocation) -> int:
 
 
 def list_steps(cli: Invocation) -> int:
-    steps = cli.client.items(api_path("jobs", cli.args.job, "steps"), version=cli.args.version)
+    steps = first(
+        cli.client.items(api_path("jobs", cli.args.job, "steps"), version=cli.args.version),
+        cli.args,
+    )
     if cli.json:
         cli.output.json(steps)
     else:
@@ -360,7 +376,9 @@ def create_step(cli: Invocation) -> int:
         "command": _command(args),
         "target_group_name": args.target_group_name,
     }
-    for name in ("step_name", "step_id", "credential_name", "max_parallelism", "on_failure"):
+    for name in (
+        "step_name", "step_id", "credential_name", "max_parallelism", "on_failure", "retry_on"
+    ):  # fmt: skip
         if getattr(args, name) is not None:
             document[name] = getattr(args, name)
     _merge_step_options(args, document)
@@ -379,7 +397,7 @@ def update_step(cli: Invocation) -> int:
     patch: dict[str, Any] = {}
     if args.command is not None or args.command_file is not None:
         patch["command"] = _command(args)
-    for name in ("new_name", "new_id", "target_group_name", "on_failure"):
+    for name in ("new_name", "new_id", "target_group_name", "on_failure", "retry_on"):
         if getattr(args, name) is not None:
             patch[name] = getattr(args, name)
     if args.credential_name is not None:

@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from sqlfleet.cli.client import api_path
-from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError
+from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, count_options, first
 from sqlfleet.cli.output import make_fields_table, make_table
 
 TARGET_TYPES = {
@@ -41,9 +41,9 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
         help="named sets of servers, pools and databases",
     )
     verbs = groups.add_subparsers(dest="verb", metavar="VERB", required=True)
-    verbs.add_parser("list", parents=[common], help="list target groups").set_defaults(
-        run=list_groups
-    )
+    verbs.add_parser(
+        "list", parents=[common, count_options()], help="list target groups"
+    ).set_defaults(run=list_groups)
     show = verbs.add_parser("show", parents=[common], help="show a group and its members")
     show.add_argument("name")
     show.set_defaults(run=show_group)
@@ -64,7 +64,9 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
 
     members = nouns.add_parser("members", aliases=["member"], help="members of a target group")
     member_verbs = members.add_subparsers(dest="verb", metavar="VERB", required=True)
-    listing = member_verbs.add_parser("list", parents=[common], help="list a group's members")
+    listing = member_verbs.add_parser(
+        "list", parents=[common, count_options()], help="list a group's members"
+    )
     listing.add_argument("group")
     listing.set_defaults(run=list_members)
     add = member_verbs.add_parser(
@@ -114,7 +116,7 @@ def _target_type(value: str) -> str:
 
 
 def list_groups(cli: Invocation) -> int:
-    groups = cli.client.items(api_path("target-groups"))
+    groups = first(cli.client.items(api_path("target-groups")), cli.args)
     if cli.json:
         cli.output.json(groups)
         return EXIT_OK
@@ -180,7 +182,9 @@ def preview_group(cli: Invocation) -> int:
 
 
 def list_members(cli: Invocation) -> int:
-    members = cli.client.items(api_path("target-groups", cli.args.group, "members"))
+    members = first(
+        cli.client.items(api_path("target-groups", cli.args.group, "members")), cli.args
+    )
     if cli.json:
         cli.output.json(members)
     else:

@@ -66,6 +66,8 @@ class ExecutionRow(DocumentModel):
     cancel_requested: bool = False
     # On a job row: the execution whose chosen targets this one reruns.
     rerun_of_job_execution_id: str | None = None
+    # On a target row: when receive (POST /api/executions/{id}/receive) handed its output out.
+    received_time: dt.datetime | None = None
 
 
 class TargetExecution(ExecutionRow):
@@ -99,6 +101,11 @@ class JobExecution(ExecutionRow):
     # Filled by the API when the document holds only the first ``top`` targets: pass it to
     # GET /api/executions/{id}/targets for the rest.
     targets_continuation: str | None = None
+    # Filled by the API (Get-Job's columns): whether output is left to receive (targets not
+    # received yet, or still running), the first line of each step's command, the servers.
+    has_more_data: bool | None = None
+    command: list[str] | None = None
+    location: list[str] | None = None
 
 
 class TargetPage(DocumentModel):
@@ -222,14 +229,56 @@ class TargetAttempt(DocumentModel):
     message: str | None
 
 
+class MessageDetail(DocumentModel):
+    """What the driver said of a message of the last attempt (``sequence`` as its
+    ``TargetMessage``): severity, SQLSTATE and the engine's number where it gives them."""
+
+    sequence: int
+    severity: str | None = None
+    sqlstate: str | None = None
+    number: int | None = None
+
+
+class ErrorDetail(DocumentModel):
+    """The error a target's last attempt ended with, as the engine gave it: its message,
+    SQLSTATE, the engine's own number and the line of the script where the failed statement
+    starts (where known); ``error_class`` says whether it was worth a retry and ``reason`` why
+    (``sqlfleet.errorclasses``)."""
+
+    message: str
+    sqlstate: str | None = None
+    number: int | None = None
+    line: int | None = None
+    error_class: str | None = None
+    reason: str | None = None
+
+
+class TargetDetail(DocumentModel):
+    """Everything else a target's last attempt produced (``target_outcomes``): its result sets
+    after the first (bounded), the row counts of its statements without a result set, the
+    details of its messages and its error."""
+
+    result_sets: list[ResultSet] = []
+    result_sets_dropped: int = 0
+    affected_rows: list[int] = []
+    message_details: list[MessageDetail] = []
+    error: ErrorDetail | None = None
+
+
 class TargetOutput(DocumentModel):
-    """What a target execution left behind (PowerShell's Receive-Job)."""
+    """What a target execution left behind (PowerShell's Receive-Job): ``result`` is its first
+    result set, ``result_sets`` every one it kept (the first too)."""
 
     target: TargetExecution
     messages: list[TargetMessage]
     messages_dropped: int = 0  # messages beyond the kept ones (the last kept line says so)
     result: ResultSet | None
     attempts: list[TargetAttempt] = []
+    result_sets: list[ResultSet] = []
+    result_sets_dropped: int = 0  # beyond MAX_RESULT_SETS or the size bound
+    affected_rows: list[int] = []  # of each statement without a result set, in order
+    message_details: list[MessageDetail] = []
+    error: ErrorDetail | None = None
 
 
 class OutputPage(DocumentModel):
@@ -238,6 +287,8 @@ class OutputPage(DocumentModel):
 
     items: list[TargetOutput]
     continuation: str | None = None
+    # POST /api/executions/{id}/receive: whether output is left after this page.
+    has_more_data: bool | None = None
 
 
 _DROPPED_MESSAGES = re.compile(r"\.\.\. (\d+) more message\(s\) not kept")

@@ -70,6 +70,14 @@ class IntervalType(str, Enum):
     MONTHS = "months"
 
 
+class RetryOn(str, Enum):
+    """Which errors of a target are retried: the transient ones (``sqlfleet.errorclasses``;
+    errors that cannot pass fail at once), or all of them as in Elastic Jobs."""
+
+    TRANSIENT = "transient"
+    ALL = "all"
+
+
 class OnFailure(str, Enum):
     """What a step's failure does to the rest of the job (beyond Elastic Jobs, which stops)."""
 
@@ -89,6 +97,8 @@ _INTERVAL = spelled(IntervalType, _INTERVAL_SPELLINGS)
 IntervalTypeSpelled = Annotated[IntervalType, _INTERVAL[0], _INTERVAL[1]]
 _ON_FAILURE = spelled(OnFailure, {kind.value.capitalize(): kind.value for kind in OnFailure})
 OnFailureSpelled = Annotated[OnFailure, _ON_FAILURE[0], _ON_FAILURE[1]]
+_RETRY_ON = spelled(RetryOn, {kind.value.capitalize(): kind.value for kind in RetryOn})
+RetryOnSpelled = Annotated[RetryOn, _RETRY_ON[0], _RETRY_ON[1]]
 
 
 def _bounded(ge: int, le: int) -> Any:
@@ -182,6 +192,8 @@ class OutputDestination(ApiModel):
     schema_name: Name | None = None
     table_name: Name
     credential_name: Name | None = None
+    # Which result set of the script (0-based) goes to the table; None: the first.
+    result_set: Annotated[int, _bounded(0, 99), WHOLE_NUMBER] | None = None
 
     @model_validator(mode="after")
     def _engine_rules(self) -> OutputDestination:
@@ -238,6 +250,7 @@ class StepFields(ApiModel):
     step_timeout_seconds: Seconds = DEFAULT_STEP_TIMEOUT_SECONDS
     max_parallelism: Parallelism | None = None
     on_failure: OnFailureSpelled = OnFailure.FAIL
+    retry_on: RetryOnSpelled = RetryOn.TRANSIENT
     output: OutputDestination | None = None
 
     @model_validator(mode="after")
@@ -295,6 +308,7 @@ class StepPatch(ApiModel):
     step_timeout_seconds: Seconds | SkipJsonSchema[None] = Keep
     max_parallelism: Parallelism | None = None
     on_failure: OnFailureSpelled | SkipJsonSchema[None] = Keep
+    retry_on: RetryOnSpelled | SkipJsonSchema[None] = Keep
     output: OutputDestination | None = None
 
     @model_validator(mode="after")
@@ -375,6 +389,7 @@ class JobStep(DocumentModel):
     max_parallelism: int | None
     on_failure: OnFailure
     output: OutputDestination | None
+    retry_on: RetryOn = RetryOn.TRANSIENT
 
     def settings(self) -> dict[str, Any]:
         """The step's content (what a version compares), without name, job or position."""

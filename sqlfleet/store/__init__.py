@@ -26,12 +26,14 @@ from sqlfleet.store.monitoring import MonitoringStore
 from sqlfleet.store.notifications import NotificationStore
 from sqlfleet.store.pages import TargetPageStore
 from sqlfleet.store.protocol import JobStore, StepRef
+from sqlfleet.store.receiving import ExecutionSummary, ReceiveStore
 from sqlfleet.store.reruns import RerunStore
 
 __all__ = [
     "AttemptEnd",
     "AttemptStart",
     "ChunkTurn",
+    "ExecutionSummary",
     "JobStore",
     "SqlJobStore",
     "StartOutcome",
@@ -53,6 +55,7 @@ class SqlJobStore(
     RerunStore,
     TargetPageStore,
     NotificationStore,
+    ReceiveStore,
 ):
     """The job store on a SQL database. ``clock`` (UTC-aware) stamps every time it writes;
     each job keeps its newest ``job_versions_kept`` versions and those executions ran.

@@ -28,6 +28,7 @@ from sqlfleet.lifecycle import TRANSITIONS, Lifecycle, check_transition
 from sqlfleet.models import ResultSet, TargetExecution
 from sqlfleet.models.executions import (
     MAX_MESSAGES_PER_ATTEMPT,
+    TargetDetail,
     bound_message,
     dropped_messages_line,
 )
@@ -48,7 +49,12 @@ from sqlfleet.store.rows import (
     update_row,
     uuid_text,
 )
-from sqlfleet.store.tables import target_attempts, target_messages, target_results
+from sqlfleet.store.tables import (
+    target_attempts,
+    target_messages,
+    target_outcomes,
+    target_results,
+)
 
 _DELETE_RESULT = target_results.delete().where(target_results.c.row_id == sa.bindparam("row_id"))
 _INSERT_RESULT = target_results.insert()
@@ -57,6 +63,8 @@ _DELETE_MESSAGES = target_messages.delete().where(
     target_messages.c.attempt == sa.bindparam("attempt"),
 )
 _INSERT_MESSAGES = target_messages.insert()
+_DELETE_DETAIL = target_outcomes.delete().where(target_outcomes.c.row_id == sa.bindparam("row_id"))
+_INSERT_DETAIL = target_outcomes.insert()
 
 _JOB_KEYS = frozenset({JOB_CANCEL, JOB_CREATED})
 # A target row (under its lock) with what a start needs of its execution's job row.
@@ -175,6 +183,7 @@ class TargetAttemptStore:
         result: ResultSet | None = None,
         messages: Sequence[str] = (),
         next_attempt_start_time: dt.datetime | None = None,
+        detail: TargetDetail | None = None,
     ) -> TargetExecution:
         """End attempt ``attempt`` of a target in one transaction: keep its PRINT/info
         ``messages`` (as ``record_target_messages``) and its first ``result`` set (as
@@ -212,12 +221,14 @@ class TargetAttemptStore:
                         # A first attempt that was still in progress has no result yet: results
                         # are only written when an attempt ends, with its end.
                         write_result(connection, ended["row_id"], result, now, replace=attempt > 1)
+                    write_detail(connection, ended["row_id"], detail, now, replace=attempt > 1)
                     return ended
             row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
             if messages:
                 write_messages(connection, row["row_id"], attempt, messages, now)
             if result is not None:
                 write_result(connection, row["row_id"], result, now)
+            write_detail(connection, row["row_id"], detail, now)
             if lifecycle == Lifecycle.CANCELED:
                 cancel_rows(connection, E.c.row_id == row["row_id"], now, message or "canceled")
                 return execution_row(connection, job_execution_id, step_id, ordinal)
@@ -331,6 +342,26 @@ def result_parameters(row_id: int, result: ResultSet, now: dt.datetime) -> dict[
         "truncated": result.truncated,
         "recorded_time": now,
     }
+
+
+def write_detail(
+    connection: Connection,
+    row_id: int,
+    detail: TargetDetail | None,
+    now: dt.datetime,
+    *,
+    replace: bool = True,
+) -> None:
+    """Replace what ``target_outcomes`` keeps of a target (``replace`` False: it has none)."""
+    if replace:
+        connection.execute(_DELETE_DETAIL, {"row_id": row_id})
+    if detail is not None:
+        connection.execute(_INSERT_DETAIL, detail_parameters(row_id, detail, now))
+
+
+def detail_parameters(row_id: int, detail: TargetDetail, now: dt.datetime) -> dict[str, Any]:
+    """The ``target_outcomes`` row of a target's last attempt."""
+    return {"row_id": row_id, "document": detail.model_dump_json(), "recorded_time": now}
 
 
 def concurrent_execution(connection: Connection, row: Row) -> str | None:

@@ -27,9 +27,10 @@ from sqlalchemy.engine import Connection
 from sqlfleet.errors import NotFound
 from sqlfleet.lifecycle import TRANSITIONS, Lifecycle
 from sqlfleet.models import ResultSet
-from sqlfleet.models.executions import MAX_LAST_MESSAGE_CHARS, bound_message
+from sqlfleet.models.executions import MAX_LAST_MESSAGE_CHARS, TargetDetail, bound_message
 from sqlfleet.store.attempts import (
     concurrent_execution,
+    detail_parameters,
     message_parameters,
     record_retried_attempts,
     result_parameters,
@@ -48,7 +49,7 @@ from sqlfleet.store.rows import (
     targets_for_start,
     uuid_text,
 )
-from sqlfleet.store.tables import target_messages, target_results
+from sqlfleet.store.tables import target_messages, target_outcomes, target_results
 
 # The target rows of a turn, under their lock, with what it needs of the job row.
 _TURN_ROWS = targets_for_start(E.c.target_ordinal.in_(sa.bindparam("ordinals", expanding=True)))
@@ -82,6 +83,7 @@ class AttemptEnd:
     result: ResultSet | None = None
     messages: Sequence[str] = ()
     next_attempt_start_time: dt.datetime | None = None
+    detail: TargetDetail | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +236,13 @@ def _record_ends(
     ]
     if messages:
         connection.execute(_INSERT_MESSAGES, messages)
+    details = [
+        detail_parameters(rows[end.ordinal]["row_id"], end.detail, end.ended)
+        for end in live
+        if end.detail is not None
+    ]
+    if details:
+        connection.execute(target_outcomes.insert(), details)
     return [end.ordinal for end in live]
 
 

@@ -41,6 +41,7 @@ from sqlfleet.store.tables import (
     rerun_targets,
     target_attempts,
     target_messages,
+    target_outcomes,
     target_results,
 )
 from sqlfleet.store.versions import prune_jobs_versions, read_version
@@ -230,6 +231,7 @@ def _delete_executions(connection: Connection, ids: Sequence[str]) -> list[str]:
     connection.execute(rerun_targets.delete().where(rerun_targets.c.job_execution_id.in_(ids)))
     connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
     connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
+    connection.execute(target_outcomes.delete().where(target_outcomes.c.row_id.in_(rows)))
     connection.execute(
         notification_deliveries.delete().where(notification_deliveries.c.job_execution_id.in_(ids))
     )

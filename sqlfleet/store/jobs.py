@@ -48,6 +48,7 @@ from sqlfleet.store.tables import (
     jobs,
     notification_deliveries,
     target_messages,
+    target_outcomes,
     target_results,
 )
 from sqlfleet.store.versions import (
@@ -204,6 +205,7 @@ class JobDefinitionStore:
             )
             connection.execute(target_messages.delete().where(target_messages.c.row_id.in_(rows)))
             connection.execute(target_results.delete().where(target_results.c.row_id.in_(rows)))
+            connection.execute(target_outcomes.delete().where(target_outcomes.c.row_id.in_(rows)))
             connection.execute(job_executions.delete().where(job_executions.c.job_id == job_id))
             connection.execute(job_steps.delete().where(job_steps.c.job_id == job_id))
             connection.execute(job_versions.delete().where(job_versions.c.job_id == job_id))

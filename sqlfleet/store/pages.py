@@ -22,12 +22,19 @@ from sqlfleet.models import ResultSet, TargetExecution, TargetMessage, TargetOut
 from sqlfleet.models.executions import (
     OutputPage,
     TargetAttempt,
+    TargetDetail,
     TargetPage,
     messages_dropped,
 )
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import execution_row, row_document, uuid_text
-from sqlfleet.store.tables import job_executions, target_attempts, target_messages, target_results
+from sqlfleet.store.tables import (
+    job_executions,
+    target_attempts,
+    target_messages,
+    target_outcomes,
+    target_results,
+)
 
 E = job_executions
 DEFAULT_TARGET_PAGE = 1000
@@ -53,7 +60,7 @@ class TargetPageStore:
         """Up to ``top`` target rows in (step, ordinal) order after ``continuation``; the
         page's ``continuation`` is None on the last page. Raises ``NotFound``, ``BadRequest``
         (``top``, ``continuation``)."""
-        _check_top(top, MAX_TARGET_PAGE)
+        check_top(top, MAX_TARGET_PAGE)
         with self._db.read() as connection:
             rows = _page_rows(connection, job_execution_id, step_id, lifecycle, top, continuation)
         items = [TargetExecution.model_validate(row_document(row)) for row in rows[:top]]
@@ -70,7 +77,7 @@ class TargetPageStore:
     ) -> OutputPage:
         """What each target of a page produced (``get_target_output``'s document for each),
         in four statements whatever the page's size. Raises as ``page_target_executions``."""
-        _check_top(top, MAX_OUTPUT_PAGE)
+        check_top(top, MAX_OUTPUT_PAGE)
         with self._db.read() as connection:
             rows = _page_rows(connection, job_execution_id, step_id, lifecycle, top, continuation)
             items = target_outputs(connection, rows[:top])
@@ -102,6 +109,12 @@ def target_outputs(connection: Connection, rows: Sequence[RowMapping]) -> list[T
             sa.select(target_results).where(target_results.c.row_id.in_(ids))
         ).mappings()
     }
+    details = {
+        d["row_id"]: TargetDetail.model_validate_json(d["document"])
+        for d in connection.execute(
+            sa.select(target_outcomes).where(target_outcomes.c.row_id.in_(ids))
+        ).mappings()
+    }
     earlier: dict[int, list[RowMapping]] = {}
     for a in connection.execute(
         sa.select(target_attempts)
@@ -110,15 +123,37 @@ def target_outputs(connection: Connection, rows: Sequence[RowMapping]) -> list[T
     ).mappings():
         earlier.setdefault(a["row_id"], []).append(a)
     return [
-        TargetOutput(
-            target=TargetExecution.model_validate(row_document(row)),
-            messages=messages.get(row["row_id"], []),
-            messages_dropped=messages_dropped(messages.get(row["row_id"], [])),
-            result=results.get(row["row_id"]),
-            attempts=attempts_of(row, earlier.get(row["row_id"], [])),
+        _output(
+            row,
+            messages.get(row["row_id"], []),
+            results.get(row["row_id"]),
+            details.get(row["row_id"]),
+            earlier.get(row["row_id"], []),
         )
         for row in rows
     ]
+
+
+def _output(
+    row: RowMapping,
+    messages: list[TargetMessage],
+    result: ResultSet | None,
+    detail: TargetDetail | None,
+    earlier: list[RowMapping],
+) -> TargetOutput:
+    detail = detail or TargetDetail()
+    return TargetOutput(
+        target=TargetExecution.model_validate(row_document(row)),
+        messages=messages,
+        messages_dropped=messages_dropped(messages),
+        result=result,
+        attempts=attempts_of(row, earlier),
+        result_sets=([result] if result is not None else []) + detail.result_sets,
+        result_sets_dropped=detail.result_sets_dropped,
+        affected_rows=detail.affected_rows,
+        message_details=detail.message_details,
+        error=detail.error,
+    )
 
 
 def attempts_of(row: RowMapping, retried: list[RowMapping]) -> list[TargetAttempt]:
@@ -187,7 +222,7 @@ def _page_rows(
     return list(connection.execute(query).mappings())
 
 
-def _check_top(top: int, highest: int) -> None:
+def check_top(top: int, highest: int) -> None:
     if not 1 <= top <= highest:
         raise BadRequest("top", f"expected a number from 1 to {highest}")
 

@@ -36,13 +36,14 @@ from sqlfleet.models import (
     TargetOutput,
     TargetSpec,
 )
-from sqlfleet.models.executions import OutputPage, TargetPage, TargetProgress
+from sqlfleet.models.executions import OutputPage, TargetDetail, TargetPage, TargetProgress
 from sqlfleet.models.monitoring import LifecycleCodes, Timeline
 from sqlfleet.models.notifications import Delivery, NotificationRule, NotificationRuleIn
 
 if TYPE_CHECKING:
     from sqlfleet.store.attempts import AttemptStart
     from sqlfleet.store.chunks import AttemptEnd, ChunkTurn
+    from sqlfleet.store.receiving import ExecutionSummary
 
 StepRef = int | str
 
@@ -169,6 +170,7 @@ class JobStore(Protocol):
         result: ResultSet | None = None,
         messages: Sequence[str] = (),
         next_attempt_start_time: dt.datetime | None = None,
+        detail: TargetDetail | None = None,
     ) -> TargetExecution: ...
 
     # First attempts of a chunk of targets, in turns (what run_targets needs; store/chunks.py)
@@ -237,6 +239,12 @@ class JobStore(Protocol):
         top: int = ...,
         continuation: str | None = None,
     ) -> OutputPage: ...
+    def receive_target_outputs(
+        self, job_execution_id: str, *, step_id: int | None = None, top: int = ...
+    ) -> OutputPage: ...
+    def execution_summaries(
+        self, executions: Sequence[tuple[str, str, int, bool]]
+    ) -> dict[str, ExecutionSummary]: ...
     def get_execution_version(self, job_execution_id: str) -> JobVersion: ...
     def purge_history(self, oldest: dt.datetime, *, job_name: str | None = None) -> list[str]: ...
     def purge_execution(self, job_execution_id: str) -> None: ...

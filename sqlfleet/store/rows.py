@@ -213,6 +213,9 @@ def apply_lifecycle(
     return update_row(connection, row, lifecycle_values(row, lifecycle, now, message, next_attempt))
 
 
+_RUNNING = (Lifecycle.IN_PROGRESS, Lifecycle.WAITING_FOR_CHILD_JOB_EXECUTIONS)
+
+
 def lifecycle_values(
     row: Row | None,
     lifecycle: Lifecycle,
@@ -229,7 +232,7 @@ def lifecycle_values(
         if lifecycle == Lifecycle.WAITING_FOR_RETRY
         else None,
     }
-    if lifecycle == Lifecycle.IN_PROGRESS and row is not None:
+    if lifecycle in _RUNNING and row is not None:
         values["start_time"] = row["start_time"] or now
         if row_level(row) == "step" and row["current_attempts"] == 0:
             values["current_attempts"] = 1

@@ -174,6 +174,8 @@ job_steps = sa.Table(
     sa.Column("step_timeout_seconds", sa.Integer(), nullable=False),
     sa.Column("max_parallelism", sa.Integer()),
     sa.Column("on_failure", sa.Unicode(16), nullable=False),
+    # Which errors are retried: 'transient' ones (sqlfleet.errorclasses) or 'all'.
+    sa.Column("retry_on", sa.Unicode(16), nullable=False, server_default="transient"),
     sa.Column("output_type", sa.Unicode(11)),
     sa.Column("output_engine", sa.Unicode(16)),
     sa.Column("output_server_name", sa.Unicode(SERVER)),
@@ -182,6 +184,8 @@ job_steps = sa.Table(
     sa.Column("output_schema_name", sa.Unicode(NAME)),
     sa.Column("output_table_name", sa.Unicode(NAME)),
     sa.Column("output_credential_name", sa.Unicode(NAME), index=True),
+    # The result set (0-based) the output table takes; None: the first.
+    sa.Column("output_result_set", sa.Integer()),
     sa.ForeignKeyConstraint(
         ["job_id", "job_version"],
         [job_versions.c.job_id, job_versions.c.job_version],
@@ -227,6 +231,8 @@ job_executions = sa.Table(
     sa.Column("rerun_of_job_execution_id", Id(), index=True),
     # On a job row: the parameter values it runs with (secret ones encrypted), JSON.
     sa.Column("parameters_json", LongText()),
+    # On a target row: when receive (POST /api/executions/{id}/receive) last returned its output.
+    sa.Column("received_time", UtcDateTime()),
     # NULL step_id marks the job row and NULL target_ordinal a step row, as in Elastic Jobs; the
     # key makes target creation idempotent (activities run at least once).
     sa.UniqueConstraint("job_execution_id", "step_id", "target_ordinal"),
@@ -257,6 +263,22 @@ target_results = sa.Table(
     sa.Column("rows_json", LongText(), nullable=False),
     sa.Column("row_count", sa.Integer(), nullable=False),
     sa.Column("truncated", sa.Boolean(), nullable=False),
+    sa.Column("recorded_time", UtcDateTime(), nullable=False),
+)
+
+# Everything else a target's last attempt produced (sqlfleet.models.executions.TargetDetail):
+# result sets after the first, row counts, messages with severity/state/number/line, its error.
+target_outcomes = sa.Table(
+    "target_outcomes",
+    metadata,
+    sa.Column(
+        "row_id",
+        RowId(),
+        sa.ForeignKey(job_executions.c.row_id, ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("document", LongText(), nullable=False),
     sa.Column("recorded_time", UtcDateTime(), nullable=False),
 )
 

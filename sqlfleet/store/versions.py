@@ -133,6 +133,8 @@ def _step_values(job_id: str, version: int, step_id: int, draft: StepFields) -> 
         step_name=draft.step_name,
         command_type=COMMAND_TYPE,
         on_failure=draft.on_failure.value,
+        retry_on=draft.retry_on.value,
+        output_result_set=output.result_set if output else None,
         output_type=OUTPUT_TYPE if output else None,
         output_engine=output.engine.value if output else None,
         output_server_name=output.server_name if output else None,
@@ -157,6 +159,7 @@ def _output(row: RowMapping) -> OutputDestination | None:
             "schema_name": row["output_schema_name"],
             "table_name": row["output_table_name"],
             "credential_name": row["output_credential_name"],
+            "result_set": row["output_result_set"],
         }
     )
 
@@ -179,6 +182,7 @@ def load_drafts(connection: Connection, job_id: str, version: int) -> list[StepF
             | {
                 "step_name": row["step_name"],
                 "on_failure": row["on_failure"],
+                "retry_on": row["retry_on"],
                 "output": _output(row),
             }
         )
@@ -232,6 +236,7 @@ def read_version(connection: Connection, job: RowMapping, version: int | None) -
             step_timeout_seconds=row["step_timeout_seconds"],
             max_parallelism=row["max_parallelism"],
             on_failure=row["on_failure"],
+            retry_on=row["retry_on"],
             output=_output(row),
         )
         for row in _step_rows(connection, job["job_id"], number)

@@ -80,10 +80,15 @@ def test_start_wait_get_and_receive(cli: Cli, job: str) -> None:
     assert {tuple(o["result"]["rows"][0]) for o in outputs} == {
         ("db1", 42), ("db2", 42), ("db3", 42),
     }  # fmt: skip
-    assert set(outputs[0]) == {"target", "messages", "messages_dropped", "result", "attempts"}
-    assert cli.ok("receive", execution_id, "--format", "json").json == outputs
+    assert {"target", "messages", "messages_dropped", "result", "attempts"} <= set(outputs[0])
+    assert {"result_sets", "affected_rows", "message_details", "error"} <= set(outputs[0])
+    # receive handed the output out; --keep reads it again without marking it.
+    assert cli.json("receive", execution_id) == []
+    kept = cli.ok("receive", execution_id, "--keep", "--format", "json").json
+    assert [o["result"] for o in kept] == [o["result"] for o in outputs]
 
-    rows = list(csv.reader(io.StringIO(cli.ok("receive", execution_id, "--format", "csv").out)))
+    csv_text = cli.ok("receive", execution_id, "--keep", "--format", "csv").out
+    rows = list(csv.reader(io.StringIO(csv_text)))
     assert rows[0] == [
         "job_execution_id", "step_id", "step_name", "target_engine", "target_server_name",
         "target_database_name", "lifecycle", "database_name", "answer",
@@ -91,7 +96,7 @@ def test_start_wait_get_and_receive(cli: Cli, job: str) -> None:
     assert sorted((r[5], r[7], r[8]) for r in rows[1:]) == [
         ("db1", "db1", "42"), ("db2", "db2", "42"), ("db3", "db3", "42"),
     ]  # fmt: skip
-    table = cli.ok("receive", execution_id, "--step-id", "1")
+    table = cli.ok("receive", execution_id, "--step-id", "1", "--keep")
     assert "answer" in table.out and "42" in table.out
 
 
@@ -145,7 +150,8 @@ def test_stop_cancels_a_target_waiting_for_retry(
         cli,
         name,
         sqlite_server,
-        "SELECT * FROM no_such_table",
+        # integer overflow: an error of no known class, retried (a missing table is not)
+        "SELECT abs(-9223372036854775808)",
         "--retry-attempts",
         "5",
         "--initial-retry-interval-seconds",
@@ -181,7 +187,8 @@ def test_remove_purges_a_finished_execution(
         cli,
         name,
         sqlite_server,
-        "SELECT * FROM no_such_table",
+        # integer overflow: an error of no known class, retried (a missing table is not)
+        "SELECT abs(-9223372036854775808)",
         "--retry-attempts",
         "5",
         "--initial-retry-interval-seconds",

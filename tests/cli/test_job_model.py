@@ -108,10 +108,11 @@ def test_a_run_retries_times_out_and_stops_like_any_execution(
     cli.ok("members", "add", group, "--target-type", "database", "--engine", "sqlite",
            "--server-name", str(sqlite_server), "--database-name", "db1")  # fmt: skip
     failed = _ended_badly(cli, "run", "--target-group", group, "--command",
-                          "SELECT * FROM nowhere", "--retry-attempts", "1", "--wait")  # fmt: skip
-    assert failed["lifecycle"] == "Failed"
+                          "SELECT abs(-9223372036854775808)", "--retry-attempts", "1",
+                          "--wait")  # fmt: skip
+    assert failed["lifecycle"] == "Failed"  # an error of no known class: retried
     (target,) = failed["steps"][0]["targets"]
-    assert target["current_attempts"] == 2 and "nowhere" in target["last_message"]
+    assert target["current_attempts"] == 2 and "overflow" in target["last_message"]
     assert cli("run", "--target-group", group, "--command", "SELECT 1").code == 0
 
     timed_out = _ended_badly(cli, "run", "--target-group", group, "--command", ENDLESS,
@@ -119,7 +120,8 @@ def test_a_run_retries_times_out_and_stops_like_any_execution(
     assert timed_out["lifecycle"] == "TimedOut"
 
     running = cli.ok("run", "--target-group", group, "--command", ENDLESS, "--quiet").out.strip()
-    wait_until(lambda: _state(cli, running) == "InProgress", timeout=30)
+    # Its targets run: the execution waits for them (Elastic Jobs' lifecycle).
+    wait_until(lambda: _state(cli, running) == "WaitingForChildJobExecutions", timeout=30)
     cli.ok("stop", running)
     wait_until(lambda: _state(cli, running) == "Canceled", timeout=30)
 

@@ -67,10 +67,11 @@ def test_wait_shows_one_bar_per_step_live_and_ends_with_the_rollup(
         "--command",
         "CREATE TABLE IF NOT EXISTS Step1Table (TestId int NOT NULL);",
     )
-    # Fails on every attempt: 1 + 2 retries, 1 s then 2 s apart, so the screen has time to show
+    # Fails on every attempt with an error of no known class (retried, where a missing table
+    # would fail at once): 1 + 2 retries, 1 s then 2 s apart, so the screen has time to show
     # the targets WaitingForRetry before the step ends Failed.
     cli.ok("steps", "create", job, "--step-name", "step2", "--target-group", group,
-           "--command", "SELECT * FROM no_such_table", "--retry-attempts", "2",
+           "--command", "SELECT abs(-9223372036854775808)", "--retry-attempts", "2",
            "--initial-retry-interval-seconds", "1")  # fmt: skip
     execution_id = cli.json("start", job)["job_execution_id"]
 

@@ -20,7 +20,7 @@ from sqlfleet.dialects import (
     dialect_for,
 )
 from sqlfleet.errors import Unsupported, ValidationFailed
-from sqlfleet.models.targets import Engine
+from sqlfleet.engine import Engine
 
 SQLSERVER = dialect_for("sqlserver")
 POSTGRES = dialect_for("postgresql")

@@ -207,6 +207,7 @@ def test_job_defaults_are_elastic_jobs_defaults(api: Any) -> None:
         "max_parallelism": None,
         "on_failure": "fail",
         "output": None,
+        "retry_on": "transient",
     }
     assert first.headers["Location"] == "/api/jobs/plain/steps/1"
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from sqlfleet.errors import BadRequest, Conflict, IllegalTransition, NotFound
 from sqlfleet.lifecycle import Lifecycle
@@ -16,8 +17,15 @@ from sqlfleet.models import (
     TargetSpec,
     validate_document,
 )
-from sqlfleet.models.executions import MAX_MESSAGES_PER_ATTEMPT, MAX_RESULT_ROWS
+from sqlfleet.models.executions import (
+    MAX_MESSAGES_PER_ATTEMPT,
+    MAX_RESULT_ROWS,
+    ErrorDetail,
+    MessageDetail,
+    TargetDetail,
+)
 from sqlfleet.store import SqlJobStore
+from sqlfleet.store.tables import target_outcomes
 from tests.support.clocks import Clock
 
 L = Lifecycle
@@ -395,3 +403,34 @@ def test_purge_one_execution(store: SqlJobStore, job: str) -> None:
         store.get_job_execution(execution_id)
     with pytest.raises(NotFound):
         store.purge_execution(execution_id)
+
+
+def test_every_result_is_kept_read_and_purged(store: SqlJobStore, job: str) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.add_target_executions(execution_id, 1, targets("a"))
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    more = ResultSet.bounded([("n", "int")], [(2,)])
+    detail = TargetDetail(
+        result_sets=[more],
+        affected_rows=[3],
+        message_details=[MessageDetail(sequence=0, severity="NOTICE")],
+        error=ErrorDetail(message="boom", sqlstate="42P01", line=2, error_class="permanent"),
+    )
+    store.finish_target_attempt(
+        execution_id, 1, 0, 1, L.FAILED, message="boom",
+        result=ResultSet.bounded([("m", "int")], [(1,)]), messages=["NOTICE: hi"], detail=detail,
+    )  # fmt: skip
+    output = store.get_target_output(execution_id, 1, 0)
+    assert [r.rows for r in output.result_sets] == [[[1]], [[2]]]
+    assert output.affected_rows == [3] and output.message_details[0].severity == "NOTICE"
+    assert output.error is not None and (output.error.sqlstate, output.error.line) == ("42P01", 2)
+    received = store.receive_target_outputs(execution_id)
+    assert [item.target.target_ordinal for item in received.items] == [0]
+    assert store.receive_target_outputs(execution_id).items == []
+    store.cancel_job_execution(execution_id)
+    store.purge_execution(execution_id)
+    with store._db.read() as connection:
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(target_outcomes)).scalar()
+            == 0
+        )

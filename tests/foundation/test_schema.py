@@ -32,6 +32,7 @@ TABLES = {
     "job_steps",
     "job_executions",
     "target_results",
+    "target_outcomes",
     "target_messages",
     "target_attempts",
     "rerun_targets",
@@ -97,7 +98,7 @@ def test_migrations_build_the_schema_on_an_empty_sqlite_file(tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     store = SqlJobStore(url)
     try:
-        assert current_revision(store._db) == head_revision() == "0004_job_model"
+        assert current_revision(store._db) == head_revision() == "0005_every_result"
     finally:
         store.close()
     assert _schema_differences(url) == []
@@ -166,7 +167,7 @@ def test_alembic_command_line_upgrades_head(tmp_path: Path) -> None:
     current = subprocess.run(
         [*alembic, "current"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
-    assert "0004_job_model (head)" in current.stdout
+    assert "0005_every_result (head)" in current.stdout
     assert _schema_differences(f"sqlite:///{database}") == []
 
 

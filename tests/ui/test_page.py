@@ -74,6 +74,9 @@ def test_start_a_job_watch_it_live_and_open_the_failing_target(
     expect(detail.get_by_role("heading", name=re.compile("Target"))).to_be_visible()
     expect(detail).to_contain_text("db2")
     expect(detail.get_by_test_id("target-error")).to_contain_text("integer overflow")
+    # The engine's error as it gave it: SQLite's result code, the script's line, its class.
+    expect(detail.get_by_test_id("target-error-detail")).to_contain_text("error 1")
+    expect(detail.get_by_test_id("target-error-detail")).to_contain_text("class unknown")
     expect(detail.get_by_test_id("target-sql")).to_contain_text("'db2' AS db")
     expect(detail.locator("table").first).to_contain_text("failed, retried")
     assert "target=" in page.url

@@ -139,6 +139,7 @@ export async function executionView(ctx, id) {
   function renderDetail(output, script) {
     const t = output.target;
     const failed = ["Failed", "TimedOut", "WaitingForRetry"].includes(t.lifecycle) && t.last_message;
+    const sets = (output.result_sets || []).length ? output.result_sets : (output.result ? [output.result] : []);
     detail.hidden = false;
     replace(detail,
       h("div", { class: "detail-head" },
@@ -151,7 +152,7 @@ export async function executionView(ctx, id) {
         h("dt", {}, "Started"), h("dd", {}, time(t.start_time)),
         h("dt", {}, "Ended"), h("dd", {}, time(t.end_time)),
         t.next_attempt_start_time ? [h("dt", {}, "Next attempt"), h("dd", {}, time(t.next_attempt_start_time))] : null),
-      failed ? [h("h3", {}, "Error"), h("pre", { class: "error-text", "data-testid": "target-error" }, t.last_message)] : null,
+      failed ? [h("h3", {}, "Error"), h("pre", { class: "error-text", "data-testid": "target-error" }, t.last_message), errorDetail(output.error)] : null,
       h("h3", {}, "Attempts"),
       table(["#", "Started", "Ended", "Took", "Outcome", "Message"], output.attempts.map((a) => h("tr", {},
         h("td", {}, a.attempt), h("td", {}, time(a.start_time)), h("td", {}, time(a.end_time)),
@@ -162,8 +163,13 @@ export async function executionView(ctx, id) {
       output.messages.length
         ? h("ol", { class: "messages", "data-testid": "target-messages" }, output.messages.map((m) => h("li", {}, h("span", { class: "muted small" }, `attempt ${m.attempt} · `, time(m.recorded_time), " "), m.message)))
         : h("p", { class: "muted" }, "No messages."),
-      h("h3", {}, "Result set"),
-      output.result ? resultTable(output.result) : h("p", { class: "muted" }, "No result set."),
+      h("h3", {}, sets.length > 1 ? `Result sets (${sets.length})` : "Result set"),
+      sets.length
+        ? sets.map((result, index) => [sets.length > 1 ? h("h4", {}, `Result set ${index + 1}`) : null, resultTable(result)])
+        : h("p", { class: "muted" }, "No result set."),
+      (output.affected_rows || []).length
+        ? h("p", { class: "muted small", "data-testid": "target-affected-rows" }, `Rows affected: ${output.affected_rows.join(", ")}`)
+        : null,
       h("h3", {}, "SQL that ran"),
       script ? [
         h("pre", { class: "sql", "data-testid": "target-sql" }, script.script),
@@ -173,6 +179,14 @@ export async function executionView(ctx, id) {
             ? table(["Parameter", "Value"], Object.entries(script.parameters).map(([name, value]) => h("tr", {}, h("td", { class: "mono" }, name), h("td", {}, value))))
             : h("p", { class: "muted" }, "The job has no parameters.")),
       ] : h("p", { class: "muted" }, "Not available."));
+  }
+
+  function errorDetail(error) {
+    if (!error) return null;
+    const parts = [["SQLSTATE", error.sqlstate], ["error", error.number], ["line", error.line], ["class", error.error_class]]
+      .filter(([, value]) => value !== null && value !== undefined)
+      .map(([name, value]) => `${name} ${value}`);
+    return parts.length ? h("p", { class: "muted small", "data-testid": "target-error-detail" }, parts.join(" · ")) : null;
   }
 
   function resultTable(result) {
