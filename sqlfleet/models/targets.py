@@ -21,7 +21,6 @@ from sqlfleet.models.common import (
     spelled,
     unsupported_error,
 )
-from sqlfleet.targets import target_identity
 
 MAX_MEMBERS_PER_GROUP = 10_000
 
@@ -172,5 +171,7 @@ class TargetGroup(DocumentModel):
 def member_identity(member: MemberIn | Member) -> tuple[object, ...]:
     """What makes two members the same, ids aside: their kind and pool, and their database
     or server by the one rule of ``sqlfleet.targets.target_identity``."""
+    from sqlfleet.targets import target_identity  # it needs the dialects, which need models
+
     where = target_identity(member.engine, member.server_name, member.port, member.database_name)
     return (member.membership_type, member.target_type, *where, member.elastic_pool_name)

@@ -19,8 +19,8 @@ from sqlfleet.dialects import (
     access_token_struct,
     dialect_for,
 )
-from sqlfleet.errors import Unsupported, ValidationFailed
 from sqlfleet.engine import Engine
+from sqlfleet.errors import Unsupported, ValidationFailed
 
 SQLSERVER = dialect_for("sqlserver")
 POSTGRES = dialect_for("postgresql")
