@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import AttemptAnswer, RetryInput, TargetRun
 
 HTTP_TIMEOUT_SECONDS = 60
 
@@ -24,27 +25,23 @@ class LaneStartFailed(Exception):
     """The Durable HTTP API refused to start a retry lane (the activity is retried)."""
 
 
-def start_retry_lane(binding: str, attempt: dict[str, Any], answer: dict[str, Any]) -> None:
-    """Start the retry lane of ``attempt``'s target unless it exists (an earlier delivery of
-    the attempt started it). ``answer`` is the attempt's answer (``retry_at``, ``attempt``).
+def start_retry_lane(binding: str, run: TargetRun, answer: AttemptAnswer) -> None:
+    """Start the retry lane of ``run``'s target unless it exists (an earlier delivery of the
+    attempt started it): a ``target_retry`` orchestration for the next attempt at
+    ``answer.retry_at``.
 
     Raises ``LaneStartFailed`` or ``OSError`` when the host does not answer as expected."""
-    execution_id, step_id = attempt["job_execution_id"], int(attempt["step_id"])
-    ordinal = int(attempt["ordinal"])
+    ref = run.step
     base = json.loads(binding)["rpcBaseUrl"]
-    instance_id = quote(names.retry_instance_id(execution_id, step_id, ordinal), safe="")
+    instance_id = quote(
+        names.retry_instance_id(ref.job_execution_id, ref.step_id, run.ordinal), safe=""
+    )
     status, text = _call("GET", f"{base}instances/{instance_id}")
     if status in (200, 202):
         return
     if status != 404:
         raise LaneStartFailed(f"looking up retry lane {instance_id} answered {status}: {text}")
-    lane = {
-        "job_execution_id": execution_id,
-        "step_id": step_id,
-        "ordinal": ordinal,
-        "attempt": int(answer["attempt"]) + 1,
-        "not_before": answer["retry_at"],
-    }
+    lane = RetryInput(ref, run.ordinal, answer.attempt + 1, answer.retry_at).to_json()
     status, text = _call("POST", f"{base}orchestrators/{names.TARGET_RETRY}/{instance_id}", lane)
     if status not in (200, 201, 202):
         raise LaneStartFailed(f"starting retry lane {instance_id} answered {status}: {text}")

@@ -11,6 +11,7 @@ batch's slowest target.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -26,6 +27,7 @@ from sqlfleet import odbc, telemetry
 from sqlfleet.connections import credential_auth
 from sqlfleet.dialects import OutputTable
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import AttemptAnswer, StepRef, TargetRange, TargetRun
 from sqlfleet.errors import IllegalTransition, SqlFleetError
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import utc_now
@@ -61,7 +63,7 @@ def run_target(attempt: dict, client: str) -> dict[str, Any]:  # type: ignore[ty
     ``maxConcurrentActivityFunctions``). ``client`` is the durableClient binding's JSON text,
     read only to start a retry lane. The agent-wide cap on concurrent target connections
     (``SQLFLEET_MAX_CONCURRENT_TARGETS``) bounds the attempts of this process."""
-    return _attempt_with_lane(attempt, client)
+    return _attempt_with_lane(TargetRun.from_json(attempt), attempt, client).to_json()
 
 
 @bp.activity_trigger(input_name="chunk", activity=names.RUN_TARGETS)
@@ -87,16 +89,17 @@ def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
 
     A chunk holds one of its execution's target slots (``activities.slots``); when none comes
     free it handles nothing and answers 0, and its ``step_batch`` asks again shortly."""
-    with slots.target_slots.slot(chunk["job_execution_id"]) as held:
+    targets = TargetRange.from_json(chunk)
+    with slots.target_slots.slot(targets.step.job_execution_id) as held:
         if not held:
             return 0
-        with local_chunks if chunk.get("local") else contextlib.nullcontext():
-            return _run_chunk(chunk, client)
+        with local_chunks if targets.local else contextlib.nullcontext():
+            return _run_chunk(targets, client)
 
 
-def _run_chunk(chunk: dict[str, Any], client: str) -> int:
-    execution_id, step_id = chunk["job_execution_id"], int(chunk["step_id"])
-    start, stop = int(chunk["start"]), int(chunk["stop"])
+def _run_chunk(chunk: TargetRange, client: str) -> int:
+    execution_id, step_id = chunk.step.job_execution_id, chunk.step.step_id
+    start, stop = chunk.start, chunk.stop
     store = job_store()
     step = _step(store, execution_id, step_id)
     queued, ended = list(range(start, stop)), list[AttemptEnd]()
@@ -115,7 +118,7 @@ def _run_chunk(chunk: dict[str, Any], client: str) -> int:
             size, ended = len(queued), []
             continue
         began = time.monotonic()
-        ended = _run_turn(store, step, execution_id, turn, bool(chunk.get("local")))
+        ended = _run_turn(store, step, execution_id, turn, chunk.local)
         if turn.started:
             pace = max(1e-4, (time.monotonic() - began) / len(turn.started))
             size = max(1, int(TURN_SECONDS / pace))
@@ -232,48 +235,46 @@ def _start_lanes(
     if cancellations.requested(store, execution_id):
         store.cancel_targets(execution_id, step_id, sorted(waiting))
         return
-    ref = {"job_execution_id": execution_id, "step_id": step_id, "attempt": 1, "retry_lane": True}
+    ref = StepRef(execution_id, step_id)
     for ordinal, retry_at in sorted(waiting.items()):
-        answer = {"lifecycle": Lifecycle.WAITING_FOR_RETRY.value, "attempt": 1}
-        lanes.start_retry_lane(
-            client, {**ref, "ordinal": ordinal}, {**answer, "retry_at": retry_at.isoformat()}
-        )
+        answer = AttemptAnswer(Lifecycle.WAITING_FOR_RETRY.value, 1, retry_at.isoformat())
+        lanes.start_retry_lane(client, TargetRun(ref, ordinal, 1, retry_lane=True), answer)
 
 
-def _attempt_with_lane(attempt: dict[str, Any], client: str) -> dict[str, Any]:
-    with slots.target_slots.slot(attempt["job_execution_id"]) as held:
+def _attempt_with_lane(run: TargetRun, document: dict[str, Any], client: str) -> AttemptAnswer:
+    with slots.target_slots.slot(run.step.job_execution_id) as held:
         if not held:
-            return _defer(attempt, client)
+            return _defer(run, client)
         with concurrency.slot():
-            answer = run_attempt(attempt)
-    if answer.get("retry_at") and attempt.get("retry_lane"):
-        lanes.start_retry_lane(client, attempt, answer)
+            answer = run_attempt(run, document)
+    if answer.retry_at and run.retry_lane:
+        lanes.start_retry_lane(client, run, answer)
     return answer
 
 
-def _defer(attempt: dict[str, Any], client: str) -> dict[str, Any]:
+def _defer(run: TargetRun, client: str) -> AttemptAnswer:
     """No target slot for the attempt's execution: nothing starts, and the caller's lane (or a
     retry lane started here) asks again shortly with the same attempt number."""
-    number = int(attempt["attempt"])
-    waiting = Lifecycle.CREATED if number == 1 else Lifecycle.WAITING_FOR_RETRY
-    answer = {
-        "lifecycle": waiting.value,
-        "attempt": number - 1,  # the lane asks for "attempt + 1"
-        "retry_at": slots.deferred_until().isoformat(),
-        "deferred": True,
-    }
-    if not attempt.get("retry_lane"):
+    waiting = Lifecycle.CREATED if run.attempt == 1 else Lifecycle.WAITING_FOR_RETRY
+    answer = AttemptAnswer(
+        waiting.value,
+        run.attempt - 1,  # the lane asks for "attempt + 1"
+        slots.deferred_until().isoformat(),
+        deferred=True,
+    )
+    if not run.retry_lane:
         return answer
-    lanes.start_retry_lane(client, attempt, answer)
-    return {key: value for key, value in answer.items() if key != "retry_at"}
+    lanes.start_retry_lane(client, run, answer)
+    return dataclasses.replace(answer, retry_at=None)
 
 
-def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
+def run_attempt(run: TargetRun, document: dict[str, Any]) -> AttemptAnswer:
     """One attempt on one target, recorded in the job database (blocking; see ``run_target``):
-    one transaction to start it, one to record how it ended."""
+    one transaction to start it, one to record how it ended. ``document`` is the activity's
+    input (its ``traceparent`` joins the attempt's span to the step's)."""
     store = job_store()
-    execution_id, step_id = attempt["job_execution_id"], int(attempt["step_id"])
-    ordinal, number = int(attempt["ordinal"]), int(attempt["attempt"])
+    execution_id, step_id = run.step.job_execution_id, run.step.step_id
+    ordinal, number = run.ordinal, run.attempt
     try:
         start = store.start_target_attempt(execution_id, step_id, ordinal, number)
     except IllegalTransition:  # in no state to start (ended meanwhile): say where it is
@@ -291,7 +292,7 @@ def run_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
     except IllegalTransition:  # the execution ended the target meanwhile (a cancel)
         answer = _answer(store.get_target_execution(execution_id, step_id, ordinal))
     telemetry.attempt_ended(
-        attempt, start.target, step, number, outcome, began, ended, answer["lifecycle"]
+        document, start.target, step, number, outcome, began, ended, answer.lifecycle or ""
     )
     return answer
 
@@ -403,7 +404,7 @@ def _record(
     step: JobStep,
     number: int,
     outcome: odbc.ScriptOutcome,
-) -> dict[str, Any]:
+) -> AttemptAnswer:
     execution_id, step_id, ordinal = target.job_execution_id, step.step_id, target.target_ordinal
     assert ordinal is not None
     hide_secret_values(outcome, execution_id, store.get_execution_parameters)
@@ -428,17 +429,18 @@ def _record(
     # this row said so would not: look once more, after writing.
     if cancellations.requested(store, execution_id):
         store.cancel_targets(execution_id, step_id, [ordinal])
-        return {"lifecycle": Lifecycle.CANCELED.value, "attempt": number, "canceled": True}
-    return {"lifecycle": done.lifecycle.value, "attempt": number, "retry_at": retry_at.isoformat()}
+        return AttemptAnswer(Lifecycle.CANCELED.value, number, canceled=True)
+    return AttemptAnswer(done.lifecycle.value, number, retry_at.isoformat())
 
 
-def _answer(row: Any) -> dict[str, Any]:
-    answer = {"lifecycle": row.lifecycle.value, "attempt": row.current_attempts}
-    if row.lifecycle == Lifecycle.CANCELED:
-        answer["canceled"] = True
-    if row.lifecycle == Lifecycle.WAITING_FOR_RETRY and row.next_attempt_start_time:
-        answer["retry_at"] = row.next_attempt_start_time.isoformat()
-    return answer
+def _answer(row: Any) -> AttemptAnswer:
+    waiting = row.lifecycle == Lifecycle.WAITING_FOR_RETRY and row.next_attempt_start_time
+    return AttemptAnswer(
+        row.lifecycle.value,
+        row.current_attempts,
+        row.next_attempt_start_time.isoformat() if waiting else None,
+        canceled=row.lifecycle == Lifecycle.CANCELED,
+    )
 
 
 _steps_lock = threading.Lock()

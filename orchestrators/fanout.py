@@ -32,6 +32,13 @@ import azure.durable_functions as df
 
 from orchestrators import bp
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import (
+    AttemptAnswer,
+    RetryInput,
+    StepRef,
+    TargetRange,
+    TargetRun,
+)
 from sqlfleet.errors import first_line
 from sqlfleet.times import parse_utc
 
@@ -73,12 +80,9 @@ def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 context.call_activity_with_retry(
                     names.RUN_TARGETS,
                     BOOKKEEPING_RETRY,
-                    {
-                        **ref,
-                        "start": first,
-                        "stop": last,
-                        **({"local": True} if job.get("local") else {}),
-                    },
+                    TargetRange(
+                        StepRef.from_json(ref), first, last, bool(job.get("local"))
+                    ).to_json(),
                 )
                 for first, last in ranges
             ]
@@ -108,14 +112,14 @@ def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
 def target_retry(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     """A retry lane: input ``{job_execution_id, step_id, ordinal, attempt, not_before}``; the
     target's next attempts, each after its delay, then ``settle_target``."""
-    job = read_input(context)
+    retry = RetryInput.from_json(read_input(context))
     outcome = yield from _retry_lane(
         context,
         _CancelWaiter(context),
-        _step_ref(job),
-        int(job["ordinal"]),
-        int(job.get("attempt", 2)),
-        job.get("not_before"),
+        retry.step.to_json(),
+        retry.ordinal,
+        retry.attempt,
+        retry.not_before,
     )
     return outcome
 
@@ -168,15 +172,18 @@ def _run_target(
             canceled = yield from waiter.wait_until(parse_utc(not_before))
             if canceled:
                 return False
-        result = yield context.call_activity_with_retry(
-            names.RUN_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "attempt": attempt}
-        )
-        if result.get("canceled"):
+        run = TargetRun(StepRef.from_json(ref), ordinal, attempt)
+        result = AttemptAnswer.from_json(
+            (yield context.call_activity_with_retry(
+                names.RUN_TARGET, BOOKKEEPING_RETRY, run.to_json()
+            ))
+        )  # fmt: skip
+        if result.canceled:
             return False
-        if not result.get("retry_at"):
+        if not result.retry_at:
             return True
-        attempt, not_before = int(result["attempt"]) + 1, result["retry_at"]
-        if result.get("deferred"):
+        attempt, not_before = result.attempt + 1, result.retry_at
+        if result.deferred:
             return _Deferred(attempt, not_before)
 
 
@@ -206,7 +213,8 @@ def _retry_lane(
         if not canceled:
             finished = yield from _run_target(context, waiter, ref, ordinal, attempt, not_before)
         if isinstance(finished, _Deferred):  # no target slot yet: wait in a new history
-            context.continue_as_new(retry_input(ref, ordinal, *finished))
+            retry = RetryInput(StepRef.from_json(ref), ordinal, *finished)
+            context.continue_as_new(retry.to_json())
             return "deferred"
         if not finished:
             yield from _cancel_rest(context, ref, ordinal, 1, ordinal + 1)
@@ -217,13 +225,6 @@ def _retry_lane(
         names.SETTLE_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "error": error}
     )
     return outcome
-
-
-def retry_input(
-    ref: dict[str, Any], ordinal: int, attempt: int, not_before: str | None
-) -> dict[str, Any]:
-    """The input of a ``target_retry`` orchestration."""
-    return {**ref, "ordinal": ordinal, "attempt": attempt, "not_before": not_before}
 
 
 class _CancelWaiter:

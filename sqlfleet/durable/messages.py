@@ -314,3 +314,26 @@ class StepOutcome:
             bool(document.get("pending")),
             None if not execution else ExecutionEnd.from_json(execution),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryInput:
+    """A ``target_retry`` orchestration's input: the target, its next attempt and when."""
+
+    step: StepRef
+    ordinal: int
+    attempt: int
+    not_before: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.step.to_json(), "ordinal": self.ordinal, "attempt": self.attempt,
+                "not_before": self.not_before}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> RetryInput:
+        return cls(
+            StepRef.from_json(document),
+            int(document["ordinal"]),
+            int(document.get("attempt", 2)),
+            document.get("not_before") or None,
+        )
