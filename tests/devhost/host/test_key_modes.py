@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from devhost.hostkeys import key_file, read_key_file
-from tests.devhost.host.hostproc import NO_KEY, ROOT, SAMPLE_APP, WEBHOOK, HostProcess
+from tests.devhost.host.hostproc import NO_KEY, ROOT, SAMPLE_APP, WEBHOOK, HostProcess, poll
 from tests.support.servers import free_port
 
 OPERATOR_KEYS = {
@@ -123,7 +123,8 @@ def test_a_keyless_host_answers_everything_on_loopback_and_says_so(tmp_path: Pat
         for route in ROUTES:
             assert host.call("GET", route, key=NO_KEY).status == 200, route
         assert not key_file(host.data_dir).exists()
-        assert "Keys: none (keyless mode)" in host.log()
+        # The start-up lines reach the log file on their own time: wait for them a moment.
+        poll(lambda: "Keys: none (keyless mode)" in host.log(), 10, "the keys line in the log")
         assert "listening on loopback only" in host.log()
         started = host.call("POST", f"{WEBHOOK}/orchestrators/chain", key=NO_KEY).json()
         assert "code=" not in started["statusQueryGetUri"]
