@@ -75,6 +75,8 @@ EXECUTION_TIMEOUT_SECONDS = 3600
 RATIO_GOALS = {("sqlite", 10): 2.0, ("sqlite", 100): 1.5, ("sqlite", 1000): 1.2,
                ("sqlite", 10000): 1.1, ("postgresql", 100): 1.2}  # fmt: skip
 SCALING_GOAL = 11.0  # time(100,000) / time(10,000)
+# Sizes up to this get an untimed run of each side first.
+WARM_UP_UP_TO = 10_000
 PEAK_RSS_GOAL_MIB = 400 * 1000 * 1000 / 2**20  # 400 MB
 
 
@@ -200,8 +202,9 @@ def measure(
             on_every_target(fleet, (RESET,), parallelism)
             return ran
 
-        baseline()  # warm both sides, untimed
-        fleet_run()
+        if fleet.size <= WARM_UP_UP_TO:  # warm both sides, untimed (big runs warm themselves)
+            baseline()
+            fleet_run()
         baselines: list[float] = []
         fleets: list[float] = []
         last: tuple[str, float, dt.datetime] | None = None
