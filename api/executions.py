@@ -29,6 +29,7 @@ from api.documents import (
     url_path,
     whole_number,
 )
+from sqlfleet import memory
 from sqlfleet.durable import names
 from sqlfleet.durable.control import purge_instances
 from sqlfleet.durable.lanes import retry_sleepers
@@ -146,6 +147,16 @@ _LIST_QUERY = (
     QueryParameter("top", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (100)"),
     QueryParameter("continuation", {"type": "string"}, "the previous page's continuation"),
 )
+
+
+def _answered_page(page: BaseModel) -> func.HttpResponse:
+    """The 200 answer of a big page, after which the heap its documents took goes back to the
+    system (``sqlfleet.memory``): each page is built on whichever worker thread serves it, and
+    glibc would otherwise keep a page's worth in every thread's arena for good."""
+    response = answer(200, page)
+    page.__dict__.clear()  # the only other reference is the caller's, which returns at once
+    memory.trim()
+    return response
 
 
 def _top_query(default: int, highest: int) -> QueryParameter:
@@ -272,7 +283,7 @@ def list_targets(req: func.HttpRequest) -> func.HttpResponse:
         top=_top(req, DEFAULT_TARGET_PAGE, MAX_TARGET_PAGE),
         continuation=req.params.get("continuation") or None,
     )
-    return answer(200, page)
+    return _answered_page(page)
 
 
 @operation(
@@ -321,7 +332,7 @@ def execution_output(req: func.HttpRequest) -> func.HttpResponse:
         top=_top(req, DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
         continuation=req.params.get("continuation") or None,
     )
-    return answer(200, page)
+    return _answered_page(page)
 
 
 def summarised(executions: Sequence[JobExecution]) -> list[JobExecution]:

@@ -24,8 +24,6 @@ held to their own file, under ``SQLFLEET_SQLITE_ROOTS`` (``sqlfleet.sqlitefiles`
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import gc
 import logging
 import math
@@ -41,7 +39,7 @@ from typing import Any
 
 import pyodbc
 
-from sqlfleet import sqlitefiles
+from sqlfleet import memory, sqlitefiles
 from sqlfleet.dialects import ColumnSpec, Dialect, OutputTable, dialect_for
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.models.executions import dropped_messages_line
@@ -103,18 +101,6 @@ MARIADB_OPTIONS_FOLDER = Path(__file__).resolve().with_name("mariadb")
 os.environ["MARIADB_HOME"] = str(MARIADB_OPTIONS_FOLDER)
 
 logger = logging.getLogger("sqlfleet.odbc")
-
-
-def _libc() -> Any:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _libc()  # glibc's malloc_trim, where there is one
 
 
 @contextlib.contextmanager
@@ -572,9 +558,9 @@ def _close_messages(outcome: ScriptOutcome) -> None:
 def release_memory(outcome: ScriptOutcome | None = None) -> None:
     """Give the heap that a huge value took back to the system (glibc keeps freed memory in
     its arenas otherwise, and a 200 MB value would keep the host 200 MB+ bigger for good)."""
-    if (outcome is None or outcome.large_values) and _LIBC is not None:
+    if outcome is None or outcome.large_values:
         gc.collect()
-        _LIBC.malloc_trim(0)
+        memory.trim()
 
 
 def _add_mysql_warnings(cursor: pyodbc.Cursor, outcome: ScriptOutcome) -> None:
