@@ -120,6 +120,8 @@ class Dialect:
     trims_values: ClassVar[bool] = False
     takes_access_tokens: ClassVar[bool] = False
     extra_options: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # Engines reached without ODBC: (what is not supported, where they are reached instead).
+    not_through_odbc: ClassVar[tuple[str, str] | None] = None
     types: ClassVar[dict[str, str]]
     internal_execution_id_type: ClassVar[str]
 
@@ -155,6 +157,8 @@ class Dialect:
         Raises ``ValidationFailed`` for a value this engine's driver cannot carry, and
         ``Unsupported`` for tokens on engines other than sqlserver.
         """
+        if self.not_through_odbc is not None:
+            raise Unsupported(self.not_through_odbc[0], hint=self.not_through_odbc[1])
         if access_token and not self.takes_access_tokens:
             raise Unsupported(
                 f"Microsoft Entra token sign-in for {self.engine} targets",
@@ -353,22 +357,10 @@ class PostgresDialect(Dialect):
         "uuid": "uuid",
     }  # fmt: skip
 
-    def connection_string(
-        self,
-        server: str,
-        port: int | None,
-        database: str | None,
-        *,
-        driver: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        access_token: bool = False,
-        waits: tuple[int, int] | None = None,
-    ) -> ConnectionString:
-        raise Unsupported(
-            "ODBC connections to PostgreSQL targets",
-            hint="sqlfleet.postgres connects with psycopg (libpq)",
-        )
+    not_through_odbc = (
+        "ODBC connections to PostgreSQL targets",
+        "sqlfleet.postgres connects with psycopg (libpq)",
+    )
 
     def list_databases_query(self, pool: str | None = None) -> Query:
         _no_pools(self.engine, pool)
@@ -484,22 +476,10 @@ class SqliteDialect(Dialect):
     def database_name(self, file_name: str) -> str:
         return file_name[: -len(self.database_suffix)]
 
-    def connection_string(
-        self,
-        server: str,
-        port: int | None,
-        database: str | None,
-        *,
-        driver: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        access_token: bool = False,
-        waits: tuple[int, int] | None = None,
-    ) -> ConnectionString:
-        raise Unsupported(
-            "ODBC connections to SQLite files",
-            hint="sqlfleet.sqlitefiles opens them with Python's sqlite3, held to the file",
-        )
+    not_through_odbc = (
+        "ODBC connections to SQLite files",
+        "sqlfleet.sqlitefiles opens them with Python's sqlite3, held to the file",
+    )
 
     def list_databases_query(self, pool: str | None = None) -> Query:
         raise Unsupported(
