@@ -284,7 +284,7 @@ def _run_on_server(
         with Watchdog(_interrupter(cursor), remaining, cancel) as watchdog:
             try:
                 lines = start_lines(text, list(pieces))
-                _run_pieces(cursor, pieces, outcome, max_rows, watchdog, dialect.engine, lines)
+                _run_pieces(cursor, pieces, outcome, max_rows, watchdog, lines)
                 if dialect.engine == "mysql" and not watchdog.fired:
                     _add_mysql_warnings(cursor, outcome)
             except pyodbc.Error as error:
@@ -441,7 +441,6 @@ def _run_pieces(
     outcome: ScriptOutcome,
     max_rows: int,
     watchdog: Watchdog,
-    engine: str,
     lines: Sequence[int] = (),
 ) -> None:
     affected = None
@@ -451,7 +450,7 @@ def _run_pieces(
         outcome.error_line = lines[index] if index < len(lines) else None
         cursor.execute(piece)
         while True:
-            _add_messages(outcome, cursor.messages, engine)
+            _add_messages(outcome, cursor.messages)
             if cursor.description is not None:
                 kept = outcome.add_result_set(
                     [ColumnSpec.from_description(d) for d in cursor.description]
@@ -517,9 +516,7 @@ def _kept_value(outcome: ScriptOutcome, kept: ResultSetOutcome, value: Any) -> A
     return json_value(value)
 
 
-def _add_messages(
-    outcome: ScriptOutcome, messages: Sequence[tuple[Any, Any]], engine: str = ""
-) -> None:
+def _add_messages(outcome: ScriptOutcome, messages: Sequence[tuple[Any, Any]]) -> None:
     """Keep the first ``MAX_MESSAGES`` - 1 messages and count the rest (``_close_messages``
     then says how many were dropped, in the line the job database keeps last), each with its
     severity, SQLSTATE and number where the driver gives them (``message_details``)."""

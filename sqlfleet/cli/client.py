@@ -97,10 +97,6 @@ class ApiClient:
     def __repr__(self) -> str:  # the key never reaches logs or error text
         return f"ApiClient({self.base_url!r}, key={'set' if self._key else 'none'})"
 
-    def url(self, path: str, query: Mapping[str, Any] | None = None) -> str:
-        params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
-        return self.base_url + path + ("?" + urlencode(params) if params else "")
-
     def request(
         self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None
     ) -> Reply:
