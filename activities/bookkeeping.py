@@ -17,10 +17,14 @@ from sqlfleet import telemetry
 from sqlfleet.alerts import report_failed_targets
 from sqlfleet.durable import names
 from sqlfleet.durable.messages import (
+    CancelRange,
+    ExecutionAbort,
     ExecutionEnd,
+    ExecutionFinish,
     Expansion,
     Plan,
     PlannedStep,
+    RetryEnd,
     StepEnd,
     StepOutcome,
     StepRef,
@@ -185,11 +189,10 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
 @bp.activity_trigger(input_name="finish", activity=names.FINISH_EXECUTION)
 def finish_execution(finish: Any) -> dict[str, Any]:
     """End the execution with the rollup of its steps (steps never reached become Skipped).
-    Input the execution id, or ``{job_execution_id, message}`` when a step's sub-orchestration
-    failed (the message says which, and becomes the execution's)."""
-    document = finish if isinstance(finish, dict) else {"job_execution_id": finish}
-    ended = _finish(job_store(), str(document["job_execution_id"]), document.get("message"))
-    return ended.to_json()
+    Input an ``ExecutionFinish``: its message (a step could not finish: it says why) becomes
+    the execution's."""
+    request = ExecutionFinish.from_json(finish)
+    return _finish(job_store(), request.job_execution_id, request.message).to_json()
 
 
 def _finish(
@@ -210,10 +213,11 @@ def _finish(
 
 @bp.activity_trigger(input_name="end", activity=names.END_EXECUTION)
 def end_execution(end: dict) -> dict[str, Any]:  # type: ignore[type-arg]
-    """Input ``{job_execution_id, lifecycle, message}``: the orchestration cannot go on, so
-    the execution and whatever of it is unfinished end ``lifecycle`` with ``message``."""
+    """Input an ``ExecutionAbort``: the orchestration cannot go on, so the execution and
+    whatever of it is unfinished end ``lifecycle`` with ``message``."""
+    abort = ExecutionAbort.from_json(end)
     execution = job_store().end_job_execution(
-        end["job_execution_id"], Lifecycle(end["lifecycle"]), str(end["message"])
+        abort.job_execution_id, Lifecycle(abort.lifecycle), abort.message
     )
     telemetry.execution_ended(execution)
     return _ending(execution).to_json()
@@ -227,9 +231,12 @@ def _ending(execution: ExecutionRow) -> ExecutionEnd:
 
 @bp.activity_trigger(input_name="lane", activity=names.CANCEL_TARGETS)
 def cancel_targets(lane: dict) -> int:  # type: ignore[type-arg]
-    """Mark the lane's remaining targets Canceled (the execution was cancelled)."""
-    ordinals = range(int(lane["next"]), int(lane["stop"]), int(lane["stride"]))
-    return job_store().cancel_targets(lane["job_execution_id"], int(lane["step_id"]), ordinals)
+    """Mark the lane's remaining targets (a ``CancelRange``) Canceled (the execution was
+    cancelled)."""
+    rest = CancelRange.from_json(lane)
+    return job_store().cancel_targets(
+        rest.step.job_execution_id, rest.step.step_id, rest.ordinals()
+    )
 
 
 @bp.activity_trigger(input_name="execution_id", activity=names.CANCEL_REQUESTED)
@@ -242,13 +249,13 @@ def cancel_requested(execution_id: str) -> bool:
 @bp.activity_trigger(input_name="target", activity=names.SETTLE_TARGET)
 @bp.durable_client_input(client_name="client")
 async def settle_target(target: dict, client: df.DurableOrchestrationClient) -> bool:  # type: ignore[type-arg]
-    """A retry lane ended: record its ``error`` (the lane itself failed) on the target if it is
-    still active, and when no target of the step is active any more, raise ``step_settled`` on
-    the job execution. Answers whether it raised the event."""
+    """A retry lane ended (a ``RetryEnd``): record its ``error`` (the lane itself failed) on the
+    target if it is still active, and when no target of the step is active any more, raise
+    ``step_settled`` on the job execution. Answers whether it raised the event."""
     store = job_store()
-    execution_id, step_id = target["job_execution_id"], int(target["step_id"])
-    ordinal = int(target["ordinal"])
-    if target.get("error"):
+    ended = RetryEnd.from_json(target)
+    execution_id, step_id, ordinal = ended.step.job_execution_id, ended.step.step_id, ended.ordinal
+    if ended.error:
         row = store.get_target_execution(execution_id, step_id, ordinal)
         if not row.lifecycle.is_terminal:
             store.transition(
@@ -256,7 +263,7 @@ async def settle_target(target: dict, client: df.DurableOrchestrationClient) -> 
                 Lifecycle.FAILED,
                 step_id=step_id,
                 ordinal=ordinal,
-                message=f"retrying failed: {target['error']}",
+                message=f"retrying failed: {ended.error}",
             )
     if store.list_target_executions(execution_id, step_id=step_id, active=True):
         return False

@@ -13,6 +13,7 @@ from activities import bp, lanes
 from sqlfleet import telemetry
 from sqlfleet.connections import credential_auth
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import Delivery, DeliveryAnswer
 from sqlfleet.errors import SqlFleetError
 from sqlfleet.models import utc_now
 from sqlfleet.models.notifications import Channel, DeliveryStatus, retry_delay_seconds
@@ -34,11 +35,7 @@ def queue_notifications(execution_id: str, client: str) -> int:
     started = 0
     for delivery in job_store().plan_deliveries(execution_id):
         instance_id = names.notification_instance_id(execution_id, delivery.delivery_id)
-        body = {
-            "job_execution_id": execution_id,
-            "delivery_id": delivery.delivery_id,
-            "attempt": delivery.attempts + 1,
-        }
+        body = Delivery(execution_id, delivery.delivery_id, delivery.attempts + 1).to_json()
         if lanes.start_orchestration_once(
             client, names.DELIVER_NOTIFICATION_ORCHESTRATION, instance_id, body
         ):
@@ -48,14 +45,14 @@ def queue_notifications(execution_id: str, client: str) -> int:
 
 @bp.activity_trigger(input_name="delivery", activity=names.DELIVER_NOTIFICATION)
 def deliver_notification(delivery: dict) -> dict[str, Any]:  # type: ignore[type-arg]
-    """Input ``{job_execution_id, delivery_id, attempt}``: one try. Answers ``{delivered}``
-    and ``retry_at`` (ISO time) when it failed and may be tried again. Raises only when the
-    job database fails."""
+    """Input a ``Delivery``: one try. Answers a ``DeliveryAnswer``: delivered, or ``retry_at``
+    when it failed and may be tried again. Raises only when the job database fails."""
     store = job_store()
-    delivery_id, attempt = str(delivery["delivery_id"]), int(delivery["attempt"])
+    request = Delivery.from_json(delivery)
+    delivery_id, attempt = request.delivery_id, request.attempt
     row, rule = store.get_delivery(delivery_id)
     if row.status != DeliveryStatus.PENDING or row.attempts >= attempt:
-        return _answer(row.status, row.next_attempt_time)
+        return _answer(row.status, row.next_attempt_time).to_json()
     summary = execution_summary(
         store, row.job_execution_id, delivery_id=delivery_id, rule_name=rule.name
     )
@@ -84,7 +81,7 @@ def deliver_notification(delivery: dict) -> dict[str, Any]:  # type: ignore[type
                 row.max_attempts,
                 result.error,
             )
-    return _answer(recorded.status, recorded.next_attempt_time)
+    return _answer(recorded.status, recorded.next_attempt_time).to_json()
 
 
 def _send(
@@ -108,8 +105,8 @@ def _send(
     return send_email(rule, summary, user=user, password=password)
 
 
-def _answer(status: DeliveryStatus, retry_at: dt.datetime | None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"delivered": status == DeliveryStatus.DELIVERED}
+def _answer(status: DeliveryStatus, retry_at: dt.datetime | None) -> DeliveryAnswer:
+    again = None
     if status == DeliveryStatus.PENDING and retry_at is not None:
-        answer["retry_at"] = retry_at.isoformat()
-    return answer
+        again = retry_at.isoformat()
+    return DeliveryAnswer(status == DeliveryStatus.DELIVERED, again)

@@ -17,6 +17,7 @@ import azure.durable_functions as df
 from activities import bp
 from sqlfleet import telemetry
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import ExecutionStart, LoadedSchedule, ScheduledRun
 from sqlfleet.durable.schedules import find_job
 from sqlfleet.errors import NotFound, ValidationFailed
 from sqlfleet.models import utc_now
@@ -34,20 +35,21 @@ _SCHEDULED_RUN_NAMESPACE = uuid.UUID("5d0f3c1e-2b7a-4f5e-9a51-3c7d1e0b9a42")
 
 @bp.activity_trigger(input_name="job_id", activity=names.LOAD_SCHEDULE)
 def load_schedule(job_id: str) -> dict[str, Any] | None:
-    """The job's schedule, or None when the job no longer exists."""
+    """The job's schedule (a ``LoadedSchedule``), or None when the job no longer exists."""
     job = find_job(job_id)
     if job is None:
         return None
-    return {
-        "job_name": job.name,
-        "enabled": job.enabled,
-        "interval_type": job.schedule.interval_type.value,
-        "interval_count": job.schedule.interval_count,
-        "start_time": job.schedule.start_time.isoformat(),
-        "end_time": job.schedule.end_time.isoformat(),
-        "time_zone": job.schedule.time_zone,
-        "cron": job.schedule.cron,
-    }
+    schedule = job.schedule
+    return LoadedSchedule(
+        job.name,
+        job.enabled,
+        schedule.interval_type.value,
+        schedule.interval_count,
+        schedule.start_time,
+        schedule.end_time,
+        schedule.time_zone,
+        schedule.cron,
+    ).to_json()
 
 
 @bp.activity_trigger(input_name="run", activity=names.START_SCHEDULED_EXECUTION)
@@ -56,12 +58,15 @@ async def start_scheduled_execution(
     run: dict,  # type: ignore[type-arg]
     client: df.DurableOrchestrationClient,
 ) -> str | None:
-    """Create the execution of the occurrence ``run`` and start its orchestration."""
+    """Create the execution of the occurrence ``run`` (a ``ScheduledRun``) and start its
+    orchestration."""
+    scheduled = ScheduledRun.from_json(run)
     store = job_store()
-    job = find_job(run["job_id"])
+    job = find_job(scheduled.job_id)
     if job is None or not job.steps:
         return None
-    execution_id = str(uuid.uuid5(_SCHEDULED_RUN_NAMESPACE, f"{job.job_id}/{run['occurrence']}"))
+    name = f"{job.job_id}/{scheduled.occurrence}"
+    execution_id = str(uuid.uuid5(_SCHEDULED_RUN_NAMESPACE, name))
     try:
         # A schedule sends no values: the defaults (an enabled job declares one for each).
         values = seal_parameters(resolve(job.parameters, {}, job.name))
@@ -76,10 +81,10 @@ async def start_scheduled_execution(
     except ValidationFailed as error:
         logger.warning("job %s: the scheduled run cannot start: %s", job.name, error)
         return None
-    telemetry.schedule_lag(job.name, parse_utc(run["occurrence"]), utc_now())
+    telemetry.schedule_lag(job.name, parse_utc(scheduled.occurrence), utc_now())
     status = await client.get_status(execution_id)
     if not status or not getattr(status, "runtime_status", None):
         await client.start_new(
-            names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id}
+            names.JOB_EXECUTION, execution_id, ExecutionStart(execution_id).to_json()
         )
     return execution_id

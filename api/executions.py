@@ -33,6 +33,7 @@ from sqlfleet import memory
 from sqlfleet.durable import names
 from sqlfleet.durable.control import purge_instances
 from sqlfleet.durable.lanes import retry_sleepers
+from sqlfleet.durable.messages import ExecutionStart
 from sqlfleet.durable.reconciliation import reconcile_execution
 from sqlfleet.errors import BadRequest, Conflict, JobDatabaseUnavailable, first_line
 from sqlfleet.expansion import resolve_targets
@@ -107,7 +108,7 @@ async def started(
     execution_id = execution.job_execution_id
     try:
         await client.start_new(
-            names.JOB_EXECUTION, execution_id, {"job_execution_id": execution_id}
+            names.JOB_EXECUTION, execution_id, ExecutionStart(execution_id).to_json()
         )
     except Exception as error:  # noqa: BLE001 - undone, then answered as unavailable
         _discard_unstarted(execution_id)

@@ -19,7 +19,13 @@ from orchestrators import bp
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
 from sqlfleet.durable import names
 from sqlfleet.durable.messages import (
+    BatchInput,
+    ExecutionAbort,
+    ExecutionEnd,
+    ExecutionFinish,
+    ExecutionStart,
     Expansion,
+    LaneInput,
     Plan,
     PlannedStep,
     StepEnd,
@@ -49,20 +55,18 @@ def run_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
     Whatever fails here (a bookkeeping activity out of retries, a bug) ends the execution
     ``Failed`` with a message that says so; what cannot be caught here (a terminate, a purge)
     is ended by ``activities.reconciliation``."""
-    execution_id = read_input(context)["job_execution_id"]
+    execution_id = ExecutionStart.from_json(read_input(context)).job_execution_id
     try:
         result = yield from _run_steps(context, execution_id)
     except Exception as error:  # noqa: BLE001 - the execution must end, and say why
-        result = yield context.call_activity_with_retry(
-            names.END_EXECUTION,
-            BOOKKEEPING_RETRY,
-            {
-                "job_execution_id": execution_id,
-                "lifecycle": "Failed",
-                "message": f"the orchestration {context.instance_id} failed: "
-                f"{first_line(str(error))}",
-            },
-        )
+        message = f"the orchestration {context.instance_id} failed: {first_line(str(error))}"
+        result = ExecutionEnd.from_json(
+            (yield context.call_activity_with_retry(
+                names.END_EXECUTION,
+                BOOKKEEPING_RETRY,
+                ExecutionAbort(execution_id, "Failed", message).to_json(),
+            ))
+        )  # fmt: skip
     # The job's notification rules: each delivery is an orchestration of its own, so whatever
     # happens to it (or to queueing it) never changes how the execution ended.
     with contextlib.suppress(Exception):
@@ -70,13 +74,13 @@ def run_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any
             names.QUEUE_NOTIFICATIONS, NOTIFICATION_RETRY, execution_id
         )
     # The SDK drops a None custom status, so the last one says how the execution ended.
-    context.set_custom_status({"lifecycle": result.get("lifecycle")})
-    return result
+    context.set_custom_status({"lifecycle": result.lifecycle})
+    return result.to_json()
 
 
 def _run_steps(
     context: df.DurableOrchestrationContext, execution_id: str
-) -> Generator[Any, Any, dict[str, Any]]:
+) -> Generator[Any, Any, ExecutionEnd]:
     plan = Plan.from_json(
         (yield context.call_activity_with_retry(
             names.BEGIN_EXECUTION, BOOKKEEPING_RETRY, execution_id
@@ -120,16 +124,15 @@ def _run_steps(
                 ))
             )  # fmt: skip
         if outcome.execution is not None:
-            return outcome.execution.to_json()
+            return outcome.execution
         if outcome.stop:
             break
-    finish: Any = execution_id
-    if failure is not None:
-        finish = {"job_execution_id": execution_id, "message": failure}
-    result: dict[str, Any] = yield context.call_activity_with_retry(
-        names.FINISH_EXECUTION, BOOKKEEPING_RETRY, finish
-    )
-    return result
+    finish = ExecutionFinish(execution_id, failure)
+    return ExecutionEnd.from_json(
+        (yield context.call_activity_with_retry(
+            names.FINISH_EXECUTION, BOOKKEEPING_RETRY, finish.to_json()
+        ))
+    )  # fmt: skip
 
 
 def _runs_in_place(step: PlannedStep, count: int, plan: Plan) -> bool:
@@ -212,9 +215,7 @@ def _fan_out(
             (
                 instance_id,
                 context.call_sub_orchestrator(
-                    names.STEP_LANE,
-                    {**ref.to_json(), "next": lane, "stride": lanes, "stop": count, "attempt": 1},
-                    instance_id,
+                    names.STEP_LANE, LaneInput(ref, lane, lanes, count).to_json(), instance_id
                 ),
             )
             for lane, instance_id in enumerate(lane_ids)
@@ -229,13 +230,13 @@ def _fan_out(
             instance_id,
             context.call_sub_orchestrator(
                 names.STEP_BATCH,
-                {
-                    **ref.to_json(),
-                    "start": batch * plan.batch_size,
-                    "stop": min(count, (batch + 1) * plan.batch_size),
-                    "chunk": chunk,
-                    **({"local": True} if local and chunk > 1 else {}),
-                },
+                BatchInput(
+                    ref,
+                    batch * plan.batch_size,
+                    min(count, (batch + 1) * plan.batch_size),
+                    chunk,
+                    local and chunk > 1,
+                ).to_json(),
                 instance_id,
             ),
         )

@@ -23,6 +23,7 @@ extension walks actions in order and waits at the first incomplete one, so a sli
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Generator
@@ -34,6 +35,10 @@ from orchestrators import bp
 from sqlfleet.durable import names
 from sqlfleet.durable.messages import (
     AttemptAnswer,
+    BatchInput,
+    CancelRange,
+    LaneInput,
+    RetryEnd,
     RetryInput,
     StepRef,
     TargetRange,
@@ -63,96 +68,77 @@ def read_input(context: df.DurableOrchestrationContext) -> dict[str, Any]:
 
 @bp.orchestration_trigger(context_name="context")
 def step_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, step_id, start, stop, chunk?, local?, ranges?}``: first
-    attempts of ordinals ``start..stop-1``, one ``run_target`` each, or with ``chunk`` > 1 one
-    ``run_targets`` per ``chunk`` ordinals (passing ``local`` on; ``ranges``, the chunks still
-    to run, when it continued as new); retries continue in retry lanes that those activities
-    start."""
-    job = read_input(context)
-    ref = _step_ref(job)
-    start, stop, chunk = int(job["start"]), int(job["stop"]), int(job.get("chunk") or 1)
-    if chunk > 1:
-        ranges = job.get("ranges") or [
-            [first, min(stop, first + chunk)] for first in range(start, stop, chunk)
-        ]
+    """Input a ``BatchInput``: first attempts of its ordinals, one ``run_target`` each, or
+    with ``chunk`` > 1 one ``run_targets`` per chunk; retries continue in retry lanes that
+    those activities start."""
+    batch = BatchInput.from_json(read_input(context))
+    if batch.chunk > 1:
+        ranges = batch.chunks()
         handled = yield context.task_all(
             [
                 context.call_activity_with_retry(
                     names.RUN_TARGETS,
                     BOOKKEEPING_RETRY,
-                    TargetRange(
-                        StepRef.from_json(ref), first, last, bool(job.get("local"))
-                    ).to_json(),
+                    TargetRange(batch.step, first, last, batch.local).to_json(),
                 )
                 for first, last in ranges
             ]
         )
         # A chunk that found no target slot for its execution handled nothing: ask again
         # shortly, in a new history so that a long wait does not grow this one.
-        deferred = [pair for pair, count in zip(ranges, handled, strict=True) if not count]
+        deferred = tuple(pair for pair, count in zip(ranges, handled, strict=True) if not count)
         if deferred:
             later = context.current_utc_datetime + dt.timedelta(seconds=DEFER_SECONDS)
             yield context.create_timer(later)
-            context.continue_as_new({**job, "ranges": deferred})
+            context.continue_as_new(dataclasses.replace(batch, ranges=deferred).to_json())
             return None
-        return stop - start
+        return batch.stop - batch.start
     tasks = [
         context.call_activity_with_retry(
             names.RUN_TARGET,
             BOOKKEEPING_RETRY,
-            {**ref, "ordinal": ordinal, "attempt": 1, "retry_lane": True},
+            TargetRun(batch.step, ordinal, 1, retry_lane=True).to_json(),
         )
-        for ordinal in range(start, stop)
+        for ordinal in range(batch.start, batch.stop)
     ]
     yield context.task_all(tasks)
-    return stop - start
+    return batch.stop - batch.start
 
 
 @bp.orchestration_trigger(context_name="context")
 def target_retry(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """A retry lane: input ``{job_execution_id, step_id, ordinal, attempt, not_before}``; the
-    target's next attempts, each after its delay, then ``settle_target``."""
+    """A retry lane: input a ``RetryInput``; the target's next attempts, each after its delay,
+    then ``settle_target``."""
     retry = RetryInput.from_json(read_input(context))
-    outcome = yield from _retry_lane(
-        context,
-        _CancelWaiter(context),
-        retry.step.to_json(),
-        retry.ordinal,
-        retry.attempt,
-        retry.not_before,
-    )
+    outcome = yield from _retry_lane(context, _CancelWaiter(context), retry)
     return outcome
 
 
 @bp.orchestration_trigger(context_name="context")
 def step_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, step_id, next, stride, stop, attempt, not_before?}``: ordinals
-    ``next, next + stride, ...`` one after the other, retries in line. (A document with
-    ``retry_lane`` is a retry lane an older version started here: it runs as ``target_retry``.)"""
-    job = read_input(context)
-    ref = _step_ref(job)
-    ordinal, stride, stop = int(job["next"]), int(job["stride"]), int(job["stop"])
-    attempt, not_before = int(job.get("attempt", 1)), job.get("not_before")
+    """Input a ``LaneInput``: ordinals ``next, next + stride, ...`` one after the other,
+    retries in line. (A document with ``retry_lane`` is a retry lane an older version started
+    here: it runs as ``target_retry``.)"""
+    lane = LaneInput.from_json(read_input(context))
     waiter = _CancelWaiter(context)
-    if job.get("retry_lane"):
-        outcome = yield from _retry_lane(context, waiter, ref, ordinal, attempt, not_before)
+    if lane.retry_lane:
+        outcome = yield from _retry_lane(context, waiter, lane.as_retry())
         return outcome
+    ref, ordinal, stride, stop = lane.step, lane.next, lane.stride, lane.stop
+    attempt, not_before = lane.attempt, lane.not_before
     handled = 0
     while ordinal < stop and handled < LANE_CHUNK:
         finished = yield from _run_target(context, waiter, ref, ordinal, attempt, not_before)
         if isinstance(finished, _Deferred):  # no target slot yet: wait in a new history
-            context.continue_as_new(
-                {**ref, "next": ordinal, "stride": stride, "stop": stop, **finished._asdict()}
-            )
+            rest = LaneInput(ref, ordinal, stride, stop, finished.attempt, finished.not_before)
+            context.continue_as_new(rest.to_json())
             return None
         if not finished:
-            yield from _cancel_rest(context, ref, ordinal, stride, stop)
+            yield from _cancel_rest(context, CancelRange(ref, ordinal, stride, stop))
             return "canceled"
         ordinal, attempt, not_before, handled = ordinal + stride, 1, None, handled + 1
     if ordinal < stop:
-        context.continue_as_new(
-            {**ref, "next": ordinal, "stride": stride, "stop": stop, "attempt": 1}
-        )
+        context.continue_as_new(LaneInput(ref, ordinal, stride, stop).to_json())
         return None
     return "done"
 
@@ -160,7 +146,7 @@ def step_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, An
 def _run_target(
     context: df.DurableOrchestrationContext,
     waiter: _CancelWaiter,
-    ref: dict[str, Any],
+    ref: StepRef,
     ordinal: int,
     attempt: int,
     not_before: str | None,
@@ -172,7 +158,7 @@ def _run_target(
             canceled = yield from waiter.wait_until(parse_utc(not_before))
             if canceled:
                 return False
-        run = TargetRun(StepRef.from_json(ref), ordinal, attempt)
+        run = TargetRun(ref, ordinal, attempt)
         result = AttemptAnswer.from_json(
             (yield context.call_activity_with_retry(
                 names.RUN_TARGET, BOOKKEEPING_RETRY, run.to_json()
@@ -195,34 +181,32 @@ class _Deferred(NamedTuple):
 
 
 def _retry_lane(
-    context: df.DurableOrchestrationContext,
-    waiter: _CancelWaiter,
-    ref: dict[str, Any],
-    ordinal: int,
-    attempt: int,
-    not_before: str | None,
+    context: df.DurableOrchestrationContext, waiter: _CancelWaiter, retry: RetryInput
 ) -> Generator[Any, Any, str]:
+    ref, ordinal = retry.step, retry.ordinal
     error = None
     outcome = "done"
     try:
         # A cancel raised before this lane existed never reached it: ask the job database.
         canceled = yield context.call_activity_with_retry(
-            names.CANCEL_REQUESTED, BOOKKEEPING_RETRY, ref["job_execution_id"]
+            names.CANCEL_REQUESTED, BOOKKEEPING_RETRY, ref.job_execution_id
         )
         finished: bool | _Deferred = False
         if not canceled:
-            finished = yield from _run_target(context, waiter, ref, ordinal, attempt, not_before)
+            finished = yield from _run_target(
+                context, waiter, ref, ordinal, retry.attempt, retry.not_before
+            )
         if isinstance(finished, _Deferred):  # no target slot yet: wait in a new history
-            retry = RetryInput(StepRef.from_json(ref), ordinal, *finished)
-            context.continue_as_new(retry.to_json())
+            later = RetryInput(ref, ordinal, finished.attempt, finished.not_before)
+            context.continue_as_new(later.to_json())
             return "deferred"
         if not finished:
-            yield from _cancel_rest(context, ref, ordinal, 1, ordinal + 1)
+            yield from _cancel_rest(context, CancelRange(ref, ordinal, 1, ordinal + 1))
             outcome = "canceled"
     except Exception as exc:  # noqa: BLE001 - no parent sees this lane fail: record it
         error, outcome = first_line(str(exc)), "failed"
     yield context.call_activity_with_retry(
-        names.SETTLE_TARGET, BOOKKEEPING_RETRY, {**ref, "ordinal": ordinal, "error": error}
+        names.SETTLE_TARGET, BOOKKEEPING_RETRY, RetryEnd(ref, ordinal, error).to_json()
     )
     return outcome
 
@@ -252,19 +236,9 @@ class _CancelWaiter:
 
 
 def _cancel_rest(
-    context: df.DurableOrchestrationContext, ref: dict[str, Any], start: int, stride: int, stop: int
+    context: df.DurableOrchestrationContext, rest: CancelRange
 ) -> Generator[Any, Any, None]:
-    if start < stop:
+    if rest.next < rest.stop:
         yield context.call_activity_with_retry(
-            names.CANCEL_TARGETS,
-            BOOKKEEPING_RETRY,
-            {**ref, "next": start, "stride": stride, "stop": stop},
+            names.CANCEL_TARGETS, BOOKKEEPING_RETRY, rest.to_json()
         )
-
-
-def _step_ref(job: dict[str, Any]) -> dict[str, Any]:
-    """The step's ids and, when the parent passed it, its ``traceparent``."""
-    ref = {"job_execution_id": job["job_execution_id"], "step_id": job["step_id"]}
-    if job.get("traceparent"):
-        ref["traceparent"] = job["traceparent"]
-    return ref

@@ -9,6 +9,7 @@ an hour of retries, never changes the execution's outcome or keeps it open.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from typing import Any
 
@@ -17,27 +18,26 @@ import azure.durable_functions as df
 from orchestrators import bp
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import Delivery, DeliveryAnswer, DeliveryOutcome
 from sqlfleet.times import parse_utc
 
 
 @bp.orchestration_trigger(context_name="context")
 def notification_delivery(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_execution_id, delivery_id}``; output ``{delivered, attempts}``."""
-    job = read_input(context)
-    attempt = int(job.get("attempt", 1))
+    """Input a ``Delivery`` (its first try); output a ``DeliveryOutcome``."""
+    delivery = Delivery.from_json(read_input(context))
+    attempt = delivery.attempt
     while True:
-        result = yield context.call_activity_with_retry(
-            names.DELIVER_NOTIFICATION,
-            BOOKKEEPING_RETRY,
-            {
-                "job_execution_id": job["job_execution_id"],
-                "delivery_id": job["delivery_id"],
-                "attempt": attempt,
-            },
-        )
-        if not result.get("retry_at"):
-            return {"delivered": bool(result.get("delivered")), "attempts": attempt}
-        fire_at = parse_utc(result["retry_at"])
+        result = DeliveryAnswer.from_json(
+            (yield context.call_activity_with_retry(
+                names.DELIVER_NOTIFICATION,
+                BOOKKEEPING_RETRY,
+                dataclasses.replace(delivery, attempt=attempt).to_json(),
+            ))
+        )  # fmt: skip
+        if not result.retry_at:
+            return DeliveryOutcome(result.delivered, attempt).to_json()
+        fire_at = parse_utc(result.retry_at)
         if fire_at > context.current_utc_datetime:
             yield context.create_timer(fire_at)
         attempt += 1

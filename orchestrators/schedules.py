@@ -10,9 +10,7 @@ latest occurrence not run yet is due at once, then the next ones follow.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Generator
-from types import SimpleNamespace
 from typing import Any
 
 import azure.durable_functions as df
@@ -20,54 +18,40 @@ import azure.durable_functions as df
 from orchestrators import bp
 from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import LoadedSchedule, ScheduledRun, ScheduleState
 from sqlfleet.schedules import due_occurrence, next_occurrence
-from sqlfleet.times import parse_utc
+from sqlfleet.times import format_utc
 
 
 @bp.orchestration_trigger(context_name="context")
 def job_schedule(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{job_id, last_occurrence?}``; ends when the job is gone, disabled or past its end."""
-    state = read_input(context)
-    job_id = state["job_id"]
+    """Input a ``ScheduleState``; ends when the job is gone, disabled or past its end."""
+    state = ScheduleState.from_json(read_input(context))
+    job_id = state.job_id
     now = context.current_utc_datetime
     # Nothing ran yet (None): the latest occurrence at or before now is due, once.
-    last = parse_utc(state["last_occurrence"]) if state.get("last_occurrence") else None
+    last = state.last_occurrence
     loaded = yield context.call_activity_with_retry(names.LOAD_SCHEDULE, BOOKKEEPING_RETRY, job_id)
-    if not loaded or not loaded.get("enabled"):
+    schedule = LoadedSchedule.from_json(loaded) if loaded else None
+    if schedule is None or not schedule.enabled:
         return "stopped"
-    schedule = SimpleNamespace(
-        interval_type=loaded["interval_type"],
-        interval_count=int(loaded["interval_count"]),
-        start_time=parse_utc(loaded["start_time"]),
-        end_time=parse_utc(loaded["end_time"]),
-        time_zone=loaded.get("time_zone"),
-        cron=loaded.get("cron"),
-        enabled=True,
-    )
     due = due_occurrence(schedule, last, now)
     if due is not None:
         yield context.call_activity_with_retry(
             names.START_SCHEDULED_EXECUTION,
             BOOKKEEPING_RETRY,
-            {"job_id": job_id, "occurrence": _format(due)},
+            ScheduledRun.at(job_id, due).to_json(),
         )
         last = due
     upcoming = next_occurrence(schedule, now)
     if upcoming is None:
         return "ended"
-    context.set_custom_status({"next_occurrence": _format(upcoming)})
+    context.set_custom_status({"next_occurrence": format_utc(upcoming)})
     timer = context.create_timer(upcoming)
     changed = context.wait_for_external_event(names.SCHEDULE_CHANGED_EVENT)
     winner = yield context.task_any([timer, changed])
     if winner is not timer:
         # A changed schedule owes its latest occurrence after the last run (one run, now).
         timer.cancel()
-    following: dict[str, str] = {"job_id": job_id}
-    if last is not None:
-        following["last_occurrence"] = _format(last)
-    context.continue_as_new(following)
+    context.continue_as_new(ScheduleState(job_id, last).to_json())
     return None
-
-
-def _format(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).isoformat()

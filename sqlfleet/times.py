@@ -15,3 +15,8 @@ def parse_utc(text: object) -> dt.datetime:
     ``ValueError`` for text that is not one."""
     value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def format_utc(value: dt.datetime) -> str:
+    """``value`` as ISO 8601 text in UTC with a ``+00:00`` offset (what ``parse_utc`` reads)."""
+    return value.astimezone(dt.timezone.utc).isoformat()

@@ -8,6 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import Delivery
 
 logger = logging.getLogger("sqlfleet.notifications")
 
@@ -51,12 +52,10 @@ async def start_deliveries(store: Any, client: Any, execution_id: str) -> int:
             status = await client.get_status(instance_id)
             if status and getattr(status, "runtime_status", None):
                 continue
-            body = {
-                "job_execution_id": execution_id,
-                "delivery_id": delivery.delivery_id,
-                "attempt": delivery.attempts + 1,
-            }
-            await client.start_new(names.DELIVER_NOTIFICATION_ORCHESTRATION, instance_id, body)
+            body = Delivery(execution_id, delivery.delivery_id, delivery.attempts + 1)
+            await client.start_new(
+                names.DELIVER_NOTIFICATION_ORCHESTRATION, instance_id, body.to_json()
+            )
             started += 1
     except Exception:  # noqa: BLE001 - see the docstring
         logger.warning("notifications of execution %s not started", execution_id, exc_info=True)

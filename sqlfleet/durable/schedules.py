@@ -9,6 +9,7 @@ import logging
 import azure.durable_functions as df
 
 from sqlfleet.durable import names
+from sqlfleet.durable.messages import ScheduleState
 from sqlfleet.models import Job, utc_now
 from sqlfleet.runtime import job_store
 from sqlfleet.schedules import next_occurrence
@@ -52,6 +53,6 @@ async def sync_job_schedule(
     if running:
         await client.raise_event(instance_id, names.SCHEDULE_CHANGED_EVENT, None)
         return "notified"
-    await client.start_new(names.JOB_SCHEDULE, instance_id, {"job_id": job_id})
+    await client.start_new(names.JOB_SCHEDULE, instance_id, ScheduleState(job_id).to_json())
     logger.info("started the schedule of job %s", job_id)
     return "started"
