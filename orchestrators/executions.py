@@ -44,7 +44,7 @@ NOTIFICATION_RETRY = df.RetryOptions(
 
 @bp.orchestration_trigger(context_name="context")
 def job_execution(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
-    """Input ``{"job_execution_id": id}``; output the execution's final lifecycle document."""
+    """Input an ``ExecutionStart``; output the execution's ``ExecutionEnd``."""
     result = yield from run_execution(context)
     return result
 
