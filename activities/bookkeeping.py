@@ -15,7 +15,7 @@ import azure.durable_functions as df
 from activities import bp
 from sqlfleet import telemetry
 from sqlfleet.alerts import report_failed_targets
-from sqlfleet.durable import names
+from sqlfleet.durable import cancellation, names
 from sqlfleet.durable.messages import (
     CancelRange,
     ExecutionAbort,
@@ -53,7 +53,7 @@ CHUNK_FROM = 500
 SPREAD_FROM = 40
 SPREAD = 16
 # Local targets (SQLite files on this host) cost the engine even less each and run a few at a
-# time anyway (activities.targets.LOCAL_CHUNKS_AT_ONCE): their chunks are whole batches.
+# time anyway (sqlfleet.scriptruns.LOCAL_CHUNKS_AT_ONCE): their chunks are whole batches.
 LOCAL_CHUNK_SIZE = BATCH_SIZE
 _STOPPING = {Lifecycle.FAILED, Lifecycle.TIMED_OUT, Lifecycle.CANCELED}
 
@@ -241,9 +241,8 @@ def cancel_targets(lane: dict) -> int:  # type: ignore[type-arg]
 
 @bp.activity_trigger(input_name="execution_id", activity=names.CANCEL_REQUESTED)
 def cancel_requested(execution_id: str) -> bool:
-    """Whether the execution was asked to stop, or has ended already."""
-    execution = job_store().get_job_execution(execution_id, include_targets=False)
-    return execution.cancel_requested or not execution.is_active
+    """Whether the execution must stop (``sqlfleet.durable.cancellation.requested``)."""
+    return cancellation.requested(job_store(), execution_id)
 
 
 @bp.activity_trigger(input_name="target", activity=names.SETTLE_TARGET)

@@ -32,19 +32,9 @@ def start_retry_lane(binding: str, run: TargetRun, answer: AttemptAnswer) -> Non
 
     Raises ``LaneStartFailed`` or ``OSError`` when the host does not answer as expected."""
     ref = run.step
-    base = json.loads(binding)["rpcBaseUrl"]
-    instance_id = quote(
-        names.retry_instance_id(ref.job_execution_id, ref.step_id, run.ordinal), safe=""
-    )
-    status, text = _call("GET", f"{base}instances/{instance_id}")
-    if status in (200, 202):
-        return
-    if status != 404:
-        raise LaneStartFailed(f"looking up retry lane {instance_id} answered {status}: {text}")
+    instance_id = names.retry_instance_id(ref.job_execution_id, ref.step_id, run.ordinal)
     lane = RetryInput(ref, run.ordinal, answer.attempt + 1, answer.retry_at).to_json()
-    status, text = _call("POST", f"{base}orchestrators/{names.TARGET_RETRY}/{instance_id}", lane)
-    if status not in (200, 201, 202):
-        raise LaneStartFailed(f"starting retry lane {instance_id} answered {status}: {text}")
+    start_orchestration_once(binding, names.TARGET_RETRY, instance_id, lane)
 
 
 def start_orchestration_once(

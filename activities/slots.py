@@ -99,9 +99,9 @@ class TargetSlots:
             self._changed.notify_all()
 
 
-def deferred_until() -> dt.datetime:
-    """When a deferred attempt asks again."""
-    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=DEFER_SECONDS)
+def deferred_until(now: dt.datetime) -> dt.datetime:
+    """When an attempt deferred at ``now`` asks again."""
+    return now + dt.timedelta(seconds=DEFER_SECONDS)
 
 
 target_slots = TargetSlots()

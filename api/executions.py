@@ -30,9 +30,8 @@ from api.documents import (
     whole_number,
 )
 from sqlfleet import memory
-from sqlfleet.durable import names
+from sqlfleet.durable import cancellation, names
 from sqlfleet.durable.control import purge_instances
-from sqlfleet.durable.lanes import retry_sleepers
 from sqlfleet.durable.messages import ExecutionStart
 from sqlfleet.durable.reconciliation import reconcile_execution
 from sqlfleet.errors import BadRequest, Conflict, JobDatabaseUnavailable, first_line
@@ -381,23 +380,8 @@ def receive_output(req: func.HttpRequest) -> func.HttpResponse:
 async def cancel_execution(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    store = job_store()
-    execution = store.request_cancel(route_value(req, "id"))
-    if execution.is_active:
-        # An orchestration that was terminated or purged would never see the cancel: then the
-        # execution ends here and now.
-        execution = await reconcile_execution(
-            store, client, execution, utc_now(), grace=dt.timedelta(0)
-        )
-    if execution.is_active:
-        # Running scripts notice the cancel themselves (activities.targets watches the job
-        # database) and every new attempt looks first; only retry timers need waking.
-        for instance_id in retry_sleepers(store, execution.job_execution_id):
-            try:
-                await client.raise_event(instance_id, names.CANCEL_EVENT, None)
-            except Exception:  # noqa: BLE001 - it ended meanwhile, or starts and looks itself
-                logger.debug("cancel: %s takes no events", instance_id, exc_info=True)
-    # What the cancel wrote (or how reconciliation ended it): no second read.
+    # One mechanism, described in sqlfleet.durable.cancellation; answers what the cancel wrote.
+    execution = await cancellation.cancel_execution(job_store(), client, route_value(req, "id"))
     return answer(202, execution)
 
 

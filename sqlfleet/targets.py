@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
 from sqlfleet.dialects import SqliteDialect, dialect_for
+from sqlfleet.engine import Engine
 from sqlfleet.errors import ValidationFailed
 
 
@@ -39,12 +40,20 @@ class MemberLike(Protocol):
 
 @dataclass(frozen=True)
 class Target:
-    """One database a step runs on. For ``sqlite``, ``server`` is a folder."""
+    """One database a step runs on: the one reference to a target from expansion to the
+    script. For ``sqlite``, ``server`` is a folder. ``engine`` is always an ``Engine`` (a name
+    given as text is converted); ``origin`` is the group member that expansion found it
+    through (not part of what the target is)."""
 
-    engine: str
+    engine: Engine
     server: str
     port: int | None
     database: str
+    origin: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.engine, Engine):
+            object.__setattr__(self, "engine", Engine.of(value_text(self.engine)))
 
     @property
     def identity(self) -> tuple[str, str, int | None, str]:
@@ -54,6 +63,18 @@ class Target:
         Server database names are case-insensitive; ``db1`` and ``db1.db`` are one SQLite file.
         """
         return target_identity(self.engine, self.server, self.port, self.database)
+
+
+@dataclass(frozen=True)
+class StartedTarget:
+    """A target whose attempt starts now: its ordinal in the step, the database, and what its
+    script variables need of the job."""
+
+    ordinal: int
+    target: Target
+    job_name: str
+    job_id: str
+    job_version: int
 
 
 def target_identity(
@@ -107,7 +128,7 @@ def _member_targets(
     list_databases: Callable[[MemberLike], Sequence[str]],
 ) -> list[Target]:
     def target(database: str) -> Target:
-        return Target(engine, member.server_name, member.port, database)
+        return Target(Engine.of(engine), member.server_name, member.port, database, member)
 
     if target_type == "database":
         if not member.database_name:

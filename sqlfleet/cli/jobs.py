@@ -17,7 +17,7 @@ from sqlfleet.cli.client import api_path
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, count_options, first
 from sqlfleet.cli.output import format_time, make_fields_table, make_table
 from sqlfleet.cli.parameters import add_declare_option, declarations
-from sqlfleet.engine import Engine
+from sqlfleet.engine import ENGINE_NAMES
 
 INTERVALS = {
     "once": "once",
@@ -32,7 +32,6 @@ INTERVALS = {
     "month": "months",
     "months": "months",
 }
-ENGINES = tuple(engine.value for engine in Engine)
 RETRY_OPTIONS = (
     ("retry_attempts", int, "retries after the first attempt (default 10)"),
     ("initial_retry_interval_seconds", int, "delay before the first retry (default 1)"),
@@ -191,7 +190,7 @@ def _step_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
         help="errors retried: transient ones (default; others fail at once) or all",
     )  # fmt: skip
     output = parser.add_argument_group("output destination (first result set -> a table)")
-    output.add_argument("--output-engine", choices=ENGINES)
+    output.add_argument("--output-engine", choices=ENGINE_NAMES)
     output.add_argument("--output-server-name", metavar="SERVER")
     output.add_argument("--output-port", type=int, metavar="PORT")
     output.add_argument("--output-database-name", metavar="DB")

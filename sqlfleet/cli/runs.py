@@ -19,8 +19,8 @@ from sqlfleet.cli.executions import show_started
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, exit_code_for
 from sqlfleet.cli.parameters import add_value_options, typed_values
 from sqlfleet.cli.progress import watch_execution
+from sqlfleet.engine import ENGINE_NAMES
 
-ENGINES = ("sqlserver", "postgresql", "mysql", "sqlite")
 _ENGINE_ALIASES = {"mssql": "sqlserver", "postgres": "postgresql", "mariadb": "mysql"}
 
 
@@ -123,10 +123,10 @@ def database_member(url: str) -> dict[str, Any]:
     """The target group member (a database) of a ``--database`` URL."""
     parts = urlsplit(url)
     engine = _ENGINE_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
-    if engine not in ENGINES:
+    if engine not in ENGINE_NAMES:
         raise UsageError(
             f"--database {url!r}: expected ENGINE://SERVER[:PORT]/DATABASE with ENGINE one of "
-            + ", ".join(ENGINES)
+            + ", ".join(ENGINE_NAMES)
         )
     if engine == "sqlite":
         path = Path(unquote(parts.netloc + parts.path))

@@ -13,6 +13,7 @@ from typing import Any
 from sqlfleet.cli.client import api_path
 from sqlfleet.cli.invocation import EXIT_OK, Invocation, UsageError, count_options, first
 from sqlfleet.cli.output import make_fields_table, make_table
+from sqlfleet.engine import ENGINE_NAMES
 
 TARGET_TYPES = {
     "server": "server",
@@ -22,7 +23,6 @@ TARGET_TYPES = {
     "database": "database",
     "sqldatabase": "database",
 }
-ENGINES = ("sqlserver", "postgresql", "mysql", "sqlite")
 MEMBER_COLUMNS = (
     "target_id",
     "membership",
@@ -92,7 +92,7 @@ def register(nouns: Any, common: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="credential that lists the databases of a server or pool",
     )
-    add.add_argument("--engine", choices=ENGINES, default=None, help="default sqlserver")
+    add.add_argument("--engine", choices=ENGINE_NAMES, default=None, help="default sqlserver")
     add.add_argument("--port", type=int)
     add.add_argument(
         "--exclude", action="store_true", help="exclude instead of include (membership_type)"

@@ -8,9 +8,16 @@ on a retry timer: ``retry_sleepers`` names them.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
+import azure.durable_functions as df
+
 from sqlfleet.durable import names
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.store import JobStore
+
+logger = logging.getLogger("sqlfleet.lanes")
 
 
 def lane_of(ordinal: int, lanes: int) -> int:
@@ -42,3 +49,13 @@ def retry_sleepers(store: JobStore, execution_id: str) -> list[str]:
         else:
             found.add(names.retry_instance_id(execution_id, step_id, ordinal))
     return sorted(found)
+
+
+async def wake_sleepers(client: df.DurableOrchestrationClient, sleepers: Iterable[str]) -> None:
+    """Raise the ``cancel`` event on each of ``sleepers`` (``retry_sleepers``); one that ended
+    meanwhile, or has not started yet, takes none and reads the job database itself."""
+    for instance_id in sleepers:
+        try:
+            await client.raise_event(instance_id, names.CANCEL_EVENT, None)
+        except Exception:  # noqa: BLE001 - see the docstring
+            logger.debug("cancel: %s takes no events", instance_id, exc_info=True)

@@ -13,9 +13,10 @@ wait for the timer. The retry lanes of an execution (orchestrations of their own
 ``orchestrators.fanout``) get the same treatment when their target's retry is overdue
 (``settle_dead_retry_lanes``).
 
-Ending an execution also marks it as asked to stop: running scripts notice within a second
-(``activities.targets``), and the sub-orchestrations a terminated parent leaves behind (batches,
-lanes, retry lanes) find their targets ended and stop; those asleep on a retry timer are woken.
+An ended execution is also what a cancel reads (``sqlfleet.durable.cancellation``): running
+scripts notice within a second, and the sub-orchestrations a terminated parent leaves behind
+(batches, lanes, retry lanes) find their targets ended and stop; those asleep on a retry timer
+are woken.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import azure.durable_functions as df
 from sqlfleet import telemetry
 from sqlfleet.durable import names
 from sqlfleet.durable.control import start_deliveries
-from sqlfleet.durable.lanes import retry_sleepers
+from sqlfleet.durable.lanes import retry_sleepers, wake_sleepers
 from sqlfleet.errors import IllegalTransition, first_line
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import JobExecution
@@ -112,11 +113,7 @@ async def reconcile_execution(
         return execution
     sleepers = retry_sleepers(store, execution.job_execution_id)
     ended = store.end_job_execution(execution.job_execution_id, end.lifecycle, end.message)
-    for sleeper in sleepers:
-        try:
-            await client.raise_event(sleeper, names.CANCEL_EVENT, None)
-        except Exception:  # noqa: BLE001 - it ended meanwhile; or it looks at its target first
-            logger.debug("reconcile: %s takes no events", sleeper, exc_info=True)
+    await wake_sleepers(client, sleepers)
     telemetry.execution_ended(ended)
     await start_deliveries(store, client, execution.job_execution_id)
     return ended

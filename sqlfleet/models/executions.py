@@ -9,13 +9,16 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from sqlfleet.engine import Engine
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models.common import DocumentModel
+
+if TYPE_CHECKING:
+    from sqlfleet.targets import StartedTarget, Target
 
 # Bounds of what one target keeps (Elastic Jobs keeps nothing; these keep the job database small).
 MAX_RESULT_ROWS = 1000
@@ -71,7 +74,26 @@ class ExecutionRow(DocumentModel):
 
 
 class TargetExecution(ExecutionRow):
-    pass
+    def started(self) -> StartedTarget:
+        """This row as a target whose attempt starts now."""
+        from sqlfleet.targets import StartedTarget  # targets -> dialects -> models: not at the top
+
+        assert self.target_ordinal is not None, "a target row has its ordinal"
+        return StartedTarget(
+            self.target_ordinal, self.target, self.job_name, self.job_id, self.job_version
+        )
+
+    @property
+    def target(self) -> Target:
+        """The database this target row runs on."""
+        from sqlfleet.targets import Target
+
+        return Target(
+            Engine.of(self.target_engine),
+            self.target_server_name or "",
+            self.target_port,
+            self.target_database_name or "",
+        )
 
 
 class TargetProgress(DocumentModel):
@@ -138,6 +160,13 @@ class TargetSpec(BaseModel):
     port: int | None = None
     database_name: str | None = None
     elastic_pool_name: str | None = None
+
+    @property
+    def target(self) -> Target:
+        """The database itself, without where expansion found it."""
+        from sqlfleet.targets import Target
+
+        return Target(self.engine, self.server_name, self.port, self.database_name or "")
 
 
 class ResultColumn(DocumentModel):

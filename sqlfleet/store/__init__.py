@@ -15,7 +15,7 @@ from sqlalchemy.engine.url import URL
 from sqlfleet.models import utc_now
 from sqlfleet.settings import DEFAULT_JOB_VERSIONS_KEPT, Settings
 from sqlfleet.store.attempts import AttemptStart, StartOutcome, TargetAttemptStore
-from sqlfleet.store.chunks import AttemptEnd, ChunkTurn, StartedTarget, TargetChunkStore
+from sqlfleet.store.chunks import AttemptEnd, ChunkTurn, TargetChunkStore
 from sqlfleet.store.database import Database
 from sqlfleet.store.definitions import CredentialStore, TargetGroupStore
 from sqlfleet.store.executions import ExecutionStore
@@ -37,7 +37,6 @@ __all__ = [
     "JobStore",
     "SqlJobStore",
     "StartOutcome",
-    "StartedTarget",
     "StepRef",
     "open_job_store",
 ]
@@ -81,6 +80,10 @@ class SqlJobStore(
             except BaseException:
                 self._db.dispose()
                 raise
+
+    def now(self) -> dt.datetime:
+        """The store's clock (UTC-aware): the time it stamps on what it writes."""
+        return self._clock()
 
     @property
     def dialect_name(self) -> str:

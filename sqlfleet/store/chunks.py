@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from sqlfleet.engine import Engine
 from sqlfleet.errors import NotFound
 from sqlfleet.lifecycle import TRANSITIONS, Lifecycle
 from sqlfleet.models import ResultSet
@@ -50,6 +51,7 @@ from sqlfleet.store.rows import (
     uuid_text,
 )
 from sqlfleet.store.tables import target_messages, target_outcomes, target_results
+from sqlfleet.targets import StartedTarget, Target
 
 # The target rows of a turn, under their lock, with what it needs of the job row.
 _TURN_ROWS = targets_for_start(E.c.target_ordinal.in_(sa.bindparam("ordinals", expanding=True)))
@@ -84,21 +86,6 @@ class AttemptEnd:
     messages: Sequence[str] = ()
     next_attempt_start_time: dt.datetime | None = None
     detail: TargetDetail | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class StartedTarget:
-    """A target whose attempt starts now: where to run its script and what its script
-    variables need."""
-
-    ordinal: int
-    engine: str | None
-    server: str | None
-    port: int | None
-    database: str | None
-    job_name: str
-    job_id: str
-    job_version: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,10 +261,7 @@ def _start(connection: Connection, rows: Sequence[Row], now: dt.datetime) -> lis
     return [
         StartedTarget(
             ordinal=row["target_ordinal"],
-            engine=row["target_engine"],
-            server=row["target_server_name"],
-            port=row["target_port"],
-            database=row["target_database_name"],
+            target=_target_of(row),
             job_name=row["job_name"],
             job_id=row["job_id"],
             job_version=row["job_version"],
@@ -285,6 +269,15 @@ def _start(connection: Connection, rows: Sequence[Row], now: dt.datetime) -> lis
         for row in rows
         if row["row_id"] in starting or _in_first_attempt(row)
     ]
+
+
+def _target_of(row: Any) -> Target:
+    return Target(
+        Engine.of(row["target_engine"]),
+        row["target_server_name"] or "",
+        row["target_port"],
+        row["target_database_name"] or "",
+    )
 
 
 def _begin_values(now: dt.datetime) -> dict[str, Any]:

@@ -49,6 +49,11 @@ StepRef = int | str
 
 
 class JobStore(Protocol):
+    def now(self) -> dt.datetime:
+        """The store's clock (UTC-aware): the time it stamps on what it writes. Code that
+        decides a time the store will keep (a retry's start) reads it here."""
+        ...
+
     # Credentials
     def list_credentials(self) -> list[Credential]: ...
     def get_credential(self, name: str) -> Credential: ...

@@ -117,8 +117,8 @@ def attempt_ended(
     *,
     script_process: bool = False,
 ) -> None:
-    """One attempt of a target ended (``target`` a target row or ``StartedTarget``, ``step``
-    the ``JobStep``, ``outcome`` the ``ScriptOutcome`` or None when it never ran)."""
+    """One attempt of a target ended (``target`` the ``sqlfleet.targets.StartedTarget``,
+    ``step`` the ``JobStep``, ``outcome`` the ``ScriptOutcome`` or None when it never ran)."""
     pipeline = active()
     if pipeline is None:
         return

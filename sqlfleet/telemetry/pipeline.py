@@ -214,13 +214,14 @@ class Pipeline:
         script_process: bool,
     ) -> None:
         execution_id = str(document["job_execution_id"])
-        ordinal = getattr(target, "target_ordinal", None)
-        ordinal = int(getattr(target, "ordinal", 0) if ordinal is None else ordinal)
-        engine = _engine_of(target)
-        database = _text(target, "target_database_name", "database")
-        server = _text(target, "target_server_name", "server")
-        port = getattr(target, "target_port", None) or getattr(target, "port", None)
-        job_name = getattr(target, "job_name", None) or ""
+        ordinal, where = target.ordinal, target.target
+        engine, database, server, port = (
+            where.engine.value,
+            where.database,
+            where.server,
+            where.port,
+        )
+        job_name = target.job_name
         operation = operation_name(step.command)
         sqlstate = getattr(outcome, "sqlstate", None)
         error_type = None
@@ -395,14 +396,6 @@ class Pipeline:
 def _engine_of(target: Any) -> str:
     engine = getattr(target, "target_engine", None) or getattr(target, "engine", None)
     return str(getattr(engine, "value", engine) or "sqlserver")
-
-
-def _text(target: Any, *names: str) -> str | None:
-    for name in names:
-        value = getattr(target, name, None)
-        if value:
-            return str(value)
-    return None
 
 
 def pipeline_from_environment(

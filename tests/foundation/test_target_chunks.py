@@ -44,7 +44,7 @@ def test_a_turn_starts_its_targets_and_the_next_records_their_ends_with_their_ow
     first = store.turn_target_chunk(execution_id, 1, [], [0, 1])
 
     assert [t.ordinal for t in first.started] == [0, 1]
-    assert (first.started[0].server, first.started[0].database) == ("S1", "db0")
+    assert (first.started[0].target.server, first.started[0].target.database) == ("S1", "db0")
     assert (first.started[0].job_name, first.started[0].job_version) == ("j", 1)
     assert (first.recorded, first.canceled, first.waiting) == ([], False, {})
     assert first.execution_create_time == created

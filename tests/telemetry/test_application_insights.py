@@ -117,7 +117,7 @@ def test_application_insights_gets_the_trace_metrics_and_logs(
         document = {"job_execution_id": EXECUTION, "step_id": 1}
         telemetry.attempt_ended(
             {**document, "traceparent": step_traceparent(EXECUTION, 1)},
-            target, step, 1, outcome, T0, T0 + dt.timedelta(seconds=2), "Failed",
+            target.started(), step, 1, outcome, T0, T0 + dt.timedelta(seconds=2), "Failed",
         )  # fmt: skip
         pipeline.step(
             telemetry.ids.step_span(EXECUTION, 1),

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 
 from sqlfleet import errorclasses
+from sqlfleet.engine import Engine
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models.executions import (
     MAX_MESSAGES_PER_ATTEMPT,
@@ -26,10 +27,12 @@ MAX_AFFECTED_ROWS = 1000  # row counts kept per target (statements beyond are su
 
 
 def ending(
-    outcome: ScriptOutcome, step: JobStep, number: int, engine: str | None
+    outcome: ScriptOutcome, step: JobStep, number: int, engine: Engine, now: dt.datetime
 ) -> tuple[Lifecycle, str | None, dt.datetime | None]:
-    """(lifecycle, message, next attempt time) of an attempt that ran. An error that cannot
-    pass by retrying (``sqlfleet.errorclasses``) fails at once, unless the step retries all."""
+    """(lifecycle, message, next attempt time) of attempt ``number`` that ran and ended at
+    ``now`` (the job store's clock). An error that cannot pass by retrying
+    (``sqlfleet.errorclasses``) fails at once, unless the step retries all; otherwise the
+    step's retry policy (``sqlfleet.retries.retry_delay``) says when the next attempt starts."""
     if outcome.succeeded:
         return Lifecycle.SUCCEEDED, success_message(outcome), None
     if outcome.canceled:
@@ -47,15 +50,12 @@ def ending(
             step.retry_interval_backoff_multiplier,
             step.maximum_retry_interval_seconds,
         )
-        retry_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay)
-        return Lifecycle.WAITING_FOR_RETRY, outcome.error, retry_at
+        return Lifecycle.WAITING_FOR_RETRY, outcome.error, now + dt.timedelta(seconds=delay)
     return Lifecycle.FAILED, outcome.error, None
 
 
-def error_class(outcome: ScriptOutcome, engine: str | None) -> errorclasses.ErrorClass:
-    return errorclasses.classify(
-        engine or "sqlserver", outcome.sqlstate, outcome.error_number, outcome.error
-    )
+def error_class(outcome: ScriptOutcome, engine: Engine) -> errorclasses.ErrorClass:
+    return errorclasses.classify(engine, outcome.sqlstate, outcome.error_number, outcome.error)
 
 
 def _with_note(message: str | None, note: str | None) -> str | None:
@@ -86,7 +86,7 @@ def _bounded(kept: ResultSetOutcome) -> ResultSet:
     return result
 
 
-def detail_of(outcome: ScriptOutcome, engine: str | None) -> TargetDetail | None:
+def detail_of(outcome: ScriptOutcome, engine: Engine) -> TargetDetail | None:
     """What ``target_outcomes`` keeps of ``outcome`` (None: nothing beyond the first result
     set and the message texts). Result sets after the first are kept while all of them stay
     within ``MAX_RESULT_JSON_CHARS`` together; the rest are counted."""
