@@ -1,0 +1,271 @@
+"""The messages of an execution and its steps (see ``sqlfleet.durable.messages``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRef:
+    """Which step of which execution, and the step's span in the execution's trace."""
+
+    job_execution_id: str
+    step_id: int
+    traceparent: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"job_execution_id": self.job_execution_id,
+                                    "step_id": self.step_id}  # fmt: skip
+        if self.traceparent:
+            document["traceparent"] = self.traceparent
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StepRef:
+        return cls(
+            str(document["job_execution_id"]),
+            int(document["step_id"]),
+            document.get("traceparent") or None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Expansion:
+    """``expand_step``'s answer: how many targets the step has, whether all are SQLite files of
+    this host (``local``), and whether expanding failed (the step has ended Failed)."""
+
+    targets: int
+    local: bool = False
+    failed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"targets": self.targets}
+        if self.local:
+            document["local"] = True
+        if self.failed:
+            document["failed"] = True
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Expansion:
+        return cls(
+            int(document.get("targets", 0)),
+            bool(document.get("local")),
+            bool(document.get("failed")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedStep:
+    step_id: int
+    max_parallelism: int | None = None
+    # The step's ``on_failure`` (``fail`` or ``continue``): whether its failure stops the job.
+    on_failure: str = "fail"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """``begin_execution``'s answer: the steps in order, how their targets are spread over
+    activities, and the first step's expansion (None from an older version: expand it)."""
+
+    steps: tuple[PlannedStep, ...]
+    batch_size: int = 100
+    chunk_size: int = 10
+    local_chunk_size: int = 100
+    chunk_from: int = 500
+    first: Expansion | None = None
+    # Steps of ``spread_from`` targets or more (below ``chunk_from``) go to about ``spread``
+    # activities of a few targets each; 0: never (a plan of an older version).
+    spread_from: int = 0
+    spread: int = 16
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "chunk_size": self.chunk_size,
+            "local_chunk_size": self.local_chunk_size,
+            "chunk_from": self.chunk_from,
+            "spread_from": self.spread_from,
+            "spread": self.spread,
+            "steps": [dataclasses.asdict(step) for step in self.steps],
+        }
+        if self.first is not None:
+            document["first"] = self.first.to_json()
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Plan:
+        first = document.get("first")
+        return cls(
+            steps=tuple(
+                PlannedStep(
+                    int(step["step_id"]),
+                    _optional_int(step.get("max_parallelism")),
+                    str(step.get("on_failure") or "fail"),
+                )
+                for step in document["steps"]
+            ),
+            batch_size=max(1, int(document.get("batch_size", 100))),
+            chunk_size=max(1, int(document.get("chunk_size", 10))),
+            local_chunk_size=max(1, int(document.get("local_chunk_size", 100))),
+            chunk_from=int(document.get("chunk_from", 500)),
+            first=None if first is None else Expansion.from_json(first),
+            spread_from=int(document.get("spread_from", 0)),
+            spread=max(1, int(document.get("spread", 16))),
+        )
+
+    def chunk_for(self, count: int, local: bool) -> int:
+        """Targets per ``run_targets`` activity for a step of ``count`` (1: one ``run_target``
+        each): big steps in chunks of ``chunk_size`` (``local_chunk_size`` for SQLite files of
+        the host), mid-size ones spread over about ``spread`` activities."""
+        if count >= self.chunk_from:
+            return self.local_chunk_size if local else self.chunk_size
+        if self.spread_from and count >= self.spread_from:
+            return min(self.chunk_size, max(1, -(-count // self.spread)))
+        return 1
+
+
+@dataclasses.dataclass(frozen=True)
+class StepEnd:
+    """``finish_step``'s input: the step, why it could not finish (``error``: a child or an
+    activity failed), and whether it is the ``last`` step; the execution then ends with it,
+    with ``execution_error`` (the last such error of any step) as its message."""
+
+    step: StepRef
+    error: str | None = None
+    last: bool = False
+    execution_error: str | None = None
+    # The step's ``on_failure`` from the plan (None from an older version: read the job's).
+    on_failure: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = self.step.to_json()
+        if self.error is not None:
+            document["error"] = self.error
+        document["last"] = self.last
+        document["execution_error"] = self.execution_error
+        if self.on_failure is not None:
+            document["on_failure"] = self.on_failure
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StepEnd:
+        return cls(
+            StepRef.from_json(document),
+            document.get("error") or None,
+            bool(document.get("last")),
+            document.get("execution_error") or None,
+            document.get("on_failure") or None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionEnd:
+    """How an execution ended (``finish_execution``, ``end_execution``, a last ``finish_step``);
+    also the job execution orchestration's output."""
+
+    job_execution_id: str
+    lifecycle: str
+    last_message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> ExecutionEnd:
+        return cls(
+            str(document["job_execution_id"]),
+            str(document["lifecycle"]),
+            document.get("last_message"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class StepOutcome:
+    """``finish_step``'s answer: the step's lifecycle, whether the job stops here, whether
+    retry lanes still hold targets (``pending``: wait for ``step_settled``), and the
+    ``execution``'s end when the step ended it."""
+
+    lifecycle: str | None = None
+    stop: bool = False
+    pending: bool = False
+    execution: ExecutionEnd | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.pending:
+            return {"pending": True}
+        document: dict[str, Any] = {"lifecycle": self.lifecycle, "stop": self.stop}
+        if self.execution is not None:
+            document["execution"] = self.execution.to_json()
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StepOutcome:
+        execution = document.get("execution")
+        return cls(
+            document.get("lifecycle"),
+            bool(document.get("stop")),
+            bool(document.get("pending")),
+            None if not execution else ExecutionEnd.from_json(execution),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionStart:
+    """A ``job_execution`` orchestration's input."""
+
+    job_execution_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job_execution_id": self.job_execution_id}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> ExecutionStart:
+        return cls(str(document["job_execution_id"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionFinish:
+    """``finish_execution``'s input: the execution, and ``message`` when a step could not
+    finish (it becomes the execution's). Without a message the document is the bare id."""
+
+    job_execution_id: str
+    message: str | None = None
+
+    def to_json(self) -> str | dict[str, Any]:
+        if self.message is None:
+            return self.job_execution_id
+        return {"job_execution_id": self.job_execution_id, "message": self.message}
+
+    @classmethod
+    def from_json(cls, document: Any) -> ExecutionFinish:
+        if not isinstance(document, Mapping):
+            return cls(str(document))
+        return cls(str(document["job_execution_id"]), document.get("message"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionAbort:
+    """``end_execution``'s input: the orchestration cannot go on, so the execution and whatever
+    of it is unfinished end ``lifecycle`` with ``message``."""
+
+    job_execution_id: str
+    lifecycle: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> ExecutionAbort:
+        return cls(
+            str(document["job_execution_id"]),
+            str(document["lifecycle"]),
+            str(document["message"]),
+        )
