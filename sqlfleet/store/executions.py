@@ -21,19 +21,14 @@ from sqlfleet.models import (
     ExecutionRow,
     JobExecution,
     JobVersion,
-    ResultSet,
     StepExecution,
     TargetExecution,
     TargetSpec,
     new_id,
 )
 from sqlfleet.store.attempts import (
-    begin_attempt,
-    concurrent_execution,
     record_retried_attempts,
     retried_attempt,
-    write_messages,
-    write_result,
 )
 from sqlfleet.store.database import Database
 from sqlfleet.store.history import read_execution
@@ -116,23 +111,13 @@ class ExecutionStore:
         with self._db.read() as connection:
             return execution_row(connection, job_execution_id)["parameters_json"]  # type: ignore[no-any-return]
 
-    def add_target_executions(
-        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
-    ) -> list[TargetExecution]:
-        """``Created`` target rows for a step, ordinals 0..n-1 in the given order, duplicates
-        (same engine, server, port and database) collapsed. If the step already has targets
-        (a repeated activity), returns those unchanged. Raises ``NotFound``."""
-        self.create_target_rows(job_execution_id, step_id, targets)
-        with self._db.read() as connection:
-            step = execution_row(connection, job_execution_id, step_id)
-            rows = _target_rows(connection, step["job_execution_id"], step_id)
-            return [TargetExecution.model_validate(row_document(r)) for r in rows]
-
     def create_target_rows(
         self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
     ) -> int:
-        """``add_target_executions`` without reading the rows back: answers how many targets
-        the step has (the ones found, if it had some already). Raises ``NotFound``."""
+        """``Created`` target rows for a step, ordinals 0..n-1 in the given order, duplicates
+        (``sqlfleet.targets.target_identity``) collapsed; answers how many targets the step
+        has. If the step already has targets (a repeated activity), they stay as they are and
+        their count is the answer. Raises ``NotFound``."""
         now = self._clock()
         with self._db.write("step execution", f"{job_execution_id} step {step_id}") as connection:
             step = execution_row(connection, job_execution_id, step_id, lock=True)
@@ -176,21 +161,6 @@ class ExecutionStore:
                 )
             connection.execute(E.insert(), rows)
             return len(rows)
-
-    def begin_target_attempt(
-        self, job_execution_id: str, step_id: int, ordinal: int, attempt: int | None = None
-    ) -> TargetExecution:
-        """Move a target to ``InProgress`` for attempt ``attempt`` (default: the next one).
-
-        Repeating the start of the attempt already in progress changes nothing. Raises
-        ``IllegalTransition`` when the target is already finished (e.g. ``Canceled``).
-        """
-        now = self._clock()
-        with self._db.write("target execution", job_execution_id) as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
-            number = attempt if attempt is not None else row["current_attempts"] + 1
-            fresh = begin_attempt(connection, row, number, now)
-            return TargetExecution.model_validate(row_document(fresh))
 
     def transition(
         self,
@@ -302,21 +272,6 @@ class ExecutionStore:
                 )
             return read_execution(connection, job_execution_id, include_targets=False)
 
-    def cancel_job_execution(
-        self, job_execution_id: str, *, message: str = "canceled"
-    ) -> JobExecution:
-        """Every row of the execution not yet finished becomes ``Canceled``."""
-        now = self._clock()
-        with self._db.write("job execution", job_execution_id) as connection:
-            job = execution_row(connection, job_execution_id, lock=True)
-            connection.execute(
-                E.update()
-                .where(E.c.row_id == job["row_id"], E.c.cancel_requested_time.is_(None))
-                .values(cancel_requested_time=now)
-            )
-            cancel_rows(connection, E.c.job_execution_id == job["job_execution_id"], now, message)
-            return read_execution(connection, job_execution_id)
-
     def end_job_execution(
         self, job_execution_id: str, lifecycle: Lifecycle, message: str
     ) -> JobExecution:
@@ -370,39 +325,6 @@ class ExecutionStore:
                 now,
                 message,
             )
-
-    def record_target_messages(
-        self,
-        job_execution_id: str,
-        step_id: int,
-        ordinal: int,
-        attempt: int,
-        messages: Sequence[str],
-    ) -> None:
-        """Keep a target attempt's PRINT/info messages (bounded), replacing any recorded for
-        the same attempt before."""
-        now = self._clock()
-        with self._db.write("target execution", job_execution_id) as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal)
-            write_messages(connection, row["row_id"], attempt, messages, now)
-
-    def record_target_result(
-        self, job_execution_id: str, step_id: int, ordinal: int, result: ResultSet
-    ) -> None:
-        """Keep a target's first result set (``ResultSet.bounded``), replacing an earlier one."""
-        now = self._clock()
-        with self._db.write("target execution", job_execution_id) as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal)
-            write_result(connection, row["row_id"], result, now)
-
-    def find_concurrent_target(
-        self, job_execution_id: str, step_id: int, ordinal: int
-    ) -> str | None:
-        """The id of another active execution running the same job step on the same database
-        (then this target is ``Skipped``, as in Elastic Jobs), or None."""
-        with self._db.read() as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal)
-            return concurrent_execution(connection, row)
 
 
 def insert_execution(

@@ -94,15 +94,9 @@ class JobStore(Protocol):
         job_version: int | None = None,
     ) -> JobExecution: ...
     def get_execution_parameters(self, job_execution_id: str) -> str | None: ...
-    def add_target_executions(
-        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
-    ) -> list[TargetExecution]: ...
     def create_target_rows(
         self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
     ) -> int: ...
-    def begin_target_attempt(
-        self, job_execution_id: str, step_id: int, ordinal: int, attempt: int | None = None
-    ) -> TargetExecution: ...
     def transition(
         self,
         job_execution_id: str,
@@ -125,9 +119,6 @@ class JobStore(Protocol):
         self, job_execution_id: str, *, message: str | None = None
     ) -> JobExecution: ...
     def request_cancel(self, job_execution_id: str) -> JobExecution: ...
-    def cancel_job_execution(
-        self, job_execution_id: str, *, message: str = "canceled"
-    ) -> JobExecution: ...
     def end_job_execution(
         self, job_execution_id: str, lifecycle: Lifecycle, message: str
     ) -> JobExecution: ...
@@ -139,20 +130,6 @@ class JobStore(Protocol):
         *,
         message: str = "canceled",
     ) -> int: ...
-    def record_target_messages(
-        self,
-        job_execution_id: str,
-        step_id: int,
-        ordinal: int,
-        attempt: int,
-        messages: Sequence[str],
-    ) -> None: ...
-    def record_target_result(
-        self, job_execution_id: str, step_id: int, ordinal: int, result: ResultSet
-    ) -> None: ...
-    def find_concurrent_target(
-        self, job_execution_id: str, step_id: int, ordinal: int
-    ) -> str | None: ...
 
     # One target attempt in two transactions (what run_target needs; see store/attempts.py)
     def start_target_attempt(
@@ -191,9 +168,6 @@ class JobStore(Protocol):
         include_targets: bool = True,
     ) -> JobExecution: ...
     def execution_is_active(self, job_execution_id: str) -> bool: ...
-    def get_step_execution(
-        self, job_execution_id: str, step_id: int, *, include_targets: bool = True
-    ) -> StepExecution: ...
     def get_target_execution(
         self, job_execution_id: str, step_id: int, ordinal: int
     ) -> TargetExecution: ...
