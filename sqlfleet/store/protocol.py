@@ -27,7 +27,6 @@ from sqlfleet.models import (
     Member,
     MemberIn,
     ResultSet,
-    StepExecution,
     StepIn,
     StepPatch,
     TargetExecution,
@@ -37,12 +36,14 @@ from sqlfleet.models import (
     TargetSpec,
 )
 from sqlfleet.models.executions import OutputPage, TargetDetail, TargetPage, TargetProgress
+from sqlfleet.models.jobs import OnFailure
 from sqlfleet.models.monitoring import LifecycleCodes, Timeline
 from sqlfleet.models.notifications import Delivery, NotificationRule, NotificationRuleIn
 
 if TYPE_CHECKING:
     from sqlfleet.store.attempts import AttemptStart
     from sqlfleet.store.chunks import AttemptEnd, ChunkTurn
+    from sqlfleet.store.endings import FinishedStep
     from sqlfleet.store.receiving import ExecutionSummary
 
 StepRef = int | str
@@ -107,14 +108,6 @@ class JobStore(Protocol):
         message: str | None = None,
         next_attempt_start_time: dt.datetime | None = None,
     ) -> ExecutionRow: ...
-    def finish_step(
-        self,
-        job_execution_id: str,
-        step_id: int,
-        *,
-        message: str | None = None,
-        include_targets: bool = True,
-    ) -> StepExecution: ...
     def finish_job_execution(
         self, job_execution_id: str, *, message: str | None = None
     ) -> JobExecution: ...
@@ -149,6 +142,19 @@ class JobStore(Protocol):
         next_attempt_start_time: dt.datetime | None = None,
         detail: TargetDetail | None = None,
     ) -> TargetExecution: ...
+
+    # A step's end, and the execution's with it, in one transaction (what finish_step needs;
+    # store/endings.py)
+    def finish_step(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        *,
+        error: str | None = None,
+        last: bool = False,
+        execution_message: str | None = None,
+        on_failure: OnFailure | None = None,
+    ) -> FinishedStep: ...
 
     # First attempts of a chunk of targets, in turns (what run_targets needs; store/chunks.py)
     def turn_target_chunk(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sqlfleet.errors import BadRequest, Conflict, IllegalTransition, NotFound
+from sqlfleet.errors import BadRequest, Conflict, IllegalTransition, NotFound, TargetsStillActive
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import (
     JobIn,
@@ -24,6 +24,7 @@ from sqlfleet.models.executions import (
     MessageDetail,
     TargetDetail,
 )
+from sqlfleet.models.jobs import OnFailure
 from sqlfleet.store import SqlJobStore, StartOutcome
 from sqlfleet.store.tables import target_outcomes
 from tests.support.clocks import Clock
@@ -142,12 +143,13 @@ def test_a_step_finished_without_its_targets_rolls_them_up_all_the_same(
     store.transition(execution_id, L.IN_PROGRESS, step_id=1)
     store.create_target_rows(execution_id, 1, targets("a", "b"))
     with pytest.raises(Conflict, match="2 child execution"):
-        store.finish_step(execution_id, 1, include_targets=False)
+        store.finish_step(execution_id, 1)
     for ordinal, state in ((0, L.SUCCEEDED), (1, L.FAILED)):
         store.start_target_attempt(execution_id, 1, ordinal, 1)
         store.transition(execution_id, state, step_id=1, ordinal=ordinal)
 
-    step = store.finish_step(execution_id, 1, include_targets=False)
+    # ``continue``: the job goes on after this step, so the execution is left as it is.
+    step = store.finish_step(execution_id, 1, on_failure=OnFailure.CONTINUE).step
 
     assert (step.lifecycle, step.last_message, step.targets) == (
         L.FAILED,
@@ -206,9 +208,10 @@ def test_steps_and_job_roll_up(store: SqlJobStore, job: str) -> None:
     store.start_target_attempt(execution_id, 1, 0, 1)
     store.transition(execution_id, L.SUCCEEDED, step_id=1, ordinal=0)
     store.transition(execution_id, L.SKIPPED, step_id=1, ordinal=1, message="running elsewhere")
-    step = store.finish_step(execution_id, 1)
+    step = store.finish_step(execution_id, 1).step
     assert step.lifecycle == L.SUCCEEDED_WITH_SKIPPED
-    assert step.last_message == "1 Skipped, 1 Succeeded" and len(step.targets) == 2
+    rows = store.get_job_execution(execution_id).steps[0].targets
+    assert step.last_message == "1 Skipped, 1 Succeeded" and len(rows) == 2
     assert step.current_attempts == 1
     finished = store.finish_job_execution(execution_id)
     assert finished.lifecycle == L.SUCCEEDED_WITH_SKIPPED and finished.is_active is False
@@ -230,6 +233,98 @@ def test_cancel_marks_everything_unfinished(store: SqlJobStore, job: str) -> Non
     states = [t.lifecycle for t in canceled.steps[0].targets]
     assert states == [L.SUCCEEDED, L.CANCELED, L.CANCELED]
     assert {s.lifecycle for s in canceled.steps} == {L.CANCELED}
+
+
+def test_a_step_with_active_targets_ends_only_by_a_failure_and_then_ends_its_execution(
+    store: SqlJobStore, job: str
+) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.transition(execution_id, L.IN_PROGRESS)
+    store.transition(execution_id, L.IN_PROGRESS, step_id=1)
+    store.create_target_rows(execution_id, 1, targets("a", "b", "c"))
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    store.finish_target_attempt(execution_id, 1, 0, 1, L.SUCCEEDED)
+    store.start_target_attempt(execution_id, 1, 1, 1)
+    with pytest.raises(TargetsStillActive) as raised:  # retry lanes still hold them
+        store.finish_step(execution_id, 1, last=True)
+    assert (raised.value.step_id, raised.value.active) == (1, 2)
+    assert store.get_job_execution(execution_id).steps[0].lifecycle == L.IN_PROGRESS
+
+    finished = store.finish_step(
+        execution_id, 1, error="batch 1 failed", execution_message="step 1 failed"
+    )
+
+    assert (finished.step.lifecycle, finished.step.last_message) == (L.FAILED, "batch 1 failed")
+    assert finished.targets == {"Succeeded": 1, "Failed": 2}
+    assert (finished.stop, finished.step_ended, finished.execution_ended) == (True, True, True)
+    execution = finished.execution
+    assert execution is not None
+    assert (execution.lifecycle, execution.last_message) == (L.FAILED, "step 1 failed")
+    assert [(s.lifecycle, s.last_message) for s in execution.steps] == [
+        (L.FAILED, "batch 1 failed"),
+        (L.SKIPPED, "not run: an earlier step ended the job"),
+    ]
+    assert store.get_job_execution(execution_id, include_targets=False) == execution
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [(t.lifecycle, t.last_message, t.is_active) for t in rows[1:]] == [
+        (L.FAILED, "batch 1 failed", False)
+    ] * 2
+    # A redelivered activity finds everything ended and answers the same.
+    again = store.finish_step(execution_id, 1, error="batch 1 failed")
+    assert (again.step, again.execution, again.stop) == (finished.step, execution, True)
+    assert (again.step_ended, again.execution_ended) == (False, False)
+
+
+def test_a_cancel_ends_the_step_and_the_execution_whatever_on_failure_says(
+    store: SqlJobStore, job: str
+) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.create_target_rows(execution_id, 1, targets("a", "b"))
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    store.request_cancel(execution_id)
+    finished = store.finish_step(execution_id, 1, on_failure=OnFailure.CONTINUE)
+    assert (finished.step.lifecycle, finished.targets, finished.stop) == (
+        L.CANCELED,
+        {"Canceled": 2},
+        True,
+    )
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [(t.lifecycle, t.last_message) for t in rows] == [(L.CANCELED, "canceled")] * 2
+    assert finished.execution is not None and finished.execution.lifecycle == L.CANCELED
+    assert [s.lifecycle for s in finished.execution.steps] == [L.CANCELED, L.SKIPPED]
+    # A step of a cancelled execution that has no targets ends Canceled too.
+    empty = store.create_job_execution(job).job_execution_id
+    store.request_cancel(empty)
+    nothing = store.finish_step(empty, 1)
+    assert (nothing.step.lifecycle, nothing.step.last_message, nothing.targets) == (
+        L.CANCELED,
+        None,
+        {},
+    )
+
+
+def test_a_failed_step_stops_the_job_as_on_failure_says(store: SqlJobStore, job: str) -> None:
+    ids = []
+    for on_failure in (OnFailure.CONTINUE, None):
+        execution_id = store.create_job_execution(job).job_execution_id
+        store.create_target_rows(execution_id, 1, targets("a"))
+        store.start_target_attempt(execution_id, 1, 0, 1)
+        store.finish_target_attempt(execution_id, 1, 0, 1, L.TIMED_OUT)
+        finished = store.finish_step(execution_id, 1, on_failure=on_failure)
+        assert (finished.step.lifecycle, finished.step.last_message) == (L.TIMED_OUT, "1 TimedOut")
+        ids.append((execution_id, finished))
+    (going, goes_on), (stopped, stops) = ids
+    # ``continue``: the job goes on, the execution stays as it is; None: its version says fail.
+    assert (goes_on.stop, goes_on.execution) == (False, None)
+    assert store.get_job_execution(going).is_active
+    assert stops.stop and stops.execution is not None and not stops.execution.is_active
+    # The last step ends the execution whatever it ended.
+    store.transition(going, L.SUCCEEDED, step_id=2)
+    last = store.finish_step(going, 2, last=True, execution_message=None)
+    assert last.execution is not None and last.execution.lifecycle == L.TIMED_OUT
+    assert last.execution.last_message == "1 Succeeded, 1 TimedOut"
+    with pytest.raises(NotFound):
+        store.finish_step(going, 9)
 
 
 @pytest.mark.parametrize("lifecycle", [L.CANCELED, L.FAILED])
