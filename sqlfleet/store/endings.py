@@ -121,10 +121,11 @@ class EndingStore:
                 E.c.step_id == step_id,
                 E.c.target_ordinal.is_not(None),
             )
-            if canceled or error:
-                # As ``cancel_targets`` would, or ``transition`` to Failed one target at a time.
-                ending = Lifecycle.CANCELED if canceled else Lifecycle.FAILED
-                end_rows(connection, of_step, ending, now, error or "canceled")
+            # As ``cancel_targets`` would, or ``transition`` to Failed one target at a time.
+            if canceled:
+                end_rows(connection, of_step, Lifecycle.CANCELED, now, "canceled")
+            elif error:
+                end_rows(connection, of_step, Lifecycle.FAILED, now, error)
             counted = sa.select(E.c.lifecycle, sa.func.count()).where(of_step)
             targets = {
                 str(state): int(count)

@@ -282,12 +282,15 @@ def test_a_cancel_ends_the_step_and_the_execution_whatever_on_failure_says(
     store.create_target_rows(execution_id, 1, targets("a", "b"))
     store.start_target_attempt(execution_id, 1, 0, 1)
     store.request_cancel(execution_id)
-    finished = store.finish_step(execution_id, 1, on_failure=OnFailure.CONTINUE)
+    finished = store.finish_step(
+        execution_id, 1, error="batch 1 failed", on_failure=OnFailure.CONTINUE
+    )
     assert (finished.step.lifecycle, finished.targets, finished.stop) == (
         L.CANCELED,
         {"Canceled": 2},
         True,
     )
+    assert finished.step.last_message == "batch 1 failed"
     rows = store.list_target_executions(execution_id, step_id=1)
     assert [(t.lifecycle, t.last_message) for t in rows] == [(L.CANCELED, "canceled")] * 2
     assert finished.execution is not None and finished.execution.lifecycle == L.CANCELED
