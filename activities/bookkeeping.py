@@ -30,7 +30,7 @@ from sqlfleet.durable.messages import (
     StepRef,
 )
 from sqlfleet.engine import Engine
-from sqlfleet.errors import IllegalTransition, SqlFleetError
+from sqlfleet.errors import IllegalTransition, SqlFleetError, TargetsStillActive
 from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
@@ -55,7 +55,6 @@ SPREAD = 16
 # Local targets (SQLite files on this host) cost the engine even less each and run a few at a
 # time anyway (sqlfleet.scriptruns.LOCAL_CHUNKS_AT_ONCE): their chunks are whole batches.
 LOCAL_CHUNK_SIZE = BATCH_SIZE
-_STOPPING = {Lifecycle.FAILED, Lifecycle.TIMED_OUT, Lifecycle.CANCELED}
 
 
 @bp.activity_trigger(input_name="execution_id", activity=names.BEGIN_EXECUTION)
@@ -137,53 +136,32 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     ``execution`` is what ``finish_execution`` answers."""
     store = job_store()
     end = StepEnd.from_json(step)
-    execution_id, step_id = end.step.job_execution_id, end.step.step_id
-    execution = store.get_job_execution(execution_id, include_targets=False)
-    if end.error or execution.cancel_requested:
-        # Whatever did not finish (a failed sub-orchestration, a cancel) ends now.
-        active = [
-            t.target_ordinal
-            for t in store.list_target_executions(execution_id, step_id=step_id, active=True)
-            if t.target_ordinal is not None
-        ]
-        if execution.cancel_requested:
-            store.cancel_targets(execution_id, step_id, active)
-        else:
-            for ordinal in active:
-                store.transition(
-                    execution_id,
-                    Lifecycle.FAILED,
-                    step_id=step_id,
-                    ordinal=ordinal,
-                    message=end.error,
-                )
-    elif store.list_target_executions(execution_id, step_id=step_id, active=True):
-        # Retry lanes still hold targets; the last one raises ``step_settled``.
+    on_failure = None if end.on_failure is None else OnFailure(end.on_failure)
+    try:
+        # One transaction: whatever did not finish (a failed sub-orchestration, a cancel) ends,
+        # the step ends, and so does the execution with its last step (or the one that stops
+        # it): one turn less.
+        finished = store.finish_step(
+            end.step.job_execution_id,
+            end.step.step_id,
+            error=end.error,
+            last=end.last,
+            execution_message=end.execution_error,
+            on_failure=on_failure,
+        )
+    except TargetsStillActive:  # retry lanes still hold targets; the last raises step_settled
         return StepOutcome(pending=True).to_json()
-    # The step's row as read above (its targets' ends never change it; only this does).
-    row: ExecutionRow = next(s for s in execution.steps if s.step_id == step_id)
-    if not row.lifecycle.is_terminal:
-        if execution.cancel_requested and not store.list_target_executions(
-            execution_id, step_id=step_id
-        ):
-            row = store.transition(execution_id, Lifecycle.CANCELED, step_id=step_id)
-        else:
-            row = store.finish_step(execution_id, step_id, message=end.error, include_targets=False)
-            with telemetry.joined_step(step):  # the warning carries the step's trace ids
-                report_failed_targets(store, row, logger)  # what the Azure Monitor alert counts
+    row = finished.step
+    if finished.step_ended:
+        with telemetry.joined_step(step):  # the warning carries the step's trace ids
+            report_failed_targets(row, finished.targets, logger)  # what the alert counts
         telemetry.step_ended(store, row, step)
-    on_failure = end.on_failure
-    if on_failure is None:  # a document of an older version: the job version says
-        version = store.get_execution_version(execution_id)
-        on_failure = next(s.on_failure for s in version.steps if s.step_id == step_id).value
-    stop = execution.cancel_requested or (
-        row.lifecycle in _STOPPING and on_failure != OnFailure.CONTINUE.value
-    )
     ended = None
-    if stop or end.last:
-        # The execution ends with its last step (or the one that stops it): one turn less.
-        ended = _finish(store, execution_id, end.execution_error, execution)
-    return StepOutcome(row.lifecycle.value, stop, execution=ended).to_json()
+    if finished.execution is not None:
+        if finished.execution_ended:
+            telemetry.execution_ended(finished.execution)
+        ended = _ending(finished.execution)
+    return StepOutcome(row.lifecycle.value, finished.stop, execution=ended).to_json()
 
 
 @bp.activity_trigger(input_name="finish", activity=names.FINISH_EXECUTION)

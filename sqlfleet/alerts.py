@@ -9,10 +9,10 @@ with that query (``tests/deployment`` checks both against each other and against
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
-from sqlfleet.store import JobStore
 
 FAILED_TARGETS_PREFIX = "SQL Fleet: failed target executions"
 _ENDS_IN_FAILURE = (Lifecycle.FAILED, Lifecycle.TIMED_OUT)
@@ -27,14 +27,14 @@ def failed_targets_message(step: ExecutionRow, failed: int, timed_out: int) -> s
     )
 
 
-def report_failed_targets(store: JobStore, step: ExecutionRow, logger: logging.Logger) -> bool:
-    """Log one warning for ``step`` (a finished step row) if any of its targets ended Failed or
-    TimedOut; answer whether it did. Reads the step's counts by lifecycle, not its rows."""
+def report_failed_targets(
+    step: ExecutionRow, targets: Mapping[str, int], logger: logging.Logger
+) -> bool:
+    """Log one warning for ``step`` (a finished step row whose ``targets`` are counted by
+    lifecycle) if any of them ended Failed or TimedOut; answer whether it did."""
     if step.step_id is None or step.lifecycle not in _ENDS_IN_FAILURE:
         return False
-    progress = store.target_progress(step.job_execution_id).get(step.step_id)
-    counts = progress.counts if progress is not None else {}
-    failed, timed_out = (counts.get(s.value, 0) for s in _ENDS_IN_FAILURE)
+    failed, timed_out = (targets.get(s.value, 0) for s in _ENDS_IN_FAILURE)
     if not failed and not timed_out:
         return False
     logger.warning("%s", failed_targets_message(step, failed, timed_out))

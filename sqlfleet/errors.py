@@ -102,6 +102,23 @@ class IllegalTransition(Conflict):
         super().__init__(kind, name, f"cannot go from {current} to {requested}")
 
 
+class TargetsStillActive(Conflict):
+    """Step ``step_id`` of execution ``job_execution_id`` cannot end yet: ``active`` of its
+    targets are still active (their retry lanes end them)."""
+
+    code = "TargetsStillActive"
+
+    def __init__(self, job_execution_id: str, step_id: int, active: int) -> None:
+        self.job_execution_id = job_execution_id
+        self.step_id = step_id
+        self.active = active
+        super().__init__(
+            "step execution",
+            f"{job_execution_id} step {step_id}",
+            f"{active} child execution(s) still active",
+        )
+
+
 class ConcurrentChange(Conflict):
     """Another writer changed ``kind`` ``name`` at the same moment; the request may be retried."""
 

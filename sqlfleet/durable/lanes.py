@@ -35,16 +35,17 @@ def retry_sleepers(store: JobStore, execution_id: str) -> list[str]:
         step.step_id: step.max_parallelism
         for step in store.get_execution_version(execution_id).steps
     }
-    counts: dict[int, int] = {}
+    sizes: dict[int, int] | None = None
     found = set()
     for target in waiting:
         step_id, ordinal = target.step_id or 0, target.target_ordinal or 0
         bound = parallelism.get(step_id)
         if bound:
-            if step_id not in counts:
-                counts[step_id] = len(store.list_target_executions(execution_id, step_id=step_id))
+            if sizes is None:  # every step's number of targets, counted in one read
+                progress = store.target_progress(execution_id)
+                sizes = {step: counted.targets for step, counted in progress.items()}
             # orchestrators.executions gives lane k the ordinals k, k + lanes, k + 2 lanes, ...
-            lanes = min(bound, counts[step_id])
+            lanes = min(bound, sizes.get(step_id, 1))
             found.add(names.lane_instance_id(execution_id, step_id, lane_of(ordinal, lanes)))
         else:
             found.add(names.retry_instance_id(execution_id, step_id, ordinal))

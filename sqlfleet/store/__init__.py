@@ -18,6 +18,7 @@ from sqlfleet.store.attempts import AttemptStart, StartOutcome, TargetAttemptSto
 from sqlfleet.store.chunks import AttemptEnd, ChunkTurn, TargetChunkStore
 from sqlfleet.store.database import Database
 from sqlfleet.store.definitions import CredentialStore, TargetGroupStore
+from sqlfleet.store.endings import EndingStore, FinishedStep
 from sqlfleet.store.executions import ExecutionStore
 from sqlfleet.store.history import HistoryStore
 from sqlfleet.store.jobs import JobDefinitionStore
@@ -34,6 +35,7 @@ __all__ = [
     "AttemptStart",
     "ChunkTurn",
     "ExecutionSummary",
+    "FinishedStep",
     "JobStore",
     "SqlJobStore",
     "StartOutcome",
@@ -47,6 +49,7 @@ class SqlJobStore(
     TargetGroupStore,
     JobDefinitionStore,
     ExecutionStore,
+    EndingStore,
     TargetAttemptStore,
     TargetChunkStore,
     HistoryStore,

@@ -186,9 +186,10 @@ class TargetAttemptStore:
         detail: TargetDetail | None = None,
     ) -> TargetExecution:
         """End attempt ``attempt`` of a target in one transaction: keep its PRINT/info
-        ``messages`` (as ``record_target_messages``) and its first ``result`` set (as
-        ``record_target_result``), and move the target to ``lifecycle`` (as ``transition``;
-        ``Canceled`` as ``cancel_targets``, which leaves an ended target alone).
+        ``messages`` (bounded, replacing those kept for the same attempt), its first ``result``
+        set (``ResultSet.bounded``, replacing an earlier one) and its ``detail``, and move the
+        target to ``lifecycle`` (as ``transition``; ``Canceled`` as ``cancel_targets``, which
+        leaves an ended target alone).
 
         ``WaitingForRetry`` needs ``next_attempt_start_time``. Repeating it changes nothing.
         Raises ``NotFound``, ``IllegalTransition``.

@@ -1,5 +1,6 @@
 """Writing execution state (part of ``SqlJobStore``): what the activities of a job execution
-record. Every lifecycle change goes through ``sqlfleet.lifecycle.check_transition``.
+record (the ends of steps and executions are in ``store/endings.py``). Every lifecycle change
+goes through ``sqlfleet.lifecycle.check_transition``.
 
 Activities run at least once, so writes here are idempotent where a repeat is expected:
 creating an execution or its targets twice, repeating an attempt's start, a terminal state, or
@@ -16,35 +17,31 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from sqlfleet.errors import Conflict
-from sqlfleet.lifecycle import ACTIVE, Lifecycle, rollup
+from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import (
     ExecutionRow,
     JobExecution,
     JobVersion,
-    ResultSet,
     StepExecution,
     TargetExecution,
     TargetSpec,
     new_id,
 )
 from sqlfleet.store.attempts import (
-    begin_attempt,
-    concurrent_execution,
     record_retried_attempts,
     retried_attempt,
-    write_messages,
-    write_result,
 )
 from sqlfleet.store.database import Database
+from sqlfleet.store.endings import execution_document, step_rows
 from sqlfleet.store.history import read_execution
 from sqlfleet.store.rows import (
+    Row,
     apply_lifecycle,
     cancel_rows,
     end_rows,
     execution_row,
     row_document,
     row_level,
-    row_name,
     update_row,
 )
 from sqlfleet.store.tables import job_executions, job_steps
@@ -116,23 +113,13 @@ class ExecutionStore:
         with self._db.read() as connection:
             return execution_row(connection, job_execution_id)["parameters_json"]  # type: ignore[no-any-return]
 
-    def add_target_executions(
-        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
-    ) -> list[TargetExecution]:
-        """``Created`` target rows for a step, ordinals 0..n-1 in the given order, duplicates
-        (same engine, server, port and database) collapsed. If the step already has targets
-        (a repeated activity), returns those unchanged. Raises ``NotFound``."""
-        self.create_target_rows(job_execution_id, step_id, targets)
-        with self._db.read() as connection:
-            step = execution_row(connection, job_execution_id, step_id)
-            rows = _target_rows(connection, step["job_execution_id"], step_id)
-            return [TargetExecution.model_validate(row_document(r)) for r in rows]
-
     def create_target_rows(
         self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
     ) -> int:
-        """``add_target_executions`` without reading the rows back: answers how many targets
-        the step has (the ones found, if it had some already). Raises ``NotFound``."""
+        """``Created`` target rows for a step, ordinals 0..n-1 in the given order, duplicates
+        (``sqlfleet.targets.target_identity``) collapsed; answers how many targets the step
+        has. If the step already has targets (a repeated activity), they stay as they are and
+        their count is the answer. Raises ``NotFound``."""
         now = self._clock()
         with self._db.write("step execution", f"{job_execution_id} step {step_id}") as connection:
             step = execution_row(connection, job_execution_id, step_id, lock=True)
@@ -177,21 +164,6 @@ class ExecutionStore:
             connection.execute(E.insert(), rows)
             return len(rows)
 
-    def begin_target_attempt(
-        self, job_execution_id: str, step_id: int, ordinal: int, attempt: int | None = None
-    ) -> TargetExecution:
-        """Move a target to ``InProgress`` for attempt ``attempt`` (default: the next one).
-
-        Repeating the start of the attempt already in progress changes nothing. Raises
-        ``IllegalTransition`` when the target is already finished (e.g. ``Canceled``).
-        """
-        now = self._clock()
-        with self._db.write("target execution", job_execution_id) as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
-            number = attempt if attempt is not None else row["current_attempts"] + 1
-            fresh = begin_attempt(connection, row, number, now)
-            return TargetExecution.model_validate(row_document(fresh))
-
     def transition(
         self,
         job_execution_id: str,
@@ -223,99 +195,15 @@ class ExecutionStore:
                 record_retried_attempts(connection, [retried_attempt(fresh, now)])
             return _ROW_MODELS[row_level(fresh)].model_validate(row_document(fresh))
 
-    def finish_step(
-        self,
-        job_execution_id: str,
-        step_id: int,
-        *,
-        message: str | None = None,
-        include_targets: bool = True,
-    ) -> StepExecution:
-        """End a step with the rollup of its targets (``sqlfleet.lifecycle.rollup``); the
-        message defaults to a count per state. Raises ``Conflict`` while targets are active.
-        Without ``include_targets`` the step comes back with no target rows (they are only
-        counted, which is cheaper for a big step)."""
-        now = self._clock()
-        with self._db.write("step execution", job_execution_id) as connection:
-            row = execution_row(connection, job_execution_id, step_id, lock=True)
-            execution_id = row["job_execution_id"]
-            if include_targets:
-                targets = _target_rows(connection, execution_id, step_id)
-                states = [Lifecycle(t["lifecycle"]) for t in targets]
-            else:
-                targets, states = [], _target_states(connection, execution_id, step_id)
-            _require_finished("step execution", row_name(row), states)
-            outcome = rollup(states)
-            fresh = apply_lifecycle(
-                connection, row, outcome, now, message or _summary(states), None
-            )
-            return StepExecution.model_validate(
-                {**row_document(fresh), "targets": [row_document(t) for t in targets]}
-            )
-
-    def finish_job_execution(
-        self, job_execution_id: str, *, message: str | None = None
-    ) -> JobExecution:
-        """End an execution with the rollup of its steps. Steps that never started (an
-        earlier step stopped the job) become ``Skipped``. Raises ``Conflict`` while a started
-        step is still active. Answers the execution with its steps, without target rows."""
-        now = self._clock()
-        with self._db.write("job execution", job_execution_id) as connection:
-            job = execution_row(connection, job_execution_id, lock=True)
-            steps = list(
-                connection.execute(
-                    sa.select(E)
-                    .where(
-                        E.c.job_execution_id == job["job_execution_id"],
-                        E.c.step_id.is_not(None),
-                        E.c.target_ordinal.is_(None),
-                    )
-                    .order_by(E.c.step_id)
-                ).mappings()
-            )
-            states = []
-            for step in steps:
-                state = Lifecycle(step["lifecycle"])
-                if state == Lifecycle.CREATED:
-                    apply_lifecycle(
-                        connection,
-                        step,
-                        Lifecycle.SKIPPED,
-                        now,
-                        "not run: an earlier step ended the job",
-                        None,
-                    )
-                    state = Lifecycle.SKIPPED
-                states.append(state)
-            _require_finished("job execution", row_name(job), states)
-            apply_lifecycle(connection, job, rollup(states), now, message or _summary(states), None)
-            return read_execution(connection, job_execution_id, include_targets=False)
-
     def request_cancel(self, job_execution_id: str) -> JobExecution:
-        """Mark the execution as asked to stop (activities check it). Raises ``NotFound``."""
+        """Mark the execution as asked to stop (activities check it); answer it without
+        target rows (its job row read once). Raises ``NotFound``."""
         now = self._clock()
         with self._db.write("job execution", job_execution_id) as connection:
-            job = execution_row(connection, job_execution_id, lock=True)
+            job: Row = execution_row(connection, job_execution_id, lock=True)
             if job["cancel_requested_time"] is None and job["is_active"]:
-                connection.execute(
-                    E.update().where(E.c.row_id == job["row_id"]).values(cancel_requested_time=now)
-                )
-            return read_execution(connection, job_execution_id, include_targets=False)
-
-    def cancel_job_execution(
-        self, job_execution_id: str, *, message: str = "canceled"
-    ) -> JobExecution:
-        """Every row of the execution not yet finished becomes ``Canceled``."""
-        now = self._clock()
-        with self._db.write("job execution", job_execution_id) as connection:
-            job = execution_row(connection, job_execution_id, lock=True)
-            connection.execute(
-                E.update()
-                .where(E.c.row_id == job["row_id"], E.c.cancel_requested_time.is_(None))
-                .values(cancel_requested_time=now)
-            )
-            cancel_rows(connection, E.c.job_execution_id == job["job_execution_id"], now, message)
-            return read_execution(connection, job_execution_id)
+                job = update_row(connection, job, {"cancel_requested_time": now})
+            return execution_document(job, step_rows(connection, job["job_execution_id"]))
 
     def end_job_execution(
         self, job_execution_id: str, lifecycle: Lifecycle, message: str
@@ -371,39 +259,6 @@ class ExecutionStore:
                 message,
             )
 
-    def record_target_messages(
-        self,
-        job_execution_id: str,
-        step_id: int,
-        ordinal: int,
-        attempt: int,
-        messages: Sequence[str],
-    ) -> None:
-        """Keep a target attempt's PRINT/info messages (bounded), replacing any recorded for
-        the same attempt before."""
-        now = self._clock()
-        with self._db.write("target execution", job_execution_id) as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal)
-            write_messages(connection, row["row_id"], attempt, messages, now)
-
-    def record_target_result(
-        self, job_execution_id: str, step_id: int, ordinal: int, result: ResultSet
-    ) -> None:
-        """Keep a target's first result set (``ResultSet.bounded``), replacing an earlier one."""
-        now = self._clock()
-        with self._db.write("target execution", job_execution_id) as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal)
-            write_result(connection, row["row_id"], result, now)
-
-    def find_concurrent_target(
-        self, job_execution_id: str, step_id: int, ordinal: int
-    ) -> str | None:
-        """The id of another active execution running the same job step on the same database
-        (then this target is ``Skipped``, as in Elastic Jobs), or None."""
-        with self._db.read() as connection:
-            row = execution_row(connection, job_execution_id, step_id, ordinal)
-            return concurrent_execution(connection, row)
-
 
 def insert_execution(
     connection: Connection,
@@ -450,37 +305,12 @@ def insert_execution(
     )
 
 
-def _require_finished(kind: str, name: str, states: Sequence[Lifecycle]) -> None:
-    active = sum(1 for state in states if state in ACTIVE)
-    if active:
-        raise Conflict(kind, name, f"{active} child execution(s) still active")
-
-
-def _summary(states: Sequence[Lifecycle]) -> str:
-    if not states:
-        return "no targets"
-    counts: dict[str, int] = {}
-    for state in states:
-        counts[state.value] = counts.get(state.value, 0) + 1
-    return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
-
-
 def _of_step(job_execution_id: str, step_id: int) -> sa.ColumnElement[bool]:
     return sa.and_(
         E.c.job_execution_id == job_execution_id,
         E.c.step_id == step_id,
         E.c.target_ordinal.is_not(None),
     )
-
-
-def _target_rows(connection: Connection, job_execution_id: str, step_id: int) -> list[RowMapping]:
-    query = sa.select(E).where(_of_step(job_execution_id, step_id)).order_by(E.c.target_ordinal)
-    return list(connection.execute(query).mappings())
-
-
-def _target_states(connection: Connection, job_execution_id: str, step_id: int) -> list[Lifecycle]:
-    query = sa.select(E.c.lifecycle).where(_of_step(job_execution_id, step_id))
-    return [Lifecycle(value) for value in connection.execute(query).scalars()]
 
 
 def _target_count(connection: Connection, job_execution_id: str, step_id: int) -> int:

@@ -76,16 +76,6 @@ class HistoryStore:
         with self._db.read() as connection:
             return bool(execution_row(connection, job_execution_id)["is_active"])
 
-    def get_step_execution(
-        self, job_execution_id: str, step_id: int, *, include_targets: bool = True
-    ) -> StepExecution:
-        """Raises ``NotFound``."""
-        execution = self.get_job_execution(job_execution_id, include_targets=include_targets)
-        for step in execution.steps:
-            if step.step_id == step_id:
-                return step
-        raise NotFound("step execution", f"{job_execution_id} step {step_id}")
-
     def get_target_execution(
         self, job_execution_id: str, step_id: int, ordinal: int
     ) -> TargetExecution:

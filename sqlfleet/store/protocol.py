@@ -27,7 +27,6 @@ from sqlfleet.models import (
     Member,
     MemberIn,
     ResultSet,
-    StepExecution,
     StepIn,
     StepPatch,
     TargetExecution,
@@ -37,12 +36,14 @@ from sqlfleet.models import (
     TargetSpec,
 )
 from sqlfleet.models.executions import OutputPage, TargetDetail, TargetPage, TargetProgress
+from sqlfleet.models.jobs import OnFailure
 from sqlfleet.models.monitoring import LifecycleCodes, Timeline
 from sqlfleet.models.notifications import Delivery, NotificationRule, NotificationRuleIn
 
 if TYPE_CHECKING:
     from sqlfleet.store.attempts import AttemptStart
     from sqlfleet.store.chunks import AttemptEnd, ChunkTurn
+    from sqlfleet.store.endings import FinishedStep
     from sqlfleet.store.receiving import ExecutionSummary
 
 StepRef = int | str
@@ -99,15 +100,9 @@ class JobStore(Protocol):
         job_version: int | None = None,
     ) -> JobExecution: ...
     def get_execution_parameters(self, job_execution_id: str) -> str | None: ...
-    def add_target_executions(
-        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
-    ) -> list[TargetExecution]: ...
     def create_target_rows(
         self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
     ) -> int: ...
-    def begin_target_attempt(
-        self, job_execution_id: str, step_id: int, ordinal: int, attempt: int | None = None
-    ) -> TargetExecution: ...
     def transition(
         self,
         job_execution_id: str,
@@ -118,21 +113,10 @@ class JobStore(Protocol):
         message: str | None = None,
         next_attempt_start_time: dt.datetime | None = None,
     ) -> ExecutionRow: ...
-    def finish_step(
-        self,
-        job_execution_id: str,
-        step_id: int,
-        *,
-        message: str | None = None,
-        include_targets: bool = True,
-    ) -> StepExecution: ...
     def finish_job_execution(
         self, job_execution_id: str, *, message: str | None = None
     ) -> JobExecution: ...
     def request_cancel(self, job_execution_id: str) -> JobExecution: ...
-    def cancel_job_execution(
-        self, job_execution_id: str, *, message: str = "canceled"
-    ) -> JobExecution: ...
     def end_job_execution(
         self, job_execution_id: str, lifecycle: Lifecycle, message: str
     ) -> JobExecution: ...
@@ -144,20 +128,6 @@ class JobStore(Protocol):
         *,
         message: str = "canceled",
     ) -> int: ...
-    def record_target_messages(
-        self,
-        job_execution_id: str,
-        step_id: int,
-        ordinal: int,
-        attempt: int,
-        messages: Sequence[str],
-    ) -> None: ...
-    def record_target_result(
-        self, job_execution_id: str, step_id: int, ordinal: int, result: ResultSet
-    ) -> None: ...
-    def find_concurrent_target(
-        self, job_execution_id: str, step_id: int, ordinal: int
-    ) -> str | None: ...
 
     # One target attempt in two transactions (what run_target needs; see store/attempts.py)
     def start_target_attempt(
@@ -178,6 +148,19 @@ class JobStore(Protocol):
         detail: TargetDetail | None = None,
     ) -> TargetExecution: ...
 
+    # A step's end, and the execution's with it, in one transaction (what finish_step needs;
+    # store/endings.py)
+    def finish_step(
+        self,
+        job_execution_id: str,
+        step_id: int,
+        *,
+        error: str | None = None,
+        last: bool = False,
+        execution_message: str | None = None,
+        on_failure: OnFailure | None = None,
+    ) -> FinishedStep: ...
+
     # First attempts of a chunk of targets, in turns (what run_targets needs; store/chunks.py)
     def turn_target_chunk(
         self,
@@ -196,9 +179,6 @@ class JobStore(Protocol):
         include_targets: bool = True,
     ) -> JobExecution: ...
     def execution_is_active(self, job_execution_id: str) -> bool: ...
-    def get_step_execution(
-        self, job_execution_id: str, step_id: int, *, include_targets: bool = True
-    ) -> StepExecution: ...
     def get_target_execution(
         self, job_execution_id: str, step_id: int, ordinal: int
     ) -> TargetExecution: ...

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 import sqlfleet.store.jobs
+from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.store import SqlJobStore
 from tests.foundation.fleet import DATABASE_MEMBER, seed, step
 
@@ -69,7 +70,7 @@ def test_job_with_an_active_execution_needs_force(api: Any, store: SqlJobStore) 
 def test_job_whose_executions_finished_deletes_without_force(api: Any, store: SqlJobStore) -> None:
     seed(api)
     execution = store.create_job_execution("j")
-    store.cancel_job_execution(execution.job_execution_id)
+    store.end_job_execution(execution.job_execution_id, Lifecycle.CANCELED, "canceled")
     assert api.delete("/api/jobs/j").status == 204
 
 

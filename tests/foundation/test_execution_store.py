@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sqlfleet.errors import BadRequest, Conflict, IllegalTransition, NotFound
+from sqlfleet.errors import BadRequest, Conflict, IllegalTransition, NotFound, TargetsStillActive
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import (
     JobIn,
@@ -24,7 +24,8 @@ from sqlfleet.models.executions import (
     MessageDetail,
     TargetDetail,
 )
-from sqlfleet.store import SqlJobStore
+from sqlfleet.models.jobs import OnFailure
+from sqlfleet.store import SqlJobStore, StartOutcome
 from sqlfleet.store.tables import target_outcomes
 from tests.support.clocks import Clock
 
@@ -102,14 +103,16 @@ def test_job_without_steps_cannot_start(store: SqlJobStore, clock: Clock) -> Non
 
 def test_targets_are_created_once_with_ordinals(store: SqlJobStore, job: str) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
-    made = store.add_target_executions(execution_id, 1, targets("a", "b", "a", "c"))
+    assert store.create_target_rows(execution_id, 1, targets("a", "b", "a", "c")) == 3
+    made = store.list_target_executions(execution_id, step_id=1)
     assert [(t.target_ordinal, t.target_database_name) for t in made] == [
         (0, "a"),
         (1, "b"),
         (2, "c"),
     ]
     assert made[0].max_attempts == 3 and made[0].target_server_name == "S1"
-    repeated = store.add_target_executions(execution_id, 1, targets("x"))
+    store.create_target_rows(execution_id, 1, targets("x"))
+    repeated = store.list_target_executions(execution_id, step_id=1)
     assert [t.target_database_name for t in repeated] == ["a", "b", "c"]
     assert store.get_target_execution(execution_id, 1, 2).target_database_name == "c"
     with pytest.raises(NotFound):
@@ -140,31 +143,33 @@ def test_a_step_finished_without_its_targets_rolls_them_up_all_the_same(
     store.transition(execution_id, L.IN_PROGRESS, step_id=1)
     store.create_target_rows(execution_id, 1, targets("a", "b"))
     with pytest.raises(Conflict, match="2 child execution"):
-        store.finish_step(execution_id, 1, include_targets=False)
+        store.finish_step(execution_id, 1)
     for ordinal, state in ((0, L.SUCCEEDED), (1, L.FAILED)):
-        store.begin_target_attempt(execution_id, 1, ordinal)
+        store.start_target_attempt(execution_id, 1, ordinal, 1)
         store.transition(execution_id, state, step_id=1, ordinal=ordinal)
 
-    step = store.finish_step(execution_id, 1, include_targets=False)
+    # ``continue``: the job goes on after this step, so the execution is left as it is.
+    step = store.finish_step(execution_id, 1, on_failure=OnFailure.CONTINUE).step
 
     assert (step.lifecycle, step.last_message, step.targets) == (
         L.FAILED,
         "1 Failed, 1 Succeeded",
         [],
     )
-    light = store.get_step_execution(execution_id, 1, include_targets=False)
+    light = store.get_job_execution(execution_id, include_targets=False).steps[0]
     assert light.lifecycle == L.FAILED and light.targets == []
-    assert len(store.get_step_execution(execution_id, 1).targets) == 2
+    assert len(store.get_job_execution(execution_id).steps[0].targets) == 2
     finished = store.finish_job_execution(execution_id)
     assert finished.lifecycle == L.FAILED and finished.steps[0].targets == []
 
 
 def test_a_target_lives_through_retries(store: SqlJobStore, job: str, clock: Clock) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
-    store.add_target_executions(execution_id, 1, targets("a"))
-    first = store.begin_target_attempt(execution_id, 1, 0, attempt=1)
+    store.create_target_rows(execution_id, 1, targets("a"))
+    first = store.start_target_attempt(execution_id, 1, 0, 1).target
     assert (first.lifecycle, first.current_attempts, first.is_active) == (L.IN_PROGRESS, 1, True)
-    assert store.begin_target_attempt(execution_id, 1, 0, attempt=1) == first
+    repeated = store.start_target_attempt(execution_id, 1, 0, 1)
+    assert (repeated.outcome, repeated.target) == (StartOutcome.STARTED, first)
     retry_at = clock.now + dt.timedelta(seconds=30)
     waiting = store.transition(
         execution_id,
@@ -175,7 +180,7 @@ def test_a_target_lives_through_retries(store: SqlJobStore, job: str, clock: Clo
         next_attempt_start_time=retry_at,
     )
     assert waiting.next_attempt_start_time == retry_at and waiting.last_message == "deadlock"
-    second = store.begin_target_attempt(execution_id, 1, 0)
+    second = store.start_target_attempt(execution_id, 1, 0, 2).target
     assert second.current_attempts == 2 and second.next_attempt_start_time is None
     assert second.start_time == first.start_time
     assert second.current_attempt_start_time > first.current_attempt_start_time
@@ -184,8 +189,10 @@ def test_a_target_lives_through_retries(store: SqlJobStore, job: str, clock: Clo
     assert len(done.last_message or "") == 4000
     assert store.transition(execution_id, L.FAILED, step_id=1, ordinal=0) == done
     with pytest.raises(IllegalTransition) as raised:
-        store.begin_target_attempt(execution_id, 1, 0)
+        store.transition(execution_id, L.IN_PROGRESS, step_id=1, ordinal=0)
     assert (raised.value.current, raised.value.requested) == ("Failed", "InProgress")
+    # A start of an ended target (a redelivered activity) finds nothing to run.
+    assert store.start_target_attempt(execution_id, 1, 0, 3).outcome is StartOutcome.REDELIVERED
     assert store.get_target_execution(execution_id, 1, 0) == done
     with pytest.raises(ValueError):
         store.transition(execution_id, L.WAITING_FOR_RETRY, step_id=1, ordinal=0)
@@ -195,15 +202,16 @@ def test_steps_and_job_roll_up(store: SqlJobStore, job: str) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
     store.transition(execution_id, L.IN_PROGRESS)
     store.transition(execution_id, L.IN_PROGRESS, step_id=1)
-    store.add_target_executions(execution_id, 1, targets("a", "b"))
+    store.create_target_rows(execution_id, 1, targets("a", "b"))
     with pytest.raises(Conflict, match="still active"):
         store.finish_step(execution_id, 1)
-    store.begin_target_attempt(execution_id, 1, 0)
+    store.start_target_attempt(execution_id, 1, 0, 1)
     store.transition(execution_id, L.SUCCEEDED, step_id=1, ordinal=0)
     store.transition(execution_id, L.SKIPPED, step_id=1, ordinal=1, message="running elsewhere")
-    step = store.finish_step(execution_id, 1)
+    step = store.finish_step(execution_id, 1).step
     assert step.lifecycle == L.SUCCEEDED_WITH_SKIPPED
-    assert step.last_message == "1 Skipped, 1 Succeeded" and len(step.targets) == 2
+    rows = store.get_job_execution(execution_id).steps[0].targets
+    assert step.last_message == "1 Skipped, 1 Succeeded" and len(rows) == 2
     assert step.current_attempts == 1
     finished = store.finish_job_execution(execution_id)
     assert finished.lifecycle == L.SUCCEEDED_WITH_SKIPPED and finished.is_active is False
@@ -213,17 +221,113 @@ def test_steps_and_job_roll_up(store: SqlJobStore, job: str) -> None:
 
 def test_cancel_marks_everything_unfinished(store: SqlJobStore, job: str) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
-    store.add_target_executions(execution_id, 1, targets("a", "b", "c"))
-    store.begin_target_attempt(execution_id, 1, 0)
+    store.create_target_rows(execution_id, 1, targets("a", "b", "c"))
+    store.start_target_attempt(execution_id, 1, 0, 1)
     store.transition(execution_id, L.SUCCEEDED, step_id=1, ordinal=0)
     assert store.cancel_targets(execution_id, 1, [1, 0], message="stopping") == 1
     assert store.get_target_execution(execution_id, 1, 0).lifecycle == L.SUCCEEDED
     assert store.request_cancel(execution_id).cancel_requested is True
-    canceled = store.cancel_job_execution(execution_id)
+    store.end_job_execution(execution_id, L.CANCELED, "canceled")
+    canceled = store.get_job_execution(execution_id)
     assert canceled.lifecycle == L.CANCELED and canceled.cancel_requested
     states = [t.lifecycle for t in canceled.steps[0].targets]
     assert states == [L.SUCCEEDED, L.CANCELED, L.CANCELED]
     assert {s.lifecycle for s in canceled.steps} == {L.CANCELED}
+
+
+def test_a_step_with_active_targets_ends_only_by_a_failure_and_then_ends_its_execution(
+    store: SqlJobStore, job: str
+) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.transition(execution_id, L.IN_PROGRESS)
+    store.transition(execution_id, L.IN_PROGRESS, step_id=1)
+    store.create_target_rows(execution_id, 1, targets("a", "b", "c"))
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    store.finish_target_attempt(execution_id, 1, 0, 1, L.SUCCEEDED)
+    store.start_target_attempt(execution_id, 1, 1, 1)
+    with pytest.raises(TargetsStillActive) as raised:  # retry lanes still hold them
+        store.finish_step(execution_id, 1, last=True)
+    assert (raised.value.step_id, raised.value.active) == (1, 2)
+    assert store.get_job_execution(execution_id).steps[0].lifecycle == L.IN_PROGRESS
+
+    finished = store.finish_step(
+        execution_id, 1, error="batch 1 failed", execution_message="step 1 failed"
+    )
+
+    assert (finished.step.lifecycle, finished.step.last_message) == (L.FAILED, "batch 1 failed")
+    assert finished.targets == {"Succeeded": 1, "Failed": 2}
+    assert (finished.stop, finished.step_ended, finished.execution_ended) == (True, True, True)
+    execution = finished.execution
+    assert execution is not None
+    assert (execution.lifecycle, execution.last_message) == (L.FAILED, "step 1 failed")
+    assert [(s.lifecycle, s.last_message) for s in execution.steps] == [
+        (L.FAILED, "batch 1 failed"),
+        (L.SKIPPED, "not run: an earlier step ended the job"),
+    ]
+    assert store.get_job_execution(execution_id, include_targets=False) == execution
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [(t.lifecycle, t.last_message, t.is_active) for t in rows[1:]] == [
+        (L.FAILED, "batch 1 failed", False)
+    ] * 2
+    # A redelivered activity finds everything ended and answers the same.
+    again = store.finish_step(execution_id, 1, error="batch 1 failed")
+    assert (again.step, again.execution, again.stop) == (finished.step, execution, True)
+    assert (again.step_ended, again.execution_ended) == (False, False)
+
+
+def test_a_cancel_ends_the_step_and_the_execution_whatever_on_failure_says(
+    store: SqlJobStore, job: str
+) -> None:
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.create_target_rows(execution_id, 1, targets("a", "b"))
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    store.request_cancel(execution_id)
+    finished = store.finish_step(
+        execution_id, 1, error="batch 1 failed", on_failure=OnFailure.CONTINUE
+    )
+    assert (finished.step.lifecycle, finished.targets, finished.stop) == (
+        L.CANCELED,
+        {"Canceled": 2},
+        True,
+    )
+    assert finished.step.last_message == "batch 1 failed"
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [(t.lifecycle, t.last_message) for t in rows] == [(L.CANCELED, "canceled")] * 2
+    assert finished.execution is not None and finished.execution.lifecycle == L.CANCELED
+    assert [s.lifecycle for s in finished.execution.steps] == [L.CANCELED, L.SKIPPED]
+    # A step of a cancelled execution that has no targets ends Canceled too.
+    empty = store.create_job_execution(job).job_execution_id
+    store.request_cancel(empty)
+    nothing = store.finish_step(empty, 1)
+    assert (nothing.step.lifecycle, nothing.step.last_message, nothing.targets) == (
+        L.CANCELED,
+        None,
+        {},
+    )
+
+
+def test_a_failed_step_stops_the_job_as_on_failure_says(store: SqlJobStore, job: str) -> None:
+    ids = []
+    for on_failure in (OnFailure.CONTINUE, None):
+        execution_id = store.create_job_execution(job).job_execution_id
+        store.create_target_rows(execution_id, 1, targets("a"))
+        store.start_target_attempt(execution_id, 1, 0, 1)
+        store.finish_target_attempt(execution_id, 1, 0, 1, L.TIMED_OUT)
+        finished = store.finish_step(execution_id, 1, on_failure=on_failure)
+        assert (finished.step.lifecycle, finished.step.last_message) == (L.TIMED_OUT, "1 TimedOut")
+        ids.append((execution_id, finished))
+    (going, goes_on), (stopped, stops) = ids
+    # ``continue``: the job goes on, the execution stays as it is; None: its version says fail.
+    assert (goes_on.stop, goes_on.execution) == (False, None)
+    assert store.get_job_execution(going).is_active
+    assert stops.stop and stops.execution is not None and not stops.execution.is_active
+    # The last step ends the execution whatever it ended.
+    store.transition(going, L.SUCCEEDED, step_id=2)
+    last = store.finish_step(going, 2, last=True, execution_message=None)
+    assert last.execution is not None and last.execution.lifecycle == L.TIMED_OUT
+    assert last.execution.last_message == "1 Succeeded, 1 TimedOut"
+    with pytest.raises(NotFound):
+        store.finish_step(going, 9)
 
 
 @pytest.mark.parametrize("lifecycle", [L.CANCELED, L.FAILED])
@@ -233,11 +337,11 @@ def test_end_execution_ends_every_unfinished_row_once(
     execution_id = store.create_job_execution(job).job_execution_id
     store.transition(execution_id, L.IN_PROGRESS)
     store.transition(execution_id, L.IN_PROGRESS, step_id=1)
-    store.add_target_executions(execution_id, 1, targets("a", "b", "c", "d"))
-    store.begin_target_attempt(execution_id, 1, 0)
+    store.create_target_rows(execution_id, 1, targets("a", "b", "c", "d"))
+    store.start_target_attempt(execution_id, 1, 0, 1)
     store.transition(execution_id, L.SUCCEEDED, step_id=1, ordinal=0)
-    store.begin_target_attempt(execution_id, 1, 1)
-    store.begin_target_attempt(execution_id, 1, 2)
+    store.start_target_attempt(execution_id, 1, 1, 1)
+    store.start_target_attempt(execution_id, 1, 2, 1)
     later = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
     store.transition(
         execution_id, L.WAITING_FOR_RETRY, step_id=1, ordinal=2, next_attempt_start_time=later
@@ -277,24 +381,32 @@ def test_end_execution_leaves_a_finished_execution_and_takes_two_lifecycles(
 
 def test_messages_and_results_are_bounded_and_replaced(store: SqlJobStore, job: str) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
-    store.add_target_executions(execution_id, 1, targets("a"))
-    store.record_target_messages(execution_id, 1, 0, 1, ["first try"])
-    store.record_target_messages(execution_id, 1, 0, 2, ["hello", "ünïcode ✓", "m" * 5000])
-    store.record_target_messages(execution_id, 1, 0, 2, ["hello", "ünïcode ✓", "m" * 5000])
+    store.create_target_rows(execution_id, 1, targets("a", "b"))
     rows = [(i, f"name {i}", dt.date(2025, 1, 2), b"\x00\x01") for i in range(MAX_RESULT_ROWS + 5)]
     result = ResultSet.bounded([("n", "int"), ("s", "str"), ("d", "date"), ("b", "bytes")], rows)
     assert result.truncated and result.row_count == MAX_RESULT_ROWS
-    store.record_target_result(execution_id, 1, 0, result)
     small = ResultSet.bounded([("n", "int")], [(1,), (None,)])
-    store.record_target_result(execution_id, 1, 0, small)
+    retry_at = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    store.finish_target_attempt(
+        execution_id, 1, 0, 1, L.WAITING_FOR_RETRY, messages=["first try"], result=result,
+        next_attempt_start_time=retry_at,
+    )  # fmt: skip
+    store.start_target_attempt(execution_id, 1, 0, 2)
+    for _ in range(2):  # a repeated end (a redelivered activity) replaces what it kept
+        store.finish_target_attempt(
+            execution_id, 1, 0, 2, L.FAILED, messages=["hello", "ünïcode ✓", "m" * 5000],
+            result=small,
+        )  # fmt: skip
     output = store.get_target_output(execution_id, 1, 0)
     assert [(m.attempt, m.sequence) for m in output.messages] == [(1, 0), (2, 0), (2, 1), (2, 2)]
     assert output.messages[2].message == "ünïcode ✓"
     assert len(output.messages[3].message) == 4000
     assert output.result == small and output.result.rows == [[1], [None]]
     many = [f"line {i}" for i in range(MAX_MESSAGES_PER_ATTEMPT + 10)]
-    store.record_target_messages(execution_id, 1, 0, 3, many)
-    kept = [m for m in store.get_target_output(execution_id, 1, 0).messages if m.attempt == 3]
+    store.start_target_attempt(execution_id, 1, 1, 1)
+    store.finish_target_attempt(execution_id, 1, 1, 1, L.FAILED, messages=many)
+    kept = [m for m in store.get_target_output(execution_id, 1, 1).messages if m.attempt == 1]
     assert len(kept) == MAX_MESSAGES_PER_ATTEMPT and kept[-1].message.startswith("... 11 more")
 
 
@@ -313,7 +425,7 @@ def test_result_values_become_json(store: SqlJobStore) -> None:
 
 def test_listing_pages_and_filters(store: SqlJobStore, job: str, clock: Clock) -> None:
     ids = [store.create_job_execution(job).job_execution_id for _ in range(5)]
-    store.cancel_job_execution(ids[0])
+    store.end_job_execution(ids[0], L.CANCELED, "canceled")
     page = store.list_job_executions(top=2)
     assert [e.job_execution_id for e in page.items] == [ids[4], ids[3]]
     page2 = store.list_job_executions(top=2, continuation=page.continuation)
@@ -338,8 +450,8 @@ def test_listing_pages_and_filters(store: SqlJobStore, job: str, clock: Clock) -
 
 def test_get_filters_targets_by_lifecycle(store: SqlJobStore, job: str) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
-    store.add_target_executions(execution_id, 1, targets("a", "b"))
-    store.begin_target_attempt(execution_id, 1, 1)
+    store.create_target_rows(execution_id, 1, targets("a", "b"))
+    store.start_target_attempt(execution_id, 1, 1, 1)
     store.transition(execution_id, L.FAILED, step_id=1, ordinal=1)
     failed = store.get_job_execution(execution_id, lifecycle=L.FAILED)
     assert [s.step_id for s in failed.steps] == [1]
@@ -353,30 +465,33 @@ def test_get_filters_targets_by_lifecycle(store: SqlJobStore, job: str) -> None:
 
 
 def test_same_step_on_same_database_elsewhere_is_found(store: SqlJobStore, job: str) -> None:
-    first = store.create_job_execution(job).job_execution_id
-    second = store.create_job_execution(job).job_execution_id
-    for execution_id in (first, second):
-        store.add_target_executions(execution_id, 1, targets("a", "b"))
-    store.begin_target_attempt(first, 1, 0)
-    assert store.find_concurrent_target(second, 1, 0) == first
-    assert store.find_concurrent_target(second, 1, 1) is None
+    first, second, third = (store.create_job_execution(job).job_execution_id for _ in range(3))
+    for execution_id in (first, second, third):
+        store.create_target_rows(execution_id, 1, targets("a", "b"))
+    store.start_target_attempt(first, 1, 0, 1)
+    skipped = store.start_target_attempt(second, 1, 0, 1)
+    assert skipped.concurrent_execution_id == first
+    assert (skipped.outcome, skipped.target.lifecycle) == (StartOutcome.SKIPPED, L.SKIPPED)
+    assert store.start_target_attempt(second, 1, 1, 1).concurrent_execution_id is None
     store.transition(first, L.SUCCEEDED, step_id=1, ordinal=0)
-    assert store.find_concurrent_target(second, 1, 0) is None
+    assert store.start_target_attempt(third, 1, 0, 1).concurrent_execution_id is None
 
 
 def test_purge_removes_old_finished_history_only(
     store: SqlJobStore, job: str, clock: Clock
 ) -> None:
     old = store.create_job_execution(job).job_execution_id
-    store.add_target_executions(old, 1, targets("a"))
-    store.record_target_messages(old, 1, 0, 1, ["m"])
-    store.record_target_result(old, 1, 0, ResultSet.bounded([("n", "int")], [(1,)]))
-    store.cancel_job_execution(old)
+    store.create_target_rows(old, 1, targets("a"))
+    store.start_target_attempt(old, 1, 0, 1)
+    store.finish_target_attempt(
+        old, 1, 0, 1, L.FAILED, messages=["m"], result=ResultSet.bounded([("n", "int")], [(1,)])
+    )
+    store.end_job_execution(old, L.CANCELED, "canceled")
     running = store.create_job_execution(job).job_execution_id
     cutoff = clock.now + dt.timedelta(seconds=1)
     clock.now += dt.timedelta(days=1)
     recent = store.create_job_execution(job).job_execution_id
-    store.cancel_job_execution(recent)
+    store.end_job_execution(recent, L.CANCELED, "canceled")
     assert store.purge_history(cutoff) == [old]
     remaining = {e.job_execution_id for e in store.list_job_executions().items}
     assert remaining == {running, recent}
@@ -393,11 +508,12 @@ def test_lifecycle_strings_are_accepted(store: SqlJobStore, job: str) -> None:
 
 def test_purge_one_execution(store: SqlJobStore, job: str) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
-    store.add_target_executions(execution_id, 1, targets("a"))
-    store.record_target_messages(execution_id, 1, 0, 1, ["m"])
+    store.create_target_rows(execution_id, 1, targets("a"))
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    store.finish_target_attempt(execution_id, 1, 0, 1, L.FAILED, messages=["m"])
     with pytest.raises(Conflict, match="still active"):
         store.purge_execution(execution_id)
-    store.cancel_job_execution(execution_id)
+    store.end_job_execution(execution_id, L.CANCELED, "canceled")
     store.purge_execution(execution_id)
     with pytest.raises(NotFound):
         store.get_job_execution(execution_id)
@@ -407,7 +523,7 @@ def test_purge_one_execution(store: SqlJobStore, job: str) -> None:
 
 def test_every_result_is_kept_read_and_purged(store: SqlJobStore, job: str) -> None:
     execution_id = store.create_job_execution(job).job_execution_id
-    store.add_target_executions(execution_id, 1, targets("a"))
+    store.create_target_rows(execution_id, 1, targets("a"))
     store.start_target_attempt(execution_id, 1, 0, 1)
     more = ResultSet.bounded([("n", "int")], [(2,)])
     detail = TargetDetail(
@@ -427,7 +543,7 @@ def test_every_result_is_kept_read_and_purged(store: SqlJobStore, job: str) -> N
     received = store.receive_target_outputs(execution_id)
     assert [item.target.target_ordinal for item in received.items] == [0]
     assert store.receive_target_outputs(execution_id).items == []
-    store.cancel_job_execution(execution_id)
+    store.end_job_execution(execution_id, L.CANCELED, "canceled")
     store.purge_execution(execution_id)
     with store._db.read() as connection:
         assert (

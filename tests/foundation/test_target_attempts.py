@@ -25,7 +25,7 @@ L = Lifecycle
 
 def execution_with_targets(store: SqlJobStore, job: str, *databases: str) -> str:
     execution_id = store.create_job_execution(job).job_execution_id
-    store.add_target_executions(
+    store.create_target_rows(
         execution_id,
         1,
         [TargetSpec(target_type="database", server_name="S1", database_name=d) for d in databases],

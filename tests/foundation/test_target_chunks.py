@@ -23,7 +23,7 @@ def execution(store: SqlJobStore, job: str, count: int, server: str = "S1") -> s
         TargetSpec(target_type="database", server_name=server, database_name=f"db{index}")
         for index in range(count)
     ]
-    store.add_target_executions(execution_id, 1, specs)
+    store.create_target_rows(execution_id, 1, specs)
     return execution_id
 
 
