@@ -173,13 +173,9 @@ def finish_execution(finish: Any) -> dict[str, Any]:
     return _finish(job_store(), request.job_execution_id, request.message).to_json()
 
 
-def _finish(
-    store: JobStore, execution_id: str, message: str | None, read: ExecutionRow | None = None
-) -> ExecutionEnd:
-    """End the execution unless it has ended; ``read`` is the execution as just read (saves a
-    read when it was still active: only its orchestration ends it)."""
-    execution = read if read is not None and read.is_active else None
-    execution = execution or store.get_job_execution(execution_id, include_targets=False)
+def _finish(store: JobStore, execution_id: str, message: str | None) -> ExecutionEnd:
+    """End the execution unless it has ended."""
+    execution = store.get_job_execution(execution_id, include_targets=False)
     if not execution.lifecycle.is_terminal:
         try:
             execution = store.finish_job_execution(execution_id, message=message)
