@@ -102,7 +102,7 @@ def expand_targets(
     excluded_servers: set[tuple[str, str, int | None]] = set()
     excluded_databases: set[tuple[Any, ...]] = set()
     for member in members:
-        engine = value_text(member.engine) or "sqlserver"
+        engine = Engine.of(value_text(member.engine))
         target_type = value_text(member.target_type)
         found = _member_targets(member, engine, target_type, list_databases)
         if value_text(member.membership_type).lower() == "exclude":

@@ -225,6 +225,11 @@ class TargetAttemptStore:
                     write_detail(connection, ended["row_id"], detail, now, replace=attempt > 1)
                     return ended
             row = execution_row(connection, job_execution_id, step_id, ordinal, lock=True)
+            if (
+                lifecycle == Lifecycle.WAITING_FOR_RETRY == row["lifecycle"]
+                and row["current_attempts"] == attempt
+            ):  # a repeat (a redelivered activity): already recorded
+                return row
             if messages:
                 write_messages(connection, row["row_id"], attempt, messages, now)
             if result is not None:

@@ -35,6 +35,7 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
+from sqlfleet.models.executions import TargetExecution
 from sqlfleet.redaction import redact
 from sqlfleet.telemetry import _TRUE, APPLICATION_INSIGHTS, OTLP_ENDPOINT, PROMETHEUS
 from sqlfleet.telemetry.ids import SpanIds, attempt_span, execution_span
@@ -287,10 +288,10 @@ class Pipeline:
         if lifecycle == "WaitingForRetry":
             self.retries.add(1, labels)
 
-    def step(self, ids: SpanIds, row: Any, targets: Sequence[Any]) -> None:
+    def step(self, ids: SpanIds, row: Any, targets: Sequence[TargetExecution]) -> None:
         counts: dict[tuple[str, str], int] = {}
         for target in targets:
-            key = (_engine_of(target), target.lifecycle.value)
+            key = (target.target.engine.value, target.lifecycle.value)
             counts[key] = counts.get(key, 0) + 1
         for (engine, lifecycle), count in counts.items():
             if lifecycle in _TERMINAL:
@@ -391,11 +392,6 @@ class Pipeline:
         self.meter_provider.shutdown()
         if self.logger_provider is not None:
             self.logger_provider.shutdown()
-
-
-def _engine_of(target: Any) -> str:
-    engine = getattr(target, "target_engine", None) or getattr(target, "engine", None)
-    return str(getattr(engine, "value", engine) or "sqlserver")
 
 
 def pipeline_from_environment(

@@ -147,6 +147,34 @@ def test_finish_waiting_for_retry_needs_its_time(store: SqlJobStore, job: str) -
     assert store.get_target_execution(execution_id, 1, 0).lifecycle == L.IN_PROGRESS
 
 
+def test_finishing_waiting_for_retry_again_changes_nothing(
+    store: SqlJobStore, job: str, clock: Clock
+) -> None:
+    execution_id = execution_with_targets(store, job, "a")
+    store.start_target_attempt(execution_id, 1, 0, 1)
+    retry_at = clock.now + dt.timedelta(seconds=30)
+    first = store.finish_target_attempt(
+        execution_id, 1, 0, 1, L.WAITING_FOR_RETRY, message="e", next_attempt_start_time=retry_at
+    )
+
+    again = store.finish_target_attempt(
+        execution_id,
+        1,
+        0,
+        1,
+        L.WAITING_FOR_RETRY,
+        message="other",
+        next_attempt_start_time=retry_at + dt.timedelta(seconds=9),
+    )
+
+    assert again == first == store.get_target_execution(execution_id, 1, 0)
+    assert (again.lifecycle, again.last_message, again.next_attempt_start_time) == (
+        L.WAITING_FOR_RETRY,
+        "e",
+        retry_at,
+    )
+
+
 def test_finish_canceled_leaves_an_ended_target_alone(store: SqlJobStore, job: str) -> None:
     execution_id = execution_with_targets(store, job, "a", "b")
     store.start_target_attempt(execution_id, 1, 0, 1)
