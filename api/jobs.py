@@ -109,7 +109,7 @@ async def delete_job(req: func.HttpRequest, client: Any) -> func.HttpResponse:
 
 async def _terminate(client: Any, execution_ids: list[str]) -> None:
     """Stop the orchestrations of active executions deleted with ``force`` (their scripts stop
-    by themselves: their rows are gone, see ``activities.targets``)."""
+    by themselves: their rows are gone, see ``sqlfleet.durable.cancellation``)."""
     for execution_id in execution_ids:
         try:
             await client.terminate(
