@@ -65,6 +65,13 @@ class Target:
         return target_identity(self.engine, self.server, self.port, self.database)
 
 
+def stored_target(
+    engine: str | Engine | None, server: str | None, port: int | None, database: str | None
+) -> Target:
+    """The target of a stored target row's columns (no engine is SQL Server)."""
+    return Target(Engine.of(engine), server or "", port, database or "")
+
+
 @dataclass(frozen=True)
 class StartedTarget:
     """A target whose attempt starts now: its ordinal in the step, the database, and what its

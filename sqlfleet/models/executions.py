@@ -86,13 +86,10 @@ class TargetExecution(ExecutionRow):
     @property
     def target(self) -> Target:
         """The database this target row runs on."""
-        from sqlfleet.targets import Target
+        from sqlfleet.targets import stored_target
 
-        return Target(
-            Engine.of(self.target_engine),
-            self.target_server_name or "",
-            self.target_port,
-            self.target_database_name or "",
+        return stored_target(
+            self.target_engine, self.target_server_name, self.target_port, self.target_database_name
         )
 
 

@@ -255,18 +255,20 @@ def begin_attempt(connection: Connection, row: Row, attempt: int, now: dt.dateti
     if current == Lifecycle.IN_PROGRESS and row["current_attempts"] == attempt:
         return row
     check_transition(current, Lifecycle.IN_PROGRESS, kind="target execution", name=row_name(row))
-    return update_row(
-        connection,
-        row,
-        {
-            "lifecycle": Lifecycle.IN_PROGRESS.value,
-            "is_active": True,
-            "current_attempts": attempt,
-            "current_attempt_start_time": now,
-            "next_attempt_start_time": None,
-            "start_time": row["start_time"] or now,
-        },
-    )
+    return update_row(connection, row, attempt_start_values(attempt, now, row["start_time"] or now))
+
+
+def attempt_start_values(attempt: int, now: dt.datetime, start_time: dt.datetime) -> dict[str, Any]:
+    """The columns of a target row whose attempt ``attempt`` starts ``now`` (``start_time``: the
+    target's first start)."""
+    return {
+        "lifecycle": Lifecycle.IN_PROGRESS.value,
+        "is_active": True,
+        "current_attempts": attempt,
+        "current_attempt_start_time": now,
+        "next_attempt_start_time": None,
+        "start_time": start_time,
+    }
 
 
 def retried_attempt(row: Row, ended: dt.datetime) -> dict[str, Any]:

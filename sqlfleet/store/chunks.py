@@ -24,12 +24,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sqlfleet.engine import Engine
 from sqlfleet.errors import NotFound
 from sqlfleet.lifecycle import TRANSITIONS, Lifecycle
 from sqlfleet.models import ResultSet
 from sqlfleet.models.executions import MAX_LAST_MESSAGE_CHARS, TargetDetail, bound_message
 from sqlfleet.store.attempts import (
+    attempt_start_values,
     concurrent_execution,
     detail_parameters,
     message_parameters,
@@ -51,7 +51,7 @@ from sqlfleet.store.rows import (
     uuid_text,
 )
 from sqlfleet.store.tables import target_messages, target_outcomes, target_results
-from sqlfleet.targets import StartedTarget, Target
+from sqlfleet.targets import StartedTarget, stored_target
 
 # The target rows of a turn, under their lock, with what it needs of the job row.
 _TURN_ROWS = targets_for_start(E.c.target_ordinal.in_(sa.bindparam("ordinals", expanding=True)))
@@ -247,21 +247,21 @@ def _start(connection: Connection, rows: Sequence[Row], now: dt.datetime) -> lis
         else:
             begin.append(row)
     if begin:
+        values = {f"new_{k}": v for k, v in attempt_start_values(1, now, now).items()}
         connection.execute(
-            row_update(tuple(sorted(_begin_values(now)))),
-            [
-                {
-                    "where_row_id": row["row_id"],
-                    **{f"new_{k}": v for k, v in _begin_values(now).items()},
-                }
-                for row in begin
-            ],
+            row_update(tuple(sorted(attempt_start_values(1, now, now)))),
+            [{"where_row_id": row["row_id"], **values} for row in begin],
         )
     starting = {row["row_id"] for row in begin}
     return [
         StartedTarget(
             ordinal=row["target_ordinal"],
-            target=_target_of(row),
+            target=stored_target(
+                row["target_engine"],
+                row["target_server_name"],
+                row["target_port"],
+                row["target_database_name"],
+            ),
             job_name=row["job_name"],
             job_id=row["job_id"],
             job_version=row["job_version"],
@@ -269,27 +269,6 @@ def _start(connection: Connection, rows: Sequence[Row], now: dt.datetime) -> lis
         for row in rows
         if row["row_id"] in starting or _in_first_attempt(row)
     ]
-
-
-def _target_of(row: Any) -> Target:
-    return Target(
-        Engine.of(row["target_engine"]),
-        row["target_server_name"] or "",
-        row["target_port"],
-        row["target_database_name"] or "",
-    )
-
-
-def _begin_values(now: dt.datetime) -> dict[str, Any]:
-    """What ``begin_attempt`` sets on a ``Created`` target starting its first attempt."""
-    return {
-        "lifecycle": Lifecycle.IN_PROGRESS.value,
-        "is_active": True,
-        "current_attempts": 1,
-        "current_attempt_start_time": now,
-        "next_attempt_start_time": None,
-        "start_time": now,
-    }
 
 
 def _busy(connection: Connection, rows: Sequence[Row]) -> dict[int, str]:
