@@ -55,6 +55,9 @@ SPREAD = 16
 # Local targets (SQLite files on this host) cost the engine even less each and run a few at a
 # time anyway (sqlfleet.scriptruns.LOCAL_CHUNKS_AT_ONCE): their chunks are whole batches.
 LOCAL_CHUNK_SIZE = BATCH_SIZE
+# A step of fewer than SPREAD_FROM SQLite files on the host runs in LOCAL_PARTS run_targets
+# activities (in the script processes, turn by turn) rather than one run_target per target.
+LOCAL_PARTS = 2
 
 
 @bp.activity_trigger(input_name="execution_id", activity=names.BEGIN_EXECUTION)
@@ -73,7 +76,15 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
     )
     first = _expand(store, execution_id, steps[0].step_id) if steps else None
     plan = Plan(
-        steps, BATCH_SIZE, CHUNK_SIZE, LOCAL_CHUNK_SIZE, CHUNK_FROM, first, SPREAD_FROM, SPREAD
+        steps,
+        BATCH_SIZE,
+        CHUNK_SIZE,
+        LOCAL_CHUNK_SIZE,
+        CHUNK_FROM,
+        first,
+        SPREAD_FROM,
+        SPREAD,
+        LOCAL_PARTS,
     )
     return plan.to_json()
 

@@ -9,6 +9,7 @@ execution waits for their ``step_settled`` event.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import math
 from collections.abc import Generator
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators import bp
-from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
+from orchestrators.fanout import BOOKKEEPING_RETRY, DEFER_SECONDS, read_input
 from sqlfleet.durable import names
 from sqlfleet.durable.messages import (
     BatchInput,
@@ -31,6 +32,7 @@ from sqlfleet.durable.messages import (
     StepEnd,
     StepOutcome,
     StepRef,
+    TargetRange,
     TargetRun,
 )
 from sqlfleet.errors import first_line
@@ -101,8 +103,11 @@ def _run_steps(
         error = None
         if expansion.targets:
             context.set_custom_status({"step_id": step.step_id, "targets": expansion.targets})
-            if _runs_in_place(step, expansion.targets, plan):
-                error = yield from _run_in_place(context, ref, expansion.targets)
+            if plan.in_place(expansion.targets, step.max_parallelism):
+                chunk = plan.chunk_for(expansion.targets, expansion.local)
+                error = yield from _run_in_place(
+                    context, ref, expansion.targets, chunk, expansion.local
+                )
             else:
                 error = yield from _run_in_children(context, ref, step, expansion, plan)
             failure = error or failure
@@ -135,31 +140,42 @@ def _run_steps(
     )  # fmt: skip
 
 
-def _runs_in_place(step: PlannedStep, count: int, plan: Plan) -> bool:
-    """Whether the step's first attempts run as activities of the execution itself: small
-    steps without ``max_parallelism``, one ``run_target`` per target. Bigger steps go to
-    sub-orchestrations (``step_batch``, whose chunks may wait for a target slot in a history of
-    their own), so that no history grows with the number of targets."""
-    return (
-        not step.max_parallelism and count <= plan.batch_size and plan.chunk_for(count, False) == 1
-    )
-
-
 def _run_in_place(
-    context: df.DurableOrchestrationContext, ref: StepRef, count: int
+    context: df.DurableOrchestrationContext, ref: StepRef, count: int, chunk: int, local: bool
 ) -> Generator[Any, Any, str | None]:
-    """First attempts of every target at once (retries continue in retry lanes, as from a
-    ``step_batch``); answers why the step could not finish, or None."""
-    tasks = [
-        context.call_activity_with_retry(
-            names.RUN_TARGET,
-            BOOKKEEPING_RETRY,
-            TargetRun(ref, ordinal, 1, retry_lane=True).to_json(),
-        )
-        for ordinal in range(count)
-    ]
+    """First attempts of every target at once, one ``run_target`` each or ``run_targets``
+    chunks of ``chunk`` (retries continue in retry lanes, as from a ``step_batch``); answers
+    why the step could not finish, or None."""
     try:
-        yield context.task_all(tasks)
+        if chunk == 1:
+            yield context.task_all(
+                [
+                    context.call_activity_with_retry(
+                        names.RUN_TARGET,
+                        BOOKKEEPING_RETRY,
+                        TargetRun(ref, ordinal, 1, retry_lane=True).to_json(),
+                    )
+                    for ordinal in range(count)
+                ]
+            )
+        else:
+            ranges = [(first, min(count, first + chunk)) for first in range(0, count, chunk)]
+            while ranges:
+                handled = yield context.task_all(
+                    [
+                        context.call_activity_with_retry(
+                            names.RUN_TARGETS,
+                            BOOKKEEPING_RETRY,
+                            TargetRange(ref, first, last, local).to_json(),
+                        )
+                        for first, last in ranges
+                    ]
+                )
+                # A chunk that found no target slot handled nothing: it asks again shortly.
+                ranges = [pair for pair, done in zip(ranges, handled, strict=True) if not done]
+                if ranges:
+                    later = context.current_utc_datetime + dt.timedelta(seconds=DEFER_SECONDS)
+                    yield context.create_timer(later)
     except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
         return f"running the targets of step {ref.step_id} failed: {first_line(str(error))}"
     return None

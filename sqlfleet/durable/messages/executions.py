@@ -84,6 +84,32 @@ class Plan:
     # activities of a few targets each; 0: never (a plan of an older version).
     spread_from: int = 0
     spread: int = 16
+    # Steps of up to ``batch_size`` targets without a parallelism bound run their activities
+    # from the execution itself, and a small step of SQLite files on the host runs in
+    # ``local_parts`` chunks; 0: one ``run_target`` per target in place, bigger steps in
+    # ``step_batch`` children (a plan of an older version).
+    local_parts: int = 0
+
+    def chunk_for(self, count: int, local: bool) -> int:
+        """Targets per ``run_targets`` activity for a step of ``count`` (1: one ``run_target``
+        each): big steps in chunks of ``chunk_size`` (``local_chunk_size`` for SQLite files of
+        the host), mid-size ones spread over about ``spread`` activities, small local ones
+        over ``local_parts``."""
+        if count >= self.chunk_from:
+            return self.local_chunk_size if local else self.chunk_size
+        if self.spread_from and count >= self.spread_from:
+            return min(self.chunk_size, max(1, -(-count // self.spread)))
+        if local and self.local_parts and count > 1:
+            return -(-count // self.local_parts)
+        return 1
+
+    def in_place(self, count: int, max_parallelism: int | None) -> bool:
+        """Whether a step's first attempts run as activities of the execution itself (no
+        sub-orchestration): steps of up to ``batch_size`` targets without a parallelism bound
+        (with a plan of an older version, only those of one ``run_target`` per target)."""
+        if max_parallelism or count > self.batch_size:
+            return False
+        return bool(self.local_parts) or self.chunk_for(count, False) == 1
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -93,6 +119,7 @@ class Plan:
             "chunk_from": self.chunk_from,
             "spread_from": self.spread_from,
             "spread": self.spread,
+            "local_parts": self.local_parts,
             "steps": [dataclasses.asdict(step) for step in self.steps],
         }
         if self.first is not None:
@@ -118,17 +145,8 @@ class Plan:
             first=None if first is None else Expansion.from_json(first),
             spread_from=int(document.get("spread_from", 0)),
             spread=max(1, int(document.get("spread", 16))),
+            local_parts=max(0, int(document.get("local_parts", 0))),
         )
-
-    def chunk_for(self, count: int, local: bool) -> int:
-        """Targets per ``run_targets`` activity for a step of ``count`` (1: one ``run_target``
-        each): big steps in chunks of ``chunk_size`` (``local_chunk_size`` for SQLite files of
-        the host), mid-size ones spread over about ``spread`` activities."""
-        if count >= self.chunk_from:
-            return self.local_chunk_size if local else self.chunk_size
-        if self.spread_from and count >= self.spread_from:
-            return min(self.chunk_size, max(1, -(-count // self.spread)))
-        return 1
 
 
 @dataclasses.dataclass(frozen=True)
