@@ -9,7 +9,6 @@ execution waits for their ``step_settled`` event.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import math
 from collections.abc import Generator
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators import bp
-from orchestrators.fanout import BOOKKEEPING_RETRY, DEFER_SECONDS, read_input
+from orchestrators.fanout import BOOKKEEPING_RETRY, read_input
 from sqlfleet.durable import names
 from sqlfleet.durable.messages import (
     BatchInput,
@@ -160,22 +159,23 @@ def _run_in_place(
             )
         else:
             ranges = [(first, min(count, first + chunk)) for first in range(0, count, chunk)]
-            while ranges:
-                handled = yield context.task_all(
-                    [
-                        context.call_activity_with_retry(
-                            names.RUN_TARGETS,
-                            BOOKKEEPING_RETRY,
-                            TargetRange(ref, first, last, local).to_json(),
-                        )
-                        for first, last in ranges
-                    ]
-                )
-                # A chunk that found no target slot handled nothing: it asks again shortly.
-                ranges = [pair for pair, done in zip(ranges, handled, strict=True) if not done]
-                if ranges:
-                    later = context.current_utc_datetime + dt.timedelta(seconds=DEFER_SECONDS)
-                    yield context.create_timer(later)
+            handled = yield context.task_all(
+                [
+                    context.call_activity_with_retry(
+                        names.RUN_TARGETS,
+                        BOOKKEEPING_RETRY,
+                        TargetRange(ref, first, last, local).to_json(),
+                    )
+                    for first, last in ranges
+                ]
+            )
+            # A chunk that found no target slot handled nothing. Its wait goes to a step_batch,
+            # which waits in histories of its own, so that this one does not grow with it.
+            deferred = tuple(pair for pair, done in zip(ranges, handled, strict=True) if not done)
+            if deferred:
+                batch = BatchInput(ref, 0, count, chunk, local, deferred)
+                instance_id = names.batch_instance_id(ref.job_execution_id, ref.step_id, 0)
+                yield context.call_sub_orchestrator(names.STEP_BATCH, batch.to_json(), instance_id)
     except Exception as error:  # noqa: BLE001 - recorded on the step, never lost
         return f"running the targets of step {ref.step_id} failed: {first_line(str(error))}"
     return None

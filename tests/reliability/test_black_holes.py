@@ -97,6 +97,13 @@ def mysql_member(port: int, database: str) -> dict[str, Any]:
     }
 
 
+# About two seconds of work for SQLite.
+SLOW_SQLITE = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4000000) "
+    "SELECT count(*) FROM c"
+)
+
+
 def step(name: str, command: str, group: str, credential: str, **fields: Any) -> dict[str, Any]:
     return {
         "step_name": name,
@@ -192,26 +199,44 @@ def test_a_cancel_ends_black_hole_targets_within_seconds(
 def test_a_host_with_one_target_slot_still_runs_every_target(
     fleet_host: HostFactory, leak_watch: LeakWatch, tmp_path: Path
 ) -> None:
-    # One slot: every attempt but one at a time is deferred, per target (a small step, whose
-    # targets wait in retry lanes) and per chunk (a big step, whose batches ask again).
+    # One slot: every attempt but one at a time is deferred, per target (a step in lanes,
+    # whose targets wait in their lanes), per chunk of a small step (run from the execution
+    # itself: its deferred chunks wait in a step_batch) and per chunk of a big step (whose
+    # batches ask again). A slow target holds the slot while the others start.
     host = fleet_host("one-slot", SQLFLEET_TARGET_ACTIVITY_SLOTS="1")
     host.put_credential("lite-login", "nobody", new_password(leak_watch, "one slot login"))
-    small, big = tmp_path / "small", tmp_path / "big"
-    for folder, count in ((small, 3), (big, 520)):
+    sizes = {"slow": 1, "lanes": 3, "small": 5, "big": 520}
+    commands = {"slow": SLOW_SQLITE}
+    for name, count in sizes.items():
+        folder = tmp_path / name
         folder.mkdir()
         for index in range(count):
             (folder / f"db{index:03}.db").touch()
-    for name, folder in (("small", small), ("big", big)):
         member = {"target_type": "server", "engine": "sqlite", "server_name": str(folder)}
         host.put_target_group(name, [member])
-        host.put_job(name, [step("only", "SELECT 1 AS one", name, "lite-login")])
-    started = [host.start_job("small"), host.start_job("big")]
-    for execution_id, count in zip(started, (3, 520), strict=True):
+        bound = {"max_parallelism": 3} if name == "lanes" else {}
+        command = commands.get(name, "SELECT 1 AS one")
+        host.put_job(name, [step("only", command, name, "lite-login", **bound)])
+    started = {"slow": host.start_job("slow")}
+    poll(
+        lambda: any(
+            t["lifecycle"] == "InProgress" for t in host.targets(host.execution(started["slow"]))
+        ),
+        30,
+        "the slow target to start",
+        interval=0.05,
+    )
+    started.update({name: host.start_job(name) for name in sizes if name != "slow"})
+    for name, execution_id in started.items():
         execution = host.wait_finished(execution_id, 90)
         assert execution["lifecycle"] == "Succeeded", execution
         progress = execution["steps"][0]["progress"]
-        assert progress["counts"] == {"Succeeded": count}, progress
-        assert progress["attempts"] == count, "a deferral is no attempt"
+        assert progress["counts"] == {"Succeeded": sizes[name]}, progress
+        assert progress["attempts"] == sizes[name], "a deferral is no attempt"
+    children = host.ok(
+        "GET", f"/runtime/webhooks/durabletask/instances?instanceIdPrefix={started['small']}:"
+    )
+    assert [(c["name"], c["runtimeStatus"]) for c in children] == [("step_batch", "Completed")]
 
 
 def test_a_frozen_postgresql_server_ends_the_target_at_the_step_timeout(
