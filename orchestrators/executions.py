@@ -102,7 +102,7 @@ def _run_steps(
         error = None
         if expansion.targets:
             context.set_custom_status({"step_id": step.step_id, "targets": expansion.targets})
-            if plan.in_place(expansion.targets, step.max_parallelism):
+            if plan.in_place(expansion.targets, step.max_parallelism, expansion.local):
                 chunk = plan.chunk_for(expansion.targets, expansion.local)
                 error = yield from _run_in_place(
                     context, ref, expansion.targets, chunk, expansion.local

@@ -144,6 +144,10 @@ def test_an_execution_goes_on_once_a_full_disk_has_room_again(
                     "initial_retry_interval_seconds": 1,
                     "maximum_retry_interval_seconds": 2,
                     "step_timeout_seconds": 120,
+                    # One lane, so one activity, per target: all four scripts run at once
+                    # (a small step of SQLite files would otherwise run in two chunks, turn
+                    # by turn, and the second turns wait for the first ones' records).
+                    "max_parallelism": TARGETS,
                 }
             ],
         )

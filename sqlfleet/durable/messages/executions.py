@@ -103,13 +103,17 @@ class Plan:
             return -(-count // self.local_parts)
         return 1
 
-    def in_place(self, count: int, max_parallelism: int | None) -> bool:
+    def in_place(self, count: int, max_parallelism: int | None, local: bool) -> bool:
         """Whether a step's first attempts run as activities of the execution itself (no
-        sub-orchestration): steps of up to ``batch_size`` targets without a parallelism bound
-        (with a plan of an older version, only those of one ``run_target`` per target)."""
-        if max_parallelism or count > self.batch_size:
+        sub-orchestration): steps without a parallelism bound of up to ``batch_size`` targets,
+        and steps of SQLite files on the host of any size (in chunks of ``local_chunk_size``,
+        as many activities as a step of batches would have children). With a plan of an older
+        version, only steps of one ``run_target`` per target."""
+        if max_parallelism:
             return False
-        return bool(self.local_parts) or self.chunk_for(count, False) == 1
+        if not self.local_parts:
+            return count <= self.batch_size and self.chunk_for(count, False) == 1
+        return count <= self.batch_size or local
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
