@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from activities.bookkeeping import BATCH_SIZE, CHUNK_FROM, LOCAL_CHUNK_SIZE
+from activities.bookkeeping import CHUNK_FROM, LOCAL_CHUNK_SIZE
 from tests.jobs.conftest import PG_CREDENTIAL
 from tests.jobs.fleet import PostgresFleet, sqlite_folder_member, step, unique
 from tests.jobs.host import WEBHOOK, JobsHost, poll
@@ -222,12 +222,15 @@ def test_a_big_step_runs_in_chunks_and_retries_each_target_on_its_own(
     attempts = {int(t["target_database_name"][2:]): t["current_attempts"] for t in targets}
     assert {t["lifecycle"] for t in targets} == {"Succeeded"}
     assert attempts == {index: 2 if index in flaky else 1 for index in range(CHUNK_FROM)}
-    # The first batch handed its targets to run_targets in one chunk (SQLite files are local
-    # targets: a chunk is a whole batch), and each flaky target got a retry lane of its own.
+    # The execution handed its targets to run_targets itself, a chunk of LOCAL_CHUNK_SIZE each
+    # (SQLite files are local targets), with no step_batch between, and each flaky target got
+    # a retry lane of its own.
     execution_id = execution["job_execution_id"]
-    batch = jobs_host.ok("GET", f"{WEBHOOK}/instances/{execution_id}:s1:b0?showHistory=true")
-    ran = [e["FunctionName"] for e in batch["historyEvents"] if e["EventType"] == "TaskCompleted"]
-    assert ran == ["run_targets"] * (BATCH_SIZE // LOCAL_CHUNK_SIZE)
+    history = jobs_host.ok("GET", f"{WEBHOOK}/instances/{execution_id}?showHistory=true")
+    ran = [e["FunctionName"] for e in history["historyEvents"] if e["EventType"] == "TaskCompleted"]
+    assert ran.count("run_targets") == CHUNK_FROM // LOCAL_CHUNK_SIZE, ran
+    assert "run_target" not in ran, ran
+    assert jobs_host.instances(f"{execution_id}:s1:b") == []
     lanes = {i["instanceId"] for i in jobs_host.instances(f"{execution_id}:s1:t")}
     assert lanes == {f"{execution_id}:s1:t{index}" for index in flaky}
     # Their scripts ran in the host's script processes (sqlfleet.scriptprocesses).
