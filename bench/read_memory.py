@@ -1,0 +1,209 @@
+"""The host's memory while every target of a big execution is read, through the API and the CLI.
+
+    .venv/bin/python bench/read_memory.py                    # 100,000 targets, folder reused
+    .venv/bin/python bench/read_memory.py --targets 20000 --folder /tmp/read-20000
+
+The first run makes N SQLite target databases and runs a one-step job on all of them with a
+local host (minutes at 100,000), keeps the folder (targets, job database, task hub), and
+measures the read on that same host, right after the execution: the host as the goal meets it
+in use. Every later run on the folder starts a fresh host on it and measures the read there,
+in seconds. For each read it prints:
+
+- the host's RSS before the read (``VmRSS``), and its peak during the read (``VmHWM`` after
+  writing 5 to ``/proc/PID/clear_refs``), the host alone; its script processes apart;
+- the API read: every page of ``GET /api/executions/{id}/targets?top=...`` (this script,
+  counting the items, keeping none), and this script's own peak;
+- the CLI read: ``sqlfleet get ID --json`` (every target, a page at a time, printed as one
+  document), and the CLI process's peak.
+
+Goal (issue 15): the host's peak during each read < 400 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.fleet import PEAK_RSS_GOAL_MIB, define_job, run_fleet  # noqa: E402
+from bench.host import FleetHost  # noqa: E402
+from bench.targets import sqlite_fleet  # noqa: E402
+
+DEFAULT_TARGETS = 100_000
+API_PAGE = 10_000
+RECORD = "execution.json"
+CLI = "import sys; from sqlfleet.cli import main; sys.exit(main())"
+
+
+def status_kib(pid: int | str, field: str) -> int:
+    """A ``/proc/PID/status`` figure in KiB (``VmRSS``, ``VmHWM``); 0 for a gone process."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak(pid: int | str) -> None:
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def mib(kib: int) -> float:
+    return kib / 1024
+
+
+@contextlib.contextmanager
+def peaks(host: FleetHost) -> Iterator[dict[str, float]]:
+    """The host's RSS before the block, and the peaks during it of the host, of its script
+    processes (summed) and of this process, in MiB (filled in when the block ends)."""
+    assert host.process is not None
+    pid = host.process.pid
+    children = [p for p in host.processes() if p != pid]
+    figures = {"host_before": mib(status_kib(pid, "VmRSS"))}
+    for process in [pid, *children, "self"]:
+        reset_peak(process)
+    yield figures
+    figures["host_peak"] = mib(status_kib(pid, "VmHWM"))
+    figures["host_after"] = mib(status_kib(pid, "VmRSS"))
+    figures["scripts_peak"] = mib(sum(status_kib(p, "VmHWM") for p in children))
+    figures["reader_peak"] = mib(status_kib("self", "VmHWM"))
+
+
+def read_api(host: FleetHost, execution_id: str, top: int) -> tuple[int, float, dict[str, int]]:
+    """Every target through the API pages, none kept: (pages, seconds, count per lifecycle)."""
+    lifecycles: Counter[str] = Counter()
+    pages, query = 0, f"top={top}"
+    started = time.perf_counter()
+    while True:
+        page = host.ok("GET", f"/api/executions/{execution_id}/targets?{query}")
+        pages += 1
+        lifecycles.update(target["lifecycle"] for target in page["items"])
+        if not page.get("continuation"):
+            return pages, time.perf_counter() - started, dict(lifecycles)
+        query = f"top={top}&continuation={page['continuation']}"
+        del page
+
+
+def read_cli(host: FleetHost, execution_id: str, output: Path) -> tuple[float, float, int]:
+    """``sqlfleet get ID --json`` into ``output``: (seconds, the CLI's peak MiB, targets)."""
+    env = {**os.environ, "SQLFLEET_URL": host.base, "SQLFLEET_FUNCTION_KEY": host.key or ""}
+    started = time.perf_counter()
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-c", CLI, "get", execution_id, "--json"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        errors = process.stderr.read()
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0,):
+        raise SystemExit(f"sqlfleet get exited {process.returncode}: {errors.decode()[-2000:]}")
+    document = json.loads(output.read_bytes())
+    targets = sum(len(step.get("targets", [])) for step in document["steps"])
+    output.unlink()
+    return seconds, usage.ru_maxrss / 1024, targets
+
+
+def measure_reads(host: FleetHost, execution_id: str, top: int, label: str) -> list[str]:
+    lines = []
+    with peaks(host) as api:
+        pages, seconds, lifecycles = read_api(host, execution_id, top)
+    count = sum(lifecycles.values())
+    lines.append(
+        f"{label} API  top={top}: {count} targets in {pages} pages, {seconds:.1f} s; "
+        f"host {api['host_before']:.0f} MiB before, peak {api['host_peak']:.0f}, after "
+        f"{api['host_after']:.0f}; script processes peak {api['scripts_peak']:.0f}; "
+        f"this reader peak {api['reader_peak']:.0f} ({lifecycles})"
+    )
+    with peaks(host) as cli:
+        seconds, cli_peak, targets = read_cli(host, execution_id, host.workdir / "get.json")
+    lines.append(
+        f"{label} CLI  get --json: {targets} targets, {seconds:.1f} s; host "
+        f"{cli['host_before']:.0f} MiB before, peak {cli['host_peak']:.0f}, after "
+        f"{cli['host_after']:.0f}; script processes peak {cli['scripts_peak']:.0f}; "
+        f"the CLI's peak {cli_peak:.0f}"
+    )
+    worst = max(api["host_peak"], cli["host_peak"])
+    verdict = "MET   " if worst < PEAK_RSS_GOAL_MIB else "MISSED"
+    lines.append(f"{verdict} {label} host peak while reading < 400 MB: {worst:.0f} MiB")
+    return lines
+
+
+@contextlib.contextmanager
+def running_host(folder: Path) -> Iterator[FleetHost]:
+    host = FleetHost(folder, sqlite_roots=(folder / "targets",))
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+def prepare(folder: Path, count: int, top: int) -> tuple[str, list[str]]:
+    """The folder's finished execution: made (and measured on its own host) when missing."""
+    record = folder / RECORD
+    if record.exists():
+        kept = json.loads(record.read_text())
+        if kept["targets"] == count:
+            return kept["job_execution_id"], kept["lines"]
+        raise SystemExit(f"{folder} holds a {kept['targets']}-target execution; use another")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    print(f"making {count} SQLite targets in {folder / 'targets'} ...", flush=True)
+    fleet = sqlite_fleet(folder / "targets", count)
+    with running_host(folder) as host:
+        assert host.process is not None
+        define_job(host, fleet)
+        print(f"running a {count}-target execution ...", flush=True)
+        execution_id, seconds, _ = run_fleet(host)
+        pid = host.process.pid
+        lines = [
+            f"ran {count} targets in {seconds:.0f} s; host after the execution: "
+            f"RSS {mib(status_kib(pid, 'VmRSS')):.0f} MiB, peak over the run "
+            f"{mib(status_kib(pid, 'VmHWM')):.0f} MiB"
+        ]
+        lines += measure_reads(host, execution_id, top, "same host:")
+    record.write_text(
+        json.dumps({"job_execution_id": execution_id, "targets": count, "lines": lines})
+    )
+    return execution_id, lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, default=DEFAULT_TARGETS)
+    parser.add_argument("--folder", type=Path, help="kept between runs (default under /tmp)")
+    parser.add_argument("--top", type=int, default=API_PAGE, help="API page size")
+    parser.add_argument("--rounds", type=int, default=1, help="fresh-host reads")
+    arguments = parser.parse_args(argv)
+    folder = arguments.folder or Path(f"/tmp/sqlfleet-read-{arguments.targets}")
+    execution_id, made = prepare(folder, arguments.targets, arguments.top)
+    print(f"execution {execution_id} ({arguments.targets} targets) in {folder}")
+    for line in made:
+        print(line)
+    for _ in range(arguments.rounds):
+        with running_host(folder) as host:
+            for line in measure_reads(host, execution_id, arguments.top, "fresh host:"):
+                print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
