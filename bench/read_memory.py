@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/read_memory.py                    # 100,000 targets, folder reused
     .venv/bin/python bench/read_memory.py --targets 20000 --folder /tmp/read-20000
+    .venv/bin/python bench/read_memory.py --run              # read right after running it again
 
 The first run makes N SQLite target databases and runs a one-step job on all of them with a
 local host (minutes at 100,000), keeps the folder (targets, job database, task hub), and
 measures the read on that same host, right after the execution: the host as the goal meets it
 in use. Every later run on the folder starts a fresh host on it and measures the read there,
-in seconds. For each read it prints:
+in seconds; ``--run`` also runs the job once more on a copy of the folder's job database and
+task hub (the targets are shared) and measures the read of that execution on that host. For
+each read it prints:
 
 - the host's RSS before the read (``VmRSS``), and its peak during the read (``VmHWM`` after
   writing 5 to ``/proc/PID/clear_refs``), the host alone; its script processes apart;
@@ -28,6 +31,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -147,8 +151,8 @@ def measure_reads(host: FleetHost, execution_id: str, top: int, label: str) -> l
 
 
 @contextlib.contextmanager
-def running_host(folder: Path) -> Iterator[FleetHost]:
-    host = FleetHost(folder, sqlite_roots=(folder / "targets",))
+def running_host(folder: Path, targets: Path | None = None) -> Iterator[FleetHost]:
+    host = FleetHost(folder, sqlite_roots=(targets or folder / "targets",))
     host.start()
     try:
         yield host
@@ -169,21 +173,36 @@ def prepare(folder: Path, count: int, top: int) -> tuple[str, list[str]]:
     print(f"making {count} SQLite targets in {folder / 'targets'} ...", flush=True)
     fleet = sqlite_fleet(folder / "targets", count)
     with running_host(folder) as host:
-        assert host.process is not None
         define_job(host, fleet)
-        print(f"running a {count}-target execution ...", flush=True)
-        execution_id, seconds, _ = run_fleet(host)
-        pid = host.process.pid
-        lines = [
-            f"ran {count} targets in {seconds:.0f} s; host after the execution: "
-            f"RSS {mib(status_kib(pid, 'VmRSS')):.0f} MiB, peak over the run "
-            f"{mib(status_kib(pid, 'VmHWM')):.0f} MiB"
-        ]
-        lines += measure_reads(host, execution_id, top, "same host:")
+        execution_id, lines = run_and_read(host, count, top, "when made:")
     record.write_text(
         json.dumps({"job_execution_id": execution_id, "targets": count, "lines": lines})
     )
     return execution_id, lines
+
+
+def run_and_read(host: FleetHost, count: int, top: int, label: str) -> tuple[str, list[str]]:
+    """Run the job on ``host``, then measure reading that execution there."""
+    assert host.process is not None
+    print(f"running a {count}-target execution ...", flush=True)
+    execution_id, seconds, _ = run_fleet(host)
+    pid = host.process.pid
+    lines = [
+        f"ran {count} targets in {seconds:.0f} s; host after the execution: "
+        f"RSS {mib(status_kib(pid, 'VmRSS')):.0f} MiB, peak over the run "
+        f"{mib(status_kib(pid, 'VmHWM')):.0f} MiB"
+    ]
+    return execution_id, lines + measure_reads(host, execution_id, top, label)
+
+
+def rerun(folder: Path, count: int, top: int) -> list[str]:
+    """The job run once more on a copy of the folder's job database and task hub."""
+    with tempfile.TemporaryDirectory(prefix="sqlfleet-rerun-") as name:
+        copy = Path(name)
+        for part in ("app", "hub"):
+            shutil.copytree(folder / part, copy / part, symlinks=True)
+        with running_host(copy, folder / "targets") as host:
+            return run_and_read(host, count, top, "after a run:")[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,12 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folder", type=Path, help="kept between runs (default under /tmp)")
     parser.add_argument("--top", type=int, default=API_PAGE, help="API page size")
     parser.add_argument("--rounds", type=int, default=1, help="fresh-host reads")
+    parser.add_argument(
+        "--run", action="store_true", help="also run the job again and read right after it"
+    )
     arguments = parser.parse_args(argv)
     folder = arguments.folder or Path(f"/tmp/sqlfleet-read-{arguments.targets}")
     execution_id, made = prepare(folder, arguments.targets, arguments.top)
     print(f"execution {execution_id} ({arguments.targets} targets) in {folder}")
     for line in made:
         print(line)
+    if arguments.run:
+        for line in rerun(folder, arguments.targets, arguments.top):
+            print(line, flush=True)
     for _ in range(arguments.rounds):
         with running_host(folder) as host:
             for line in measure_reads(host, execution_id, arguments.top, "fresh host:"):
