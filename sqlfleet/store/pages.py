@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -92,14 +93,19 @@ class TargetPageStore:
         page never exists as models: what answering a big page holds is its JSON. Raises as
         ``page_target_executions``."""
         check_top(top, MAX_TARGET_PAGE)
-        parts: list[bytes] = []
+        # One buffer that grows in place and is handed over without a copy (getvalue): a page
+        # is never held twice, as chunks and as their join.
+        body = io.BytesIO()
+        body.write(b'{"items":[')
         with self._db.read() as connection:
             page = _page_chunks(connection, job_execution_id, step_id, lifecycle, top, continuation)
-            for rows in page.rows():
+            for number, rows in enumerate(page.rows()):
                 models = [TargetExecution.model_validate(row_document(row)) for row in rows]
-                parts.append(_TARGET_LIST.dump_json(models)[1:-1])  # without its brackets
-        token = json.dumps(page.continuation).encode()
-        return b'{"items":[' + b",".join(parts) + b'],"continuation":' + token + b"}"
+                if number:
+                    body.write(b",")
+                body.write(_TARGET_LIST.dump_json(models)[1:-1])  # without its brackets
+        body.write(b'],"continuation":' + json.dumps(page.continuation).encode() + b"}")
+        return body.getvalue()
 
     def page_target_outputs(
         self,
