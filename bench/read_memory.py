@@ -46,6 +46,7 @@ from bench.targets import sqlite_fleet  # noqa: E402
 
 DEFAULT_TARGETS = 100_000
 API_PAGE = 10_000
+DOCUMENT_TOP = 10_000  # the most targets an execution document holds
 RECORD = "execution.json"
 CLI = "import sys; from sqlfleet.cli import main; sys.exit(main())"
 
@@ -144,9 +145,24 @@ def measure_reads(host: FleetHost, execution_id: str, top: int, label: str) -> l
         f"{cli['host_after']:.0f}; script processes peak {cli['scripts_peak']:.0f}; "
         f"the CLI's peak {cli_peak:.0f}"
     )
-    worst = max(api["host_peak"], cli["host_peak"])
+    with peaks(host) as document:
+        started = time.perf_counter()
+        held = host.ok("GET", f"/api/executions/{execution_id}?top={DOCUMENT_TOP}")
+        seconds = time.perf_counter() - started
+        count = sum(len(step["targets"]) for step in held["steps"])
+        del held
+    lines.append(
+        f"{label} API  execution document ?top={DOCUMENT_TOP}: {count} targets, {seconds:.1f} s; "
+        f"host {document['host_before']:.0f} MiB before, peak {document['host_peak']:.0f}, "
+        f"after {document['host_after']:.0f}"
+    )
+    worst = max(api["host_peak"], cli["host_peak"], document["host_peak"])
+    scripts = max(api["scripts_peak"], cli["scripts_peak"], document["scripts_peak"])
     verdict = "MET   " if worst < PEAK_RSS_GOAL_MIB else "MISSED"
-    lines.append(f"{verdict} {label} host peak while reading < 400 MB: {worst:.0f} MiB")
+    lines.append(
+        f"{verdict} {label} host peak while reading < 400 MB: {worst:.0f} MiB (with its script "
+        f"processes, which the reads leave alone: {worst + scripts:.0f} MiB)"
+    )
     return lines
 
 
