@@ -258,7 +258,11 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
             update={"steps": steps, "targets_continuation": page.continuation}
         )
 
-    return watching.versioned(await asyncio.to_thread(read_targets), version)
+    document = await asyncio.to_thread(read_targets)
+    response = watching.versioned(document, version)
+    del document  # up to 10,000 target models: their heap goes back once answered
+    memory.trim()
+    return response
 
 
 @operation(

@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,28 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fleet import PEAK_RSS_GOAL_MIB, define_job, run_fleet  # noqa: E402
-from bench.host import FleetHost  # noqa: E402
+from bench.host import FleetHost, reset_peak_rss, status_kib  # noqa: E402
 from bench.targets import sqlite_fleet  # noqa: E402
 
 DEFAULT_TARGETS = 100_000
 API_PAGE = 10_000
 DOCUMENT_TOP = 10_000  # the most targets an execution document holds
 RECORD = "execution.json"
-CLI = "import sys; from sqlfleet.cli import main; sys.exit(main())"
-
-
-def status_kib(pid: int | str, field: str) -> int:
-    """A ``/proc/PID/status`` figure in KiB (``VmRSS``, ``VmHWM``); 0 for a gone process."""
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def reset_peak(pid: int | str) -> None:
-    with contextlib.suppress(OSError):
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def mib(kib: int) -> float:
@@ -78,7 +61,7 @@ def peaks(host: FleetHost) -> Iterator[dict[str, float]]:
     children = [p for p in host.processes() if p != pid]
     figures = {"host_before": mib(status_kib(pid, "VmRSS"))}
     for process in [pid, *children, "self"]:
-        reset_peak(process)
+        reset_peak_rss(process)
     yield figures
     figures["host_peak"] = mib(status_kib(pid, "VmHWM"))
     figures["host_after"] = mib(status_kib(pid, "VmRSS"))
@@ -101,31 +84,6 @@ def read_api(host: FleetHost, execution_id: str, top: int) -> tuple[int, float, 
         del page
 
 
-def read_cli(host: FleetHost, execution_id: str, output: Path) -> tuple[float, float, int]:
-    """``sqlfleet get ID --json`` into ``output``: (seconds, the CLI's peak MiB, targets)."""
-    env = {**os.environ, "SQLFLEET_URL": host.base, "SQLFLEET_FUNCTION_KEY": host.key or ""}
-    started = time.perf_counter()
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-c", CLI, "get", execution_id, "--json"],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.PIPE,
-        )
-        assert process.stderr is not None
-        errors = process.stderr.read()
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0,):
-        raise SystemExit(f"sqlfleet get exited {process.returncode}: {errors.decode()[-2000:]}")
-    document = json.loads(output.read_bytes())
-    targets = sum(len(step.get("targets", [])) for step in document["steps"])
-    output.unlink()
-    return seconds, usage.ru_maxrss / 1024, targets
-
-
 def measure_reads(host: FleetHost, execution_id: str, top: int, label: str) -> list[str]:
     lines = []
     with peaks(host) as api:
@@ -138,7 +96,7 @@ def measure_reads(host: FleetHost, execution_id: str, top: int, label: str) -> l
         f"this reader peak {api['reader_peak']:.0f} ({lifecycles})"
     )
     with peaks(host) as cli:
-        seconds, cli_peak, targets = read_cli(host, execution_id, host.workdir / "get.json")
+        seconds, cli_peak, targets = host.read_with_cli(execution_id, host.workdir / "get.json")
     lines.append(
         f"{label} CLI  get --json: {targets} targets, {seconds:.1f} s; host "
         f"{cli['host_before']:.0f} MiB before, peak {cli['host_peak']:.0f}, after "
