@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = arguments.folder or Path(f"/tmp/sqlfleet-read-{arguments.targets}")
     execution_id, made = prepare(folder, arguments.targets, arguments.top)
     print(f"execution {execution_id} ({arguments.targets} targets) in {folder}")
-    for line in made:
-        print(line)
+    for line in made:  # measured by whichever commit made the folder
+        print(f"(recorded when the folder was made) {line}")
     if arguments.run:
         for line in rerun(folder, arguments.targets, arguments.top):
             print(line, flush=True)
