@@ -20,9 +20,12 @@ For each engine and N, in one run (``bench/README.md`` says more):
 4. The **machine's limit**: the statements alone, one thread, then two processes.
 
 Prints the medians of both, their ratio (SQL Fleet / baseline), the peak RSS of the host and its
-script processes, the task hub's and job database's size, where SQL Fleet's time went, and the
-goals of issue 15: ratio <= 2.0 at SQLite N=10, <= 1.5 at N=100, <= 1.2 at N=1,000 and
-PostgreSQL N=100, <= 1.1 at N=10,000; time(100,000) <= 11 x time(10,000); peak RSS < 400 MB.
+script processes over the run, the host's RSS before and its peak during the first read of every
+target of the last execution (API pages of 10,000, then ``sqlfleet get --json``: "read MiB",
+before->peak, the host process alone), the task hub's and job database's size, where SQL Fleet's
+time went, and the goals of issue 15: ratio <= 2.0 at SQLite N=10, <= 1.5 at N=100, <= 1.2 at
+N=1,000 and PostgreSQL N=100, <= 1.1 at N=10,000; time(100,000) <= 11 x time(10,000); the host's
+peak RSS while reading < 400 MB.
 """
 
 from __future__ import annotations
@@ -96,7 +99,10 @@ class Result:
     baseline_runs: list[float]
     fleet_runs: list[float]
     peak_rss_mib: float  # the host and its script processes, over the whole run
-    peak_rss_read_mib: float  # while every target of the last execution was read, a page a time
+    # Reading every target of the last execution right after it (API pages, then the CLI):
+    rss_before_read_mib: float  # the host alone, before the read
+    peak_rss_read_mib: float  # the host alone, its peak during the read
+    scripts_rss_read_mib: float  # its script processes (summed), which the read leaves alone
     host_cpu_seconds: tuple[float, float]  # user, system, per SQL Fleet run (mean)
     hub_bytes: int
     job_db_bytes: int
@@ -155,11 +161,16 @@ def every_target(host: FleetHost, execution_id: str) -> list[dict[str, Any]]:
 
 
 def check_execution(
-    host: FleetHost, fleet: Fleet, execution_id: str, started: dt.datetime, elapsed: float
+    host: FleetHost,
+    fleet: Fleet,
+    execution_id: str,
+    started: dt.datetime,
+    elapsed: float,
+    targets: list[dict[str, Any]],
 ) -> dict[str, float]:
-    """Every target must have succeeded; answers the phases of the run."""
+    """Every target (``targets``, all of the execution's) must have succeeded; answers the
+    phases of the run."""
     execution = host.ok("GET", f"/api/executions/{execution_id}?targets=false")
-    targets = every_target(host, execution_id)
     succeeded = sum(1 for t in targets if t["lifecycle"] == "Succeeded")
     if execution["lifecycle"] != "Succeeded" or succeeded != fleet.size:
         failed = next((t for t in targets if t["lifecycle"] != "Succeeded"), {})
@@ -222,10 +233,13 @@ def measure(
         after = host.cpu_seconds()
         assert last is not None
         rss = host.peak_rss_mib()
-        breakdown = check_execution(host, fleet, last[0], last[2], last[1])
+        # The first read after the run is the one measured: the host as the run left it.
+        before_read = host.memory_mib()[0]
         host.reset_peak_rss()
-        every_target(host, last[0])
-        rss_read = host.peak_rss_mib()
+        targets = every_target(host, last[0])
+        host.read_with_cli(last[0], workdir / "get.json")
+        read_peak, scripts_rss = host.memory_mib("VmHWM")
+        breakdown = check_execution(host, fleet, last[0], last[2], last[1], targets)
     finally:
         host.stop()
     one_thread, two_processes = machine_limit(fleet, STATEMENTS)
@@ -233,7 +247,8 @@ def measure(
     return Result(
         fleet.engine, fleet.size, parallelism, rounds,
         statistics.median(baselines), statistics.median(fleets), baselines, fleets,
-        rss, rss_read, ((after[0] - user) / rounds, (after[1] - system) / rounds),
+        rss, before_read, read_peak, scripts_rss,
+        ((after[0] - user) / rounds, (after[1] - system) / rounds),
         files_size(host.hub_dir, f"{hub_name()}.sqlite3"), files_size(host.app_data, "jobs.db"),
         breakdown, one_thread, two_processes, pace,
     )  # fmt: skip
@@ -243,7 +258,7 @@ def measure(
 
 HEADER = (
     f"{'engine':<10} {'N':>6} {'rounds':>6} {'base t/s':>9} {'fleet t/s':>9} {'ratio':>6} "
-    f"{'limit 1t/2p t/s':>15} {'RSS MiB':>8} {'read MiB':>8} {'CPU/run':>9} {'hub MiB':>8} "
+    f"{'limit 1t/2p t/s':>15} {'RSS MiB':>8} {'read MiB':>12} {'CPU/run':>9} {'hub MiB':>8} "
     f"{'jobdb MiB':>9}  phases s (to first target / targets / after)"
 )
 
@@ -252,10 +267,11 @@ def row(r: Result) -> str:
     p = r.phases
     cpu = "{:.1f}+{:.1f}".format(*r.host_cpu_seconds)
     limit = f"{r.one_thread_per_second:.0f}/{r.two_processes_per_second:.0f}"
+    read = f"{r.rss_before_read_mib:.0f}->{r.peak_rss_read_mib:.0f}"
     return (
         f"{r.engine:<10} {r.n:>6} {r.rounds:>6} {r.n / r.baseline_seconds:>9.0f} "
         f"{r.n / r.fleet_seconds:>9.0f} {r.ratio:>6.2f} {limit:>15} {r.peak_rss_mib:>8.1f} "
-        f"{r.peak_rss_read_mib:>8.1f} {cpu:>9} {r.hub_bytes / 2**20:>8.1f} "
+        f"{read:>12} {cpu:>9} {r.hub_bytes / 2**20:>8.1f} "
         f"{r.job_db_bytes / 2**20:>9.1f}  {p['to_first_target']:.3f} / {p['targets']:.3f} / "
         f"{p['after_last_target']:.3f}"
     )
@@ -285,10 +301,19 @@ def goals(results: list[Result]) -> list[str]:
                 f"{r.two_processes_per_second:.0f} t/s in two processes"
             )
     if results:
-        worst = max(results, key=lambda r: max(r.peak_rss_mib, r.peak_rss_read_mib))
-        peak = max(worst.peak_rss_mib, worst.peak_rss_read_mib)
-        check("peak RSS < 400 MB", peak < PEAK_RSS_GOAL_MIB,
-              f"{peak:.0f} MiB ({worst.engine} N={worst.n})")  # fmt: skip
+        worst = max(results, key=lambda r: r.peak_rss_read_mib)
+        check(
+            "host peak RSS < 400 MB while every target is read (API pages, then the CLI)",
+            worst.peak_rss_read_mib < PEAK_RSS_GOAL_MIB,
+            f"{worst.peak_rss_read_mib:.0f} MiB ({worst.engine} N={worst.n}; "
+            f"{worst.rss_before_read_mib:.0f} MiB before the read; its script processes, "
+            f"which the read leaves alone, {worst.scripts_rss_read_mib:.0f} MiB more)",
+        )
+        run = max(results, key=lambda r: r.peak_rss_mib)
+        lines.append(
+            f"       (not a goal) peak RSS over the run, the host and its script processes: "
+            f"{run.peak_rss_mib:.0f} MiB ({run.engine} N={run.n})"
+        )
     return lines
 
 

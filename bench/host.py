@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The extension's default when host.json names no maxConcurrentActivityFunctions: ten per core.
 DEFAULT_ACTIVITY_CONCURRENCY = 10 * (os.cpu_count() or 1)
 DEFAULT_MAX_CONCURRENT_TARGETS = 100
+# The CLI as the console script runs it, but from this repository (not the installed copy).
+CLI = "import sys; from sqlfleet.cli import main; sys.exit(main())"
 
 
 class FleetHost:
@@ -104,20 +106,47 @@ class FleetHost:
 
     def peak_rss_mib(self) -> float:
         """The sum of the peak RSS (``VmHWM``) of the host and its script processes."""
-        total = 0
-        for pid in self.processes():
-            with contextlib.suppress(FileNotFoundError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1])
-        return total / 1024
+        host, scripts = self.memory_mib("VmHWM")
+        return host + scripts
+
+    def memory_mib(self, field: str = "VmRSS") -> tuple[float, float]:
+        """A ``/proc/PID/status`` figure (``VmRSS``, or the peak ``VmHWM``) in MiB: the host
+        alone, and its script processes summed."""
+        assert self.process is not None
+        pid = self.process.pid
+        scripts = [p for p in self.processes() if p != pid]
+        return status_kib(pid, field) / 1024, sum(status_kib(p, field) for p in scripts) / 1024
 
     def reset_peak_rss(self) -> None:
         """Start the peak RSS (``VmHWM``) of the host and its script processes over from now
         (``clear_refs`` 5), so that a later reading covers only what happened since."""
         for pid in self.processes():
-            with contextlib.suppress(OSError):
-                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            reset_peak_rss(pid)
+
+    def read_with_cli(self, execution_id: str, output: Path) -> tuple[float, float, int]:
+        """``sqlfleet get ID --json`` (every target, a page at a time, as one document) into
+        ``output``, which is removed after: (seconds, the CLI process's peak RSS in MiB, the
+        targets it printed)."""
+        env = {**os.environ, "SQLFLEET_URL": self.base, "SQLFLEET_FUNCTION_KEY": self.key or ""}
+        started = time.perf_counter()
+        with output.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-c", CLI, "get", execution_id, "--json"],
+                cwd=ROOT,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.PIPE,
+            )
+            assert process.stderr is not None
+            errors = process.stderr.read()
+            _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"sqlfleet get failed: {errors.decode()[-2000:]}")
+        document = json.loads(output.read_bytes())
+        output.unlink()
+        targets = sum(len(step.get("targets", [])) for step in document["steps"])
+        return seconds, usage.ru_maxrss / 1024, targets
 
     def cpu_seconds(self) -> tuple[float, float]:
         """(user, system) CPU seconds the host and its script processes have used so far."""
@@ -138,6 +167,21 @@ class FleetHost:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(30)
+
+
+def status_kib(pid: int | str, field: str) -> int:
+    """A ``/proc/PID/status`` figure in KiB (``VmRSS``, ``VmHWM``); 0 for a gone process."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid: int | str) -> None:
+    """Start ``VmHWM`` of ``pid`` (or ``"self"``) over from its current RSS."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def files_size(folder: Path, prefix: str) -> int:

@@ -4,16 +4,24 @@ An execution may have 100,000 targets; no read builds all of them at once. Pages
 (step, ordinal) order and continue by key (``step_id``/``target_ordinal`` after the last row),
 so a page costs the same wherever it lies. A page of outputs reads its messages, result sets
 and earlier attempts in one statement each for the whole page.
+
+A page of target rows is read ``PAGE_CHUNK`` rows at a time (``yield_per``: a server-side
+cursor on PostgreSQL), and each chunk becomes models and then JSON before the next is read:
+a whole 10,000-row page as rows and models took the host about 80 MiB more (the JSON is a
+tenth of that), and glibc kept much of it afterwards.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy.engine import Connection, RowMapping
 
 from sqlfleet.errors import BadRequest
@@ -41,6 +49,9 @@ DEFAULT_TARGET_PAGE = 1000
 MAX_TARGET_PAGE = 10_000
 DEFAULT_OUTPUT_PAGE = 100
 MAX_OUTPUT_PAGE = 1000
+# Target rows made into models (and JSON) at a time within a page.
+PAGE_CHUNK = 500
+_TARGET_LIST = TypeAdapter(list[TargetExecution])
 
 
 class TargetPageStore:
@@ -61,10 +72,40 @@ class TargetPageStore:
         page's ``continuation`` is None on the last page. Raises ``NotFound``, ``BadRequest``
         (``top``, ``continuation``)."""
         check_top(top, MAX_TARGET_PAGE)
+        items: list[TargetExecution] = []
         with self._db.read() as connection:
-            rows = _page_rows(connection, job_execution_id, step_id, lifecycle, top, continuation)
-        items = [TargetExecution.model_validate(row_document(row)) for row in rows[:top]]
-        return TargetPage(items=items, continuation=_next_token(rows, top))
+            page = _page_chunks(connection, job_execution_id, step_id, lifecycle, top, continuation)
+            for rows in page.rows():
+                items += [TargetExecution.model_validate(row_document(row)) for row in rows]
+        return TargetPage(items=items, continuation=page.continuation)
+
+    def page_target_executions_json(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        top: int = DEFAULT_TARGET_PAGE,
+        continuation: str | None = None,
+    ) -> bytes:
+        """``page_target_executions``'s page as its JSON document (the bytes of
+        ``TargetPage.model_dump_json()``), built ``PAGE_CHUNK`` rows at a time so that the
+        page never exists as models: what answering a big page holds is its JSON. Raises as
+        ``page_target_executions``."""
+        check_top(top, MAX_TARGET_PAGE)
+        # One buffer that grows in place and is handed over without a copy (getvalue): a page
+        # is never held twice, as chunks and as their join.
+        body = io.BytesIO()
+        body.write(b'{"items":[')
+        with self._db.read() as connection:
+            page = _page_chunks(connection, job_execution_id, step_id, lifecycle, top, continuation)
+            for number, rows in enumerate(page.rows()):
+                models = [TargetExecution.model_validate(row_document(row)) for row in rows]
+                if number:
+                    body.write(b",")
+                body.write(_TARGET_LIST.dump_json(models)[1:-1])  # without its brackets
+        body.write(b'],"continuation":' + json.dumps(page.continuation).encode() + b"}")
+        return body.getvalue()
 
     def page_target_outputs(
         self,
@@ -194,15 +235,13 @@ def result_of(row: RowMapping) -> ResultSet:
     )
 
 
-def _page_rows(
-    connection: Connection,
+def _page_query(
     job_execution_id: str,
     step_id: int | None,
     lifecycle: Lifecycle | None,
-    top: int,
     continuation: str | None,
-) -> list[RowMapping]:
-    execution_row(connection, job_execution_id)  # NotFound for an unknown execution
+) -> sa.Select[Any]:
+    """The execution's target rows in (step, ordinal) order after ``continuation``."""
     query = sa.select(E).where(
         E.c.job_execution_id == uuid_text(job_execution_id), E.c.target_ordinal.is_not(None)
     )
@@ -218,8 +257,59 @@ def _page_rows(
                 sa.and_(E.c.step_id == after_step, E.c.target_ordinal > after_ordinal),
             )
         )
-    query = query.order_by(E.c.step_id, E.c.target_ordinal).limit(top + 1)
+    return query.order_by(E.c.step_id, E.c.target_ordinal)
+
+
+def _page_rows(
+    connection: Connection,
+    job_execution_id: str,
+    step_id: int | None,
+    lifecycle: Lifecycle | None,
+    top: int,
+    continuation: str | None,
+) -> list[RowMapping]:
+    """Up to ``top + 1`` rows of the page (one more tells whether a next page exists)."""
+    execution_row(connection, job_execution_id)  # NotFound for an unknown execution
+    query = _page_query(job_execution_id, step_id, lifecycle, continuation).limit(top + 1)
     return list(connection.execute(query).mappings())
+
+
+class _PageChunks:
+    """A page's rows, ``PAGE_CHUNK`` at a time (``rows()``); once they have all been taken,
+    ``continuation`` is the next page's token (None on the last page)."""
+
+    def __init__(self, result: sa.engine.MappingResult, top: int) -> None:
+        self._result = result
+        self._top = top
+        self.continuation: str | None = None
+
+    def rows(self) -> Iterator[Sequence[RowMapping]]:
+        taken, last = 0, None
+        try:
+            for rows in self._result.partitions():
+                kept = rows[: self._top - taken]
+                if kept:
+                    taken, last = taken + len(kept), kept[-1]
+                    yield kept
+                if len(kept) < len(rows) and last is not None:  # a row past the page
+                    self.continuation = _token(last)
+                    return
+        finally:
+            self._result.close()
+
+
+def _page_chunks(
+    connection: Connection,
+    job_execution_id: str,
+    step_id: int | None,
+    lifecycle: Lifecycle | None,
+    top: int,
+    continuation: str | None,
+) -> _PageChunks:
+    execution_row(connection, job_execution_id)  # NotFound for an unknown execution
+    query = _page_query(job_execution_id, step_id, lifecycle, continuation).limit(top + 1)
+    result = connection.execution_options(yield_per=PAGE_CHUNK).execute(query).mappings()
+    return _PageChunks(result, top)
 
 
 def check_top(top: int, highest: int) -> None:
@@ -228,9 +318,10 @@ def check_top(top: int, highest: int) -> None:
 
 
 def _next_token(rows: Sequence[RowMapping], top: int) -> str | None:
-    if len(rows) <= top:
-        return None
-    last = rows[top - 1]
+    return _token(rows[top - 1]) if len(rows) > top else None
+
+
+def _token(last: RowMapping) -> str:
     raw = f"{last['step_id']}.{last['target_ordinal']}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 

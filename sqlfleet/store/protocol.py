@@ -215,6 +215,15 @@ class JobStore(Protocol):
         top: int = ...,
         continuation: str | None = None,
     ) -> TargetPage: ...
+    def page_target_executions_json(
+        self,
+        job_execution_id: str,
+        *,
+        step_id: int | None = None,
+        lifecycle: Lifecycle | None = None,
+        top: int = ...,
+        continuation: str | None = None,
+    ) -> bytes: ...
     def page_target_outputs(
         self,
         job_execution_id: str,
