@@ -13,7 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import bp
-from sqlfleet import telemetry
+from sqlfleet import memory, telemetry
 from sqlfleet.alerts import report_failed_targets
 from sqlfleet.durable import cancellation, names
 from sqlfleet.durable.messages import (
@@ -58,6 +58,8 @@ LOCAL_CHUNK_SIZE = BATCH_SIZE
 # A step of fewer than SPREAD_FROM SQLite files on the host runs in LOCAL_PARTS run_targets
 # activities (in the script processes, turn by turn) rather than one run_target per target.
 LOCAL_PARTS = 2
+# A step of this many targets or more gives the host's free C heap back once it ends.
+TRIM_AFTER_TARGETS = 1000
 
 
 @bp.activity_trigger(input_name="execution_id", activity=names.BEGIN_EXECUTION)
@@ -167,6 +169,10 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
         with telemetry.joined_step(step):  # the warning carries the step's trace ids
             report_failed_targets(row, finished.targets, logger)  # what the alert counts
         telemetry.step_ended(store, row, step)
+        if sum(finished.targets.values()) >= TRIM_AFTER_TARGETS:
+            # The step's chunks left their heap in the arenas of the worker threads that ran
+            # them: give it back, or the host stays that much bigger until the next big step.
+            memory.trim()
     ended = None
     if finished.execution is not None:
         if finished.execution_ended:
