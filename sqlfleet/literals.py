@@ -21,7 +21,7 @@ is expected, like ``$(job_execution_create_time)``.
 from __future__ import annotations
 
 from sqlfleet.dialects import dialect_for
-from sqlfleet.models.parameters import ParameterType
+from sqlfleet.parameterkinds import ParameterType
 
 
 def string_literal(engine: str, text: str) -> str:

@@ -42,11 +42,11 @@ import pyodbc
 from sqlfleet import memory, sqlitefiles
 from sqlfleet.dialects import ColumnSpec, Dialect, OutputTable, dialect_for
 from sqlfleet.errors import SqlFleetError
-from sqlfleet.models.executions import dropped_messages_line
 from sqlfleet.outcomes import (
     ResultSetOutcome,
     ScriptOutcome,
     TargetError,
+    dropped_messages_line,
     error_line,
     error_number,
     start_lines,

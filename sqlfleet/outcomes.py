@@ -12,6 +12,19 @@ from typing import Any
 from sqlfleet.dialects import ColumnSpec
 from sqlfleet.errors import SqlFleetError
 
+_DROPPED_MESSAGES = re.compile(r"\.\.\. (\d+) more message\(s\) not kept")
+
+
+def dropped_messages_line(count: int) -> str:
+    """The last kept message of an attempt that had ``count`` messages more than were kept."""
+    return f"... {count} more message(s) not kept"
+
+
+def dropped_messages_count(line: str) -> int:
+    """How many messages ``line`` says were not kept (0 when it is no such line)."""
+    match = _DROPPED_MESSAGES.fullmatch(line)
+    return int(match.group(1)) if match else 0
+
 
 class TargetError(SqlFleetError):
     """The driver refused: cannot connect, list or write. ``message`` is its text, redacted."""

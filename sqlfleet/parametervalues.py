@@ -19,8 +19,8 @@ from cryptography.fernet import InvalidToken
 
 from sqlfleet.credentials import cipher
 from sqlfleet.errors import SettingError
-from sqlfleet.models.parameters import REDACTED, ParameterType, ParameterValueOf
 from sqlfleet.outcomes import ScriptOutcome
+from sqlfleet.parameterkinds import REDACTED, ParameterType, ParameterValueOf
 from sqlfleet.redaction import redact
 from sqlfleet.settings import CREDENTIAL_KEY, get_settings
 

@@ -10,7 +10,7 @@ import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from sqlfleet.models.parameters import (
+from sqlfleet.parameterkinds import (
     IDENTIFIER_SUFFIX,
     LITERAL_SUFFIX,
     REDACTED,

@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import decimal
 import json
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlfleet.engine import Engine
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models.common import DocumentModel
+from sqlfleet.outcomes import dropped_messages_count
 
 if TYPE_CHECKING:
     from sqlfleet.targets import StartedTarget, Target
@@ -317,22 +317,13 @@ class OutputPage(DocumentModel):
     has_more_data: bool | None = None
 
 
-_DROPPED_MESSAGES = re.compile(r"\.\.\. (\d+) more message\(s\) not kept")
-
-
-def dropped_messages_line(count: int) -> str:
-    """The last kept message of an attempt that had ``count`` messages more than were kept."""
-    return f"... {count} more message(s) not kept"
-
-
 def messages_dropped(messages: Sequence[TargetMessage]) -> int:
     """How many messages the attempts of ``messages`` dropped (what their last lines say)."""
     last: dict[int, TargetMessage] = {}
     for message in messages:
         if message.attempt not in last or message.sequence > last[message.attempt].sequence:
             last[message.attempt] = message
-    found = (_DROPPED_MESSAGES.fullmatch(m.message) for m in last.values())
-    return sum(int(match.group(1)) for match in found if match)
+    return sum(dropped_messages_count(m.message) for m in last.values())
 
 
 def bound_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -14,14 +14,18 @@ import datetime as dt
 import decimal
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
 from sqlfleet.errors import ValidationFailed
 from sqlfleet.models.common import ApiModel, field_error
+from sqlfleet.parameterkinds import (
+    IDENTIFIER_SUFFIX,
+    LITERAL_SUFFIX,
+    ParameterType,
+    ParameterValueOf,
+)
 
 MAX_PARAMETERS = 100
 MAX_PARAMETER_NAME_LENGTH = 128
@@ -29,22 +33,10 @@ MAX_PARAMETER_TEXT_LENGTH = 65_536
 # Beyond these a decimal is no longer exact on every engine (SQL Server: decimal(38)).
 MAX_DECIMAL_DIGITS = 38
 PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-REDACTED = "***"
-# Suffixes of the quoted forms of the built-in variables: a parameter may not end in them.
-LITERAL_SUFFIX = "_literal"
-IDENTIFIER_SUFFIX = "_identifier"
 _NAME = re.compile(PARAMETER_NAME_PATTERN)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _MIN_INT64, _MAX_INT64 = -(2**63), 2**63 - 1
-
-
-class ParameterType(str, Enum):
-    STRING = "string"
-    INT = "int"
-    DECIMAL = "decimal"
-    BOOL = "bool"
-    DATETIME = "datetime"
 
 
 ParameterName = Annotated[
@@ -113,19 +105,6 @@ class StartIn(ApiModel):
     """The body of ``POST /api/jobs/{name}/start`` (optional): the parameter values."""
 
     parameters: Annotated[dict[str, Any], Field(max_length=MAX_PARAMETERS)] = {}
-
-
-@dataclass(frozen=True)
-class ParameterValueOf:
-    """A value an execution runs with: its type, canonical text, and whether it is secret."""
-
-    name: str
-    type: ParameterType
-    text: str
-    secret: bool
-
-    def shown(self) -> str:
-        return REDACTED if self.secret else self.text
 
 
 def resolve(

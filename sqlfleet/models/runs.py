@@ -26,9 +26,9 @@ from sqlfleet.models.parameters import (
     MAX_PARAMETERS,
     ParameterDeclaration,
     ParameterName,
-    ParameterType,
 )
 from sqlfleet.models.targets import MemberIn
+from sqlfleet.parameterkinds import ParameterType
 
 MAX_RUN_MEMBERS = 1000
 # A run retries less than a job step by default: someone is usually watching it.

@@ -30,8 +30,8 @@ from sqlfleet.models.executions import (
     MAX_MESSAGES_PER_ATTEMPT,
     TargetDetail,
     bound_message,
-    dropped_messages_line,
 )
+from sqlfleet.outcomes import dropped_messages_line
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import (
     CONCURRENT_TARGET,
