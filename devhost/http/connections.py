@@ -10,6 +10,11 @@ keeps one deadline at a time, as Kestrel's ``KeepAliveTimeout`` and ``RequestHea
   timeout;
 - a request being handled: no deadline here (the body read has its own, in
   :func:`devhost.http.limits.read_body`; a function may run as long as it runs).
+
+When the host stops, aiohttp waits for every request still being handled, even one whose client
+has hung up. A long-poll left behind by a closed browser tab would hold the stop for its whole
+wait, so :meth:`GuardedServer.cancel_abandoned_reads` cancels those first (reads only: a write
+whose client has gone still runs to its end).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from typing import Any
 from aiohttp import web
 
 from devhost.http.limits import HttpLimits
+
+# Requests that change nothing: cancelling one whose client has gone loses no work.
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 class _Phase(enum.Enum):
@@ -104,6 +112,8 @@ class GuardedServer(web.Server):
         super().__init__(handler, keepalive_timeout=limits.keepalive_timeout, **kwargs)
         self.limits = limits
         self.guards: dict[asyncio.BaseTransport, GuardedConnection] = {}
+        # By id: a request is a mapping, so it cannot be hashed.
+        self.in_flight: dict[int, web.BaseRequest] = {}
 
     def __call__(self) -> GuardedConnection:  # type: ignore[override]
         return GuardedConnection(super().__call__(), self.limits, self)
@@ -114,8 +124,23 @@ class GuardedServer(web.Server):
         guard = self.guards.get(request.transport) if request.transport is not None else None
         if guard is not None:
             guard.request_started()
+        self.in_flight[id(request)] = request
         try:
             yield
         finally:
+            self.in_flight.pop(id(request), None)
             if guard is not None:
                 guard.request_finished()
+
+    def cancel_abandoned_reads(self) -> int:
+        """Cancel the handlers of GET and HEAD requests whose client has hung up (nobody will
+        read their answer); answers how many."""
+        abandoned = [
+            request
+            for request in self.in_flight.values()
+            if request.method in READ_METHODS
+            and (request.transport is None or request.transport.is_closing())
+        ]
+        for request in abandoned:
+            request.task.cancel()
+        return len(abandoned)

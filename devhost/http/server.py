@@ -172,6 +172,10 @@ class HostServer:
         return self.port
 
     async def stop(self) -> None:
+        """Stop serving once the requests being handled are answered (up to aiohttp's shutdown
+        timeout), but not the reads whose client has hung up: those are cancelled."""
+        if self._server is not None:
+            self._server.cancel_abandoned_reads()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -19,6 +19,7 @@ import azure.functions as func
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
+from psycopg import sql
 
 from api import bp
 from sqlfleet.models import JobIn, TargetGroupIn, validate_document
@@ -159,7 +160,12 @@ def empty_tables(job_store: SqlJobStore, backend: str, request: pytest.FixtureRe
     connection = raw_connection(job_store, backend, request)
     try:
         if backend == "postgresql":
-            connection.execute("TRUNCATE " + ", ".join(TABLES) + " CASCADE")
+            # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE makes new files for
+            # every table and index (a tenth of a second each time, a fifth of the suite).
+            # Every foreign key to these tables cascades on delete, as TRUNCATE ... CASCADE did.
+            with connection.transaction():
+                for table in TABLES:
+                    connection.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
         else:
             for table in TABLES:
                 connection.execute(f"DELETE FROM {table}")

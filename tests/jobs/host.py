@@ -9,6 +9,7 @@ secrets scan can prove that no response ever carried a password.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -29,6 +30,8 @@ from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK = "/runtime/webhooks/durabletask"
+# The longest wait one request of the tests asks for (requests time out after 60 s).
+LONG_POLL_SECONDS = 20
 TERMINAL = {"Succeeded", "SucceededWithSkipped", "Failed", "TimedOut", "Canceled", "Skipped"}
 
 
@@ -49,6 +52,12 @@ def poll(predicate: Callable[[], Any], timeout: float, what: str, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+def long_poll_seconds(deadline: float) -> int:
+    """The ``wait`` of a long-poll that ends by ``deadline`` (a monotonic time), well inside a
+    request's own timeout."""
+    return max(0, min(LONG_POLL_SECONDS, math.ceil(deadline - time.monotonic())))
 
 
 @dataclass
@@ -199,8 +208,13 @@ class JobsHost:
         )
 
     def wait_finished(self, execution_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The execution once it has ended: each request is a long-poll that the API answers
+        at the end (``until=ended``), so the end is seen at once, without polling hard."""
+        deadline = time.monotonic() + timeout
+
         def finished() -> dict[str, Any] | None:
-            execution = self.execution(execution_id)
+            wait = long_poll_seconds(deadline)
+            execution = self.execution(execution_id, until="ended", wait=wait)
             return None if execution["is_active"] else execution
 
         return poll(finished, timeout, f"execution {execution_id} to finish", interval=0.2)

@@ -143,14 +143,15 @@ def test_execution_runs_the_version_current_at_start(
     group = _group(jobs_host, pg.database_member(database))
     job = unique("versions")
 
-    def version_step(text: str) -> dict[str, Any]:
-        command = f"SELECT '{text}' AS version FROM pg_sleep(4) /* {marker} */"
+    def version_step(text: str, seconds: int) -> dict[str, Any]:
+        command = f"SELECT '{text}' AS version FROM pg_sleep({seconds}) /* {marker} */"
         return step("which", command, group, credential_name=PG_CREDENTIAL)
 
-    jobs_host.put_job(job, [version_step("one")])
+    # The first runs long enough to be changed under; the second need not wait at all.
+    jobs_host.put_job(job, [version_step("one", 4)])
     first = jobs_host.start_job(job)
     poll(lambda: pg.running(marker), 20, "the first version running")
-    changed = jobs_host.put_job(job, [version_step("two")])
+    changed = jobs_host.put_job(job, [version_step("two", 0)])
     assert changed["job_version"] == 2
     assert jobs_host.execution(first)["is_active"] is True  # changed while it runs
 

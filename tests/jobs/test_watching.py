@@ -5,6 +5,7 @@ and reruns of the failed targets, on a real host with SQLite targets."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ FAIL_ON_DB2 = (
 @pytest.fixture
 def fleet(jobs_host: JobsHost, tmp_path: Path) -> dict[str, Any]:
     """Three SQLite databases in a group, and a job that fails on db2 after one retry."""
+    return make_fleet(jobs_host, tmp_path)
+
+
+def make_fleet(jobs_host: JobsHost, tmp_path: Path) -> dict[str, Any]:
     folder = tmp_path / "server"
     make_sqlite_server(folder)
     group, job = unique("group"), unique("job")
@@ -79,19 +84,30 @@ def test_a_long_poll_answers_when_the_execution_changes_and_not_before(
     assert len(with_targets["steps"][0]["targets"]) == 3
 
 
+@pytest.fixture(scope="module")
+def started_execution(
+    jobs_host: JobsHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One execution of the module's kind of job, for requests that only need one to name:
+    started once (its retry takes seconds), waited for after the last of them."""
+    folder = tmp_path_factory.mktemp("watching")
+    job = make_fleet(jobs_host, folder)["job"]
+    execution_id = jobs_host.start_job(job)
+    yield execution_id
+    jobs_host.wait_finished(execution_id)
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [("wait=61&since=abc", "wait"), ("wait=-1", "wait"), ("since=no%20such!", "since")],
 )
 def test_bad_long_poll_parameters_name_the_field(
-    jobs_host: JobsHost, fleet: dict[str, Any], query: str, field: str
+    jobs_host: JobsHost, started_execution: str, query: str, field: str
 ) -> None:
-    execution_id = jobs_host.start_job(fleet["job"])
-    for path in (f"/api/executions/{execution_id}?{query}", f"/api/executions?{query}"):
+    for path in (f"/api/executions/{started_execution}?{query}", f"/api/executions?{query}"):
         reply = jobs_host.call("GET", path)
         assert reply.status == 400, reply.body
         assert reply.body["field"] == field
-    jobs_host.wait_finished(execution_id)
 
 
 def test_the_list_long_poll_answers_when_an_execution_starts(

@@ -72,6 +72,25 @@ def fleet_host(
         host.stop()
 
 
+@pytest.fixture(scope="session")
+def shared_host(
+    tmp_path_factory: pytest.TempPathFactory, credential_key: str, leak_watch: LeakWatch
+) -> Iterator[FleetHost]:
+    """One SQL Fleet host with the default settings for the tests that neither kill it nor
+    change its settings (each names what it makes uniquely); the secrets scan reads it too.
+    A host start is seconds: one per test that needs no host of its own adds up."""
+    root = tmp_path_factory.mktemp("shared-host")
+    roots = str(tmp_path_factory.getbasetemp())
+    host = FleetHost.start_fleet(
+        root, {"SQLFLEET_CREDENTIAL_KEY": credential_key, "SQLFLEET_SQLITE_ROOTS": roots}
+    )
+    leak_watch.host(host)
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
 def _cluster(leak_watch: LeakWatch, kind: str) -> Iterator[PasswordCluster]:
     try:
         cluster = PasswordCluster.create()

@@ -8,6 +8,7 @@ restarts). Every HTTP body the host answers is kept in ``responses`` for the sec
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 from sqlfleet.settings import host_app_settings
 from tests.devhost.host.hostproc import ROOT, HostProcess, Reply, poll
+from tests.jobs.host import long_poll_seconds
 from tests.support.servers import free_port
 
 
@@ -81,17 +83,23 @@ class FleetHost(HostProcess):
     def execution(self, execution_id: str) -> dict[str, Any]:
         return self.ok("GET", f"/api/executions/{execution_id}")  # type: ignore[no-any-return]
 
-    def try_execution(self, execution_id: str) -> dict[str, Any] | None:
-        """The execution, or None while the API cannot answer (the job database is down)."""
+    def try_execution(self, execution_id: str, until_ended: int = 0) -> dict[str, Any] | None:
+        """The execution, or None while the API cannot answer (the job database is down); with
+        ``until_ended`` (seconds), a long-poll that answers once it has ended."""
+        query = f"?until=ended&wait={until_ended}" if until_ended else ""
         try:
-            reply = self.call("GET", f"/api/executions/{execution_id}", timeout=10)
+            reply = self.call(
+                "GET", f"/api/executions/{execution_id}{query}", timeout=10 + until_ended
+            )
         except OSError:
             return None
         return reply.json() if reply.status == 200 else None
 
     def wait_finished(self, execution_id: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+
         def finished() -> dict[str, Any] | None:
-            execution = self.try_execution(execution_id)
+            execution = self.try_execution(execution_id, long_poll_seconds(deadline))
             return execution if execution and not execution["is_active"] else None
 
         return poll(finished, timeout, f"execution {execution_id} to end", interval=0.25)  # type: ignore[no-any-return]

@@ -23,6 +23,7 @@ import pytest
 from tests.devhost.host.hostproc import poll
 from tests.reliability.clusters import PasswordCluster, unique
 from tests.reliability.conftest import HostFactory, new_password
+from tests.reliability.host import FleetHost
 from tests.reliability.leaks import LeakWatch
 from tests.reliability.test_faults import databases, login
 
@@ -125,31 +126,33 @@ def sqlite_folder(tmp_path: Path) -> Path:
 
 
 def test_black_hole_targets_time_out_and_leave_slots_to_other_jobs(
-    fleet_host: HostFactory, leak_watch: LeakWatch, tmp_path: Path
+    shared_host: FleetHost, leak_watch: LeakWatch, tmp_path: Path
 ) -> None:
-    host = fleet_host("black-holes")
-    host.put_credential("hole-login", "root", new_password(leak_watch, "black hole login"))
+    host = shared_host
+    login, holes, holes_job = unique("hole-login"), unique("holes"), unique("holes-job")
+    lite_group, lite_job = unique("lite"), unique("lite-job")
+    host.put_credential(login, "root", new_password(leak_watch, "black hole login"))
     with BlackHole() as hole:
         members = [mysql_member(hole.port, f"hole{i}") for i in range(BLACK_HOLES)]
-        host.put_target_group("holes", members)
+        host.put_target_group(holes, members)
         host.put_job(
-            "holes-job",
-            [step("stuck", "SELECT 1", "holes", "hole-login", step_timeout_seconds=STEP_TIMEOUT)],
+            holes_job,
+            [step("stuck", "SELECT 1", holes, login, step_timeout_seconds=STEP_TIMEOUT)],
         )
         lite = {
             "target_type": "server",
             "engine": "sqlite",
             "server_name": str(sqlite_folder(tmp_path)),
         }
-        host.put_target_group("lite", [lite])
-        host.put_job("lite-job", [step("quick", "SELECT 1 AS one", "lite", "hole-login")])
+        host.put_target_group(lite_group, [lite])
+        host.put_job(lite_job, [step("quick", "SELECT 1 AS one", lite_group, login)])
 
         started = time.monotonic()
-        holes_id = host.start_job("holes-job")
+        holes_id = host.start_job(holes_job)
         # The black holes hold as many connections as the host lets one execution hold.
         poll(lambda: hole.open_connections() >= 10, 20, "the black holes to fill up", 0.1)
         lite_started = time.monotonic()
-        lite_id = host.start_job("lite-job")
+        lite_id = host.start_job(lite_job)
         lite_run = host.wait_finished(lite_id, 60)
         lite_seconds = time.monotonic() - lite_started
         holding = hole.open_connections()
@@ -172,17 +175,15 @@ def test_black_hole_targets_time_out_and_leave_slots_to_other_jobs(
 
 
 def test_a_cancel_ends_black_hole_targets_within_seconds(
-    fleet_host: HostFactory, leak_watch: LeakWatch
+    shared_host: FleetHost, leak_watch: LeakWatch
 ) -> None:
-    host = fleet_host("black-hole-cancel")
-    host.put_credential("hole-login", "root", new_password(leak_watch, "black hole login"))
+    host = shared_host
+    login, holes, holes_job = unique("hole-login"), unique("holes"), unique("holes-job")
+    host.put_credential(login, "root", new_password(leak_watch, "black hole login"))
     with BlackHole() as hole:
-        host.put_target_group("holes", [mysql_member(hole.port, f"hole{i}") for i in range(2)])
-        host.put_job(
-            "holes-job",
-            [step("stuck", "SELECT 1", "holes", "hole-login", step_timeout_seconds=600)],
-        )
-        execution_id = host.start_job("holes-job")
+        host.put_target_group(holes, [mysql_member(hole.port, f"hole{i}") for i in range(2)])
+        host.put_job(holes_job, [step("stuck", "SELECT 1", holes, login, step_timeout_seconds=600)])
+        execution_id = host.start_job(holes_job)
         poll(lambda: hole.open_connections() == 2, 20, "both targets connecting", 0.1)
         canceled = time.monotonic()
         reply = host.call("POST", f"/api/executions/{execution_id}/cancel")
@@ -240,12 +241,12 @@ def test_a_host_with_one_target_slot_still_runs_every_target(
 
 
 def test_a_frozen_postgresql_server_ends_the_target_at_the_step_timeout(
-    target_cluster: PasswordCluster, fleet_host: HostFactory, leak_watch: LeakWatch
+    target_cluster: PasswordCluster, shared_host: FleetHost, leak_watch: LeakWatch
 ) -> None:
     # The server process of the target's session stops (SIGSTOP) mid-statement: libpq has no
     # read timeout, and the cancel request is queued for a process that does not run. Only
     # giving up on the driver (5 s past the step timeout) ends the target.
-    host = fleet_host("frozen")
+    host = shared_host
     role = login(target_cluster, host, leak_watch, "frozen-login")
     (database,) = databases(target_cluster, role, 1, "rel_frozen")
     host.put_target_group("frozen", [target_cluster.member(database)])

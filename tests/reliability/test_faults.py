@@ -72,9 +72,9 @@ def runs(cluster: PasswordCluster, dbname: str) -> int:
 
 
 def test_targets_retry_through_a_postgresql_outage(
-    target_cluster: PasswordCluster, fleet_host: HostFactory, leak_watch: LeakWatch
+    target_cluster: PasswordCluster, shared_host: FleetHost, leak_watch: LeakWatch
 ) -> None:
-    host = fleet_host("target-outage")
+    host = shared_host
     role = login(target_cluster, host, leak_watch, "outage-login")
     names = databases(target_cluster, role, PG_TARGETS, "rel_outage")
     host.put_target_group("outage-fleet", [target_cluster.member(n) for n in names])
@@ -175,9 +175,9 @@ def test_the_host_rides_out_a_job_database_outage(
 
 
 def test_a_hanging_target_times_out_and_leaves_nothing_running(
-    target_cluster: PasswordCluster, fleet_host: HostFactory, leak_watch: LeakWatch
+    target_cluster: PasswordCluster, shared_host: FleetHost, leak_watch: LeakWatch
 ) -> None:
-    host = fleet_host("hang")
+    host = shared_host
     role = login(target_cluster, host, leak_watch, "hang-login")
     locked, sleeping = databases(target_cluster, role, 2, "rel_hang")
     # One target waits for a lock this test holds, the other sleeps in a view.
@@ -218,9 +218,9 @@ def test_a_hanging_target_times_out_and_leaves_nothing_running(
 
 
 def test_a_refused_login_fails_at_once_with_a_clear_message(
-    target_cluster: PasswordCluster, fleet_host: HostFactory, leak_watch: LeakWatch
+    target_cluster: PasswordCluster, shared_host: FleetHost, leak_watch: LeakWatch
 ) -> None:
-    host = fleet_host("refused")
+    host = shared_host
     role = unique("rel_refused")
     target_cluster.create_role(role, new_password(leak_watch, f"password of {role}"))
     (name,) = databases(target_cluster, role, 1, "rel_refused")

@@ -8,15 +8,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from devhost.app import read_host_json
 from devhost.http.guards import host_name
-from tests.devhost.host.hostproc import NO_KEY, SAMPLE_APP, WEBHOOK, HostProcess
+from tests.devhost.host.hostproc import NO_KEY, SAMPLE_APP, WEBHOOK, HostProcess, poll
 
 READ_TIMEOUT = 1.0
-KEEPALIVE = 6.0
+KEEPALIVE = 3.0  # well apart from READ_TIMEOUT, and short: three tests wait it out
 BODY_LIMIT = 1024
 ALLOWED_ORIGIN = "http://app.example:3000"
 
@@ -280,3 +281,28 @@ def test_a_kept_alive_connection_serves_requests_until_it_idles(limited: HostPro
             assert read_answer(sock).startswith(b"HTTP/1.1 200 ")
         rest, elapsed = read_until_closed(sock, KEEPALIVE + 5)
     assert rest == b"" and elapsed < KEEPALIVE + 3
+
+
+# --- stop ------------------------------------------------------------------------------------
+
+
+def test_a_stop_does_not_wait_for_a_read_whose_client_has_hung_up(tmp_path: Path):
+    # As a browser tab closed in the middle of a long-poll: nobody reads the answer, so the
+    # host cancels it at once instead of waiting for it to end.
+    host = HostProcess.start(SAMPLE_APP, tmp_path / "hub")
+    started = tmp_path / "started"
+    try:
+        with connect(host) as sock:
+            path = f"/api/slow?seconds=120&started={quote(str(started))}"
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            poll(started.exists, 30, "the slow function to start")
+        # Answered after the hang-up: the host's loop has seen it.
+        assert host.call("GET", "/api/hello").status == 200
+        began = time.monotonic()
+        host.stop()
+        took = time.monotonic() - began
+    finally:
+        host.kill()
+    assert host.process is not None and host.process.returncode == 0, host.log()
+    assert took < 20, f"the stop took {took:.1f} s"
+    assert "Executed 'Functions.slow' (Failed" in host.log()

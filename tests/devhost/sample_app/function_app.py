@@ -86,6 +86,16 @@ def nothing(req: func.HttpRequest):  # type: ignore[no-untyped-def]  # "-> None"
     return None
 
 
+@app.route(route="slow")
+async def slow(req: func.HttpRequest) -> str:
+    """Touches the file ``started`` names, then sleeps ``seconds``: a request still being
+    handled when the host stops."""
+    with open(req.params["started"], "w"):
+        pass
+    await asyncio.sleep(float(req.params.get("seconds", "60")))
+    return "slept"
+
+
 @app.route(route="boom")
 def boom(req: func.HttpRequest) -> str:
     raise ValueError("kaboom in an http function")
