@@ -201,9 +201,9 @@ def test_a_host_with_one_target_slot_still_runs_every_target(
     fleet_host: HostFactory, leak_watch: LeakWatch, tmp_path: Path
 ) -> None:
     # One slot: every attempt but one at a time is deferred, per target (a step in lanes,
-    # whose targets wait in their lanes), per chunk of a small step (run from the execution
-    # itself: its deferred chunks wait in a step_batch) and per chunk of a big step (whose
-    # batches ask again). A slow target holds the slot while the others start.
+    # whose targets wait in their lanes) and per chunk (steps of SQLite files, small and big,
+    # run their chunks from the execution itself: deferred chunks wait in a step_batch). A
+    # slow target holds the slot while the others start.
     host = fleet_host("one-slot", SQLFLEET_TARGET_ACTIVITY_SLOTS="1")
     host.put_credential("lite-login", "nobody", new_password(leak_watch, "one slot login"))
     sizes = {"slow": 1, "lanes": 3, "small": 5, "big": 520}
