@@ -32,9 +32,9 @@ def execution_id(store: SqlJobStore) -> str:
             )
             for n in range(count)
         ]
-        store.add_target_executions(execution, step_id, specs)
+        store.create_target_rows(execution, step_id, specs)
     for ordinal in (1, 4, 6):
-        store.begin_target_attempt(execution, 1, ordinal)
+        store.start_target_attempt(execution, 1, ordinal, 1)
         store.transition(execution, Lifecycle.FAILED, step_id=1, ordinal=ordinal)
     return execution
 
