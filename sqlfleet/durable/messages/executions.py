@@ -106,14 +106,16 @@ class Plan:
     def in_place(self, count: int, max_parallelism: int | None, local: bool) -> bool:
         """Whether a step's first attempts run as activities of the execution itself (no
         sub-orchestration): steps without a parallelism bound of up to ``batch_size`` targets,
-        and steps of SQLite files on the host of any size (in chunks of ``local_chunk_size``,
-        as many activities as a step of batches would have children). With a plan of an older
-        version, only steps of one ``run_target`` per target."""
+        and steps of SQLite files on the host whose chunks number no more than ``spread`` (more
+        would not find target slots at once, and each wave would wait for the slowest chunk of
+        the last). With a plan of an older version, only steps of one ``run_target`` each."""
         if max_parallelism:
             return False
         if not self.local_parts:
             return count <= self.batch_size and self.chunk_for(count, False) == 1
-        return count <= self.batch_size or local
+        if count <= self.batch_size:
+            return True
+        return local and -(-count // self.chunk_for(count, local)) <= self.spread
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
