@@ -158,13 +158,6 @@ class TargetSpec(BaseModel):
     database_name: str | None = None
     elastic_pool_name: str | None = None
 
-    @property
-    def target(self) -> Target:
-        """The database itself, without where expansion found it."""
-        from sqlfleet.targets import Target
-
-        return Target(self.engine, self.server_name, self.port, self.database_name or "")
-
 
 class ResultColumn(DocumentModel):
     name: str
