@@ -233,7 +233,7 @@ async def get_execution(req: func.HttpRequest) -> func.HttpResponse:
     if watching.until_parameter(req):
         # Only the end matters: each change costs one row's read, not the whole summary.
         store = job_store()
-        await watching.until_true(lambda: not store.execution_is_active(execution_id), wait)
+        await watching.until_ended(lambda: not store.execution_is_active(execution_id), wait)
         since = None
 
     def read() -> JobExecution:

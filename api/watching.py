@@ -109,19 +109,20 @@ def until_parameter(req: func.HttpRequest) -> bool:
     return until == "ended"
 
 
-async def until_true(check: Callable[[], bool], wait: float) -> None:
-    """Return once ``check()`` (a cheap read, run in the loop's executor) answers True, or
-    after ``wait`` seconds: re-checked when this process commits a change, and every
-    ``SQLFLEET_WATCH_POLL_MS`` for another instance's."""
+async def until_ended(check: Callable[[], bool], wait: float) -> None:
+    """Return once ``check()`` (a cheap read, run in the loop's executor, that answers whether
+    something ended) answers True, or after ``wait`` seconds: re-checked when this process
+    commits a write that ended rows (``changes.mark_ended``), not on every target's write, and
+    every ``SQLFLEET_WATCH_POLL_MS`` for another instance's."""
     deadline = time.monotonic() + wait
     poll_seconds = get_settings().watch_poll_ms / 1000
-    seen = changes.generation()
+    seen = changes.generation(endings=True)
     while not await asyncio.to_thread(check):
         left = deadline - time.monotonic()
         if left <= 0:
             return
-        await changes.next_change(seen, min(poll_seconds, left))
-        seen = changes.generation()
+        await changes.next_change(seen, min(poll_seconds, left), endings=True)
+        seen = changes.generation(endings=True)
 
 
 def versioned(document: BaseModel, version: str) -> func.HttpResponse:

@@ -135,14 +135,14 @@ def run_fleet(host: FleetHost) -> tuple[str, float, dt.datetime]:
     if status != 202:
         raise SystemExit(f"starting the job answered {status}: {answer}")
     execution_id = answer["job_execution_id"]
-    path = f"/api/executions/{execution_id}?targets=false"
-    execution = host.ok("GET", path)
+    # until=ended: one answer at the end (as `sqlfleet start --wait` asks when not live).
+    path = f"/api/executions/{execution_id}?targets=false&until=ended&wait=30"
     deadline = time.monotonic() + EXECUTION_TIMEOUT_SECONDS
+    execution = host.ok("GET", path)
     while execution["is_active"]:
         if time.monotonic() > deadline:
             raise SystemExit(f"execution {execution_id} did not end in time")
-        # until=ended: one answer at the end (an older host ignores it and answers changes).
-        execution = host.ok("GET", f"{path}&since={execution['version']}&until=ended&wait=30")
+        execution = host.ok("GET", path)
     ended = parse_time(execution["end_time"])
     elapsed = min(time.perf_counter() - started, (ended - wall_start).total_seconds())
     return execution_id, elapsed, wall_start

@@ -46,6 +46,8 @@ class ScriptRunner:
         self._connections: threading.BoundedSemaphore | None = None
         self._processes: ScriptProcesses | None = None
         self.local_chunks = threading.BoundedSemaphore(LOCAL_CHUNKS_AT_ONCE)
+        # Seconds per target the last turn of each step (job, version, step, local) took here.
+        self._paces: dict[tuple[str, int, int, bool], float] = {}
 
     def step(self, store: JobStore, execution_id: str, step_id: int) -> JobStep:
         """The step as of the execution's job version. Raises ``NotFound``."""
@@ -60,6 +62,17 @@ class ScriptRunner:
                     self._steps.clear()
                 self._steps[key] = cached
         return cached
+
+    def pace(self, step: JobStep, local: bool) -> float | None:
+        """Seconds per target of the step's last turn in this process, None before its first."""
+        with self._lock:
+            return self._paces.get((step.job_name, step.job_version, step.step_id, local))
+
+    def remember_pace(self, step: JobStep, local: bool, seconds: float) -> None:
+        with self._lock:
+            if len(self._paces) >= STEPS_CACHED:
+                self._paces.clear()
+            self._paces[(step.job_name, step.job_version, step.step_id, local)] = seconds
 
     def connection_slot(self) -> threading.BoundedSemaphore:
         """One of the agent-wide connection slots: hold it while scripts run (``with``)."""

@@ -8,8 +8,10 @@ all before the activity answers, so the API shows progress live. Two shapes shar
   (``start_target_attempt``) and one to record it (``finish_target_attempt``). Retries take this
   shape, and so do the first attempts of steps with ``max_parallelism``.
 - ``run_chunk``: the first attempts of a range of targets, in turns: one transaction
-  (``turn_target_chunk``) records the previous turn's ends and starts the next turn. The first
-  turn holds one target; later ones as many as fit in about ``TURN_SECONDS`` at the pace seen.
+  (``turn_target_chunk``) records the previous turn's ends and starts the next turn. Each turn
+  holds as many targets as fit in about ``TURN_SECONDS`` at the pace seen: the chunk's own, or
+  for its first turn the pace of the step's last turn in this process (one target when the step
+  never ran here), so a small chunk of a job run before takes one turn.
 
 A target that must retry waits in a retry lane of its own (an orchestration:
 ``orchestrators.fanout``), which the caller starts through ``start_lane``. How a cancel reaches
@@ -94,7 +96,8 @@ def run_chunk(store: JobStore, chunk: TargetRange, start_lane: StartLane) -> int
     execution_id, step_id = chunk.step.job_execution_id, chunk.step.step_id
     step = script_runner.step(store, execution_id, step_id)
     queued, ended = list(range(chunk.start, chunk.stop)), list[AttemptEnd]()
-    size = 1
+    known = script_runner.pace(step, chunk.local)
+    size = _turn_size(known) if known else 1
     while queued or ended:
         starting, queued = queued[:size], queued[size:]
         turn = store.turn_target_chunk(execution_id, step_id, ended, starting)
@@ -111,9 +114,14 @@ def run_chunk(store: JobStore, chunk: TargetRange, start_lane: StartLane) -> int
         began = time.monotonic()
         ended = _run_turn(store, step, execution_id, turn, chunk.local)
         if turn.started:
-            pace = max(1e-4, (time.monotonic() - began) / len(turn.started))
-            size = max(1, int(TURN_SECONDS / pace))
+            pace = (time.monotonic() - began) / len(turn.started)
+            script_runner.remember_pace(step, chunk.local, pace)
+            size = _turn_size(pace)
     return chunk.stop - chunk.start
+
+
+def _turn_size(pace: float) -> int:
+    return max(1, int(TURN_SECONDS / max(1e-4, pace)))
 
 
 def _run_turn(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlfleet.cli.client import ApiClient, ApiError, api_path
@@ -43,8 +42,9 @@ def watch_execution(
     """Follow the execution until it is no longer active and return its final document (with
     its target rows when the output is JSON; otherwise the summary, with each step's progress).
 
-    Each request is a long-poll (``since`` the version it has, ``wait`` seconds), so the answer
-    comes as soon as anything changes and the end is seen the moment it happens. ``live``
+    Each request is a long-poll (``wait`` seconds): for the end (``until=ended``) when nothing
+    is drawn on the way, else ``since`` the version shown, so the answer comes as soon as
+    anything changes; either way the end is seen the moment it happens. ``live``
     (default: stdout is a terminal and not ``--json``) redraws the view in place; when not live
     and not JSON, the final view is printed once. Raises ``ApiError``.
     """
@@ -52,16 +52,11 @@ def watch_execution(
     path = api_path("executions", execution_id)
     # Leave time for the answer inside the client's own timeout.
     wait = max(1, min(int(wait_seconds), int(client.timeout) - 5))
-    execution: dict[str, Any] = client.get(path, targets=False)
-
-    def changes() -> Iterator[dict[str, Any]]:
-        nonlocal execution
-        while execution["is_active"]:
-            execution = client.get(path, targets=False, since=execution["version"], wait=wait)
-            yield execution
-
-    if not show_live:
-        # Nothing to draw on the way: one long-poll for the end at a time.
+    if show_live:
+        execution = _watch_live(client, path, output, wait)
+    else:
+        # Nothing to draw on the way: straight to one long-poll for the end at a time.
+        execution = client.get(path, targets=False, until="ended", wait=wait)
         while execution["is_active"]:
             execution = client.get(path, targets=False, until="ended", wait=wait)
         if not output.json_mode:
@@ -71,21 +66,28 @@ def watch_execution(
             else:
                 for line in plain_execution(execution, steps):
                     output.line(line)
-    else:
-        from rich.live import Live
-
-        steps = step_names(client, execution)
-        with Live(
-            render_execution(execution, steps),
-            console=output.console,
-            refresh_per_second=8,
-            transient=False,
-        ) as view:
-            for changed in changes():
-                view.update(render_execution(changed, steps))
-            view.update(render_execution(execution, steps, final=True))
     if output.json_mode:
         return client.get(path)  # type: ignore[no-any-return]
+    return execution
+
+
+def _watch_live(client: ApiClient, path: str, output: Output, wait: int) -> dict[str, Any]:
+    """Redraw the execution at each change (long-polls ``since`` the version shown); answer
+    its last summary."""
+    from rich.live import Live
+
+    execution: dict[str, Any] = client.get(path, targets=False)
+    steps = step_names(client, execution)
+    with Live(
+        render_execution(execution, steps),
+        console=output.console,
+        refresh_per_second=8,
+        transient=False,
+    ) as view:
+        while execution["is_active"]:
+            execution = client.get(path, targets=False, since=execution["version"], wait=wait)
+            view.update(render_execution(execution, steps))
+        view.update(render_execution(execution, steps, final=True))
     return execution
 
 

@@ -137,8 +137,10 @@ class Database:
             self._translated(kind, name),
             self._writer.begin() as connection,
         ):
+            changes.take_ended(connection)  # left by a transaction rolled back
             yield connection
-        changes.changed()  # committed: wake this process's long-polls
+            ended = changes.take_ended(connection)
+        changes.changed(ended=ended)  # committed: wake this process's long-polls
 
     def write_shared(self, kind: str, name: str, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` in a write transaction, as ``write`` does, which it may share

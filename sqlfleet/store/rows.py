@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from sqlfleet import changes
 from sqlfleet.errors import NotFound
 from sqlfleet.lifecycle import ACTIVE, TRANSITIONS, Lifecycle, check_transition
 from sqlfleet.models.executions import MAX_LAST_MESSAGE_CHARS, bound_message
@@ -96,6 +97,8 @@ def update_row(connection: Connection, row: Row, values: Row) -> dict[str, Any]:
     """Set ``values`` on ``row`` (read in this transaction, under its lock); answer the row
     as it is now."""
     parameters = {f"new_{name}": value for name, value in values.items()}
+    if values.get("is_active") is False and row_level(row) == "job":
+        changes.mark_ended(connection)  # wakes the waits for its end (until=ended)
     connection.execute(
         row_update(tuple(sorted(values))), {"where_row_id": row["row_id"], **parameters}
     )
@@ -265,6 +268,8 @@ def end_rows(
             last_message=bound_message(message, MAX_LAST_MESSAGE_CHARS),
         )
     )
+    if result.rowcount:
+        changes.mark_ended(connection)
     return int(result.rowcount or 0)
 
 

@@ -1,0 +1,86 @@
+"""``run_chunk``'s turns (``sqlfleet.targetruns``): a chunk's first turn holds one target the
+first time its step runs in this process, and as many as fit in ``TURN_SECONDS`` at the pace
+the step's last turn saw once it has run: a small chunk of a job run before takes one turn."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sqlfleet import targetruns
+from sqlfleet.durable.messages import StepRef, TargetRange
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import JobIn, TargetGroupIn, TargetSpec, validate_document
+from sqlfleet.runtime import use_job_store
+from sqlfleet.settings import load_settings
+from sqlfleet.store import SqlJobStore
+
+L = Lifecycle
+TARGETS = 4
+
+
+@pytest.fixture
+def fleet(store: SqlJobStore, credential_key: str, tmp_path: Path) -> Iterator[str]:
+    """A job (a name of its own: paces are remembered per job) of one step on ``TARGETS``
+    SQLite files in ``tmp_path``; the activities' store and settings are the test's."""
+    for n in range(TARGETS):
+        (tmp_path / f"db{n}.db").touch()
+    settings = load_settings(
+        {
+            "SQLFLEET_CREDENTIAL_KEY": credential_key,
+            "SQLFLEET_DATA_DIR": str(tmp_path / "data"),
+            "SQLFLEET_SQLITE_ROOTS": str(tmp_path),
+        }
+    )
+    member = {"target_type": "server", "engine": "sqlite", "server_name": str(tmp_path)}
+    store.put_target_group("files", validate_document(TargetGroupIn, {"members": [member]}))
+    job = f"turns-{uuid.uuid4().hex[:8]}"
+    step = {"command": "SELECT 1", "target_group_name": "files"}
+    store.put_job(job, validate_document(JobIn, {"steps": [step]}))
+    use_job_store(store, settings)
+    try:
+        yield job
+    finally:
+        use_job_store(None)
+
+
+def run_once(store: SqlJobStore, job: str, folder: Path) -> list[list[int]]:
+    """Run an execution's targets as one chunk; answer the ordinals each turn started."""
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.transition(execution_id, L.IN_PROGRESS)
+    store.transition(execution_id, L.WAITING_FOR_CHILD_JOB_EXECUTIONS, step_id=1)
+    specs = [
+        TargetSpec(target_type="server", engine="sqlite", server_name=str(folder),
+                   database_name=f"db{n}")
+        for n in range(TARGETS)
+    ]  # fmt: skip
+    store.create_target_rows(execution_id, 1, specs)
+    turns: list[list[int]] = []
+    real_turn = store.turn_target_chunk
+
+    def turn(*args: Any, **kwargs: Any) -> Any:
+        answer = real_turn(*args, **kwargs)
+        if answer.started:
+            turns.append([target.ordinal for target in answer.started])
+        return answer
+
+    store.turn_target_chunk = turn  # type: ignore[method-assign]
+    try:
+        chunk = TargetRange(StepRef(execution_id, 1), 0, TARGETS, True)
+        assert targetruns.run_chunk(store, chunk, lambda run, answer: None) == TARGETS
+    finally:
+        del store.turn_target_chunk
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [row.lifecycle for row in rows] == [L.SUCCEEDED] * TARGETS, rows
+    return turns
+
+
+def test_the_first_turn_learns_the_pace_and_the_next_run_starts_in_one_turn(
+    store: SqlJobStore, fleet: str, tmp_path: Path
+) -> None:
+    assert run_once(store, fleet, tmp_path) == [[0], [1, 2, 3]]
+    assert run_once(store, fleet, tmp_path) == [[0, 1, 2, 3]]
