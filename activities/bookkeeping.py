@@ -36,6 +36,7 @@ from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
 from sqlfleet.models.jobs import OnFailure
 from sqlfleet.runtime import job_store
+from sqlfleet.scriptruns import LOCAL_CHUNKS_AT_ONCE
 from sqlfleet.store import JobStore
 
 logger = logging.getLogger("sqlfleet.activities")
@@ -58,6 +59,8 @@ LOCAL_CHUNK_SIZE = BATCH_SIZE
 # A step of fewer than SPREAD_FROM SQLite files on the host runs in LOCAL_PARTS run_targets
 # activities (in the script processes, turn by turn) rather than one run_target per target.
 LOCAL_PARTS = 2
+# Mid-size steps of local targets are spread over as many chunks as this host runs at once.
+LOCAL_SPREAD = LOCAL_CHUNKS_AT_ONCE
 # A step of this many targets or more gives the host's free C heap back once it ends.
 TRIM_AFTER_TARGETS = 1000
 
@@ -87,6 +90,7 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
         SPREAD_FROM,
         SPREAD,
         LOCAL_PARTS,
+        LOCAL_SPREAD,
     )
     return plan.to_json()
 

@@ -219,6 +219,26 @@ def test_steps_are_spread_over_a_few_activities_by_size(
     assert plan.chunk_for(count, local) == chunk
 
 
+@pytest.mark.parametrize(
+    ("count", "local", "chunk", "in_place"),
+    [(39, True, 20, True), (40, True, 4, True), (100, True, 10, True), (100, False, 7, True),
+     (200, True, 20, True), (499, True, 50, True), (1000, True, 100, True),
+     (1001, True, 100, False), (200, False, 10, False)],
+)  # fmt: skip
+def test_local_steps_are_spread_over_the_chunks_the_host_runs_at_once(
+    count: int, local: bool, chunk: int, in_place: bool
+) -> None:
+    """More local chunks than the host runs at once (``local_spread``) would wait for one
+    another in waves: mid-size local steps make that many, and run in place up to it."""
+    document = {**PLAN, "spread_from": 40, "spread": 16, "local_parts": 2, "local_spread": 10}
+    plan = Plan.from_json(document)
+    assert plan.chunk_for(count, local) == chunk
+    assert plan.in_place(count, None, local) is in_place
+    assert Plan.from_json(plan.to_json()) == plan
+    older = Plan.from_json({**document, "local_spread": 0})  # a plan written before it
+    assert older.chunk_for(200, True) == 10 and not older.in_place(200, None, True)
+
+
 def test_a_mid_size_step_goes_to_a_batch_in_chunks() -> None:
     context = FakeContext()
     orchestration = run_execution(context)  # type: ignore[arg-type]

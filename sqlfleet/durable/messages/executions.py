@@ -89,15 +89,21 @@ class Plan:
     # ``local_parts`` chunks; 0: one ``run_target`` per target in place, bigger steps in
     # ``step_batch`` children (a plan of an older version).
     local_parts: int = 0
+    # Steps of SQLite files on the host go to about ``local_spread`` chunks (the local chunks
+    # this host runs at once, ``sqlfleet.scriptruns.LOCAL_CHUNKS_AT_ONCE``: more would wait
+    # for one another in waves); 0: ``spread`` (a plan of an older version).
+    local_spread: int = 0
 
     def chunk_for(self, count: int, local: bool) -> int:
         """Targets per ``run_targets`` activity for a step of ``count`` (1: one ``run_target``
         each): big steps in chunks of ``chunk_size`` (``local_chunk_size`` for SQLite files of
-        the host), mid-size ones spread over about ``spread`` activities, small local ones
-        over ``local_parts``."""
+        the host), mid-size ones spread over about ``spread`` activities (local ones over
+        ``local_spread``), small local ones over ``local_parts``."""
         if count >= self.chunk_from:
             return self.local_chunk_size if local else self.chunk_size
         if self.spread_from and count >= self.spread_from:
+            if local and self.local_spread:
+                return min(self.local_chunk_size, -(-count // self.local_spread))
             return min(self.chunk_size, max(1, -(-count // self.spread)))
         if local and self.local_parts and count > 1:
             return -(-count // self.local_parts)
@@ -106,16 +112,18 @@ class Plan:
     def in_place(self, count: int, max_parallelism: int | None, local: bool) -> bool:
         """Whether a step's first attempts run as activities of the execution itself (no
         sub-orchestration): steps without a parallelism bound of up to ``batch_size`` targets,
-        and steps of SQLite files on the host whose chunks number no more than ``spread`` (more
-        would not find target slots at once, and each wave would wait for the slowest chunk of
-        the last). With a plan of an older version, only steps of one ``run_target`` each."""
+        and steps of SQLite files on the host whose chunks number no more than
+        ``local_spread`` (more would not find target slots at once, and each wave would wait
+        for the slowest chunk of the last). With a plan of an older version, only steps of one
+        ``run_target`` each."""
         if max_parallelism:
             return False
         if not self.local_parts:
             return count <= self.batch_size and self.chunk_for(count, False) == 1
         if count <= self.batch_size:
             return True
-        return local and -(-count // self.chunk_for(count, local)) <= self.spread
+        most = self.local_spread or self.spread
+        return local and -(-count // self.chunk_for(count, local)) <= most
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -126,6 +134,7 @@ class Plan:
             "spread_from": self.spread_from,
             "spread": self.spread,
             "local_parts": self.local_parts,
+            "local_spread": self.local_spread,
             "steps": [dataclasses.asdict(step) for step in self.steps],
         }
         if self.first is not None:
@@ -152,6 +161,7 @@ class Plan:
             spread_from=int(document.get("spread_from", 0)),
             spread=max(1, int(document.get("spread", 16))),
             local_parts=max(0, int(document.get("local_parts", 0))),
+            local_spread=max(0, int(document.get("local_spread", 0))),
         )
 
 
