@@ -58,20 +58,25 @@ class SqliteFolders:
     def folder(self, server_name: str, field: str = "server_name") -> Path:
         """``server_name`` as a folder, resolved (relative to the working directory), when a
         SQLite target may lie there. Raises ``SqliteFolderRefused`` naming ``field``."""
-        resolved = Path(server_name).absolute().resolve()
+        return Path(self._folder_text(server_name, field))
+
+    def _folder_text(self, server_name: str, field: str) -> str:
+        # As Path(server_name).absolute().resolve(), in strings: this runs per target opened.
+        resolved = os.path.realpath(os.path.join(os.getcwd(), server_name))
         self._check(resolved, server_name, field)
         return resolved
 
     def database_file(self, server_name: str, database: str, field: str = "server_name") -> Path:
         """The file of ``database`` (``db1`` or ``db1.db``) in folder ``server_name``, resolved
         through symlinks, when both may be used. Raises ``SqliteFolderRefused``."""
-        folder = self.folder(server_name, field)
+        folder = self._folder_text(server_name, field)
         name = database if database.endswith(DATABASE_SUFFIX) else database + DATABASE_SUFFIX
         if not name or "/" in name or os.sep in name or name in (".", ".."):
             raise SqliteFolderRefused(field, server_name, f"'{database}' is not a file name")
-        resolved = (folder / name).resolve()
-        self._check(resolved, server_name, field, shown=f"{folder / name}")
-        return resolved
+        joined = os.path.join(folder, name)
+        resolved = os.path.realpath(joined)
+        self._check(resolved, server_name, field, shown=joined)
+        return Path(resolved)
 
     def check_members(self, members: Iterable[Any], prefix: str | None = "members") -> None:
         """Refuse the first SQLite member whose folder may not be used; ``prefix`` names the
@@ -86,16 +91,16 @@ class SqliteFolders:
         if output is not None and _engine(output) == "sqlite":
             self.folder(output.server_name, f"{prefix}.server_name")
 
-    def _check(self, path: Path, server_name: str, field: str, shown: str = "") -> None:
-        where = f" (resolved: {path})" if str(path) not in (server_name, shown) else ""
+    def _check(self, path: str, server_name: str, field: str, shown: str = "") -> None:
+        where = f" (resolved: {path})" if path not in (server_name, shown) else ""
         for folder, what in self.protected:
-            if path == folder or folder in path.parents:
+            if _within(path, folder):
                 raise SqliteFolderRefused(
                     field,
                     server_name,
                     f"SQLite targets may never be in {what} or anything inside it{where}",
                 )
-        if not any(path == root or root in path.parents for root in self.roots):
+        if not any(_within(path, root) for root in self.roots):
             now = os.pathsep.join(str(root) for root in self.roots) or "none set"
             raise SqliteFolderRefused(
                 field,
@@ -103,6 +108,14 @@ class SqliteFolders:
                 f"SQLite folders must lie under {SQLITE_ROOTS} (now: {now}){where}; the host's "
                 "operator decides which folders are allowed",
             )
+
+
+def _within(path: str, folder: Path) -> bool:
+    """Whether ``path`` (absolute, resolved) is ``folder`` (the same) or lies inside it,
+    compared as text: ``folder in Path(path).parents`` costs a path object per level, and this
+    runs for every target opened."""
+    inside = str(folder)
+    return path == inside or path.startswith(inside.rstrip(os.sep) + os.sep)
 
 
 def _engine(document: Any) -> str:
