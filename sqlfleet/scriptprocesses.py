@@ -6,9 +6,10 @@ second queue, until SQLite targets moved to Python's ``sqlite3``, ``sqlfleet.sql
 child process has its own, and does nothing else: ``bench/fleet.py`` on 2 cores, 1,000
 databases, went from 720-830 targets/s to about 1,000.
 
-- ``ScriptProcesses.run(calls, cancel)``: the calls one after the other in one child, each as
-  ``sqlfleet.odbc.run_script`` runs it; a set ``cancel`` is passed on to the child, which
-  cancels the running statement and skips the rest.
+- ``ScriptProcesses.run(calls, cancel)``: the calls in one child, each as
+  ``sqlfleet.odbc.run_script`` runs it, one after the other, and side by side on the child's
+  threads that are idle when the request comes (``run_calls``); a set ``cancel`` is passed on
+  to the child, which cancels the running statements and skips the rest.
 - The children start on first use, in the background: until one says it is ready,
   ``ready()`` is false and the caller runs its scripts itself.
 - A child that dies fails the requests it held (``ScriptProcessEnded``) and is replaced on the
@@ -32,6 +33,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import itertools
 import logging
 import os
@@ -40,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -91,27 +93,64 @@ class ScriptProcessEnded(SqlFleetError):
     code = "ScriptProcessEnded"
 
 
-def run_calls(calls: Sequence[ScriptCall], cancel: threading.Event) -> list[ScriptRun]:
-    """Run ``calls`` one after the other, here (what a child does with a request)."""
-    runs = []
-    for call in calls:
-        started = _now()
-        if cancel.is_set():
-            runs.append(ScriptRun(started, started, None))
-            continue
-        outcome = run_script(
-            call.target,
-            call.auth,
-            call.script,
-            timeout_seconds=call.timeout_seconds,
-            max_rows=call.max_rows,
-            variables=call.variables,
-            driver=call.driver,
-            cancel=cancel,
-            sqlite_folders=call.sqlite_folders,
-        )
-        runs.append(ScriptRun(started, _now(), outcome))
-    return runs
+def run_calls(
+    calls: Sequence[ScriptCall],
+    cancel: threading.Event,
+    helpers: int = 0,
+    start_helper: Callable[[Callable[[], None]], None] | None = None,
+) -> list[ScriptRun]:
+    """Run ``calls`` here (what a child does with a request), one after the other in this
+    thread and in the ``helpers`` more lanes started through ``start_helper`` (threads that are
+    idle now): each lane takes the next call not yet taken. A helper that starts late finds
+    nothing left and ends, so the answer never waits for one that did not start."""
+    runs: list[ScriptRun | None] = [None] * len(calls)
+    failures: list[BaseException] = []
+    order = iter(range(len(calls)))
+    lock = threading.Condition()
+    left = len(calls)
+
+    def lane() -> None:
+        nonlocal left
+        while True:
+            with lock:
+                index = next(order, None)
+            if index is None:
+                return
+            try:
+                runs[index] = _run_call(calls[index], cancel)
+            except BaseException as error:  # a bug: the request fails with it, below
+                failures.append(error)
+            with lock:
+                left -= 1
+                lock.notify_all()
+
+    if start_helper is not None:
+        for _ in range(min(helpers, len(calls) - 1)):
+            start_helper(lane)
+    lane()
+    with lock:
+        lock.wait_for(lambda: left == 0)
+    if failures:
+        raise failures[0]
+    return [run for run in runs if run is not None]
+
+
+def _run_call(call: ScriptCall, cancel: threading.Event) -> ScriptRun:
+    started = _now()
+    if cancel.is_set():
+        return ScriptRun(started, started, None)
+    outcome = run_script(
+        call.target,
+        call.auth,
+        call.script,
+        timeout_seconds=call.timeout_seconds,
+        max_rows=call.max_rows,
+        variables=call.variables,
+        driver=call.driver,
+        cancel=cancel,
+        sqlite_folders=call.sqlite_folders,
+    )
+    return ScriptRun(started, _now(), outcome)
 
 
 class ScriptProcesses:
@@ -160,6 +199,11 @@ class ScriptProcesses:
                     )
                     child.kill()
                     return _stopped(calls, canceled=cancel.is_set())
+
+    def held(self) -> int:
+        """How many requests the children hold (sent, not answered yet)."""
+        with self._lock:
+            return sum(child.busy for child in self._children)
 
     def pids(self) -> list[int]:
         """The process ids of the children alive now."""
@@ -330,11 +374,29 @@ def _serve(connection: Connection, threads: int, memory_limit: int) -> None:
     sending = threading.Lock()
     cancels: dict[int, threading.Event] = {}
     state = {"retiring": False, "retired": False}
+    # Threads of the pool running something: a request takes the idle ones as helper lanes,
+    # so that a turn of a few targets runs side by side while the child has little to do.
+    busy = [0]
+    counting = threading.Lock()
+
+    def counted(work: Callable[[], None]) -> None:
+        try:
+            work()
+        finally:
+            with counting:
+                busy[0] -= 1
+
+    def start(work: Callable[[], None]) -> None:
+        with counting:
+            busy[0] += 1
+        pool.submit(counted, work)
 
     def answer(request_id: int, calls: list[ScriptCall], cancel: threading.Event) -> None:
         message: tuple[str, int, Any]
         try:
-            runs = run_calls(calls, cancel)
+            with counting:
+                idle = threads - busy[0]
+            runs = run_calls(calls, cancel, idle, start)
             if any(run.outcome is not None and run.outcome.large_values for run in runs):
                 release_memory()
             message = ("done", request_id, runs)
@@ -360,7 +422,7 @@ def _serve(connection: Connection, threads: int, memory_limit: int) -> None:
         with sending:
             if kind == "run":
                 cancels[request_id] = threading.Event()
-                pool.submit(answer, request_id, body, cancels[request_id])
+                start(functools.partial(answer, request_id, body, cancels[request_id]))
             elif kind == "cancel" and (event := cancels.get(request_id)) is not None:
                 event.set()
             elif kind == "retired":

@@ -123,10 +123,11 @@ class ScriptRunner:
         *,
         local: bool,
     ) -> tuple[list[ScriptRun], bool]:
-        """The scripts of a chunk's turn, one after the other, and whether they ran in a
-        script process: a local turn does when the processes are up and the step writes no
-        output table (a local chunk's targets share one engine, so one sign-in and one driver);
-        otherwise here. A run's outcome is None when a cancel came before its target's turn."""
+        """The scripts of a chunk's turn (one after the other, or side by side on a script
+        process's idle threads), and whether they ran in a script process: a local turn does
+        when the processes are up and the step writes no output table (a local chunk's targets
+        share one engine, so one sign-in and one driver); otherwise here. A run's outcome is
+        None when a cancel came before its target's turn."""
         if local and targets and step.output is None and self._processes_ready():
             runs = self._run_far(store, step, execution_id, create_time, targets, cancel)
             if runs is not None:

@@ -79,12 +79,40 @@ def test_scripts_run_in_a_child_and_their_outcomes_come_back(folder, processes):
     runs = processes.run(calls, threading.Event())
     assert [run.outcome.rows for run in runs] == [[["a"]], [["b"]], [["c"]]]
     assert all(run.started <= run.ended for run in runs)
-    assert runs[0].ended <= runs[1].started  # one after the other
     for name in ("a", "b", "c"):
         with closing(sqlite3.connect(folder / f"{name}.db")) as db:
             assert db.execute("SELECT v FROM t").fetchall() == [(name,)]
     [pid] = processes.pids()
     assert pid != os.getpid()
+
+
+SLOW = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) "
+    "SELECT count(*) FROM c"
+)
+
+
+def test_a_request_runs_side_by_side_on_idle_threads_and_in_turn_on_busy_ones(folder, processes):
+    """The child has 2 threads: idle, a request of three takes both (the third call waits for
+    one of the first two); with one held by another request, a request of two runs its
+    calls one after the other."""
+    runs = processes.run([call(folder, name, SLOW) for name in ("a", "b", "c")], threading.Event())
+    assert [run.outcome.rows for run in runs] == [[[2000000]]] * 3
+    first, second, third = runs
+    assert second.started < first.ended and first.started < second.ended  # side by side
+    assert third.started >= min(first.ended, second.ended)
+    holding = threading.Event()
+    held = threading.Thread(
+        target=processes.run, args=([call(folder, "c", RUNAWAY)], holding), daemon=True
+    )
+    held.start()
+    try:
+        wait_for(lambda: processes.held() >= 1, "the runaway request to be taken")
+        runs = processes.run([call(folder, name, SLOW) for name in ("a", "b")], threading.Event())
+        assert runs[0].ended <= runs[1].started  # no idle thread: in turn
+    finally:
+        holding.set()
+        held.join(DEADLINE_SECONDS)
 
 
 def test_errors_and_timeouts_come_back_as_outcomes(folder, processes):
@@ -96,17 +124,20 @@ def test_errors_and_timeouts_come_back_as_outcomes(folder, processes):
     assert runs[1].outcome.timed_out and not runs[1].outcome.canceled
 
 
-def test_a_cancel_stops_the_running_script_and_skips_the_rest(folder, processes):
+def test_a_cancel_stops_the_running_scripts_and_skips_the_rest(folder, processes):
+    """Both threads of the child run a script when the cancel comes; the third never ran."""
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
     started = time.monotonic()
     runs = processes.run(
-        [call(folder, "a", RUNAWAY), call(folder, "b", "CREATE TABLE t (v text)")], cancel
-    )
+        [call(folder, "a", RUNAWAY), call(folder, "b", RUNAWAY),
+         call(folder, "c", "CREATE TABLE t (v text)")],
+        cancel,
+    )  # fmt: skip
     assert time.monotonic() - started < 10
-    assert runs[0].outcome.canceled
-    assert runs[1].outcome is None  # never ran
-    with closing(sqlite3.connect(folder / "b.db")) as db:
+    assert runs[0].outcome.canceled and runs[1].outcome.canceled
+    assert runs[2].outcome is None  # never ran
+    with closing(sqlite3.connect(folder / "c.db")) as db:
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
 
 
