@@ -14,6 +14,7 @@
 | SQLFLEET_ODBC_DRIVER_SQLSERVER | ``ODBC Driver 18 for SQL Server`` |
 | SQLFLEET_ODBC_DRIVER_MYSQL | ``MariaDB Unicode`` |
 | SQLFLEET_READ_ONLY_KEYS | none (every function key may act) |
+| SQLFLEET_OVERDUE_RETRY_SECONDS | 10 (then a waiting target's retry lane is looked at) |
 | SQLFLEET_PROMETHEUS_METRICS | off (``true``: Prometheus text at ``/api/metrics``) |
 
 SQLite files are not reached through ODBC (``sqlfleet.sqlitefiles`` says why), nor PostgreSQL
@@ -49,6 +50,7 @@ TARGET_ACTIVITY_SLOTS = "SQLFLEET_TARGET_ACTIVITY_SLOTS"
 SQLITE_ROOTS = "SQLFLEET_SQLITE_ROOTS"
 READ_ONLY_KEYS = "SQLFLEET_READ_ONLY_KEYS"
 WATCH_POLL_MS = "SQLFLEET_WATCH_POLL_MS"
+OVERDUE_RETRY_SECONDS = "SQLFLEET_OVERDUE_RETRY_SECONDS"
 # Read by sqlfleet.telemetry (with APPLICATIONINSIGHTS_CONNECTION_STRING and the OTEL_* ones).
 PROMETHEUS_METRICS = "SQLFLEET_PROMETHEUS_METRICS"
 ODBC_DRIVER_SETTINGS = {
@@ -81,6 +83,11 @@ MAX_LOCAL_SCRIPT_PROCESSES = 64
 DEFAULT_WATCH_POLL_MS = 500
 MAX_WATCH_POLL_MS = 60_000
 MAX_TARGET_ACTIVITY_SLOTS = 10_000
+# A target still waiting this long past its retry time has its retry lane looked at (see
+# sqlfleet.durable.reconciliation): lower finds a terminated lane sooner, higher asks the task
+# hub less on a host whose timers fire late.
+DEFAULT_OVERDUE_RETRY_SECONDS = 10
+MAX_OVERDUE_RETRY_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class Settings:
     # Function keys that may look but not act (sqlfleet.access); secret, so not in repr.
     read_only_keys: tuple[str, ...] = field(default=(), repr=False)
     watch_poll_ms: int = DEFAULT_WATCH_POLL_MS
+    overdue_retry_seconds: int = DEFAULT_OVERDUE_RETRY_SECONDS
 
     def odbc_driver(self, engine: str) -> str | None:
         """The ODBC driver name configured for ``engine`` (sqlserver, mysql); None for sqlite
@@ -160,6 +168,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         read_only_keys=parse_read_only_keys(_text(env, READ_ONLY_KEYS)),
         watch_poll_ms=_integer(
             env, WATCH_POLL_MS, DEFAULT_WATCH_POLL_MS, MAX_WATCH_POLL_MS, lowest=50
+        ),
+        overdue_retry_seconds=_integer(
+            env, OVERDUE_RETRY_SECONDS, DEFAULT_OVERDUE_RETRY_SECONDS, MAX_OVERDUE_RETRY_SECONDS
         ),
     )
 

@@ -36,6 +36,7 @@ from sqlfleet.durable.lanes import retry_sleepers, wake_sleepers
 from sqlfleet.errors import IllegalTransition, first_line
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import JobExecution
+from sqlfleet.settings import DEFAULT_OVERDUE_RETRY_SECONDS
 from sqlfleet.store import JobStore
 
 # ``start`` writes the execution before it starts the orchestration, and a schedule's
@@ -44,8 +45,9 @@ START_GRACE = dt.timedelta(seconds=30)
 # How many status requests one pass has in flight at once.
 STATUS_REQUESTS_AT_ONCE = 16
 # A retry lane starts its target's next attempt when its timer fires: a target still waiting
-# this long after its time has its lane looked at (at most LANES_PER_PASS per execution).
-OVERDUE_RETRY = dt.timedelta(seconds=10)
+# ``overdue_retry`` (SQLFLEET_OVERDUE_RETRY_SECONDS) after its time has its lane looked at (at
+# most LANES_PER_PASS per execution).
+OVERDUE_RETRY = dt.timedelta(seconds=DEFAULT_OVERDUE_RETRY_SECONDS)
 LANES_PER_PASS = 50
 _PAGE = 500
 _OVER = {"Terminated": Lifecycle.CANCELED, "Canceled": Lifecycle.CANCELED}
@@ -62,9 +64,14 @@ class OrchestrationEnd:
 
 
 async def reconcile_active(
-    store: JobStore, client: df.DurableOrchestrationClient, now: dt.datetime
+    store: JobStore,
+    client: df.DurableOrchestrationClient,
+    now: dt.datetime,
+    *,
+    overdue_retry: dt.timedelta = OVERDUE_RETRY,
 ) -> list[JobExecution]:
-    """One pass over every active execution; answers those it ended. Raises what the store
+    """One pass over every active execution; answers those it ended (and settles the dead
+    retry lanes of those it did not, ``settle_dead_retry_lanes``). Raises what the store
     raises; a status the task hub cannot give leaves that execution for the next pass."""
     active: list[JobExecution] = []
     continuation = None
@@ -81,7 +88,7 @@ async def reconcile_active(
             try:
                 fresh = await reconcile_execution(store, client, execution, now)
                 if fresh.is_active:
-                    await settle_dead_retry_lanes(store, client, fresh, now)
+                    await settle_dead_retry_lanes(store, client, fresh, now, overdue_retry)
             except Exception:  # noqa: BLE001 - the next pass asks again
                 logger.warning(
                     "could not reconcile execution %s", execution.job_execution_id, exc_info=True
@@ -124,13 +131,14 @@ async def settle_dead_retry_lanes(
     client: df.DurableOrchestrationClient,
     execution: JobExecution,
     now: dt.datetime,
+    overdue_retry: dt.timedelta = OVERDUE_RETRY,
 ) -> list[int]:
     """A target of an unbounded step retries in a retry lane, an orchestration of its own that
     no parent watches. When that lane was terminated or purged, its target would wait for ever
-    and its step with it. So a target whose retry is overdue has its lane looked at, and if the
-    lane is over or gone the target fails with a message saying so; a step left without active
-    targets is then told (``step_settled``), as the lane would have done. Answers the
-    ordinals failed. Raises what the store or the durable client raise."""
+    and its step with it. So a target whose retry is ``overdue_retry`` overdue has its lane
+    looked at, and if the lane is over or gone the target fails with a message saying so; a
+    step left without active targets is then told (``step_settled``), as the lane would have
+    done. Answers the ordinals failed. Raises what the store or the durable client raise."""
     execution_id = execution.job_execution_id
     waiting = [
         target
@@ -138,7 +146,7 @@ async def settle_dead_retry_lanes(
             execution_id, lifecycle=Lifecycle.WAITING_FOR_RETRY
         )
         if target.next_attempt_start_time is not None
-        and now - target.next_attempt_start_time > OVERDUE_RETRY
+        and now - target.next_attempt_start_time > overdue_retry
     ]
     if not waiting:
         return []

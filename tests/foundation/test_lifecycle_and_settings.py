@@ -108,6 +108,7 @@ def test_settings_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.odbc_driver("mysql") == "MariaDB Unicode"
     assert settings.odbc_driver("sqlite") is None  # SQLite files are not reached through ODBC
     assert settings.sqlite_roots == ()
+    assert settings.overdue_retry_seconds == 10
 
 
 def test_settings_from_environment(tmp_path: Path) -> None:
@@ -120,6 +121,7 @@ def test_settings_from_environment(tmp_path: Path) -> None:
             "SQLFLEET_HISTORY_RETENTION_DAYS": "7",
             "SQLFLEET_LOCAL_SCRIPT_PROCESSES": "0",
             "SQLFLEET_TARGET_ACTIVITY_SLOTS": "8",
+            "SQLFLEET_OVERDUE_RETRY_SECONDS": "2",
             "SQLFLEET_ODBC_DRIVER_SQLSERVER": "ODBC Driver 17 for SQL Server",
         }
     )
@@ -127,6 +129,7 @@ def test_settings_from_environment(tmp_path: Path) -> None:
     assert (settings.max_concurrent_targets, settings.history_retention_days) == (800, 7)
     assert settings.local_script_processes == 0
     assert settings.target_activity_slots == 8
+    assert settings.overdue_retry_seconds == 2
     assert settings.odbc_driver("sqlserver") == "ODBC Driver 17 for SQL Server"
     assert "credential_key" not in repr(settings)
 
@@ -141,6 +144,8 @@ def test_settings_from_environment(tmp_path: Path) -> None:
         ("SQLFLEET_LOCAL_SCRIPT_PROCESSES", "-1"),
         ("SQLFLEET_LOCAL_SCRIPT_PROCESSES", "some"),
         ("SQLFLEET_TARGET_ACTIVITY_SLOTS", "0"),
+        ("SQLFLEET_OVERDUE_RETRY_SECONDS", "0"),
+        ("SQLFLEET_OVERDUE_RETRY_SECONDS", "1.5"),
         ("SQLFLEET_JOB_DATABASE_URL", "jobs.db"),
     ],
 )

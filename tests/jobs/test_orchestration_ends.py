@@ -360,12 +360,39 @@ def test_job_deleted_with_force_stops_its_running_execution(
     poll(_running(pg, marker, 0), 15, "the script to be cancelled on the server")
 
 
+# A retry lane is looked at once its target's retry is this overdue (SQLFLEET_OVERDUE_RETRY_SECONDS,
+# 10 by default): on a host of its own, so no other test's lanes are looked at this early.
+LANE_OVERDUE_SECONDS = 1
+# Long enough for the test to terminate the lane before its timer fires.
+LANE_RETRY_SECONDS = 5
+
+
 def test_terminated_retry_lane_fails_its_target_and_lets_the_step_end(
-    jobs_host: JobsHost, pg: PostgresFleet, pg_database: Callable[[str], str]
+    tmp_path: Path, pg: PostgresFleet, pg_database: Callable[[str], str]
 ) -> None:
+    env = {
+        "SQLFLEET_DATA_DIR": str(tmp_path / "app"),
+        "SQLFLEET_CREDENTIAL_KEY": Fernet.generate_key().decode(),
+        "SQLFLEET_OVERDUE_RETRY_SECONDS": str(LANE_OVERDUE_SECONDS),
+    }
+    host = JobsHost.start(tmp_path, env)
+    try:
+        _terminate_a_retry_lane(host, pg, pg_database)
+    finally:
+        host.stop()
+
+
+def _terminate_a_retry_lane(
+    host: JobsHost, pg: PostgresFleet, pg_database: Callable[[str], str]
+) -> None:
+    host.ok(
+        "PUT",
+        f"/api/credentials/{PG_CREDENTIAL}",
+        {"kind": "password", "username": pg.role, "password": SECRET},
+    )
     group = unique("lane")
     member = pg.database_member(pg_database("lane"))
-    jobs_host.ok("PUT", f"/api/target-groups/{group}", {"members": [member]})
+    host.ok("PUT", f"/api/target-groups/{group}", {"members": [member]})
     job = unique("lane")
     retrying = step(
         "fails",
@@ -374,39 +401,40 @@ def test_terminated_retry_lane_fails_its_target_and_lets_the_step_end(
         group,
         credential_name=PG_CREDENTIAL,
         retry_attempts=3,
-        initial_retry_interval_seconds=8,
-        maximum_retry_interval_seconds=8,
+        initial_retry_interval_seconds=LANE_RETRY_SECONDS,
+        maximum_retry_interval_seconds=LANE_RETRY_SECONDS,
     )
-    jobs_host.put_job(job, [retrying])
-    started = _start(jobs_host, job)
+    host.put_job(job, [retrying])
+    started = _start(host, job)
     execution_id = started["job_execution_id"]
     poll(
-        lambda: [t["lifecycle"] for t in jobs_host.targets(execution_id)] == ["WaitingForRetry"],
+        lambda: [t["lifecycle"] for t in host.targets(execution_id)] == ["WaitingForRetry"],
         30,
         "the target to wait for its retry",
     )
     lane = f"{execution_id}:s1:t0"
     # The attempt records the wait, then starts the lane: give it that moment.
     poll(
-        lambda: [i["instanceId"] for i in jobs_host.instances(lane)] == [lane],
+        lambda: [i["instanceId"] for i in host.instances(lane)] == [lane],
         10,
         "the target's retry lane to start",
     )
 
     since = time.monotonic()
     reason = "stray lane"
-    reply = jobs_host.call("POST", _terminate_uri(started, lane, reason))
+    reply = host.call("POST", _terminate_uri(started, lane, reason))
     assert reply.status == 202, reply.body
-    # The lane would have retried after 8 s; it is looked at once 10 s overdue.
-    execution, seconds = _wait_ended(jobs_host, execution_id, since, timeout=45)
+    # The lane would have retried after LANE_RETRY_SECONDS; it is looked at once
+    # LANE_OVERDUE_SECONDS overdue, by the next reconciliation pass (every five seconds).
+    execution, seconds = _wait_ended(host, execution_id, since, timeout=45)
     print(f"retry lane terminated: the execution ended {seconds:.1f} s after")
 
     message = f"the orchestration {lane} that retries this target was terminated: {reason}"
-    (target,) = jobs_host.targets(execution_id)
+    (target,) = host.targets(execution_id)
     assert (target["lifecycle"], target["last_message"]) == ("Failed", message), target
     assert target["current_attempts"] == 1
     assert execution["lifecycle"] == "Failed" and execution["steps"][0]["lifecycle"] == "Failed"
-    _then_stop_remove_and_delete_work(jobs_host, execution_id, job, "Failed", remove=True)
+    _then_stop_remove_and_delete_work(host, execution_id, job, "Failed", remove=True)
 
 
 @pytest.mark.parametrize(

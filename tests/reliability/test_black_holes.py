@@ -30,9 +30,11 @@ from tests.reliability.test_faults import databases, login
 pytestmark = pytest.mark.reliability
 
 BLACK_HOLES = 40
-STEP_TIMEOUT = 6
-# How long the unrelated one-target SQLite job may take from start to end.
-PROMPT_SECONDS = 5.0
+STEP_TIMEOUT = 4
+# How long the unrelated one-target SQLite job may take from start to end (a tenth of a second
+# here). Well under STEP_TIMEOUT: were every slot held by the black holes, the job would wait
+# for their first wave to time out, a step timeout less the moment they took to connect.
+PROMPT_SECONDS = 2.5
 
 
 class BlackHole:

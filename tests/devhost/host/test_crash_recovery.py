@@ -20,7 +20,7 @@ def test_orchestrations_survive_a_killed_host(tmp_path):
     host = HostProcess.start(SAMPLE_APP, tmp_path / "data")
     try:
         fan_out = host.start_orchestration(
-            "fan_out", {"count": 500, "activity": "sleep_ms", "arg": 100}
+            "fan_out", {"count": 500, "activity": "sleep_ms", "arg": 30}
         )
         timer = host.start_orchestration("timer_orch", {"seconds": 4})
 
@@ -39,7 +39,7 @@ def test_orchestrations_survive_a_killed_host(tmp_path):
         fanned = host.wait_for_status(fan_out, timeout=120)
         assert (fanned["runtimeStatus"], fanned["output"]) == (
             "Completed",
-            {"count": 500, "sum": 500 * 100},
+            {"count": 500, "sum": 500 * 30},
         )
         assert completed_activities(host, fan_out) == 500
 
