@@ -43,6 +43,9 @@ logger = logging.getLogger("sqlfleet.activities")
 
 # Targets per step_batch sub-orchestration: bounds each history to a few hundred events.
 BATCH_SIZE = 100
+# Steps of more than MAX_BATCHES * BATCH_SIZE targets get bigger batches instead of more of
+# them: each child's end replays the execution's history, which holds every child.
+MAX_BATCHES = 100
 # Steps with at least CHUNK_FROM targets hand them to run_targets CHUNK_SIZE at a time: each
 # activity invocation costs the durable engine more than a target attempt costs SQL Fleet, and
 # with that many targets every activity slot has a long queue anyway.
@@ -91,6 +94,7 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
         SPREAD,
         LOCAL_PARTS,
         LOCAL_SPREAD,
+        MAX_BATCHES,
     )
     return plan.to_json()
 

@@ -237,9 +237,10 @@ def _fan_out(
             for lane, instance_id in enumerate(lane_ids)
         ]
     chunk = plan.chunk_for(count, local)
+    span = plan.batch_span(count, chunk)
     batch_ids = [
         names.batch_instance_id(execution_id, step_id, batch)
-        for batch in range(math.ceil(count / plan.batch_size))
+        for batch in range(math.ceil(count / span))
     ]
     return [
         (
@@ -248,8 +249,8 @@ def _fan_out(
                 names.STEP_BATCH,
                 BatchInput(
                     ref,
-                    batch * plan.batch_size,
-                    min(count, (batch + 1) * plan.batch_size),
+                    batch * span,
+                    min(count, (batch + 1) * span),
                     chunk,
                     local and chunk > 1,
                 ).to_json(),

@@ -45,7 +45,9 @@ class FakeContext:
         return ("activity", name, payload)
 
     def call_sub_orchestrator(self, name: str, payload: Any, instance_id: str) -> Any:
-        child = SimpleNamespace(instance_id=instance_id, state=SimpleNamespace(name="RUNNING"))
+        child = SimpleNamespace(
+            instance_id=instance_id, payload=payload, state=SimpleNamespace(name="RUNNING")
+        )
         self.children.append(child)
         return child
 
@@ -246,3 +248,33 @@ def test_a_mid_size_step_goes_to_a_batch_in_chunks() -> None:
     plan = {**PLAN, "spread_from": 40, "spread": 16, "first": {"targets": 60, "local": True}}
     kind, children = orchestration.send(plan)
     assert kind == "all" and [c.instance_id for c in context.children] == [f"{EXECUTION}:s1:b0"]
+
+
+@pytest.mark.parametrize(
+    ("count", "local", "batches", "span"),
+    [(10_000, True, 100, 100), (10_001, True, 51, 200), (100_000, True, 100, 1000),
+     (100_000, False, 100, 1000), (250_000, False, 100, 2500)],
+)  # fmt: skip
+def test_a_huge_step_gets_bigger_batches_not_more(
+    count: int, local: bool, batches: int, span: int
+) -> None:
+    """Each child's end replays the execution's history, which holds every child: past
+    ``max_batches`` batches of ``batch_size``, batches grow (in whole chunks) instead."""
+    context = FakeContext()
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    next(orchestration)
+    plan = {**PLAN, "spread_from": 40, "spread": 16, "local_parts": 2, "local_spread": 10,
+            "max_batches": 100, "first": {"targets": count, "local": local}}  # fmt: skip
+    orchestration.send(plan)
+    inputs = [child.payload for child in context.children]
+    assert len(inputs) == batches
+    assert [(i["start"], i["stop"]) for i in inputs[:2]] == [(0, span), (span, 2 * span)]
+    assert inputs[-1]["stop"] == count
+    chunk = Plan.from_json(plan).chunk_for(count, local)
+    assert all(i["chunk"] == chunk for i in inputs) and span % chunk == 0
+    older = {**plan, "max_batches": 0}  # a plan written before it: batches of 100
+    context = FakeContext()
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    next(orchestration)
+    orchestration.send(older)
+    assert len(context.children) == -(-count // 100)

@@ -93,6 +93,18 @@ class Plan:
     # this host runs at once, ``sqlfleet.scriptruns.LOCAL_CHUNKS_AT_ONCE``: more would wait
     # for one another in waves); 0: ``spread`` (a plan of an older version).
     local_spread: int = 0
+    # A step goes to at most about ``max_batches`` step_batch children: bigger steps get
+    # bigger batches (whole chunks each), so that the execution's own history, which each
+    # child's end replays, stays a few hundred events long; 0: batches of ``batch_size``
+    # whatever the size (a plan of an older version).
+    max_batches: int = 0
+
+    def batch_span(self, count: int, chunk: int) -> int:
+        """Targets per step_batch of a step of ``count`` in chunks of ``chunk``."""
+        if not self.max_batches or count <= self.batch_size * self.max_batches:
+            return self.batch_size
+        chunks = -(-count // self.max_batches // max(1, chunk))
+        return max(self.batch_size, chunks * max(1, chunk))
 
     def chunk_for(self, count: int, local: bool) -> int:
         """Targets per ``run_targets`` activity for a step of ``count`` (1: one ``run_target``
@@ -135,6 +147,7 @@ class Plan:
             "spread": self.spread,
             "local_parts": self.local_parts,
             "local_spread": self.local_spread,
+            "max_batches": self.max_batches,
             "steps": [dataclasses.asdict(step) for step in self.steps],
         }
         if self.first is not None:
@@ -162,6 +175,7 @@ class Plan:
             spread=max(1, int(document.get("spread", 16))),
             local_parts=max(0, int(document.get("local_parts", 0))),
             local_spread=max(0, int(document.get("local_spread", 0))),
+            max_batches=max(0, int(document.get("max_batches", 0))),
         )
 
 
