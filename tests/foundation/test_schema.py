@@ -17,7 +17,12 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from sqlfleet.store import SqlJobStore
-from sqlfleet.store.migrate import VERSION_TABLE, current_revision, head_revision
+from sqlfleet.store.migrate import (
+    HEAD_REVISION,
+    VERSION_TABLE,
+    current_revision,
+    head_revision,
+)
 from sqlfleet.store.tables import metadata
 from tests.foundation.conftest import create_postgres_database, drop_postgres_database
 from tests.support.servers import ServerAddress
@@ -92,6 +97,25 @@ def _schema_differences(url: str) -> list[Any]:
             return [d for d in compare_metadata(context, metadata)]
     finally:
         engine.dispose()
+
+
+def test_the_head_revision_the_store_checks_is_the_newest_migrations() -> None:
+    """Starts skip Alembic for a database at ``HEAD_REVISION``: a new migration must move it."""
+    assert head_revision() == HEAD_REVISION
+
+
+def test_a_store_on_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    SqlJobStore(url).close()  # migrated
+    code = (
+        "import sys; from sqlfleet.store import SqlJobStore; "
+        f"SqlJobStore({url!r}).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert answer.stdout.strip() == "[]", answer.stdout + answer.stderr
 
 
 def test_migrations_build_the_schema_on_an_empty_sqlite_file(tmp_path: Path) -> None:
