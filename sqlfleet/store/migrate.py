@@ -54,12 +54,13 @@ def upgrade(database: Database) -> str | None:
 
     Returns the revision the database is at afterwards.
     """
-    if current_revision(database) == HEAD_REVISION:
+    current = current_revision(database)
+    if current == HEAD_REVISION:
         return HEAD_REVISION
     from alembic import command
 
     head = head_revision()
-    if current_revision(database) == head:
+    if current == head:
         return head
     config = alembic_config()
     with database.write("job database schema") as connection:
