@@ -36,7 +36,7 @@ from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import ExecutionRow
 from sqlfleet.models.jobs import OnFailure
 from sqlfleet.runtime import job_store
-from sqlfleet.scriptruns import LOCAL_CHUNKS_AT_ONCE
+from sqlfleet.scriptruns import LOCAL_CHUNKS_AT_ONCE, script_runner
 from sqlfleet.store import JobStore
 
 logger = logging.getLogger("sqlfleet.activities")
@@ -78,6 +78,7 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
     if execution.lifecycle == Lifecycle.CREATED:
         store.transition(execution_id, Lifecycle.IN_PROGRESS)
     version = store.get_execution_version(execution_id)
+    script_runner.remember_steps(execution_id, version.steps)
     steps = tuple(
         PlannedStep(step.step_id or 0, step.max_parallelism, step.on_failure.value)
         for step in version.steps

@@ -90,6 +90,17 @@ def detail_of(outcome: ScriptOutcome, engine: Engine) -> TargetDetail | None:
     """What ``target_outcomes`` keeps of ``outcome`` (None: nothing beyond the first result
     set and the message texts). Result sets after the first are kept while all of them stay
     within ``MAX_RESULT_JSON_CHARS`` together; the rest are counted."""
+    details = [
+        MessageDetail(sequence=index, **detail)
+        for index, detail in enumerate(outcome.message_details[:MAX_MESSAGES_PER_ATTEMPT])
+        if any(value is not None for value in detail.values())
+    ]
+    if (
+        len(outcome.result_sets) < 2
+        and not (outcome.result_sets_dropped or outcome.affected_rows or details)
+        and outcome.error is None
+    ):
+        return None  # the common case, without building the models to compare
     more: list[ResultSet] = []
     dropped = outcome.result_sets_dropped
     size = 0
@@ -102,11 +113,6 @@ def detail_of(outcome: ScriptOutcome, engine: Engine) -> TargetDetail | None:
             dropped += 1
             continue
         more.append(bounded)
-    details = [
-        MessageDetail(sequence=index, **detail)
-        for index, detail in enumerate(outcome.message_details[:MAX_MESSAGES_PER_ATTEMPT])
-        if any(value is not None for value in detail.values())
-    ]
     error = None
     if outcome.error is not None:
         found = (

@@ -25,7 +25,7 @@ from sqlfleet.outcomes import ResultSetOutcome, ScriptOutcome
 from sqlfleet.parametervalues import execution_parameters
 from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptRun
-from sqlfleet.scripts import script_values, script_variables
+from sqlfleet.scripts import named_variables, script_values, script_variables
 from sqlfleet.store import JobStore
 from sqlfleet.targets import StartedTarget, Target
 
@@ -62,6 +62,15 @@ class ScriptRunner:
                     self._steps.clear()
                 self._steps[key] = cached
         return cached
+
+    def remember_steps(self, execution_id: str, steps: Sequence[JobStep]) -> None:
+        """Keep the steps of the execution's job version, read by whoever began it: its chunks
+        then start without reading them again (each chunk at once, all at the lock)."""
+        with self._lock:
+            if len(self._steps) + len(steps) > STEPS_CACHED:
+                self._steps.clear()
+            for step in steps:
+                self._steps[(execution_id, step.step_id or 0)] = step
 
     def pace(self, step: JobStep, local: bool) -> float | None:
         """Seconds per target of the step's last turn in this process, None before its first."""
@@ -187,7 +196,11 @@ class ScriptRunner:
     def _variables(
         self, step: JobStep, execution_id: str, create_time: dt.datetime, target: StartedTarget
     ) -> dict[str, str]:
-        """The script variables (verbatim and quoted) and parameters (literals) on ``target``."""
+        """The script variables (verbatim and quoted) and parameters (literals) on ``target``
+        that the step's script names: none for a script without ``$(...)`` tokens."""
+        named = named_variables(step.command)
+        if not named:
+            return {}
         builtins = script_variables(
             job_name=target.job_name,
             job_id=target.job_id,
@@ -201,7 +214,8 @@ class ScriptRunner:
             target_database_name=target.target.database,
         )
         parameters = execution_parameters(execution_id, job_store().get_execution_parameters)
-        return script_values(builtins, target.target.engine, parameters)
+        values = script_values(builtins, target.target.engine, parameters)
+        return {name: value for name, value in values.items() if name.lower() in named}
 
     def _write_chosen_output(
         self, store: JobStore, step: JobStep, execution_id: str, outcome: ScriptOutcome

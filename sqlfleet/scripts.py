@@ -6,6 +6,7 @@ Pure text functions; ``sqlfleet.dialects`` picks the splitter each engine needs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,13 @@ def substitute_variables(text: str, variables: Mapping[str, object]) -> str:
         return known.get(match.group(1).lower(), match.group(0))
 
     return _VARIABLE.sub(replace, text)
+
+
+@functools.lru_cache(maxsize=256)
+def named_variables(text: str) -> frozenset[str]:
+    """The names (lower case) that ``text``'s ``$(name)`` tokens give: the only values
+    ``substitute_variables`` can use on it."""
+    return frozenset(name.lower() for name in _VARIABLE.findall(text))
 
 
 def script_variables(

@@ -8,6 +8,8 @@ import pytest
 
 from sqlfleet.scripts import (
     SCRIPT_VARIABLES,
+    named_variables,
+    script_values,
     script_variables,
     split_batches,
     split_sqlite_statements,
@@ -50,6 +52,27 @@ def test_script_variables_cover_every_token():
     assert values["job_version"] == "7"
     script = " ".join(f"$({name})" for name in SCRIPT_VARIABLES)
     assert "$(" not in substitute_variables(script, values)
+
+
+def test_named_variables_are_all_a_script_can_use():
+    """The runner sends a target only the values its script names (``named_variables``):
+    substituting those gives the same text as substituting every value."""
+    values = script_values(
+        script_variables(
+            job_name="nightly", job_id="j", job_version=1, step_id=1, step_name="s",
+            job_execution_id="e", job_execution_create_time=dt.datetime(2025, 1, 1),
+            target_group_name="g", target_server_name="srv", target_database_name="db1",
+        ),
+        "sqlite",
+    )  # fmt: skip
+    assert named_variables("SELECT 1; CREATE TABLE t (a int)") == frozenset()
+    script = "SELECT $(Target_Database_Name_LITERAL), '$(job_name)', $(nope), $(job_name)"
+    named = named_variables(script)
+    assert named == {"target_database_name_literal", "job_name", "nope"}
+    chosen = {name: value for name, value in values.items() if name.lower() in named}
+    assert set(chosen) == {"target_database_name_literal", "job_name"}
+    assert substitute_variables(script, chosen) == substitute_variables(script, values)
+    assert substitute_variables(script, chosen) == "SELECT 'db1', 'nightly', $(nope), nightly"
 
 
 GO_CASES = [

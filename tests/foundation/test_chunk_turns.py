@@ -84,3 +84,23 @@ def test_the_first_turn_learns_the_pace_and_the_next_run_starts_in_one_turn(
 ) -> None:
     assert run_once(store, fleet, tmp_path) == [[0], [1, 2, 3]]
     assert run_once(store, fleet, tmp_path) == [[0, 1, 2, 3]]
+
+
+def test_chunks_find_the_steps_begin_execution_read(store: SqlJobStore, fleet: str) -> None:
+    """``begin_execution`` reads the job version anyway and leaves its steps with the script
+    runner, so the execution's chunks (all starting at once) do not read them again."""
+    from activities.bookkeeping import begin_execution
+    from sqlfleet.scriptruns import script_runner
+
+    execution_id = store.create_job_execution(fleet).job_execution_id
+    begin_execution(execution_id)
+
+    def unexpected(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the steps were read again")
+
+    store.get_execution_version = unexpected  # type: ignore[method-assign]
+    try:
+        step = script_runner.step(store, execution_id, 1)
+    finally:
+        del store.get_execution_version
+    assert (step.step_id, step.command, step.job_name) == (1, "SELECT 1", fleet)
