@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import os
 import sqlite3
 import threading
 import time
@@ -197,7 +198,8 @@ def list_databases(folder: str, folders: SqliteFolders | None = None) -> list[st
     if not resolved.is_dir():
         raise TargetError(where, f"folder '{folder}' does not exist")
     suffix = _SQLITE.database_suffix
-    files = sorted(p.name for p in resolved.glob("*" + suffix) if p.is_file())
+    with os.scandir(resolved) as entries:  # a directory entry knows whether it is a file
+        files = sorted(e.name for e in entries if e.name.endswith(suffix) and e.is_file())
     return [_SQLITE.database_name(name) for name in files]
 
 

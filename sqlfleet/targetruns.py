@@ -42,6 +42,10 @@ from sqlfleet.store import AttemptEnd, ChunkTurn, JobStore, StartOutcome
 from sqlfleet.targets import StartedTarget
 
 TURN_SECONDS = 0.5
+# A chunk's first turn holds at most this many targets, however fast the step ran before: the
+# chunks of a step all start at once and take turns at the job database's write lock, so each
+# starts its scripts after one short transaction instead of waiting out the others' long ones.
+FIRST_TURN_MOST = 10
 
 # Starts the retry lane of a target whose attempt answered ``answer`` (``activities.lanes``).
 StartLane = Callable[[TargetRun, AttemptAnswer], None]
@@ -97,7 +101,7 @@ def run_chunk(store: JobStore, chunk: TargetRange, start_lane: StartLane) -> int
     step = script_runner.step(store, execution_id, step_id)
     queued, ended = list(range(chunk.start, chunk.stop)), list[AttemptEnd]()
     known = script_runner.pace(step, chunk.local)
-    size = _turn_size(known) if known else 1
+    size = min(_turn_size(known), FIRST_TURN_MOST) if known else 1
     while queued or ended:
         starting, queued = queued[:size], queued[size:]
         turn = store.turn_target_chunk(execution_id, step_id, ended, starting)

@@ -56,6 +56,12 @@ def member(folder: Path):
 
 def test_list_databases_is_the_db_files_of_the_folder(folder):
     assert list_databases(member(folder), NO_AUTH) == ["a", "b"]
+    # a link to a file is a file (as for the scripts that open it); a dangling one is not
+    (folder / "c.db").symlink_to(folder / "a.db")
+    (folder / "gone.db").symlink_to(folder / "missing.db")
+    (folder / ".hidden.db").touch()
+    (folder / "upper.DB").touch()
+    assert list_databases(member(folder), NO_AUTH) == [".hidden", "a", "b", "c"]
     with pytest.raises(TargetError) as caught:
         list_databases(member(folder / "missing"), NO_AUTH)
     assert "does not exist" in caught.value.message

@@ -86,6 +86,16 @@ def test_the_first_turn_learns_the_pace_and_the_next_run_starts_in_one_turn(
     assert run_once(store, fleet, tmp_path) == [[0, 1, 2, 3]]
 
 
+def test_a_first_turn_holds_at_most_first_turn_most_targets(
+    store: SqlJobStore, fleet: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However fast the step ran before, a chunk's first transaction starts few targets (the
+    step's other chunks wait for the write lock meanwhile); the next turn takes the rest."""
+    monkeypatch.setattr(targetruns, "FIRST_TURN_MOST", 2)
+    assert run_once(store, fleet, tmp_path) == [[0], [1, 2, 3]]
+    assert run_once(store, fleet, tmp_path) == [[0, 1], [2, 3]]
+
+
 def test_chunks_find_the_steps_begin_execution_read(store: SqlJobStore, fleet: str) -> None:
     """``begin_execution`` reads the job version anyway and leaves its steps with the script
     runner, so the execution's chunks (all starting at once) do not read them again."""
