@@ -6,6 +6,7 @@ They are idempotent (delivery is at least once): repeating one finds the work al
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import bp
+from activities.targets import run_ranges
 from sqlfleet import memory, telemetry
 from sqlfleet.alerts import report_failed_targets
 from sqlfleet.durable import cancellation, names
@@ -28,6 +30,7 @@ from sqlfleet.durable.messages import (
     StepEnd,
     StepOutcome,
     StepRef,
+    TargetRange,
 )
 from sqlfleet.engine import Engine
 from sqlfleet.errors import IllegalTransition, SqlFleetError, TargetsStillActive
@@ -38,6 +41,7 @@ from sqlfleet.models.jobs import OnFailure
 from sqlfleet.runtime import job_store
 from sqlfleet.scriptruns import LOCAL_CHUNKS_AT_ONCE, script_runner
 from sqlfleet.store import JobStore
+from sqlfleet.telemetry.ids import step_traceparent
 
 logger = logging.getLogger("sqlfleet.activities")
 
@@ -64,15 +68,20 @@ LOCAL_CHUNK_SIZE = BATCH_SIZE
 LOCAL_PARTS = 2
 # Mid-size steps of local targets are spread over as many chunks as this host runs at once.
 LOCAL_SPREAD = LOCAL_CHUNKS_AT_ONCE
+# A first step of at most this many SQLite files of the host runs within begin_execution.
+QUICK_TARGETS = BATCH_SIZE
 # A step of this many targets or more gives the host's free C heap back once it ends.
 TRIM_AFTER_TARGETS = 1000
 
 
 @bp.activity_trigger(input_name="execution_id", activity=names.BEGIN_EXECUTION)
-def begin_execution(execution_id: str) -> dict[str, Any]:
+@bp.generic_input_binding(arg_name="client", type="durableClient")
+def begin_execution(execution_id: str, client: str) -> dict[str, Any]:
     """Mark the execution InProgress; answer the plan of its job version (names, no secrets)
     with its first step already expanded (``first``: what ``expand_step`` answers), which
-    saves the orchestration a turn."""
+    saves the orchestration a turn. A small first step of SQLite files on the host runs here
+    to its end (``ran``: what ``finish_step`` answers), which saves it two more: see
+    ``_run_first_step``. ``client`` is the durableClient binding (``run_targets``')."""
     store = job_store()
     execution = store.get_job_execution(execution_id, include_targets=False)
     if execution.lifecycle == Lifecycle.CREATED:
@@ -97,7 +106,45 @@ def begin_execution(execution_id: str) -> dict[str, Any]:
         LOCAL_SPREAD,
         MAX_BATCHES,
     )
+    if first is not None and client:
+        plan = dataclasses.replace(plan, ran=_run_first_step(store, execution_id, plan, client))
     return plan.to_json()
+
+
+def _run_first_step(
+    store: JobStore, execution_id: str, plan: Plan, client: str
+) -> StepOutcome | None:
+    """Run the plan's first step and finish it, as the orchestration would have with its
+    ``run_targets`` and ``finish_step`` activities, when it is small (at most ``QUICK_TARGETS``
+    SQLite files of this host, no parallelism bound: chunks that run at once, in place); the
+    step's ``finish_step`` answer, or None when the orchestration must run it.
+
+    Nothing is lost when this does not finish: a chunk that found no target slot, or any error,
+    leaves the step to the orchestration, whose activities pick up where this left off (they
+    skip targets already recorded, as on any redelivery)."""
+    step, expansion = plan.steps[0], plan.first
+    assert expansion is not None
+    count = expansion.targets
+    if not (expansion.local and 0 < count <= QUICK_TARGETS) or step.max_parallelism:
+        return None
+    if not plan.in_place(count, step.max_parallelism, expansion.local):
+        return None
+    ref = StepRef(execution_id, step.step_id, step_traceparent(execution_id, step.step_id))
+    chunk = max(1, plan.chunk_for(count, local=True))
+    ranges = [
+        TargetRange(ref, first, min(count, first + chunk), local=True)
+        for first in range(0, count, chunk)
+    ]
+    try:
+        handled = run_ranges(ranges, client)
+        if not all(handled):
+            return None
+        end = StepEnd(ref, None, len(plan.steps) == 1, None, step.on_failure)
+        return _finish_step(store, end, end.to_json())
+    except Exception:  # noqa: BLE001 - the orchestration runs the step its own way
+        logger.warning("execution %s: step %s goes to the orchestration", execution_id,
+                       step.step_id, exc_info=True)  # fmt: skip
+        return None
 
 
 @bp.activity_trigger(input_name="step", activity=names.EXPAND_STEP)
@@ -156,8 +203,11 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     retry lanes still hold targets (``pending``). When the step is the ``last`` or stops the
     job, the execution ends too (with ``execution_error`` as its message, if any): the answer's
     ``execution`` is what ``finish_execution`` answers."""
-    store = job_store()
-    end = StepEnd.from_json(step)
+    return _finish_step(job_store(), StepEnd.from_json(step), step).to_json()
+
+
+def _finish_step(store: JobStore, end: StepEnd, step: dict[str, Any]) -> StepOutcome:
+    """``finish_step``'s work; ``step`` is its input document (the step's trace ids)."""
     on_failure = None if end.on_failure is None else OnFailure(end.on_failure)
     try:
         # One transaction: whatever did not finish (a failed sub-orchestration, a cancel) ends,
@@ -172,7 +222,7 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
             on_failure=on_failure,
         )
     except TargetsStillActive:  # retry lanes still hold targets; the last raises step_settled
-        return StepOutcome(pending=True).to_json()
+        return StepOutcome(pending=True)
     row = finished.step
     if finished.step_ended:
         with telemetry.joined_step(step):  # the warning carries the step's trace ids
@@ -187,7 +237,7 @@ def finish_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
         if finished.execution_ended:
             telemetry.execution_ended(finished.execution)
         ended = _ending(finished.execution)
-    return StepOutcome(row.lifecycle.value, finished.stop, execution=ended).to_json()
+    return StepOutcome(row.lifecycle.value, finished.stop, execution=ended)
 
 
 @bp.activity_trigger(input_name="finish", activity=names.FINISH_EXECUTION)

@@ -9,6 +9,8 @@ it waits its own backoff, not its batch's slowest target.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from activities import bp, lanes, slots
@@ -52,7 +54,11 @@ def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
 
     ``local`` chunks (SQLite files on this host) also take turns among themselves: at most
     ``sqlfleet.scriptruns.LOCAL_CHUNKS_AT_ONCE`` run at once in this process."""
-    targets = TargetRange.from_json(chunk)
+    return run_range(TargetRange.from_json(chunk), client)
+
+
+def run_range(targets: TargetRange, client: str) -> int:
+    """The work of ``run_targets``; ``client`` is its durableClient binding."""
 
     def start_lane(run: TargetRun, answer: AttemptAnswer) -> None:
         lanes.start_retry_lane(client, run, answer)
@@ -62,3 +68,15 @@ def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
             return 0
         with script_runner.local_chunks if targets.local else contextlib.nullcontext():
             return targetruns.run_chunk(job_store(), targets, start_lane)
+
+
+def run_ranges(ranges: Sequence[TargetRange], client: str) -> list[int]:
+    """``run_range`` of each of ``ranges`` at once (the first on this thread, the others on
+    threads of their own), as the ``run_targets`` activities of a step would run; answers
+    what each answered. Raises the first error once all have ended."""
+    if len(ranges) < 2:
+        return [run_range(targets, client) for targets in ranges]
+    with ThreadPoolExecutor(len(ranges) - 1, thread_name_prefix="sqlfleet-range") as pool:
+        others = [pool.submit(run_range, targets, client) for targets in ranges[1:]]
+        first = run_range(ranges[0], client)
+        return [first, *(other.result() for other in others)]

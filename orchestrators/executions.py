@@ -102,18 +102,14 @@ def _run_steps(
         error = None
         if expansion.targets:
             context.set_custom_status({"step_id": step.step_id, "targets": expansion.targets})
-            if plan.in_place(expansion.targets, step.max_parallelism, expansion.local):
-                chunk = plan.chunk_for(expansion.targets, expansion.local)
-                error = yield from _run_in_place(
-                    context, ref, expansion.targets, chunk, expansion.local
-                )
-            else:
-                error = yield from _run_in_children(context, ref, step, expansion, plan)
+        ran = plan.ran if index == 0 else None  # begin_execution ran the step and finished it
+        if ran is None and expansion.targets:
+            error = yield from _run_step(context, ref, step, expansion, plan)
             failure = error or failure
         # The last step's finish (or a stopping one's) ends the execution as well.
         last = index == len(plan.steps) - 1
         finishing = StepEnd(ref, error, last, failure, step.on_failure).to_json()
-        outcome = StepOutcome.from_json(
+        outcome = ran or StepOutcome.from_json(
             (yield context.call_activity_with_retry(
                 names.FINISH_STEP, BOOKKEEPING_RETRY, finishing
             ))
@@ -137,6 +133,21 @@ def _run_steps(
             names.FINISH_EXECUTION, BOOKKEEPING_RETRY, finish.to_json()
         ))
     )  # fmt: skip
+
+
+def _run_step(
+    context: df.DurableOrchestrationContext,
+    ref: StepRef,
+    step: PlannedStep,
+    expansion: Expansion,
+    plan: Plan,
+) -> Generator[Any, Any, str | None]:
+    """The first attempts of the step's targets: in place or in children (see the module);
+    answers why the step could not finish, or None."""
+    if plan.in_place(expansion.targets, step.max_parallelism, expansion.local):
+        chunk = plan.chunk_for(expansion.targets, expansion.local)
+        return (yield from _run_in_place(context, ref, expansion.targets, chunk, expansion.local))
+    return (yield from _run_in_children(context, ref, step, expansion, plan))
 
 
 def _run_in_place(

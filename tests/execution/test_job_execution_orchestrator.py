@@ -278,3 +278,41 @@ def test_a_huge_step_gets_bigger_batches_not_more(
     next(orchestration)
     orchestration.send(older)
     assert len(context.children) == -(-count // 100)
+
+
+def test_a_first_step_begin_execution_ran_takes_no_turn_of_its_own() -> None:
+    """``begin_execution`` ran a small first step and finished it (``ran``): the execution
+    goes on to step 2 at once; a last step's end ends it; retry lanes still running
+    (``pending``) are waited for as after a ``finish_step``."""
+    context = FakeContext()
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    next(orchestration)
+    ran = {"lifecycle": "Succeeded", "stop": False}
+    begun = {**PLAN, "first": {"targets": 2, "local": True}, "ran": ran}
+    assert orchestration.send(begun)[1] == names.EXPAND_STEP  # no run_targets, no finish_step
+    assert context.custom_status == {"step_id": 1, "targets": 2}
+
+    context = FakeContext()
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    next(orchestration)
+    ended = {"job_execution_id": EXECUTION, "lifecycle": "Succeeded", "last_message": None}
+    one_step = {**PLAN, "steps": PLAN["steps"][:1]}  # type: ignore[index]
+    done = {**ran, "execution": ended}
+    begun = {**one_step, "first": {"targets": 2, "local": True}, "ran": done}
+    assert orchestration.send(begun) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
+
+    context = FakeContext()
+    orchestration = run_execution(context)  # type: ignore[arg-type]
+    next(orchestration)
+    begun = {**one_step, "first": {"targets": 2, "local": True}, "ran": {"pending": True}}
+    assert orchestration.send(begun) == ("event", names.STEP_SETTLED_EVENT)
+    finishing = {**STEP_1, "last": True, "execution_error": None, "on_failure": "fail"}
+    assert orchestration.send(1) == ("activity", names.FINISH_STEP, finishing)
+    assert orchestration.send(done) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
+
+
+def test_a_plan_keeps_what_begin_execution_ran() -> None:
+    plan = Plan.from_json({**PLAN, "ran": {"pending": True}})
+    assert plan.ran is not None and plan.ran.pending
+    assert Plan.from_json(plan.to_json()) == plan
+    assert Plan.from_json(PLAN).ran is None and "ran" not in Plan.from_json(PLAN).to_json()

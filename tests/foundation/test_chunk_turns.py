@@ -103,7 +103,7 @@ def test_chunks_find_the_steps_begin_execution_read(store: SqlJobStore, fleet: s
     from sqlfleet.scriptruns import script_runner
 
     execution_id = store.create_job_execution(fleet).job_execution_id
-    begin_execution(execution_id)
+    begin_execution(execution_id, "")
 
     def unexpected(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the steps were read again")

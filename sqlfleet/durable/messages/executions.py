@@ -98,6 +98,9 @@ class Plan:
     # child's end replays, stays a few hundred events long; 0: batches of ``batch_size``
     # whatever the size (a plan of an older version).
     max_batches: int = 0
+    # The first step when ``begin_execution`` ran it to its end itself (a small step of SQLite
+    # files on the host): its ``finish_step`` answer; None: run it here.
+    ran: StepOutcome | None = None
 
     def batch_span(self, count: int, chunk: int) -> int:
         """Targets per step_batch of a step of ``count`` in chunks of ``chunk``."""
@@ -152,11 +155,13 @@ class Plan:
         }
         if self.first is not None:
             document["first"] = self.first.to_json()
+        if self.ran is not None:
+            document["ran"] = self.ran.to_json()
         return document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Plan:
-        first = document.get("first")
+        first, ran = document.get("first"), document.get("ran")
         return cls(
             steps=tuple(
                 PlannedStep(
@@ -176,6 +181,7 @@ class Plan:
             local_parts=max(0, int(document.get("local_parts", 0))),
             local_spread=max(0, int(document.get("local_spread", 0))),
             max_batches=max(0, int(document.get("max_batches", 0))),
+            ran=None if ran is None else StepOutcome.from_json(ran),
         )
 
 
