@@ -1,0 +1,113 @@
+"""``begin_execution`` runs a small first step of SQLite files on the host to its end
+(``Plan.ran``), as the orchestration's ``run_targets`` and ``finish_step`` would have; anything
+else (a bounded step, a big one, no target slot) it leaves to the orchestration untouched."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activities import bookkeeping, slots
+from activities.bookkeeping import begin_execution
+from sqlfleet.lifecycle import Lifecycle
+from sqlfleet.models import JobIn, TargetGroupIn, validate_document
+from sqlfleet.runtime import use_job_store
+from sqlfleet.settings import load_settings
+from sqlfleet.store import SqlJobStore
+
+L = Lifecycle
+TARGETS = 4
+NO_CLIENT = "{}"  # no retry lane is started here: every target succeeds
+
+
+@pytest.fixture
+def files(store: SqlJobStore, credential_key: str, tmp_path: Path) -> Iterator[Path]:
+    for n in range(TARGETS):
+        (tmp_path / f"db{n}.db").touch()
+    settings = load_settings(
+        {
+            "SQLFLEET_CREDENTIAL_KEY": credential_key,
+            "SQLFLEET_DATA_DIR": str(tmp_path / "data"),
+            "SQLFLEET_SQLITE_ROOTS": str(tmp_path),
+        }
+    )
+    member = {"target_type": "server", "engine": "sqlite", "server_name": str(tmp_path)}
+    store.put_target_group("files", validate_document(TargetGroupIn, {"members": [member]}))
+    use_job_store(store, settings)
+    try:
+        yield tmp_path
+    finally:
+        use_job_store(None)
+
+
+def begin(store: SqlJobStore, *steps: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Begin an execution of a new job of ``steps`` (on the files); its id and plan."""
+    job = f"quick-{uuid.uuid4().hex[:8]}"
+    store.put_job(job, validate_document(JobIn, {"steps": list(steps)}))
+    execution_id = store.create_job_execution(job).job_execution_id
+    return execution_id, begin_execution(execution_id, NO_CLIENT)
+
+
+def lifecycles(store: SqlJobStore, execution_id: str) -> list[Lifecycle]:
+    return [row.lifecycle for row in store.list_target_executions(execution_id, step_id=1)]
+
+
+STEP = {"command": "CREATE TABLE IF NOT EXISTS t (n int)", "target_group_name": "files"}
+
+
+def test_a_small_only_step_runs_and_ends_the_execution(store: SqlJobStore, files: Path) -> None:
+    execution_id, plan = begin(store, STEP)
+    assert plan["first"] == {"targets": TARGETS, "local": True}
+    ended = {"job_execution_id": execution_id, "lifecycle": "Succeeded"}
+    assert plan["ran"]["lifecycle"] == "Succeeded"
+    assert plan["ran"]["execution"].items() >= ended.items()
+    assert lifecycles(store, execution_id) == [L.SUCCEEDED] * TARGETS
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [row.current_attempts for row in rows] == [1] * TARGETS
+    assert store.get_job_execution(execution_id, include_targets=False).lifecycle == L.SUCCEEDED
+
+
+def test_a_first_of_two_steps_ends_but_not_the_execution(store: SqlJobStore, files: Path) -> None:
+    second = {**STEP, "step_name": "second", "command": "SELECT 2"}
+    execution_id, plan = begin(store, {**STEP, "step_name": "first"}, second)
+    assert plan["ran"] == {"lifecycle": "Succeeded", "stop": False}
+    assert lifecycles(store, execution_id) == [L.SUCCEEDED] * TARGETS
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    assert execution.is_active and [s.lifecycle for s in execution.steps] == [
+        L.SUCCEEDED,
+        L.CREATED,
+    ]
+
+
+def test_bounded_and_big_steps_go_to_the_orchestration(
+    store: SqlJobStore, files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execution_id, plan = begin(store, {**STEP, "max_parallelism": 2})
+    assert "ran" not in plan and lifecycles(store, execution_id) == [L.CREATED] * TARGETS
+    monkeypatch.setattr(bookkeeping, "QUICK_TARGETS", TARGETS - 1)
+    execution_id, plan = begin(store, STEP)
+    assert "ran" not in plan and lifecycles(store, execution_id) == [L.CREATED] * TARGETS
+
+
+def test_without_a_target_slot_the_step_goes_to_the_orchestration(
+    store: SqlJobStore, files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk that finds no slot (within ``slots.WAIT_SECONDS``) handles nothing, and the
+    step is the orchestration's (whose chunks would skip targets another chunk here ran, as
+    on a redelivery)."""
+    few = slots.TargetSlots(4)  # one execution holds at most three
+    monkeypatch.setattr(slots, "target_slots", few)
+    job = f"quick-{uuid.uuid4().hex[:8]}"
+    store.put_job(job, validate_document(JobIn, {"steps": [STEP]}))
+    execution_id = store.create_job_execution(job).job_execution_id
+    with contextlib.ExitStack() as held:
+        assert all(held.enter_context(few.slot(execution_id)) for _ in range(3))
+        plan = begin_execution(execution_id, NO_CLIENT)
+    assert "ran" not in plan and plan["first"]["targets"] == TARGETS
+    assert lifecycles(store, execution_id) == [L.CREATED] * TARGETS
+    assert store.get_job_execution(execution_id, include_targets=False).is_active
