@@ -5,7 +5,6 @@ They are idempotent (delivery is at least once): repeating one finds the work al
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterable
@@ -36,7 +35,7 @@ from sqlfleet.engine import Engine
 from sqlfleet.errors import IllegalTransition, SqlFleetError, TargetsStillActive
 from sqlfleet.expansion import resolve_targets
 from sqlfleet.lifecycle import Lifecycle
-from sqlfleet.models import ExecutionRow
+from sqlfleet.models import ExecutionRow, JobExecution
 from sqlfleet.models.jobs import OnFailure
 from sqlfleet.runtime import job_store
 from sqlfleet.scriptruns import LOCAL_CHUNKS_AT_ONCE, script_runner
@@ -92,7 +91,7 @@ def begin_execution(execution_id: str, client: str) -> dict[str, Any]:
         PlannedStep(step.step_id or 0, step.max_parallelism, step.on_failure.value)
         for step in version.steps
     )
-    first = _expand(store, execution_id, steps[0].step_id) if steps else None
+    first = _expand(store, execution_id, steps[0].step_id, execution) if steps else None
     plan = Plan(
         steps,
         BATCH_SIZE,
@@ -156,8 +155,12 @@ def expand_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     return _expand(job_store(), ref.job_execution_id, ref.step_id).to_json()
 
 
-def _expand(store: JobStore, execution_id: str, step_id: int) -> Expansion:
-    execution = store.get_job_execution(execution_id, include_targets=False)
+def _expand(
+    store: JobStore, execution_id: str, step_id: int, execution: JobExecution | None = None
+) -> Expansion:
+    """``expand_step``'s work; ``execution`` as its caller read it just now, if it did."""
+    if execution is None:
+        execution = store.get_job_execution(execution_id, include_targets=False)
     row = next(s for s in execution.steps if s.step_id == step_id)
     if row.lifecycle.is_terminal:
         return Expansion(len(store.list_target_executions(execution_id, step_id=step_id)))
@@ -174,23 +177,8 @@ def _expand(store: JobStore, execution_id: str, step_id: int) -> Expansion:
             execution_id, Lifecycle.FAILED, step_id=step_id, message=f"expanding targets: {error}"
         )
         return Expansion(0, failed=True)
-    count = store.create_target_rows(execution_id, step_id, specs)
-    _wait_for_targets(store, execution, row, count)
+    count = store.begin_step(execution_id, step_id, specs)  # the rows, and WaitingFor...
     return Expansion(count, _all_local(spec.engine for spec in specs))
-
-
-def _wait_for_targets(
-    store: JobStore, execution: ExecutionRow, step: ExecutionRow, count: int
-) -> None:
-    """As in Elastic Jobs, a step whose targets run, and its job, show
-    ``WaitingForChildJobExecutions`` until they end (a step without targets ``InProgress``)."""
-    execution_id, step_id = execution.job_execution_id, step.step_id
-    waiting = Lifecycle.WAITING_FOR_CHILD_JOB_EXECUTIONS
-    if step.lifecycle in (Lifecycle.CREATED, Lifecycle.IN_PROGRESS):
-        store.transition(execution_id, waiting if count else Lifecycle.IN_PROGRESS, step_id=step_id)
-    if count and execution.lifecycle == Lifecycle.IN_PROGRESS:
-        with contextlib.suppress(IllegalTransition):  # it ended meanwhile (a cancel)
-            store.transition(execution_id, waiting)
 
 
 def _all_local(engines: Iterable[Engine | None]) -> bool:

@@ -123,46 +123,26 @@ class ExecutionStore:
         now = self._clock()
         with self._db.write("step execution", f"{job_execution_id} step {step_id}") as connection:
             step = execution_row(connection, job_execution_id, step_id, lock=True)
-            existing = _target_count(connection, step["job_execution_id"], step_id)
-            if existing or not targets:
-                return existing
-            attempts = _max_attempts(connection, step)
-            seen: set[tuple[object, ...]] = set()
-            rows: list[dict[str, Any]] = []
-            for target in targets:
-                key = target_identity(
-                    target.engine, target.server_name, target.port, target.database_name
-                )
-                if key in seen:
-                    continue
-                seen.add(key)
-                rows.append(
-                    {
-                        "job_execution_id": step["job_execution_id"],
-                        "job_name": step["job_name"],
-                        "job_id": step["job_id"],
-                        "job_version": step["job_version"],
-                        "step_id": step_id,
-                        "step_name": step["step_name"],
-                        "is_active": True,
-                        "lifecycle": Lifecycle.CREATED.value,
-                        "create_time": now,
-                        "current_attempts": 0,
-                        "target_type": target.target_type,
-                        "target_id": target.target_id,
-                        "target_group_name": step["target_group_name"],
-                        "target_server_name": target.server_name,
-                        "target_database_name": target.database_name,
-                        "instance_id": step["instance_id"],
-                        "target_ordinal": len(rows),
-                        "target_engine": target.engine.value,
-                        "target_port": target.port,
-                        "target_elastic_pool_name": target.elastic_pool_name,
-                        "max_attempts": attempts,
-                    }
-                )
-            connection.execute(E.insert(), rows)
-            return len(rows)
+            return _insert_target_rows(connection, step, targets, now)
+
+    def begin_step(self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]) -> int:
+        """``create_target_rows``, and in the same transaction the step and the execution
+        show ``WaitingForChildJobExecutions`` while the targets run, as in Elastic Jobs (a
+        step without targets ``InProgress``; a step or an execution that has moved on, a
+        cancel, say, stays as it is). Answers how many targets the step has. Raises
+        ``NotFound``."""
+        now = self._clock()
+        waiting = Lifecycle.WAITING_FOR_CHILD_JOB_EXECUTIONS
+        with self._db.write("step execution", f"{job_execution_id} step {step_id}") as connection:
+            job = execution_row(connection, job_execution_id, lock=True)  # job, then step
+            step = execution_row(connection, job_execution_id, step_id, lock=True)
+            count = _insert_target_rows(connection, step, targets, now)
+            if step["lifecycle"] in (Lifecycle.CREATED.value, Lifecycle.IN_PROGRESS.value):
+                lifecycle = waiting if count else Lifecycle.IN_PROGRESS
+                apply_lifecycle(connection, step, lifecycle, now, None, None)
+            if count and job["lifecycle"] == Lifecycle.IN_PROGRESS.value:
+                apply_lifecycle(connection, job, waiting, now, None, None)
+            return count
 
     def transition(
         self,
@@ -327,3 +307,48 @@ def _max_attempts(connection: Connection, step: RowMapping) -> int | None:
         )
     ).scalar()
     return None if retries is None else retries + 1
+
+
+def _insert_target_rows(
+    connection: Connection, step: RowMapping, targets: Sequence[TargetSpec], now: dt.datetime
+) -> int:
+    """``create_target_rows``' work, with the step row read under its lock."""
+    step_id = step["step_id"]
+    existing = _target_count(connection, step["job_execution_id"], step_id)
+    if existing or not targets:
+        return existing
+    attempts = _max_attempts(connection, step)
+    seen: set[tuple[object, ...]] = set()
+    rows: list[dict[str, Any]] = []
+    for target in targets:
+        key = target_identity(target.engine, target.server_name, target.port, target.database_name)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "job_execution_id": step["job_execution_id"],
+                "job_name": step["job_name"],
+                "job_id": step["job_id"],
+                "job_version": step["job_version"],
+                "step_id": step_id,
+                "step_name": step["step_name"],
+                "is_active": True,
+                "lifecycle": Lifecycle.CREATED.value,
+                "create_time": now,
+                "current_attempts": 0,
+                "target_type": target.target_type,
+                "target_id": target.target_id,
+                "target_group_name": step["target_group_name"],
+                "target_server_name": target.server_name,
+                "target_database_name": target.database_name,
+                "instance_id": step["instance_id"],
+                "target_ordinal": len(rows),
+                "target_engine": target.engine.value,
+                "target_port": target.port,
+                "target_elastic_pool_name": target.elastic_pool_name,
+                "max_attempts": attempts,
+            }
+        )
+    connection.execute(E.insert(), rows)
+    return len(rows)

@@ -103,6 +103,9 @@ class JobStore(Protocol):
     def create_target_rows(
         self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
     ) -> int: ...
+    def begin_step(
+        self, job_execution_id: str, step_id: int, targets: Sequence[TargetSpec]
+    ) -> int: ...
     def transition(
         self,
         job_execution_id: str,

@@ -119,6 +119,35 @@ def test_targets_are_created_once_with_ordinals(store: SqlJobStore, job: str) ->
         store.get_target_execution(execution_id, 1, 3)
 
 
+def test_beginning_a_step_writes_its_rows_and_shows_it_waiting(
+    store: SqlJobStore, job: str
+) -> None:
+    """``begin_step``: the rows and, as in Elastic Jobs, the step and the execution
+    ``WaitingForChildJobExecutions`` (a step without targets ``InProgress``), in one go; a
+    repeat changes nothing; an execution that ended meanwhile stays ended."""
+    waiting = L.WAITING_FOR_CHILD_JOB_EXECUTIONS
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.transition(execution_id, L.IN_PROGRESS)
+    assert store.begin_step(execution_id, 1, targets("a", "b")) == 2
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    assert (execution.lifecycle, execution.steps[0].lifecycle) == (waiting, waiting)
+    assert store.begin_step(execution_id, 1, targets("x")) == 2
+    assert [t.target_database_name for t in store.list_target_executions(execution_id)] == [
+        "a",
+        "b",
+    ]
+    assert store.begin_step(execution_id, 2, []) == 0
+    execution = store.get_job_execution(execution_id, include_targets=False)
+    assert [s.lifecycle for s in execution.steps] == [waiting, L.IN_PROGRESS]
+
+    ended = store.create_job_execution(job).job_execution_id
+    store.transition(ended, L.IN_PROGRESS)
+    store.end_job_execution(ended, L.CANCELED, "stopped")
+    assert store.begin_step(ended, 1, targets("a")) == 1
+    execution = store.get_job_execution(ended, include_targets=False)
+    assert (execution.lifecycle, execution.steps[0].lifecycle) == (L.CANCELED, L.CANCELED)
+
+
 def test_creating_target_rows_answers_the_count_and_never_writes_twice(
     store: SqlJobStore, job: str
 ) -> None:
