@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -222,14 +223,19 @@ def test_a_big_step_runs_in_chunks_and_retries_each_target_on_its_own(
     attempts = {int(t["target_database_name"][2:]): t["current_attempts"] for t in targets}
     assert {t["lifecycle"] for t in targets} == {"Succeeded"}
     assert attempts == {index: 2 if index in flaky else 1 for index in range(CHUNK_FROM)}
-    # The execution handed its targets to run_targets itself, a chunk of LOCAL_CHUNK_SIZE each
-    # (SQLite files are local targets), with no step_batch between, and each flaky target got
-    # a retry lane of its own.
+    # begin_execution ran the step itself, in chunks of LOCAL_CHUNK_SIZE at once (SQLite files
+    # are local targets: activities.bookkeeping.QUICK_TARGETS), with no run_targets activity
+    # or step_batch, and each flaky target got a retry lane of its own.
     execution_id = execution["job_execution_id"]
-    history = jobs_host.ok("GET", f"{WEBHOOK}/instances/{execution_id}?showHistory=true")
-    ran = [e["FunctionName"] for e in history["historyEvents"] if e["EventType"] == "TaskCompleted"]
-    assert ran.count("run_targets") == CHUNK_FROM // LOCAL_CHUNK_SIZE, ran
-    assert "run_target" not in ran, ran
+    history = jobs_host.ok(
+        "GET", f"{WEBHOOK}/instances/{execution_id}?showHistory=true&showHistoryOutput=true"
+    )
+    done = [e for e in history["historyEvents"] if e["EventType"] == "TaskCompleted"]
+    ran = [e["FunctionName"] for e in done]
+    assert ran[0] == "begin_execution" and not {"run_targets", "run_target"} & set(ran), ran
+    plan = done[0]["Result"]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    assert plan["first"]["targets"] == CHUNK_FROM and "ran" in plan, plan
     assert jobs_host.instances(f"{execution_id}:s1:b") == []
     lanes = {i["instanceId"] for i in jobs_host.instances(f"{execution_id}:s1:t")}
     assert lanes == {f"{execution_id}:s1:t{index}" for index in flaky}
