@@ -29,6 +29,7 @@ from sqlfleet.durable.messages import (
     StepEnd,
     StepOutcome,
     StepRef,
+    StepStart,
     TargetRange,
 )
 from sqlfleet.engine import Engine
@@ -81,7 +82,7 @@ def begin_execution(execution_id: str, client: str) -> dict[str, Any]:
     with its first step already expanded (``first``: what ``expand_step`` answers), which
     saves the orchestration a turn. A small first step of SQLite files on the host runs here
     to its end (``ran``: what ``finish_step`` answers), which saves it two more: see
-    ``_run_first_step``. ``client`` is the durableClient binding (``run_targets``')."""
+    ``_run_step``. ``client`` is the durableClient binding (``run_targets``')."""
     store = job_store()
     execution = store.get_job_execution(execution_id, include_targets=False)
     if execution.lifecycle == Lifecycle.CREATED:
@@ -92,68 +93,87 @@ def begin_execution(execution_id: str, client: str) -> dict[str, Any]:
         PlannedStep(step.step_id or 0, step.max_parallelism, step.on_failure.value)
         for step in version.steps
     )
-    first = _expand(store, execution_id, steps[0].step_id, execution) if steps else None
-    plan = Plan(
+    plan = _plan(steps)
+    if steps:
+        first = _expand(store, execution_id, steps[0].step_id, execution)
+        step = steps[0]
+        ref = StepRef(execution_id, step.step_id, step_traceparent(execution_id, step.step_id))
+        end = StepEnd(ref, None, len(steps) == 1, None, step.on_failure)
+        ran = _run_step(store, end, first, plan, step.max_parallelism, client)
+        plan = dataclasses.replace(plan, first=first, ran=ran)
+    return plan.to_json()
+
+
+def _plan(steps: tuple[PlannedStep, ...]) -> Plan:
+    """How this version spreads the targets of ``steps`` over activities."""
+    return Plan(
         steps,
         BATCH_SIZE,
         CHUNK_SIZE,
         LOCAL_CHUNK_SIZE,
         CHUNK_FROM,
-        first,
+        None,
         SPREAD_FROM,
         SPREAD,
         LOCAL_PARTS,
         LOCAL_SPREAD,
         MAX_BATCHES,
     )
-    if first is not None and client:
-        plan = dataclasses.replace(plan, ran=_run_first_step(store, execution_id, plan, client))
-    return plan.to_json()
 
 
-def _run_first_step(
-    store: JobStore, execution_id: str, plan: Plan, client: str
+def _run_step(
+    store: JobStore,
+    end: StepEnd,
+    expansion: Expansion,
+    plan: Plan,
+    max_parallelism: int | None,
+    client: str,
 ) -> StepOutcome | None:
-    """Run the plan's first step and finish it, as the orchestration would have with its
-    ``run_targets`` and ``finish_step`` activities, when it is small (at most ``QUICK_TARGETS``
-    SQLite files of this host, no parallelism bound: chunks that run at once, in place); the
-    step's ``finish_step`` answer, or None when the orchestration must run it.
+    """Run the step just expanded and finish it (``end``: what its ``finish_step`` would be
+    given), as the orchestration would have with its ``run_targets`` and ``finish_step``
+    activities, when it is small: at most ``QUICK_TARGETS`` SQLite files of this host, no
+    parallelism bound, chunks that run at once (in place). Answers the ``finish_step`` answer,
+    or None when the orchestration must run the step.
 
     Nothing is lost when this does not finish: a chunk that found no target slot, or any error,
     leaves the step to the orchestration, whose activities pick up where this left off (they
     skip targets already recorded, as on any redelivery)."""
-    step, expansion = plan.steps[0], plan.first
-    assert expansion is not None
-    count = expansion.targets
-    if not (expansion.local and 0 < count <= QUICK_TARGETS) or step.max_parallelism:
+    count, ref = expansion.targets, end.step
+    if not client or not (expansion.local and 0 < count <= QUICK_TARGETS) or max_parallelism:
         return None
-    if not plan.in_place(count, step.max_parallelism, expansion.local):
+    if not plan.in_place(count, max_parallelism, expansion.local):
         return None
-    ref = StepRef(execution_id, step.step_id, step_traceparent(execution_id, step.step_id))
     chunk = max(1, plan.chunk_for(count, local=True))
     ranges = [
         TargetRange(ref, first, min(count, first + chunk), local=True)
         for first in range(0, count, chunk)
     ]
     try:
-        handled = run_ranges(ranges, client)
-        if not all(handled):
+        if not all(run_ranges(ranges, client)):
             return None
-        end = StepEnd(ref, None, len(plan.steps) == 1, None, step.on_failure)
         return _finish_step(store, end, end.to_json())
     except Exception:  # noqa: BLE001 - the orchestration runs the step its own way
-        logger.warning("execution %s: step %s goes to the orchestration", execution_id,
-                       step.step_id, exc_info=True)  # fmt: skip
+        logger.warning("execution %s: step %s goes to the orchestration",
+                       ref.job_execution_id, ref.step_id, exc_info=True)  # fmt: skip
         return None
 
 
 @bp.activity_trigger(input_name="step", activity=names.EXPAND_STEP)
-def expand_step(step: dict) -> dict[str, Any]:  # type: ignore[type-arg]
+@bp.generic_input_binding(arg_name="client", type="durableClient")
+def expand_step(step: dict, client: str) -> dict[str, Any]:  # type: ignore[type-arg]
     """Expand the step's target group now (servers and pools listed through their refresh
     credential), write one ``Created`` row per target and answer how many there are, and
-    whether they are all ``local`` (SQLite files on this host: see ``run_targets``)."""
-    ref = StepRef.from_json(step)
-    return _expand(job_store(), ref.job_execution_id, ref.step_id).to_json()
+    whether they are all ``local`` (SQLite files on this host: see ``run_targets``). Input a
+    ``StepStart``: with its ``finish``, a small step of SQLite files runs to its end here
+    (``ran``: see ``_run_step``). ``client`` is the durableClient binding."""
+    start = StepStart.from_json(step)
+    store, ref = job_store(), start.step
+    expansion = _expand(store, ref.job_execution_id, ref.step_id)
+    if start.finish is None:
+        return expansion.to_json()
+    bound = script_runner.step(store, ref.job_execution_id, ref.step_id).max_parallelism
+    ran = _run_step(store, start.finish, expansion, _plan(()), bound, client)
+    return dataclasses.replace(expansion, ran=ran).to_json()
 
 
 def _expand(

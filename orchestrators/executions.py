@@ -3,7 +3,9 @@
 Histories stay small: targets are addressed by their ordinal within a step (the activities look the
 rows up), and a step's targets are handled by sub-orchestrations (``orchestrators.fanout``). A
 step ends when every target has: when retry lanes still hold some after the fan-out returned, the
-execution waits for their ``step_settled`` event.
+execution waits for their ``step_settled`` event. A small step of SQLite files on the host
+takes no turns of its own: the activity that expands it (``begin_execution`` for the first,
+``expand_step`` for the others) runs and ends it too, and answers how it ended (``ran``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlfleet.durable.messages import (
     StepEnd,
     StepOutcome,
     StepRef,
+    StepStart,
     TargetRange,
     TargetRun,
 )
@@ -91,23 +94,25 @@ def _run_steps(
     for index, step in enumerate(plan.steps):
         # The step's span in the execution's trace goes to every activity of the step.
         ref = StepRef(execution_id, step.step_id, step_traceparent(execution_id, step.step_id))
+        # The last step's finish (or a stopping one's) ends the execution as well.
+        last = index == len(plan.steps) - 1
         if index == 0 and plan.first is not None:
             expansion = plan.first  # begin_execution expanded it
+            ran = plan.ran  # and ran it to its end if it was small
         else:
+            start = StepStart(ref, StepEnd(ref, None, last, failure, step.on_failure))
             expansion = Expansion.from_json(
                 (yield context.call_activity_with_retry(
-                    names.EXPAND_STEP, BOOKKEEPING_RETRY, ref.to_json()
+                    names.EXPAND_STEP, BOOKKEEPING_RETRY, start.to_json()
                 ))
             )  # fmt: skip
+            ran = expansion.ran
         error = None
         if expansion.targets:
             context.set_custom_status({"step_id": step.step_id, "targets": expansion.targets})
-        ran = plan.ran if index == 0 else None  # begin_execution ran the step and finished it
         if ran is None and expansion.targets:
             error = yield from _run_step(context, ref, step, expansion, plan)
             failure = error or failure
-        # The last step's finish (or a stopping one's) ends the execution as well.
-        last = index == len(plan.steps) - 1
         finishing = StepEnd(ref, error, last, failure, step.on_failure).to_json()
         outcome = ran or StepOutcome.from_json(
             (yield context.call_activity_with_retry(

@@ -16,7 +16,7 @@ import pytest
 
 from orchestrators.executions import run_execution
 from sqlfleet.durable import names
-from sqlfleet.durable.messages import Plan
+from sqlfleet.durable.messages import Expansion, Plan, StepEnd, StepOutcome, StepRef, StepStart
 
 EXECUTION = "5f0c8d1e-7b7a-4c61-9d5e-0a1b2c3d4e5f"
 # What every activity of step 1 gets: its ids and the step's span in the execution's trace
@@ -26,6 +26,12 @@ STEP_1 = {
     "step_id": 1,
     "traceparent": "00-5f0c8d1e7b7a4c619d5e0a1b2c3d4e5f-461abf1573435502-01",
 }
+
+
+# What expand_step gets for step 1 of a two-step plan: the step and how it would end now (a
+# small step of SQLite files runs and ends within expand_step).
+START_1 = {**STEP_1, "finish": {**STEP_1, "last": False, "execution_error": None,
+                                "on_failure": "fail"}}  # fmt: skip
 
 
 class FakeContext:
@@ -78,7 +84,7 @@ def _begin(context: FakeContext) -> Generator[Any, Any, Any]:
     orchestration = run_execution(context)  # type: ignore[arg-type]
     assert next(orchestration) == ("activity", names.BEGIN_EXECUTION, EXECUTION)
     expand = orchestration.send(PLAN)
-    assert expand == ("activity", names.EXPAND_STEP, STEP_1)
+    assert expand == ("activity", names.EXPAND_STEP, START_1)
     return orchestration
 
 
@@ -289,13 +295,19 @@ def test_a_first_step_begin_execution_ran_takes_no_turn_of_its_own() -> None:
     next(orchestration)
     ran = {"lifecycle": "Succeeded", "stop": False}
     begun = {**PLAN, "first": {"targets": 2, "local": True}, "ran": ran}
-    assert orchestration.send(begun)[1] == names.EXPAND_STEP  # no run_targets, no finish_step
+    expand = orchestration.send(begun)  # no run_targets, no finish_step
+    step_2 = {**STEP_1, "step_id": 2, "traceparent": expand[2]["traceparent"]}
+    finish_2 = {**step_2, "last": True, "execution_error": None, "on_failure": "fail"}
+    assert expand == ("activity", names.EXPAND_STEP, {**step_2, "finish": finish_2})
     assert context.custom_status == {"step_id": 1, "targets": 2}
+    # expand_step ran step 2 to its end as well, and the execution with it
+    ended = {"job_execution_id": EXECUTION, "lifecycle": "Succeeded", "last_message": None}
+    ran_2 = {"targets": 3, "local": True, "ran": {**ran, "execution": ended}}
+    assert orchestration.send(ran_2) == ("activity", names.QUEUE_NOTIFICATIONS, EXECUTION)
 
     context = FakeContext()
     orchestration = run_execution(context)  # type: ignore[arg-type]
     next(orchestration)
-    ended = {"job_execution_id": EXECUTION, "lifecycle": "Succeeded", "last_message": None}
     one_step = {**PLAN, "steps": PLAN["steps"][:1]}  # type: ignore[index]
     done = {**ran, "execution": ended}
     begun = {**one_step, "first": {"targets": 2, "local": True}, "ran": done}
@@ -316,3 +328,11 @@ def test_a_plan_keeps_what_begin_execution_ran() -> None:
     assert plan.ran is not None and plan.ran.pending
     assert Plan.from_json(plan.to_json()) == plan
     assert Plan.from_json(PLAN).ran is None and "ran" not in Plan.from_json(PLAN).to_json()
+    expansion = Expansion.from_json({"targets": 2, "local": True, "ran": {"pending": True}})
+    assert expansion.ran == StepOutcome(pending=True)
+    assert Expansion.from_json(expansion.to_json()) == expansion
+    assert StepStart.from_json(START_1) == StepStart(
+        StepRef.from_json(STEP_1), StepEnd.from_json(START_1["finish"])
+    )
+    assert StepStart.from_json(START_1).to_json() == START_1
+    assert StepStart.from_json(STEP_1).finish is None  # an older orchestration's input

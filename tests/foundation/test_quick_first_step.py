@@ -1,6 +1,7 @@
 """``begin_execution`` runs a small first step of SQLite files on the host to its end
-(``Plan.ran``), as the orchestration's ``run_targets`` and ``finish_step`` would have; anything
-else (a bounded step, a big one, no target slot) it leaves to the orchestration untouched."""
+(``Plan.ran``), and ``expand_step`` any later one (``Expansion.ran``), as the orchestration's
+``run_targets`` and ``finish_step`` would have; anything else (a bounded step, a big one, no
+target slot, an orchestration of an older version) they leave to the orchestration untouched."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from activities import bookkeeping, slots
-from activities.bookkeeping import begin_execution
+from activities.bookkeeping import begin_execution, expand_step
+from sqlfleet.durable.messages import StepEnd, StepRef, StepStart
 from sqlfleet.lifecycle import Lifecycle
 from sqlfleet.models import JobIn, TargetGroupIn, validate_document
 from sqlfleet.runtime import use_job_store
@@ -82,6 +84,26 @@ def test_a_first_of_two_steps_ends_but_not_the_execution(store: SqlJobStore, fil
         L.SUCCEEDED,
         L.CREATED,
     ]
+
+
+def test_a_later_small_step_runs_in_expand_step_when_the_orchestration_says_how_it_ends(
+    store: SqlJobStore, files: Path
+) -> None:
+    second = {**STEP, "step_name": "second", "command": "SELECT 2"}
+    execution_id, _ = begin(store, {**STEP, "step_name": "first"}, second)
+    ref = StepRef(execution_id, 2)
+    finish = StepEnd(ref, None, True, None, "fail")
+    answer = expand_step(StepStart(ref, finish).to_json(), NO_CLIENT)
+    assert answer["targets"] == TARGETS and answer["ran"]["lifecycle"] == "Succeeded"
+    assert answer["ran"]["execution"]["lifecycle"] == "Succeeded"
+    rows = store.list_target_executions(execution_id, step_id=2)
+    assert [row.lifecycle for row in rows] == [L.SUCCEEDED] * TARGETS
+    # an orchestration of an older version says nothing of the end: it runs the step itself
+    execution_id, _ = begin(store, {**STEP, "step_name": "first"}, second)
+    answer = expand_step(StepRef(execution_id, 2).to_json(), NO_CLIENT)
+    assert answer == {"targets": TARGETS, "local": True}
+    rows = store.list_target_executions(execution_id, step_id=2)
+    assert [row.lifecycle for row in rows] == [L.CREATED] * TARGETS
 
 
 def test_bounded_and_big_steps_go_to_the_orchestration(

@@ -43,6 +43,7 @@ from sqlfleet.durable.messages.executions import (
     StepEnd,
     StepOutcome,
     StepRef,
+    StepStart,
 )
 from sqlfleet.durable.messages.targets import (
     AttemptAnswer,
@@ -78,6 +79,7 @@ __all__ = [
     "StepEnd",
     "StepOutcome",
     "StepRef",
+    "StepStart",
     "TargetRange",
     "TargetRun",
 ]

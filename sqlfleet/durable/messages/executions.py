@@ -43,6 +43,9 @@ class Expansion:
     targets: int
     local: bool = False
     failed: bool = False
+    # The step when ``expand_step`` ran it to its end itself (see ``StepStart``): its
+    # ``finish_step`` answer; None: run it in the orchestration.
+    ran: StepOutcome | None = None
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"targets": self.targets}
@@ -50,15 +53,40 @@ class Expansion:
             document["local"] = True
         if self.failed:
             document["failed"] = True
+        if self.ran is not None:
+            document["ran"] = self.ran.to_json()
         return document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Expansion:
+        ran = document.get("ran")
         return cls(
             int(document.get("targets", 0)),
             bool(document.get("local")),
             bool(document.get("failed")),
+            None if ran is None else StepOutcome.from_json(ran),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class StepStart:
+    """``expand_step``'s input: the step, and ``finish``, what its ``finish_step`` would be
+    given if the step ended now (None from an older version): with it, a small step of SQLite
+    files on the host runs and ends within ``expand_step`` (``Expansion.ran``)."""
+
+    step: StepRef
+    finish: StepEnd | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document = self.step.to_json()
+        if self.finish is not None:
+            document["finish"] = self.finish.to_json()
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StepStart:
+        finish = document.get("finish")
+        return cls(StepRef.from_json(document), None if not finish else StepEnd.from_json(finish))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +126,8 @@ class Plan:
     # child's end replays, stays a few hundred events long; 0: batches of ``batch_size``
     # whatever the size (a plan of an older version).
     max_batches: int = 0
-    # The first step when ``begin_execution`` ran it to its end itself (a small step of SQLite
-    # files on the host): its ``finish_step`` answer; None: run it here.
+    # The first step when ``begin_execution`` ran it to its end itself (see ``StepStart``):
+    # its ``finish_step`` answer; None: run it here.
     ran: StepOutcome | None = None
 
     def batch_span(self, count: int, chunk: int) -> int:
