@@ -57,13 +57,14 @@ def run_targets(chunk: dict, client: str) -> int:  # type: ignore[type-arg]
     return run_range(TargetRange.from_json(chunk), client)
 
 
-def run_range(targets: TargetRange, client: str) -> int:
-    """The work of ``run_targets``; ``client`` is its durableClient binding."""
+def run_range(targets: TargetRange, client: str, wait: float = slots.WAIT_SECONDS) -> int:
+    """The work of ``run_targets``; ``client`` is its durableClient binding, ``wait`` how long
+    to wait for a target slot."""
 
     def start_lane(run: TargetRun, answer: AttemptAnswer) -> None:
         lanes.start_retry_lane(client, run, answer)
 
-    with slots.target_slots.slot(targets.step.job_execution_id) as held:
+    with slots.target_slots.slot(targets.step.job_execution_id, wait) as held:
         if not held:
             return 0
         with script_runner.local_chunks if targets.local else contextlib.nullcontext():
@@ -72,11 +73,12 @@ def run_range(targets: TargetRange, client: str) -> int:
 
 def run_ranges(ranges: Sequence[TargetRange], client: str) -> list[int]:
     """``run_range`` of each of ``ranges`` at once (the first on this thread, the others on
-    threads of their own), as the ``run_targets`` activities of a step would run; answers
-    what each answered. Raises the first error once all have ended."""
+    threads of their own), as the ``run_targets`` activities of a step would run, except that
+    a range that finds no target slot free at once handles nothing (0) instead of waiting for
+    one; answers what each answered. Raises the first error once all have ended."""
     if len(ranges) < 2:
-        return [run_range(targets, client) for targets in ranges]
+        return [run_range(targets, client, 0) for targets in ranges]
     with ThreadPoolExecutor(len(ranges) - 1, thread_name_prefix="sqlfleet-range") as pool:
-        others = [pool.submit(run_range, targets, client) for targets in ranges[1:]]
-        first = run_range(ranges[0], client)
+        others = [pool.submit(run_range, targets, client, 0) for targets in ranges[1:]]
+        first = run_range(ranges[0], client, 0)
         return [first, *(other.result() for other in others)]

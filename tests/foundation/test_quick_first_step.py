@@ -116,13 +116,26 @@ def test_bounded_and_big_steps_go_to_the_orchestration(
     assert "ran" not in plan and lifecycles(store, execution_id) == [L.CREATED] * TARGETS
 
 
+class _Slots(slots.TargetSlots):
+    """Target slots that note how long each taker would wait."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.waits: list[float] = []
+
+    def _take(self, execution_id: str, wait: float) -> bool:
+        self.waits.append(wait)
+        return super()._take(execution_id, wait)
+
+
 def test_without_a_target_slot_the_step_goes_to_the_orchestration(
     store: SqlJobStore, files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A chunk that finds no slot (within ``slots.WAIT_SECONDS``) handles nothing, and the
-    step is the orchestration's (whose chunks would skip targets another chunk here ran, as
-    on a redelivery)."""
-    few = slots.TargetSlots(4)  # one execution holds at most three
+    """A chunk that finds no slot free at once handles nothing (without the wait of a
+    ``run_targets`` chunk: the orchestration's chunks do the waiting), and the step is the
+    orchestration's (whose chunks would skip targets another chunk here ran, as on a
+    redelivery)."""
+    few = _Slots(4)  # one execution holds at most three
     monkeypatch.setattr(slots, "target_slots", few)
     job = f"quick-{uuid.uuid4().hex[:8]}"
     store.put_job(job, validate_document(JobIn, {"steps": [STEP]}))
@@ -130,6 +143,7 @@ def test_without_a_target_slot_the_step_goes_to_the_orchestration(
     with contextlib.ExitStack() as held:
         assert all(held.enter_context(few.slot(execution_id)) for _ in range(3))
         plan = begin_execution(execution_id, NO_CLIENT)
+    assert few.waits[3:] == [0, 0], "the chunks asked for slots free at once"
     assert "ran" not in plan and plan["first"]["targets"] == TARGETS
     assert lifecycles(store, execution_id) == [L.CREATED] * TARGETS
     assert store.get_job_execution(execution_id, include_targets=False).is_active
