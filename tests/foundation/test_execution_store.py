@@ -26,6 +26,7 @@ from sqlfleet.models.executions import (
 )
 from sqlfleet.models.jobs import OnFailure
 from sqlfleet.store import SqlJobStore, StartOutcome
+from sqlfleet.store.rows import E
 from sqlfleet.store.tables import target_outcomes
 from tests.support.clocks import Clock
 
@@ -146,6 +147,45 @@ def test_beginning_a_step_writes_its_rows_and_shows_it_waiting(
     assert store.begin_step(ended, 1, targets("a")) == 1
     execution = store.get_job_execution(ended, include_targets=False)
     assert (execution.lifecycle, execution.steps[0].lifecycle) == (L.CANCELED, L.CANCELED)
+
+
+def test_target_rows_go_to_the_driver_as_sqlalchemy_would_write_them(
+    store: SqlJobStore, job: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite and PostgreSQL get a step's target rows straight (``_insert_many``): the stored
+    values are exactly those of SQLAlchemy's own insert, ids, times, flags and NULLs alike."""
+    from sqlfleet.store import executions
+
+    specs = [
+        TargetSpec(target_type="database", target_id=None, server_name="S1", database_name="a"),
+        TargetSpec(
+            target_type="elasticPool", target_id="0f4a6a2e-2d3b-4a53-9b7c-1b2c3d4e5f60",
+            engine="postgresql", server_name="pg", port=5433, database_name="b",
+            elastic_pool_name="pool",
+        ),
+        TargetSpec(target_type="server", engine="sqlite", server_name="/data", database_name="c"),
+    ]  # fmt: skip
+
+    def stored(execution_id: str) -> list[dict[str, Any]]:
+        columns = [c for c in E.c if c.name not in ("row_id", "job_execution_id", "instance_id")]
+        query = sa.select(*columns).where(
+            E.c.job_execution_id == execution_id, E.c.target_ordinal.is_not(None)
+        )
+        with store._db.read() as connection:
+            return [dict(row) for row in connection.execute(query.order_by(E.c.row_id)).mappings()]
+
+    straight = store.create_job_execution(job).job_execution_id
+    assert store.create_target_rows(straight, 1, specs) == 3
+    monkeypatch.setattr(executions, "_DRIVER_INSERTS", set())
+    through = store.create_job_execution(job).job_execution_id
+    assert store.create_target_rows(through, 1, specs) == 3
+    for one, other in zip(stored(straight), stored(through), strict=True):
+        # the test clock moves on between the two inserts: times differ, their form does not
+        assert one.pop("create_time").tzinfo == other.pop("create_time").tzinfo == dt.timezone.utc
+        assert one == other
+    pooled = stored(straight)[1]
+    assert str(pooled["target_id"]).replace("-", "") == "0f4a6a2e2d3b4a539b7c1b2c3d4e5f60"
+    assert (pooled["target_port"], pooled["is_active"], pooled["max_attempts"]) == (5433, True, 3)
 
 
 def test_creating_target_rows_answers_the_count_and_never_writes_twice(
