@@ -68,8 +68,8 @@ LOCAL_CHUNK_SIZE = BATCH_SIZE
 LOCAL_PARTS = 2
 # Mid-size steps of local targets are spread over as many chunks as this host runs at once.
 LOCAL_SPREAD = LOCAL_CHUNKS_AT_ONCE
-# A first step of at most this many SQLite files of the host runs within begin_execution
-# (when its chunks run in place: up to LOCAL_SPREAD chunks of LOCAL_CHUNK_SIZE).
+# A step of at most this many SQLite files of the host runs within the activity that expands
+# it (when its chunks run in place: up to LOCAL_SPREAD chunks of LOCAL_CHUNK_SIZE).
 QUICK_TARGETS = LOCAL_SPREAD * LOCAL_CHUNK_SIZE
 # A step of this many targets or more gives the host's free C heap back once it ends.
 TRIM_AFTER_TARGETS = 1000
@@ -198,7 +198,7 @@ def _expand(
             execution_id, Lifecycle.FAILED, step_id=step_id, message=f"expanding targets: {error}"
         )
         return Expansion(0, failed=True)
-    count = store.begin_step(execution_id, step_id, specs)  # the rows, and WaitingFor...
+    count = store.begin_step(execution_id, step_id, specs)  # its rows; it shows it waits
     return Expansion(count, _all_local(spec.engine for spec in specs))
 
 

@@ -44,7 +44,7 @@ def substitute_variables(text: str, variables: Mapping[str, object]) -> str:
     return _VARIABLE.sub(replace, text)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)  # a few steps run at once; a script may be long
 def named_variables(text: str) -> frozenset[str]:
     """The names (lower case) that ``text``'s ``$(name)`` tokens give: the only values
     ``substitute_variables`` can use on it."""

@@ -11,7 +11,8 @@ all before the activity answers, so the API shows progress live. Two shapes shar
   (``turn_target_chunk``) records the previous turn's ends and starts the next turn. Each turn
   holds as many targets as fit in about ``TURN_SECONDS`` at the pace seen: the chunk's own, or
   for its first turn the pace of the step's last turn in this process (one target when the step
-  never ran here), so a small chunk of a job run before takes one turn.
+  never ran here, at most ``FIRST_TURN_MOST``), so a small chunk of a job run before takes one
+  turn.
 
 A target that must retry waits in a retry lane of its own (an orchestration:
 ``orchestrators.fanout``), which the caller starts through ``start_lane``. How a cancel reaches
