@@ -173,6 +173,32 @@ def empty_tables(job_store: SqlJobStore, backend: str, request: pytest.FixtureRe
         connection.close()
 
 
+# How many SQLite files ``sqlite_files`` makes.
+SQLITE_FILES = 4
+
+
+@pytest.fixture
+def sqlite_files(store: SqlJobStore, credential_key: str, tmp_path: Any) -> Iterator[Any]:
+    """``SQLITE_FILES`` empty SQLite files ``db0.db``... in ``tmp_path`` (yielded), the target
+    group ``files`` of them, and the activities' job store and settings the test's."""
+    for n in range(SQLITE_FILES):
+        (tmp_path / f"db{n}.db").touch()
+    settings = load_settings(
+        {
+            "SQLFLEET_CREDENTIAL_KEY": credential_key,
+            "SQLFLEET_DATA_DIR": str(tmp_path / "data"),
+            "SQLFLEET_SQLITE_ROOTS": str(tmp_path),
+        }
+    )
+    member = {"target_type": "server", "engine": "sqlite", "server_name": str(tmp_path)}
+    store.put_target_group("files", validate_document(TargetGroupIn, {"members": [member]}))
+    use_job_store(store, settings)
+    try:
+        yield tmp_path
+    finally:
+        use_job_store(None)
+
+
 @pytest.fixture
 def settings(credential_key: str, tmp_path: Any) -> Settings:
     return load_settings(

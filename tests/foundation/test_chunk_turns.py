@@ -5,7 +5,6 @@ the step's last turn saw once it has run: a small chunk of a job run before take
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,38 +13,22 @@ import pytest
 from sqlfleet import targetruns
 from sqlfleet.durable.messages import StepRef, TargetRange
 from sqlfleet.lifecycle import Lifecycle
-from sqlfleet.models import JobIn, TargetGroupIn, TargetSpec, validate_document
-from sqlfleet.runtime import use_job_store
-from sqlfleet.settings import load_settings
+from sqlfleet.models import JobIn, TargetSpec, validate_document
 from sqlfleet.store import SqlJobStore
+from tests.foundation.conftest import SQLITE_FILES
 
 L = Lifecycle
-TARGETS = 4
+TARGETS = SQLITE_FILES
 
 
 @pytest.fixture
-def fleet(store: SqlJobStore, credential_key: str, tmp_path: Path) -> Iterator[str]:
-    """A job (a name of its own: paces are remembered per job) of one step on ``TARGETS``
-    SQLite files in ``tmp_path``; the activities' store and settings are the test's."""
-    for n in range(TARGETS):
-        (tmp_path / f"db{n}.db").touch()
-    settings = load_settings(
-        {
-            "SQLFLEET_CREDENTIAL_KEY": credential_key,
-            "SQLFLEET_DATA_DIR": str(tmp_path / "data"),
-            "SQLFLEET_SQLITE_ROOTS": str(tmp_path),
-        }
-    )
-    member = {"target_type": "server", "engine": "sqlite", "server_name": str(tmp_path)}
-    store.put_target_group("files", validate_document(TargetGroupIn, {"members": [member]}))
+def fleet(store: SqlJobStore, sqlite_files: Path) -> str:
+    """A job (a name of its own: paces are remembered per job) of one step on the
+    ``TARGETS`` SQLite files of ``sqlite_files`` (in ``tmp_path``)."""
     job = f"turns-{uuid.uuid4().hex[:8]}"
     step = {"command": "SELECT 1", "target_group_name": "files"}
     store.put_job(job, validate_document(JobIn, {"steps": [step]}))
-    use_job_store(store, settings)
-    try:
-        yield job
-    finally:
-        use_job_store(None)
+    return job
 
 
 def run_once(store: SqlJobStore, job: str, folder: Path) -> list[list[int]]:

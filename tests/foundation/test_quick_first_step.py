@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +16,18 @@ from activities import bookkeeping, slots
 from activities.bookkeeping import begin_execution, expand_step
 from sqlfleet.durable.messages import StepEnd, StepRef, StepStart
 from sqlfleet.lifecycle import Lifecycle
-from sqlfleet.models import JobIn, TargetGroupIn, validate_document
-from sqlfleet.runtime import use_job_store
-from sqlfleet.settings import load_settings
+from sqlfleet.models import JobIn, validate_document
 from sqlfleet.store import SqlJobStore
+from tests.foundation.conftest import SQLITE_FILES
 
 L = Lifecycle
-TARGETS = 4
+TARGETS = SQLITE_FILES
 NO_CLIENT = "{}"  # no retry lane is started here: every target succeeds
 
 
 @pytest.fixture
-def files(store: SqlJobStore, credential_key: str, tmp_path: Path) -> Iterator[Path]:
-    for n in range(TARGETS):
-        (tmp_path / f"db{n}.db").touch()
-    settings = load_settings(
-        {
-            "SQLFLEET_CREDENTIAL_KEY": credential_key,
-            "SQLFLEET_DATA_DIR": str(tmp_path / "data"),
-            "SQLFLEET_SQLITE_ROOTS": str(tmp_path),
-        }
-    )
-    member = {"target_type": "server", "engine": "sqlite", "server_name": str(tmp_path)}
-    store.put_target_group("files", validate_document(TargetGroupIn, {"members": [member]}))
-    use_job_store(store, settings)
-    try:
-        yield tmp_path
-    finally:
-        use_job_store(None)
+def files(sqlite_files: Path) -> Path:
+    return sqlite_files
 
 
 def begin(store: SqlJobStore, *steps: dict[str, Any]) -> tuple[str, dict[str, Any]]:
