@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -104,6 +105,8 @@ class Result:
     peak_rss_read_mib: float  # the host alone, its peak during the read
     scripts_rss_read_mib: float  # its script processes (summed), which the read leaves alone
     host_cpu_seconds: tuple[float, float]  # user, system, per SQL Fleet run (mean)
+    host_alone_cpu_seconds: float  # user + system of the host process alone, per run (mean)
+    baseline_cpu_seconds: float  # user + system of the thread pool, per run (mean)
     hub_bytes: int
     job_db_bytes: int
     phases: dict[str, float]  # of the last SQL Fleet run
@@ -203,8 +206,13 @@ def measure(
         assert host.process is not None
         define_job(host, fleet)
 
+        baseline_cpu = [0.0]
+
         def baseline() -> float:
+            before = os.times()
             seconds = on_every_target(fleet, STATEMENTS, parallelism)
+            after = os.times()
+            baseline_cpu[0] += after.user + after.system - before.user - before.system
             on_every_target(fleet, (RESET,), parallelism)
             return seconds
 
@@ -221,6 +229,8 @@ def measure(
         last: tuple[str, float, dt.datetime] | None = None
         output = profile / f"{fleet.engine}-{fleet.size}" if profile else None
         user, system = host.cpu_seconds()
+        alone = sum(host.cpu_seconds(host_alone=True))
+        baseline_cpu[0] = 0.0
         with profiled(host.process.pid, output, profiler):  # the host idles in baselines
             for number in range(rounds):
                 order = ("baseline", "fleet") if number % 2 == 0 else ("fleet", "baseline")
@@ -231,6 +241,7 @@ def measure(
                     last = fleet_run()
                     fleets.append(last[1])
         after = host.cpu_seconds()
+        alone = sum(host.cpu_seconds(host_alone=True)) - alone
         assert last is not None
         rss = host.peak_rss_mib()
         # The first read after the run is the one measured: the host as the run left it.
@@ -249,6 +260,7 @@ def measure(
         statistics.median(baselines), statistics.median(fleets), baselines, fleets,
         rss, before_read, read_peak, scripts_rss,
         ((after[0] - user) / rounds, (after[1] - system) / rounds),
+        alone / rounds, baseline_cpu[0] / rounds,
         files_size(host.hub_dir, f"{hub_name()}.sqlite3"), files_size(host.app_data, "jobs.db"),
         breakdown, one_thread, two_processes, pace,
     )  # fmt: skip
@@ -258,20 +270,21 @@ def measure(
 
 HEADER = (
     f"{'engine':<10} {'N':>6} {'rounds':>6} {'base t/s':>9} {'fleet t/s':>9} {'ratio':>6} "
-    f"{'limit 1t/2p t/s':>15} {'RSS MiB':>8} {'read MiB':>12} {'CPU/run':>9} {'hub MiB':>8} "
-    f"{'jobdb MiB':>9}  phases s (to first target / targets / after)"
+    f"{'limit 1t/2p t/s':>15} {'RSS MiB':>8} {'read MiB':>12} {'CPU/run':>9} {'host/pool':>9} "
+    f"{'hub MiB':>8} {'jobdb MiB':>9}  phases s (to first target / targets / after)"
 )
 
 
 def row(r: Result) -> str:
     p = r.phases
     cpu = "{:.1f}+{:.1f}".format(*r.host_cpu_seconds)
+    alone = f"{r.host_alone_cpu_seconds:.1f}/{r.baseline_cpu_seconds:.1f}"
     limit = f"{r.one_thread_per_second:.0f}/{r.two_processes_per_second:.0f}"
     read = f"{r.rss_before_read_mib:.0f}->{r.peak_rss_read_mib:.0f}"
     return (
         f"{r.engine:<10} {r.n:>6} {r.rounds:>6} {r.n / r.baseline_seconds:>9.0f} "
         f"{r.n / r.fleet_seconds:>9.0f} {r.ratio:>6.2f} {limit:>15} {r.peak_rss_mib:>8.1f} "
-        f"{read:>12} {cpu:>9} {r.hub_bytes / 2**20:>8.1f} "
+        f"{read:>12} {cpu:>9} {alone:>9} {r.hub_bytes / 2**20:>8.1f} "
         f"{r.job_db_bytes / 2**20:>9.1f}  {p['to_first_target']:.3f} / {p['targets']:.3f} / "
         f"{p['after_last_target']:.3f}"
     )

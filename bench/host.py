@@ -148,11 +148,13 @@ class FleetHost:
         targets = sum(len(step.get("targets", [])) for step in document["steps"])
         return seconds, usage.ru_maxrss / 1024, targets
 
-    def cpu_seconds(self) -> tuple[float, float]:
-        """(user, system) CPU seconds the host and its script processes have used so far."""
+    def cpu_seconds(self, *, host_alone: bool = False) -> tuple[float, float]:
+        """(user, system) CPU seconds the host and its script processes (or the host alone)
+        have used so far."""
         tick = os.sysconf("SC_CLK_TCK")
         user = system = 0
-        for pid in self.processes():
+        assert self.process is not None
+        for pid in [self.process.pid] if host_alone else self.processes():
             with contextlib.suppress(FileNotFoundError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 user, system = user + int(fields[11]), system + int(fields[12])

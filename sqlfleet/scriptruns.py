@@ -26,6 +26,7 @@ from sqlfleet.parametervalues import execution_parameters
 from sqlfleet.runtime import job_store, settings, sqlite_folders
 from sqlfleet.scriptprocesses import ScriptCall, ScriptProcesses, ScriptRun
 from sqlfleet.scripts import named_variables, script_values, script_variables
+from sqlfleet.signin import ConnectionAuth
 from sqlfleet.store import JobStore
 from sqlfleet.targets import StartedTarget, Target
 
@@ -98,14 +99,22 @@ class ScriptRunner:
         create_time: dt.datetime,
         target: StartedTarget,
         cancel: threading.Event,
+        signed_in: dict[str, ConnectionAuth | SqlFleetError] | None = None,
     ) -> ScriptOutcome:
         """The step's script on ``target`` in this process, then its output table if the
-        step writes one. Never raises for what the target does: the outcome says it."""
+        step writes one. Never raises for what the target does: the outcome says it.
+        ``signed_in`` keeps the sign-in of each engine for the next targets of a turn."""
         where = target.target
-        try:
-            auth = credential_auth(store, step.credential_name, where.engine)
-        except SqlFleetError as error:
-            return ScriptOutcome(error=f"signing in: {error}", sqlstate="28000")
+        auth = None if signed_in is None else signed_in.get(where.engine)
+        if auth is None:
+            try:
+                auth = credential_auth(store, step.credential_name, where.engine)
+            except SqlFleetError as error:
+                auth = error
+            if signed_in is not None:
+                signed_in[where.engine] = auth
+        if isinstance(auth, SqlFleetError):
+            return ScriptOutcome(error=f"signing in: {auth}", sqlstate="28000")
         outcome = odbc.run_script(
             where,
             auth,
@@ -141,8 +150,9 @@ class ScriptRunner:
             runs = self._run_far(store, step, execution_id, create_time, targets, cancel)
             if runs is not None:
                 return runs, True
+        signed_in: dict[str, ConnectionAuth | SqlFleetError] = {}  # once per turn
         return [
-            self._run_here(store, step, execution_id, create_time, target, cancel)
+            self._run_here(store, step, execution_id, create_time, target, cancel, signed_in)
             for target in targets
         ], False
 
@@ -154,12 +164,13 @@ class ScriptRunner:
         create_time: dt.datetime,
         target: StartedTarget,
         cancel: threading.Event,
+        signed_in: dict[str, ConnectionAuth | SqlFleetError],
     ) -> ScriptRun:
         started = store.now()
         if cancel.is_set():
             return ScriptRun(started, started, None)
         with self.connection_slot():
-            outcome = self.run(store, step, execution_id, create_time, target, cancel)
+            outcome = self.run(store, step, execution_id, create_time, target, cancel, signed_in)
         return ScriptRun(started, store.now(), outcome)
 
     def _run_far(

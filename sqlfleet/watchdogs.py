@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -135,9 +136,9 @@ def call_bounded(
     grace: float,
     what: str,
 ) -> T | None:
-    """``work()`` on a thread of its own; its answer (or what it raised), or None when it has
-    not answered ``grace`` seconds after ``seconds`` have passed or ``cancel`` was set. The
-    thread then goes on alone (``abandoned`` counts it; ``what`` names it in the log)."""
+    """``work()`` on another thread (``_BOUNDED``); its answer (or what it raised), or None
+    when it has not answered ``grace`` seconds after ``seconds`` have passed or ``cancel`` was
+    set. The call then goes on alone (``abandoned`` counts it; ``what`` names it in the log)."""
     answer: list[T] = []
     failure: list[BaseException] = []
     done = threading.Event()
@@ -150,8 +151,7 @@ def call_bounded(
         finally:
             done.set()
 
-    thread = threading.Thread(target=run, name="bounded-call", daemon=True)
-    thread.start()
+    _BOUNDED.run(run)
     give_up = time.monotonic() + max(0.0, seconds) + grace
     while not done.is_set():
         now = time.monotonic()
@@ -161,11 +161,47 @@ def call_bounded(
             break
         done.wait(min(give_up - now, _STATEMENTS.POLL_SECONDS if cancel is not None else math.inf))
     if not done.is_set():
-        abandoned.add(thread, what)
+        abandoned.add(done, what)
         return None
     if failure:
         raise failure[0]
     return answer[0]
+
+
+class _Workers:
+    """The threads that run ``call_bounded``'s calls. A thread whose call ended waits for the
+    next one (up to ``keep`` wait; more end), so that a call costs a hand-over, not a thread's
+    start, which waits until the new thread gets the interpreter lock: with a busy host, several
+    milliseconds per target. A call that hangs holds its thread alone; the next call takes
+    another, or a new one."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+
+    def run(self, work: Callable[[], None]) -> None:
+        """Start ``work()`` on an idle thread, or on a new one."""
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            thread = threading.Thread(target=self._serve, args=(inbox,), name="bounded-call")
+            thread.daemon = True
+            thread.start()
+        inbox.put(work)
+
+    def _serve(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            inbox.get()()  # the call catches what it raises (call_bounded's ``run``)
+            with self._lock:
+                if len(self._idle) >= self._keep:
+                    return
+                self._idle.append(inbox)
+
+
+# As many idle threads as calls are likely at once: the host's cap on target connections.
+_BOUNDED = _Workers(keep=128)
 
 
 class _Abandoned:
@@ -174,12 +210,13 @@ class _Abandoned:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        self._calls: list[threading.Event] = []
 
-    def add(self, thread: threading.Thread, what: str) -> None:
+    def add(self, done: threading.Event, what: str) -> None:
+        """Count the call that sets ``done`` when it ends."""
         with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-            hanging = len(self._threads)
+            self._calls = [c for c in self._calls if not c.is_set()] + [done]
+            hanging = len(self._calls)
         logger.warning(
             "gave up waiting for the driver of %s, which answered neither its timeouts nor its "
             "cancel; %d such call(s) still hang",
@@ -190,8 +227,8 @@ class _Abandoned:
     def hanging(self) -> int:
         """How many abandoned calls have not ended yet."""
         with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            return len(self._threads)
+            self._calls = [c for c in self._calls if not c.is_set()]
+            return len(self._calls)
 
 
 abandoned = _Abandoned()

@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 
 from sqlfleet import targetruns
+from sqlfleet.credentials import seal
 from sqlfleet.durable.messages import StepRef, TargetRange
 from sqlfleet.lifecycle import Lifecycle
-from sqlfleet.models import JobIn, TargetSpec, validate_document
+from sqlfleet.models import CredentialIn, JobIn, TargetSpec, validate_document
+from sqlfleet.runtime import settings
 from sqlfleet.store import SqlJobStore
 from tests.foundation.conftest import SQLITE_FILES
+from tests.foundation.fleet import PASSWORD
 
 L = Lifecycle
 TARGETS = SQLITE_FILES
@@ -31,7 +34,7 @@ def fleet(store: SqlJobStore, sqlite_files: Path) -> str:
     return job
 
 
-def run_once(store: SqlJobStore, job: str, folder: Path) -> list[list[int]]:
+def run_once(store: SqlJobStore, job: str, folder: Path, *, local: bool = True) -> list[list[int]]:
     """Run an execution's targets as one chunk; answer the ordinals each turn started."""
     execution_id = store.create_job_execution(job).job_execution_id
     store.transition(execution_id, L.IN_PROGRESS)
@@ -53,7 +56,7 @@ def run_once(store: SqlJobStore, job: str, folder: Path) -> list[list[int]]:
 
     store.turn_target_chunk = turn  # type: ignore[method-assign]
     try:
-        chunk = TargetRange(StepRef(execution_id, 1), 0, TARGETS, True)
+        chunk = TargetRange(StepRef(execution_id, 1), 0, TARGETS, local)
         assert targetruns.run_chunk(store, chunk, lambda run, answer: None) == TARGETS
     finally:
         del store.turn_target_chunk
@@ -97,3 +100,28 @@ def test_chunks_find_the_steps_begin_execution_read(store: SqlJobStore, fleet: s
     finally:
         del store.get_execution_version
     assert (step.step_id, step.command, step.job_name) == (1, "SELECT 1", fleet)
+
+
+def test_a_turn_in_this_process_signs_in_once(
+    store: SqlJobStore, sqlite_files: Path, tmp_path: Path
+) -> None:
+    """Targets a chunk runs in the host (not local: one after the other) share their turn's
+    sign-in: one credential read per turn, not per target."""
+    store.put_credential(seal("turn-pw", validate_document(CredentialIn, PASSWORD), settings()))
+    job = f"signed-{uuid.uuid4().hex[:8]}"
+    step = {"command": "SELECT 1", "target_group_name": "files", "credential_name": "turn-pw"}
+    store.put_job(job, validate_document(JobIn, {"steps": [step]}))
+    reads: list[str] = []
+    real_read = store.get_credential_record
+
+    def read(name: str) -> Any:
+        reads.append(name)
+        return real_read(name)
+
+    store.get_credential_record = read  # type: ignore[method-assign]
+    try:
+        turns = run_once(store, job, tmp_path, local=False)
+    finally:
+        del store.get_credential_record
+    assert sum(map(len, turns)) == TARGETS and len(turns) < TARGETS, turns
+    assert reads == ["turn-pw"] * len(turns)
