@@ -69,7 +69,8 @@ LOCAL_PARTS = 2
 # Mid-size steps of local targets are spread over as many chunks as this host runs at once.
 LOCAL_SPREAD = LOCAL_CHUNKS_AT_ONCE
 # A step of at most this many SQLite files of the host runs within the activity that expands
-# it (when its chunks run in place: up to LOCAL_SPREAD chunks of LOCAL_CHUNK_SIZE).
+# it (when its chunks run in place: up to LOCAL_SPREAD chunks of LOCAL_CHUNK_SIZE); so does a
+# step of up to BATCH_SIZE other targets, in about SPREAD ranges.
 QUICK_TARGETS = LOCAL_SPREAD * LOCAL_CHUNK_SIZE
 # A step of this many targets or more gives the host's free C heap back once it ends.
 TRIM_AFTER_TARGETS = 1000
@@ -80,9 +81,9 @@ TRIM_AFTER_TARGETS = 1000
 def begin_execution(execution_id: str, client: str) -> dict[str, Any]:
     """Mark the execution InProgress; answer the plan of its job version (names, no secrets)
     with its first step already expanded (``first``: what ``expand_step`` answers), which
-    saves the orchestration a turn. A small first step of SQLite files on the host runs here
-    to its end (``ran``: what ``finish_step`` answers), which saves it two more: see
-    ``_run_step``. ``client`` is the durableClient binding (``run_targets``')."""
+    saves the orchestration a turn. A small first step runs here to its end (``ran``: what
+    ``finish_step`` answers), which saves it two more: see ``_run_step``. ``client`` is the
+    durableClient binding (``run_targets``')."""
     store = job_store()
     execution = store.get_job_execution(execution_id, include_targets=False)
     if execution.lifecycle == Lifecycle.CREATED:
@@ -131,21 +132,25 @@ def _run_step(
 ) -> StepOutcome | None:
     """Run the step just expanded and finish it (``end``: what its ``finish_step`` would be
     given), as the orchestration would have with its ``run_targets`` and ``finish_step``
-    activities, when it is small: at most ``QUICK_TARGETS`` SQLite files of this host, no
-    parallelism bound, chunks that run at once (in place). Answers the ``finish_step`` answer,
-    or None when the orchestration must run the step.
+    activities, when it is small: no parallelism bound, and at most ``QUICK_TARGETS`` SQLite
+    files of this host in chunks that run at once (in place), or at most a batch of other
+    targets (their ranges hold about ``SPREAD`` target slots, which one execution may hold).
+    Answers the ``finish_step`` answer, or None when the orchestration must run the step.
 
     Nothing is lost when this does not finish: a chunk that found no target slot, or any error,
     leaves the step to the orchestration, whose activities pick up where this left off (they
     skip targets already recorded, as on any redelivery)."""
-    count, ref = expansion.targets, end.step
-    if not client or not (expansion.local and 0 < count <= QUICK_TARGETS) or max_parallelism:
+    count, ref, local = expansion.targets, end.step, expansion.local
+    most = QUICK_TARGETS if local else plan.batch_size
+    if not client or not 0 < count <= most or max_parallelism:
         return None
-    if not plan.in_place(count, max_parallelism, expansion.local):
+    if not plan.in_place(count, max_parallelism, local):
         return None
-    chunk = max(1, plan.chunk_for(count, local=True))
+    # Other targets in about ``spread`` ranges, as a mid-size step's run_targets would hold
+    # them: fewer than the target slots one execution may hold.
+    chunk = max(1, plan.chunk_for(count, local=True)) if local else -(-count // plan.spread)
     ranges = [
-        TargetRange(ref, first, min(count, first + chunk), local=True)
+        TargetRange(ref, first, min(count, first + chunk), local=local)
         for first in range(0, count, chunk)
     ]
     try:
@@ -164,8 +169,8 @@ def expand_step(step: dict, client: str) -> dict[str, Any]:  # type: ignore[type
     """Expand the step's target group now (servers and pools listed through their refresh
     credential), write one ``Created`` row per target and answer how many there are, and
     whether they are all ``local`` (SQLite files on this host: see ``run_targets``). Input a
-    ``StepStart``: with its ``finish``, a small step of SQLite files runs to its end here
-    (``ran``: see ``_run_step``). ``client`` is the durableClient binding."""
+    ``StepStart``: with its ``finish``, a small step runs to its end here (``ran``: see
+    ``_run_step``). ``client`` is the durableClient binding."""
     start = StepStart.from_json(step)
     store, ref = job_store(), start.step
     expansion = _expand(store, ref.job_execution_id, ref.step_id)

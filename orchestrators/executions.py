@@ -3,9 +3,10 @@
 Histories stay small: targets are addressed by their ordinal within a step (the activities look the
 rows up), and a step's targets are handled by sub-orchestrations (``orchestrators.fanout``). A
 step ends when every target has: when retry lanes still hold some after the fan-out returned, the
-execution waits for their ``step_settled`` event. A small step of SQLite files on the host
-takes no turns of its own: the activity that expands it (``begin_execution`` for the first,
-``expand_step`` for the others) runs and ends it too, and answers how it ended (``ran``).
+execution waits for their ``step_settled`` event. A small step (up to 1,000 SQLite files on
+the host, or up to a batch of other targets) takes no turns of its own: the activity that
+expands it (``begin_execution`` for the first, ``expand_step`` for the others) runs and ends it
+too, and answers how it ended (``ran``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""``begin_execution`` runs a small first step of SQLite files on the host to its end
-(``Plan.ran``), and ``expand_step`` any later one (``Expansion.ran``), as the orchestration's
-``run_targets`` and ``finish_step`` would have; anything else (a bounded step, a big one, no
-target slot, an orchestration of an older version) they leave to the orchestration untouched."""
+"""``begin_execution`` runs a small first step to its end (``Plan.ran``), and ``expand_step``
+any later one (``Expansion.ran``), as the orchestration's ``run_targets`` and ``finish_step``
+would have: up to ``QUICK_TARGETS`` SQLite files on the host, up to a batch of other targets.
+Anything else (a bounded step, a big one, no target slot, an orchestration of an older
+version) they leave to the orchestration untouched."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import pytest
 
 from activities import bookkeeping, slots
 from activities.bookkeeping import begin_execution, expand_step
+from sqlfleet.credentials import seal
 from sqlfleet.durable.messages import StepEnd, StepRef, StepStart
 from sqlfleet.lifecycle import Lifecycle
-from sqlfleet.models import JobIn, validate_document
+from sqlfleet.models import CredentialIn, JobIn, TargetGroupIn, validate_document
+from sqlfleet.runtime import settings
 from sqlfleet.store import SqlJobStore
-from tests.foundation.conftest import SQLITE_FILES
+from tests.foundation.conftest import SQLITE_FILES, PostgresDatabase
 
 L = Lifecycle
 TARGETS = SQLITE_FILES
@@ -130,3 +133,26 @@ def test_without_a_target_slot_the_step_goes_to_the_orchestration(
     assert "ran" not in plan and plan["first"]["targets"] == TARGETS
     assert lifecycles(store, execution_id) == [L.CREATED] * TARGETS
     assert store.get_job_execution(execution_id, include_targets=False).is_active
+
+
+def test_a_small_step_of_other_targets_runs_in_begin_execution_too(
+    store: SqlJobStore, files: Path, postgres_database: PostgresDatabase
+) -> None:
+    """A step of a PostgreSQL database and the SQLite files (not all on the host: in ranges
+    of a few targets, run in the host's threads) runs and ends in ``begin_execution``."""
+    server = postgres_database.server
+    credential = {"kind": "password", "username": server.user, "password": "unused-by-trust"}
+    store.put_credential(seal("quick-pg", validate_document(CredentialIn, credential), settings()))
+    members = [
+        {"target_type": "server", "engine": "sqlite", "server_name": str(files)},
+        {"target_type": "database", "engine": "postgresql", "server_name": server.host,
+         "port": server.port, "database_name": postgres_database.name},
+    ]  # fmt: skip
+    store.put_target_group("mixed", validate_document(TargetGroupIn, {"members": members}))
+    step = {"command": "SELECT 1", "target_group_name": "mixed", "credential_name": "quick-pg"}
+    execution_id, plan = begin(store, step)
+    assert plan["first"] == {"targets": TARGETS + 1}  # not all local
+    assert plan["ran"]["lifecycle"] == "Succeeded", plan
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [row.lifecycle for row in rows] == [L.SUCCEEDED] * (TARGETS + 1)
+    assert {row.target.engine.value for row in rows} == {"sqlite", "postgresql"}

@@ -71,8 +71,8 @@ class Expansion:
 @dataclasses.dataclass(frozen=True)
 class StepStart:
     """``expand_step``'s input: the step, and ``finish``, what its ``finish_step`` would be
-    given if the step ended now (None from an older version): with it, a small step of SQLite
-    files on the host runs and ends within ``expand_step`` (``Expansion.ran``)."""
+    given if the step ended now (None from an older version): with it, a small step runs and
+    ends within ``expand_step`` (``Expansion.ran``)."""
 
     step: StepRef
     finish: StepEnd | None = None
