@@ -29,19 +29,19 @@ if [[ $# -eq 0 && ${SQLFLEET_COMPAT_TESTS:-1} != 0 && -x .venv-compat/bin/python
     .venv-compat/bin/python -m pytest -q -p no:cacheprovider tests/devhost >"$compat_log" 2>&1 &
     compat_pid=$!
 fi
+# report PID LOG TITLE: wait for a pass run alongside, print its output; its failure fails all.
+report() {
+    local pass_status=0
+    wait "$1" || pass_status=$?
+    echo "test.sh: $3 (run alongside):"
+    cat "$2"
+    if ((pass_status != 0)); then status=$pass_status; fi
+}
 .venv/bin/python -m pytest -q "${main_arguments[@]}" || status=$?
 if [[ -n $reliability_pid ]]; then
-    reliability_status=0
-    wait "$reliability_pid" || reliability_status=$?
-    echo "test.sh: crash and fault suites (tests/reliability, run alongside):"
-    cat "$reliability_log"
-    if ((reliability_status != 0)); then status=$reliability_status; fi
+    report "$reliability_pid" "$reliability_log" "crash and fault suites (tests/reliability)"
 fi
 if [[ -n $compat_pid ]]; then
-    compat_status=0
-    wait "$compat_pid" || compat_status=$?
-    echo "test.sh: devhost and app-loading tests on Python $compat_version (run alongside):"
-    cat "$compat_log"
-    if ((compat_status != 0)); then status=$compat_status; fi
+    report "$compat_pid" "$compat_log" "devhost and app-loading tests on Python $compat_version"
 fi
 exit "$status"
