@@ -78,8 +78,10 @@ def test_a_host_makes_private_keys_on_its_first_start_and_names_only_the_file(
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     keys = read_key_file(path)
     assert keys == generated.keys
+    # The host announces itself (keys line included) just after it starts answering.
+    line = f"Keys: function, master and system keys from {path}"
+    poll(lambda: line in generated.log(), 10, "the keys line in the log")
     log = generated.log()
-    assert f"Keys: function, master and system keys from {path}" in log
     for value in (keys.function_key, keys.master_key, keys.system_key):
         assert value and value not in log
 
@@ -106,7 +108,8 @@ def test_keys_from_settings_guard_every_route_family_and_no_file_is_made(tmp_pat
         assert host.keys.system_key == "operator-system-key"
         check_every_route_family(host)
         assert not key_file(host.data_dir).exists()
-        assert "Keys: function key from DEVHOST_FUNCTION_KEY" in host.log()
+        line = "Keys: function key from DEVHOST_FUNCTION_KEY"
+        poll(lambda: line in host.log(), 10, "the keys line in the log")
         # The status URLs carry the operator's system key, and work as they are.
         started = host.call("POST", f"{WEBHOOK}/orchestrators/chain")
         assert started.status == 202
