@@ -105,14 +105,10 @@ class ScriptRunner:
         step writes one. Never raises for what the target does: the outcome says it.
         ``signed_in`` keeps the sign-in of each engine for the next targets of a turn."""
         where = target.target
-        auth = None if signed_in is None else signed_in.get(where.engine)
-        if auth is None:
-            try:
-                auth = credential_auth(store, step.credential_name, where.engine)
-            except SqlFleetError as error:
-                auth = error
-            if signed_in is not None:
-                signed_in[where.engine] = auth
+        signed_in = {} if signed_in is None else signed_in
+        if where.engine not in signed_in:
+            signed_in[where.engine] = _sign_in(store, step, where.engine)
+        auth = signed_in[where.engine]
         if isinstance(auth, SqlFleetError):
             return ScriptOutcome(error=f"signing in: {auth}", sqlstate="28000")
         outcome = odbc.run_script(
@@ -183,9 +179,8 @@ class ScriptRunner:
         cancel: threading.Event,
     ) -> list[ScriptRun] | None:
         engine = targets[0].target.engine
-        try:
-            auth = credential_auth(store, step.credential_name, engine)
-        except SqlFleetError:  # every target fails to sign in: run_here says so for each
+        auth = _sign_in(store, step, engine)
+        if isinstance(auth, SqlFleetError):  # every target fails: run_here says so for each
             return None
         driver, folders = settings().odbc_driver(engine), sqlite_folders()
         calls = [
@@ -260,6 +255,14 @@ class ScriptRunner:
         """Whether a script process can take a turn now (they start on the first local turn,
         which runs in this process meanwhile)."""
         return settings().local_script_processes > 0 and self.processes().ready()
+
+
+def _sign_in(store: JobStore, step: JobStep, engine: str) -> ConnectionAuth | SqlFleetError:
+    """The sign-in of ``step``'s credential on an ``engine`` target, or why there is none."""
+    try:
+        return credential_auth(store, step.credential_name, engine)
+    except SqlFleetError as error:
+        return error
 
 
 def _write_output(

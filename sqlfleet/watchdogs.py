@@ -173,7 +173,9 @@ class _Workers:
     next one (up to ``keep`` wait; more end), so that a call costs a hand-over, not a thread's
     start, which waits until the new thread gets the interpreter lock: with a busy host, several
     milliseconds per target. A call that hangs holds its thread alone; the next call takes
-    another, or a new one."""
+    another, or a new one. (A ``ThreadPoolExecutor`` would not do: it queues calls behind hung
+    ones once all its threads hang, and joins its threads at exit, which a hung call would
+    hold up.)"""
 
     def __init__(self, keep: int) -> None:
         self._keep = keep
@@ -200,7 +202,8 @@ class _Workers:
                 self._idle.append(inbox)
 
 
-# As many idle threads as calls are likely at once: the host's cap on target connections.
+# A little over the host's default cap on target connections (100): as many idle threads as
+# calls are likely at once.
 _BOUNDED = _Workers(keep=128)
 
 
