@@ -14,6 +14,8 @@ databases, went from 720-830 targets/s to about 1,000.
   ``ready()`` is false and the caller runs its scripts itself.
 - A child that dies fails the requests it held (``ScriptProcessEnded``) and is replaced on the
   next request. A child whose parent dies sees its end of the socket close and exits at once.
+- The children run at a lower priority than the host (``NICENESS``): when the machine is
+  busy, the host's bookkeeping, which starts their next turns, goes first.
 - A child is retired when it grew past ``MEMORY_LIMIT_BYTES`` (its peak resident size; a huge
   value leaves a heap behind): it says so, takes no new request, answers the ones it holds and
   exits, and a new one takes its place. A request that a child holds ``STUCK_SECONDS`` past
@@ -62,6 +64,12 @@ CANCEL_POLL_SECONDS = 0.2
 MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
 # How long past its deadline (or a cancel) a request may go unanswered before its child is killed.
 STUCK_SECONDS = 10.0
+# How much nicer than the host a child runs (added to the host's niceness, up to 19). The
+# children are the host's batch work; the host keeps the pace: it records each turn and starts
+# the next, and answers the API meanwhile. On 2 cores, during a run of 10,000 SQLite files,
+# reading the execution took a median 57-90 ms with it against 110-123 ms without, and the run
+# took as long.
+NICENESS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -413,6 +421,8 @@ def _serve(connection: Connection, threads: int, memory_limit: int) -> None:
             if state["retired"] and not cancels:
                 os._exit(0)
 
+    with contextlib.suppress(OSError):  # a system that refuses leaves it as it is
+        os.nice(NICENESS)
     connection.send(("ready", 0, None))
     while True:
         try:

@@ -53,8 +53,44 @@ from sqlfleet.store.rows import (
 from sqlfleet.store.tables import target_messages, target_outcomes, target_results
 from sqlfleet.targets import StartedTarget, stored_target
 
-# The target rows of a turn, under their lock, with what it needs of the job row.
-_TURN_ROWS = targets_for_start(E.c.target_ordinal.in_(sa.bindparam("ordinals", expanding=True)))
+# The target rows of a turn, under their lock: only the columns a turn reads. The job's id,
+# name and version are the same on every row and come from the job row, once (_JOB_ROW):
+# reading all columns of every row took about a quarter of a turn's time, much of it turning
+# ids into text. A turn of a SQLite job database now costs about 0.087 ms of CPU per target
+# instead of 0.106 (2,000 targets in turns of 50, alternated runs).
+_TURN_ROWS = (
+    sa.select(
+        E.c.row_id,
+        E.c.target_ordinal,
+        E.c.lifecycle,
+        E.c.current_attempts,
+        E.c.next_attempt_start_time,
+        E.c.target_engine,
+        E.c.target_server_name,
+        E.c.target_port,
+        E.c.target_database_name,
+    )
+    .where(
+        E.c.job_execution_id == sa.bindparam("job_execution_id"),
+        E.c.step_id == sa.bindparam("step_id"),
+        E.c.target_ordinal.in_(sa.bindparam("ordinals", expanding=True)),
+    )
+    .with_for_update(of=E)
+)
+# What a turn that starts targets needs of the job row.
+_JOB_ROW = sa.select(
+    E.c.job_id,
+    E.c.job_name,
+    E.c.job_version,
+    E.c.cancel_requested_time.label(JOB_CANCEL),
+    E.c.create_time.label(JOB_CREATED),
+).where(
+    E.c.job_execution_id == sa.bindparam("job_execution_id"),
+    E.c.step_id.is_(None),
+    E.c.target_ordinal.is_(None),
+)
+# Whole target rows, for the few a turn moves by the general rules (a Skipped target).
+_WHOLE_ROWS = targets_for_start(E.c.row_id.in_(sa.bindparam("row_ids", expanding=True)))
 # Databases of the turn that another active execution of the job runs this step on. Naming
 # the servers too lets the (job, step, server, database, is_active) index find them; with the
 # databases alone a turn read every active row of the job (its own execution's too), which
@@ -143,11 +179,11 @@ class TargetChunkStore:
             recorded = _record_ends(connection, rows, ended)
             if not start:
                 return ChunkTurn([], recorded, False, None)
-            first = rows[start[0]]
-            if first[JOB_CANCEL] is not None:
+            job = connection.execute(_JOB_ROW, parameters).mappings().one()
+            if job[JOB_CANCEL] is not None:
                 ids = [rows[ordinal]["row_id"] for ordinal in start]
                 cancel_rows(connection, E.c.row_id.in_(ids), now, "canceled")
-                return ChunkTurn([], recorded, True, first[JOB_CREATED])
+                return ChunkTurn([], recorded, True, job[JOB_CREATED])
             asked = [rows[ordinal] for ordinal in start]
             waiting = {
                 row["target_ordinal"]: row["next_attempt_start_time"]
@@ -155,8 +191,13 @@ class TargetChunkStore:
                 if row["lifecycle"] == Lifecycle.WAITING_FOR_RETRY.value
                 and row["current_attempts"] == 1
             }
-            started = _start(connection, asked, now)
-            return ChunkTurn(started, recorded, False, first[JOB_CREATED], waiting)
+            of_step = {
+                **job,
+                "step_id": step_id,
+                "job_execution_id": parameters["job_execution_id"],
+            }
+            started = _start(connection, asked, of_step, now)
+            return ChunkTurn(started, recorded, False, job[JOB_CREATED], waiting)
 
         return self._db.write_shared("target execution", job_execution_id, turn)
 
@@ -233,19 +274,23 @@ def _record_ends(
     return [end.ordinal for end in live]
 
 
-def _start(connection: Connection, rows: Sequence[Row], now: dt.datetime) -> list[StartedTarget]:
-    """Start the first attempts of ``rows`` (read under their lock, the execution is not
-    stopping); answer the targets to run."""
+def _start(
+    connection: Connection, rows: Sequence[Row], of_step: Row, now: dt.datetime
+) -> list[StartedTarget]:
+    """Start the first attempts of ``rows`` (``_TURN_ROWS``, read under their lock; the
+    execution is not stopping); ``of_step``: the job row's ``_JOB_ROW`` columns, with the
+    execution and step ids. Answer the targets to run."""
     fresh = [row for row in rows if row["lifecycle"] == Lifecycle.CREATED.value]
-    busy = _busy(connection, fresh)
-    begin = []
-    for row in fresh:
-        other = busy.get(row["row_id"])
-        if other is not None:
-            message = f"skipped: execution {other} is running this job step on this target"
+    busy = _busy(connection, fresh, of_step)
+    if busy:
+        ids = {name: of_step[name] for name in ("job_execution_id", "step_id")}
+        whole = connection.execute(_WHOLE_ROWS, {**ids, "row_ids": sorted(busy)}).mappings().all()
+        for row in whole:
+            message = (
+                f"skipped: execution {busy[row['row_id']]} is running this job step on this target"
+            )
             apply_lifecycle(connection, row, Lifecycle.SKIPPED, now, message, None)
-        else:
-            begin.append(row)
+    begin = [row for row in fresh if row["row_id"] not in busy]
     if begin:
         values = {f"new_{k}": v for k, v in attempt_start_values(1, now, now).items()}
         connection.execute(
@@ -262,38 +307,35 @@ def _start(connection: Connection, rows: Sequence[Row], now: dt.datetime) -> lis
                 row["target_port"],
                 row["target_database_name"],
             ),
-            job_name=row["job_name"],
-            job_id=row["job_id"],
-            job_version=row["job_version"],
+            job_name=of_step["job_name"],
+            job_id=of_step["job_id"],
+            job_version=of_step["job_version"],
         )
         for row in rows
         if row["row_id"] in starting or _in_first_attempt(row)
     ]
 
 
-def _busy(connection: Connection, rows: Sequence[Row]) -> dict[int, str]:
+def _busy(connection: Connection, rows: Sequence[Row], of_step: Row) -> dict[int, str]:
     """Row id -> the other active execution that runs the job step on the row's database."""
-    if not rows:
-        return {}
     found: dict[int, str] = {}
     named = [row for row in rows if row["target_database_name"] is not None]
     for row in rows:
         if row["target_database_name"] is None:  # a server-level target: asked alone
-            other = concurrent_execution(connection, row)
+            other = concurrent_execution(connection, {**of_step, **row})
             if other is not None:
                 found[row["row_id"]] = other
     if named:
-        first = named[0]
         holders = {
             (server, database): str(execution)
             for server, database, execution in connection.execute(
                 _BUSY_DATABASES,
                 {
-                    "job_id": first["job_id"],
-                    "step_id": first["step_id"],
+                    "job_id": of_step["job_id"],
+                    "step_id": of_step["step_id"],
                     "servers": sorted({row["target_server_name"] for row in named}),
                     "databases": sorted({row["target_database_name"] for row in named}),
-                    "job_execution_id": first["job_execution_id"],
+                    "job_execution_id": of_step["job_execution_id"],
                 },
             )
         }

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlfleet.scriptprocesses import ScriptCall, ScriptProcessEnded, ScriptProcesses
+from sqlfleet.scriptprocesses import NICENESS, ScriptCall, ScriptProcessEnded, ScriptProcesses
 from sqlfleet.signin import ConnectionAuth
 from sqlfleet.sqlitefolders import SqliteFolders
 from sqlfleet.targets import Target
@@ -197,3 +197,12 @@ def test_a_child_that_grew_too_big_answers_then_is_retired_and_replaced(folder):
         assert again.outcome is not None and again.outcome.rows == [[1]]
     finally:
         pool.close()
+
+
+def test_children_run_nicer_than_their_host(processes):
+    host = os.getpriority(os.PRIO_PROCESS, 0)
+
+    children = [os.getpriority(os.PRIO_PROCESS, pid) for pid in processes.pids()]
+
+    assert children == [min(19, host + NICENESS)]
+    assert NICENESS > 0

@@ -189,6 +189,27 @@ def test_a_database_another_execution_runs_this_step_on_is_skipped(
     assert [t.ordinal for t in store.turn_target_chunk(elsewhere, 1, [], [1]).started] == [1]
 
 
+def test_a_server_another_execution_runs_this_step_on_is_skipped_too(
+    store: SqlJobStore, job: str, clock: Clock
+) -> None:
+    def on_servers(*servers: str) -> str:
+        execution_id = store.create_job_execution(job).job_execution_id
+        specs = [TargetSpec(target_type="server", server_name=server) for server in servers]
+        store.create_target_rows(execution_id, 1, specs)
+        return execution_id
+
+    running = on_servers("S1")
+    store.turn_target_chunk(running, 1, [], [0])
+    other = on_servers("S1", "S2")
+
+    turn = store.turn_target_chunk(other, 1, [], [0, 1])
+
+    assert [(t.ordinal, t.target.server) for t in turn.started] == [(1, "S2")]
+    assert [(t.job_name, t.job_version) for t in turn.started] == [("j", 1)]
+    skipped = store.get_target_execution(other, 1, 0)
+    assert skipped.lifecycle == L.SKIPPED and running in (skipped.last_message or "")
+
+
 def test_messages_are_bounded_and_a_missing_target_is_not_found(
     store: SqlJobStore, job: str, clock: Clock
 ) -> None:
