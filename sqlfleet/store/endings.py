@@ -116,21 +116,19 @@ class EndingStore:
                 raise NotFound("step execution", f"{job_execution_id} step {step_id}")
             step = steps[index]
             canceled = job["cancel_requested_time"] is not None
-            of_step = sa.and_(
-                E.c.job_execution_id == execution_id,
-                E.c.step_id == step_id,
-                E.c.target_ordinal.is_not(None),
-            )
             # As ``cancel_targets`` would, or ``transition`` to Failed one target at a time.
-            if canceled:
-                end_rows(connection, of_step, Lifecycle.CANCELED, now, "canceled")
-            elif error:
-                end_rows(connection, of_step, Lifecycle.FAILED, now, error)
-            counted = sa.select(E.c.lifecycle, sa.func.count()).where(of_step)
-            targets = {
-                str(state): int(count)
-                for state, count in connection.execute(counted.group_by(E.c.lifecycle))
-            }
+            if canceled or error:
+                of_step = sa.and_(
+                    E.c.job_execution_id == execution_id,
+                    E.c.step_id == step_id,
+                    E.c.target_ordinal.is_not(None),
+                )
+                if canceled:
+                    end_rows(connection, of_step, Lifecycle.CANCELED, now, "canceled")
+                else:
+                    end_rows(connection, of_step, Lifecycle.FAILED, now, error or "")
+            ids = {"job_execution_id": execution_id, "step_id": step_id}
+            targets = {str(state): int(count) for state, count in connection.execute(_ROLLUP, ids)}
             active = sum(count for state, count in targets.items() if Lifecycle(state) in ACTIVE)
             if active:
                 raise TargetsStillActive(execution_id, step_id, active)
@@ -176,6 +174,18 @@ class EndingStore:
             steps = step_rows(connection, job["job_execution_id"], lock=True)
             job, steps = end_execution(connection, job, steps, now, message)
             return execution_document(job, steps)
+
+
+# How many targets of one step are in each state.
+_ROLLUP = (
+    sa.select(E.c.lifecycle, sa.func.count())
+    .where(
+        E.c.job_execution_id == sa.bindparam("job_execution_id"),
+        E.c.step_id == sa.bindparam("step_id"),
+        E.c.target_ordinal.is_not(None),
+    )
+    .group_by(E.c.lifecycle)
+)
 
 
 def step_rows(connection: Connection, job_execution_id: str, *, lock: bool = False) -> list[Row]:

@@ -10,6 +10,7 @@ an attempt's messages changes nothing the second time.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -56,6 +57,12 @@ _ROW_MODELS: Mapping[str, type[ExecutionRow]] = {
 }
 
 
+# The job an execution (its job row) belongs to.
+_JOB_OF_EXECUTION = sa.select(job_executions.c.job_id).where(
+    job_executions.c.job_execution_id == sa.bindparam("id"), job_executions.c.step_id.is_(None)
+)
+
+
 class ExecutionStore:
     """Execution bookkeeping: snapshot a job version, add targets, move lifecycles, outputs."""
 
@@ -82,11 +89,7 @@ class ExecutionStore:
         now = self._clock()
         with self._db.write("job execution", execution_id) as connection:
             job = job_row(connection, job_name)
-            existing = connection.execute(
-                sa.select(E.c.job_id).where(
-                    E.c.job_execution_id == execution_id, E.c.step_id.is_(None)
-                )
-            ).first()
+            existing = connection.execute(_JOB_OF_EXECUTION, {"id": execution_id}).first()
             if existing is not None:
                 if existing.job_id != job["job_id"]:
                     raise Conflict("job execution", execution_id, "belongs to another job")
@@ -263,12 +266,13 @@ def insert_execution(
         "current_attempts": 0,
     }
     connection.execute(
-        E.insert().values(
+        E.insert(),
+        {
             **common,
-            instance_id=instance_id,
-            rerun_of_job_execution_id=rerun_of,
-            parameters_json=parameters_json,
-        )
+            "instance_id": instance_id,
+            "rerun_of_job_execution_id": rerun_of,
+            "parameters_json": parameters_json,
+        },
     )
     connection.execute(
         E.insert(),
@@ -285,26 +289,31 @@ def insert_execution(
     )
 
 
-def _of_step(job_execution_id: str, step_id: int) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        E.c.job_execution_id == job_execution_id,
-        E.c.step_id == step_id,
-        E.c.target_ordinal.is_not(None),
-    )
+# How many target rows one step of one execution has.
+_TARGET_COUNT = sa.select(sa.func.count()).where(
+    E.c.job_execution_id == sa.bindparam("job_execution_id"),
+    E.c.step_id == sa.bindparam("step_id"),
+    E.c.target_ordinal.is_not(None),
+)
 
 
 def _target_count(connection: Connection, job_execution_id: str, step_id: int) -> int:
-    query = sa.select(sa.func.count()).where(_of_step(job_execution_id, step_id))
-    return int(connection.execute(query).scalar_one())
+    parameters = {"job_execution_id": job_execution_id, "step_id": step_id}
+    return int(connection.execute(_TARGET_COUNT, parameters).scalar_one())
+
+
+# The retry count of one step of one job version.
+_RETRY_ATTEMPTS = sa.select(job_steps.c.retry_attempts).where(
+    job_steps.c.job_id == sa.bindparam("job_id"),
+    job_steps.c.job_version == sa.bindparam("job_version"),
+    job_steps.c.step_id == sa.bindparam("step_id"),
+)
 
 
 def _max_attempts(connection: Connection, step: RowMapping) -> int | None:
     retries = connection.execute(
-        sa.select(job_steps.c.retry_attempts).where(
-            job_steps.c.job_id == step["job_id"],
-            job_steps.c.job_version == step["job_version"],
-            job_steps.c.step_id == step["step_id"],
-        )
+        _RETRY_ATTEMPTS,
+        {"job_id": step["job_id"], "job_version": step["job_version"], "step_id": step["step_id"]},
     ).scalar()
     return None if retries is None else retries + 1
 
@@ -371,13 +380,7 @@ def _insert_many(
     if (dialect.name, dialect.paramstyle) not in _DRIVER_INSERTS:
         connection.execute(E.insert(), [{**same, **row} for row in rows])
         return
-    keys = [*same, *rows[0]]
-    statement = E.insert().inline().compile(dialect=dialect, column_keys=keys)
-
-    def converter(key: str) -> Callable[[Any], Any] | None:
-        return E.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-
-    converters = {key: converter(key) for key in keys}
+    sql, order, converters = _driver_insert(dialect, (*same, *rows[0]))
     fixed = {
         key: convert(value) if (convert := converters[key]) else value
         for key, value in same.items()
@@ -387,8 +390,19 @@ def _insert_many(
         {**fixed, **{key: convert(row[key]) if convert else row[key] for key, convert in varying}}
         for row in rows
     ]
-    if dialect.paramstyle == "qmark":
-        order = statement.positiontup or []
-        connection.exec_driver_sql(str(statement), [tuple(v[k] for k in order) for v in values])
+    if order is not None:
+        connection.exec_driver_sql(sql, [tuple(v[k] for k in order) for v in values])
     else:
-        connection.exec_driver_sql(str(statement), values)
+        connection.exec_driver_sql(sql, values)
+
+
+@functools.lru_cache(maxsize=32)
+def _driver_insert(
+    dialect: sa.Dialect, keys: tuple[str, ...]
+) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """``_insert_many``'s statement for ``keys`` on ``dialect``, compiled once: its text, the
+    order of its positional parameters (None: named), and each key's bind conversion."""
+    statement = E.insert().inline().compile(dialect=dialect, column_keys=list(keys))
+    converters = {key: E.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys}
+    order = tuple(statement.positiontup or ()) if dialect.paramstyle == "qmark" else None
+    return str(statement), order, converters

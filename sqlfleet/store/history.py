@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,6 +52,24 @@ __all__ = ["HistoryStore", "execution_row", "read_execution", "row_document"]
 E = job_executions
 
 
+_JOB_BY_ID = sa.select(jobs).where(jobs.c.job_id == sa.bindparam("job_id"))
+
+
+@functools.lru_cache(maxsize=16)
+def _target_rows(by_step: bool, by_lifecycle: bool, active: bool | None) -> sa.Select[Any]:
+    """``list_target_executions``' query (built once per form: each step's expansion asks)."""
+    query = sa.select(E).where(
+        E.c.job_execution_id == sa.bindparam("job_execution_id"), E.c.target_ordinal.is_not(None)
+    )
+    if by_step:
+        query = query.where(E.c.step_id == sa.bindparam("step_id"))
+    if by_lifecycle:
+        query = query.where(E.c.lifecycle == sa.bindparam("lifecycle"))
+    if active is not None:
+        query = query.where(E.c.is_active.is_(active))
+    return query.order_by(E.c.step_id, E.c.target_ordinal)
+
+
 class HistoryStore:
     """Reads of executions; the write side is ``ExecutionStore``."""
 
@@ -94,18 +113,15 @@ class HistoryStore:
         active: bool | None = None,
     ) -> list[TargetExecution]:
         """Target rows of an execution in (step, ordinal) order, optionally filtered."""
-        query = sa.select(E).where(
-            E.c.job_execution_id == job_execution_id, E.c.target_ordinal.is_not(None)
-        )
-        if step_id is not None:
-            query = query.where(E.c.step_id == step_id)
-        if lifecycle is not None:
-            query = query.where(E.c.lifecycle == lifecycle.value)
-        if active is not None:
-            query = query.where(E.c.is_active.is_(active))
+        query = _target_rows(step_id is not None, lifecycle is not None, active)
+        parameters = {
+            "job_execution_id": job_execution_id,
+            "step_id": step_id,
+            "lifecycle": None if lifecycle is None else lifecycle.value,
+        }
         with self._db.read() as connection:
             execution_row(connection, job_execution_id)
-            rows = connection.execute(query.order_by(E.c.step_id, E.c.target_ordinal)).mappings()
+            rows = connection.execute(query, parameters).mappings()
             return [TargetExecution.model_validate(row_document(row)) for row in rows]
 
     def list_job_executions(
@@ -166,11 +182,7 @@ class HistoryStore:
         """The job version (with steps) an execution runs. Raises ``NotFound``."""
         with self._db.read() as connection:
             row = execution_row(connection, job_execution_id)
-            job = (
-                connection.execute(sa.select(jobs).where(jobs.c.job_id == row["job_id"]))
-                .mappings()
-                .first()
-            )
+            job = connection.execute(_JOB_BY_ID, {"job_id": row["job_id"]}).mappings().first()
             if job is None:
                 raise NotFound("job", row["job_name"])
             return read_version(connection, job, row["job_version"])

@@ -48,10 +48,11 @@ def write_rules(connection: Connection, job_id: str, rules: Sequence[Notificatio
         )
 
 
+_RULES = sa.select(N.c.document).where(N.c.job_id == sa.bindparam("job_id")).order_by(N.c.position)
+
+
 def read_rules(connection: Connection, job_id: str) -> list[NotificationRule]:
-    rows = connection.execute(
-        sa.select(N.c.document).where(N.c.job_id == job_id).order_by(N.c.position)
-    )
+    rows = connection.execute(_RULES, {"job_id": job_id})
     return [NotificationRule.model_validate_json(row.document) for row in rows]
 
 

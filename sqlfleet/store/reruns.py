@@ -34,6 +34,12 @@ def target_key(engine: str, server: str, port: int | None, database: str | None)
     return (engine, server.lower(), port, database)
 
 
+# The databases a rerun keeps (built once: every step's expansion asks).
+_CHOSEN_TARGETS = sa.select(
+    R.c.target_engine, R.c.target_server_name, R.c.target_port, R.c.target_database_name
+).where(R.c.job_execution_id == sa.bindparam("id"))
+
+
 class RerunStore:
     _db: Database
     _clock: Callable[[], dt.datetime]
@@ -132,14 +138,7 @@ class RerunStore:
     ) -> list[TargetSpec]:
         """``targets`` as they are, or for a rerun only those among its chosen databases."""
         with self._db.read() as connection:
-            rows = connection.execute(
-                sa.select(
-                    R.c.target_engine,
-                    R.c.target_server_name,
-                    R.c.target_port,
-                    R.c.target_database_name,
-                ).where(R.c.job_execution_id == uuid_text(job_execution_id))  # fmt: skip
-            ).all()
+            rows = connection.execute(_CHOSEN_TARGETS, {"id": uuid_text(job_execution_id)}).all()
         if not rows:
             return list(targets)
         chosen = {target_key(*row) for row in rows}

@@ -164,14 +164,25 @@ def _output(row: RowMapping) -> OutputDestination | None:
     )
 
 
-def _step_rows(connection: Connection, job_id: str, version: int) -> list[RowMapping]:
-    return list(
-        connection.execute(
-            sa.select(job_steps)
-            .where(job_steps.c.job_id == job_id, job_steps.c.job_version == version)
-            .order_by(job_steps.c.step_id)
-        ).mappings()
+# Built once: these run for every execution started (and every job read).
+_STEP_ROWS = (
+    sa.select(job_steps)
+    .where(
+        job_steps.c.job_id == sa.bindparam("job_id"),
+        job_steps.c.job_version == sa.bindparam("version"),
     )
+    .order_by(job_steps.c.step_id)
+)
+_JOB_ROW = sa.select(jobs).where(jobs.c.name == sa.bindparam("name"))
+_JOB_ROW_LOCKED = _JOB_ROW.with_for_update()
+_VERSION_CREATED = sa.select(job_versions.c.created_time).where(
+    job_versions.c.job_id == sa.bindparam("job_id"),
+    job_versions.c.job_version == sa.bindparam("version"),
+)
+
+
+def _step_rows(connection: Connection, job_id: str, version: int) -> list[RowMapping]:
+    return list(connection.execute(_STEP_ROWS, {"job_id": job_id, "version": version}).mappings())
 
 
 def load_drafts(connection: Connection, job_id: str, version: int) -> list[StepFields]:
@@ -195,11 +206,9 @@ def job_row(
 ) -> RowMapping:
     """The ``jobs`` row of ``name``; ``NotFound`` unless ``required`` is False (then None).
     ``lock`` holds the row until the transaction ends."""
-    query = sa.select(jobs).where(jobs.c.name == name)
-    if lock:
-        # Serialises concurrent step changes of one job (each computes the next version).
-        query = query.with_for_update()
-    row = connection.execute(query).mappings().first()
+    # The lock serialises concurrent step changes of one job (each computes the next version).
+    query = _JOB_ROW_LOCKED if lock else _JOB_ROW
+    row = connection.execute(query, {"name": name}).mappings().first()
     if row is None and required:
         raise NotFound("job", name, f"create it with PUT /api/jobs/{name}")
     return row  # type: ignore[return-value]
@@ -209,9 +218,7 @@ def read_version(connection: Connection, job: RowMapping, version: int | None) -
     """Version ``version`` (default: current) of the job row ``job``, with its steps."""
     number = job["job_version"] if version is None else version
     found = connection.execute(
-        sa.select(job_versions.c.created_time).where(
-            job_versions.c.job_id == job["job_id"], job_versions.c.job_version == number
-        )
+        _VERSION_CREATED, {"job_id": job["job_id"], "version": number}
     ).first()
     if found is None:
         raise NotFound(
