@@ -472,12 +472,17 @@ def _credential_row(connection: Connection, name: str) -> RowMapping:
     return row
 
 
+# Built once: every step's expansion reads its group.
+_GROUP_BY_NAME = sa.select(target_groups).where(target_groups.c.name == sa.bindparam("name"))
+_MEMBERS = (
+    sa.select(target_group_members)
+    .where(target_group_members.c.target_group_id == sa.bindparam("id"))
+    .order_by(target_group_members.c.position)
+)
+
+
 def _find_group_row(connection: Connection, name: str) -> RowMapping | None:
-    return (
-        connection.execute(sa.select(target_groups).where(target_groups.c.name == name))
-        .mappings()
-        .first()
-    )
+    return connection.execute(_GROUP_BY_NAME, {"name": name}).mappings().first()
 
 
 def _group_row(connection: Connection, name: str) -> RowMapping:
@@ -489,11 +494,7 @@ def _group_row(connection: Connection, name: str) -> RowMapping:
 
 def _read_group(connection: Connection, name: str) -> TargetGroup:
     group = _group_row(connection, name)
-    rows = connection.execute(
-        sa.select(target_group_members)
-        .where(target_group_members.c.target_group_id == group["target_group_id"])
-        .order_by(target_group_members.c.position)
-    ).mappings()
+    rows = connection.execute(_MEMBERS, {"id": group["target_group_id"]}).mappings()
     return TargetGroup(
         name=group["name"],
         target_group_id=group["target_group_id"],

@@ -65,6 +65,29 @@ def _delivery(row: Any) -> Delivery:
     return Delivery.model_validate({key: row[key] for key in Delivery.model_fields if key in row})
 
 
+# What planning an ended execution's deliveries reads (built once: every execution asks).
+_ENDED_EXECUTION = sa.select(
+    job_executions.c.job_id,
+    job_executions.c.job_name,
+    job_executions.c.lifecycle,
+    job_executions.c.is_active,
+).where(
+    job_executions.c.job_execution_id == sa.bindparam("job_execution_id"),
+    job_executions.c.step_id.is_(None),
+)
+_PLANNED_RULES = sa.select(D.c.rule_name).where(
+    D.c.job_execution_id == sa.bindparam("job_execution_id")
+)
+_PENDING_DELIVERIES = (
+    sa.select(D)
+    .where(
+        D.c.job_execution_id == sa.bindparam("job_execution_id"),
+        D.c.status == DeliveryStatus.PENDING.value,
+    )
+    .order_by(D.c.created_time, D.c.rule_name)
+)
+
+
 class NotificationStore:
     _db: Database
     _clock: Callable[[], dt.datetime]
@@ -99,31 +122,13 @@ class NotificationStore:
         answer every delivery of it that is still ``Pending``. Raises ``NotFound``."""
         now = self._clock()
         with self._db.write("job execution", job_execution_id) as connection:
-            execution = (
-                connection.execute(
-                    sa.select(
-                        job_executions.c.job_id,
-                        job_executions.c.job_name,
-                        job_executions.c.lifecycle,
-                        job_executions.c.is_active,
-                    ).where(
-                        job_executions.c.job_execution_id == job_execution_id,
-                        job_executions.c.step_id.is_(None),
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            ids = {"job_execution_id": job_execution_id}
+            execution = connection.execute(_ENDED_EXECUTION, ids).mappings().first()
             if execution is None:
                 raise NotFound("job execution", job_execution_id)
             if execution["is_active"]:
                 return []
-            existing = {
-                row.rule_name
-                for row in connection.execute(
-                    sa.select(D.c.rule_name).where(D.c.job_execution_id == job_execution_id)
-                )
-            }
+            existing = {row.rule_name for row in connection.execute(_PLANNED_RULES, ids)}
             for rule in read_rules(connection, execution["job_id"]):
                 if rule.name in existing or execution["lifecycle"] not in {
                     state.value for state in rule.lifecycles
@@ -145,14 +150,7 @@ class NotificationStore:
                         created_time=now,
                     )
                 )
-            rows = connection.execute(
-                sa.select(D)
-                .where(
-                    D.c.job_execution_id == job_execution_id,
-                    D.c.status == DeliveryStatus.PENDING.value,
-                )
-                .order_by(D.c.created_time, D.c.rule_name)
-            ).mappings()
+            rows = connection.execute(_PENDING_DELIVERIES, ids).mappings()
             return [_delivery(row) for row in rows]
 
     def get_delivery(self, delivery_id: str) -> tuple[Delivery, NotificationRule]:
