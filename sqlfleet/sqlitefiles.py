@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import os
 import sqlite3
 import threading
@@ -151,10 +152,8 @@ def open_database(
         path = (folders or _host_folders()).database_file(folder, database)
     except SqliteFolderRefused as refused:
         raise TargetError(where, f"{refused.message}; nothing was opened", REFUSED) from None
-    if not path.is_file():
-        shown = _SQLITE.database_path(folder, database)
-        raise TargetError(where, f"database file '{shown}' does not exist", GENERAL_ERROR)
     try:
+        # mode=rw: a missing file fails (and is never created); so does a folder.
         connection = sqlite3.connect(
             f"{path.as_uri()}?mode=rw",
             uri=True,
@@ -163,6 +162,11 @@ def open_database(
             factory=TargetConnection,
         )
     except sqlite3.Error as error:
+        if not path.is_file():
+            shown = _SQLITE.database_path(folder, database)
+            raise TargetError(
+                where, f"database file '{shown}' does not exist", GENERAL_ERROR
+            ) from None
         raise TargetError(where, str(error), GENERAL_ERROR) from None
     assert isinstance(connection, TargetConnection)
     try:
@@ -217,8 +221,8 @@ def run_script(
     raises for SQL errors or a file that cannot be opened."""
     started = time.monotonic()
     outcome = ScriptOutcome()
-    text = substitute_variables(script, variables or {})
-    pieces = _SQLITE.statements(text)
+    text = substitute_variables(script, variables) if variables else script
+    pieces, lines = _pieces(text)
     try:
         # SQLite's busy wait does not see interrupt(): it waits in short slices, and a
         # statement that found the file locked is run again until the watchdog fires.
@@ -237,9 +241,7 @@ def run_script(
         cursor = connection.cursor()
         with Watchdog(connection.interrupt_quietly, remaining, cancel) as watchdog:
             try:
-                _run_pieces(
-                    cursor, pieces, outcome, max_rows, watchdog, start_lines(text, list(pieces))
-                )
+                _run_pieces(cursor, pieces, outcome, max_rows, watchdog, lines)
             except (sqlite3.Error, sqlite3.Warning) as error:
                 if not watchdog.fired:
                     outcome.error = connection.explain(error)
@@ -290,6 +292,14 @@ def write_output(
                     raise TargetError(where, f"cancelled after {timeout_seconds:g} s") from None
                 raise TargetError(where, connection.explain(error)) from None
     return len(values)
+
+
+@functools.lru_cache(maxsize=16)
+def _pieces(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The statements of ``text`` and the line each starts on: the same for every target of a
+    step (a script without variables is the same text), so worked out once."""
+    pieces = _SQLITE.statements(text)
+    return tuple(pieces), tuple(start_lines(text, pieces))
 
 
 def _host_folders() -> SqliteFolders:
