@@ -127,6 +127,36 @@ def test_error_and_missing_database(folder):
     outcome = run_script(missing, NO_AUTH, "SELECT 1", timeout_seconds=30, max_rows=5)
     assert "ghost.db' does not exist" in outcome.error
     assert not (folder / "ghost.db").exists()
+    # A folder named like a database is no database either (opening it fails first).
+    shelf = Target("sqlite", str(folder), None, "dir")
+    outcome = run_script(shelf, NO_AUTH, "SELECT 1", timeout_seconds=30, max_rows=5)
+    assert "dir.db' does not exist" in outcome.error
+    assert outcome.sqlstate == "HY000"
+
+
+def test_one_script_on_several_targets_keeps_each_targets_values_and_lines(folder):
+    # A step's script is split once for all its targets; the values substituted per target
+    # and the line of a failing statement stay each target's own.
+    script = "SELECT '$(target_database_name)' AS db;\n\nSELECT * FROM only_in_b;"
+    with closing(sqlite3.connect(folder / "b.db")) as connection:
+        connection.execute("CREATE TABLE only_in_b (n INTEGER)")
+    first_a, b, second_a = (
+        run_script(
+            Target("sqlite", str(folder), None, name),
+            NO_AUTH,
+            script,
+            timeout_seconds=30,
+            max_rows=5,
+            variables={"target_database_name": name},
+        )  # fmt: skip
+        for name in ("a", "b", "a")
+    )
+    assert b.succeeded, b.error
+    assert b.rows == [["b"]]
+    for outcome in (first_a, second_a):
+        assert outcome.rows == [["a"]]
+        assert outcome.error == "no such table: only_in_b"
+        assert outcome.error_line == 3
 
 
 def test_timeout_interrupts_a_runaway_query(folder):
