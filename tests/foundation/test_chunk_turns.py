@@ -18,7 +18,7 @@ from sqlfleet.models import CredentialIn, JobIn, TargetSpec, validate_document
 from sqlfleet.runtime import settings
 from sqlfleet.store import SqlJobStore
 from tests.foundation.conftest import SQLITE_FILES
-from tests.foundation.fleet import PASSWORD
+from tests.foundation.fleet import MANAGED, PASSWORD
 
 L = Lifecycle
 TARGETS = SQLITE_FILES
@@ -125,3 +125,49 @@ def test_a_turn_in_this_process_signs_in_once(
         del store.get_credential_record
     assert sum(map(len, turns)) == TARGETS and len(turns) < TARGETS, turns
     assert reads == ["turn-pw"] * len(turns)
+
+
+def test_a_turn_whose_sign_in_fails_fails_its_targets_and_the_chunk_goes_on(
+    store: SqlJobStore, sqlite_files: Path
+) -> None:
+    """Server targets run in the host sign in once per turn; when that sign-in fails (here a
+    managed identity, which PostgreSQL targets do not take), every target of the turn fails
+    with the reason, refused for good (no retry), no server is contacted, and the chunk still
+    handles all its targets."""
+    store.put_credential(seal("turn-mi", validate_document(CredentialIn, MANAGED), settings()))
+    job = f"refused-{uuid.uuid4().hex[:8]}"
+    step = {"command": "SELECT 1", "target_group_name": "files", "credential_name": "turn-mi"}
+    store.put_job(job, validate_document(JobIn, {"steps": [step]}))
+    execution_id = store.create_job_execution(job).job_execution_id
+    store.transition(execution_id, L.IN_PROGRESS)
+    store.transition(execution_id, L.WAITING_FOR_CHILD_JOB_EXECUTIONS, step_id=1)
+    # Port 9 (discard): nothing there would answer, and nothing may be asked.
+    specs = [
+        TargetSpec(target_type="database", engine="postgresql", server_name="127.0.0.1",
+                   port=9, database_name=f"db{n}")
+        for n in range(TARGETS)
+    ]  # fmt: skip
+    store.create_target_rows(execution_id, 1, specs)
+    reads: list[str] = []
+    lanes: list[Any] = []
+    real_read = store.get_credential_record
+
+    def read(name: str) -> Any:
+        reads.append(name)
+        return real_read(name)
+
+    store.get_credential_record = read  # type: ignore[method-assign]
+    try:
+        chunk = TargetRange(StepRef(execution_id, 1), 0, TARGETS, False)
+        handled = targetruns.run_chunk(store, chunk, lambda run, answer: lanes.append(run))
+    finally:
+        del store.get_credential_record
+    assert handled == TARGETS
+    assert lanes == []  # refused for good: no retry lane
+    rows = store.list_target_executions(execution_id, step_id=1)
+    assert [row.lifecycle for row in rows] == [L.FAILED] * TARGETS, rows
+    for row in rows:
+        assert row.current_attempts == 1
+        assert "signing in" in (row.last_message or ""), row.last_message
+        assert "managedIdentity sign-in for postgresql" in (row.last_message or "")
+    assert 1 <= len(reads) < TARGETS, reads  # once per turn, not per target
