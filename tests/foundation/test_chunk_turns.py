@@ -4,7 +4,9 @@ the step's last turn saw once it has run: a small chunk of a job run before take
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,33 @@ def run_once(store: SqlJobStore, job: str, folder: Path, *, local: bool = True) 
     return turns
 
 
+def job_signing_in_with(store: SqlJobStore, credential: str, document: dict[str, Any]) -> str:
+    """A job (a name of its own) of one step on the ``files`` group that signs in with
+    ``credential``, stored from ``document``."""
+    store.put_credential(seal(credential, validate_document(CredentialIn, document), settings()))
+    job = f"signed-{uuid.uuid4().hex[:8]}"
+    step = {"command": "SELECT 1", "target_group_name": "files", "credential_name": credential}
+    store.put_job(job, validate_document(JobIn, {"steps": [step]}))
+    return job
+
+
+@contextlib.contextmanager
+def credential_reads(store: SqlJobStore) -> Iterator[list[str]]:
+    """The names of the credentials the store reads within the block, in order."""
+    reads: list[str] = []
+    real_read = store.get_credential_record
+
+    def read(name: str) -> Any:
+        reads.append(name)
+        return real_read(name)
+
+    store.get_credential_record = read  # type: ignore[method-assign]
+    try:
+        yield reads
+    finally:
+        del store.get_credential_record
+
+
 def test_the_first_turn_learns_the_pace_and_the_next_run_starts_in_one_turn(
     store: SqlJobStore, fleet: str, tmp_path: Path
 ) -> None:
@@ -107,22 +136,9 @@ def test_a_turn_in_this_process_signs_in_once(
 ) -> None:
     """Targets a chunk runs in the host (not local: one after the other) share their turn's
     sign-in: one credential read per turn, not per target."""
-    store.put_credential(seal("turn-pw", validate_document(CredentialIn, PASSWORD), settings()))
-    job = f"signed-{uuid.uuid4().hex[:8]}"
-    step = {"command": "SELECT 1", "target_group_name": "files", "credential_name": "turn-pw"}
-    store.put_job(job, validate_document(JobIn, {"steps": [step]}))
-    reads: list[str] = []
-    real_read = store.get_credential_record
-
-    def read(name: str) -> Any:
-        reads.append(name)
-        return real_read(name)
-
-    store.get_credential_record = read  # type: ignore[method-assign]
-    try:
+    job = job_signing_in_with(store, "turn-pw", PASSWORD)
+    with credential_reads(store) as reads:
         turns = run_once(store, job, tmp_path, local=False)
-    finally:
-        del store.get_credential_record
     assert sum(map(len, turns)) == TARGETS and len(turns) < TARGETS, turns
     assert reads == ["turn-pw"] * len(turns)
 
@@ -134,10 +150,7 @@ def test_a_turn_whose_sign_in_fails_fails_its_targets_and_the_chunk_goes_on(
     managed identity, which PostgreSQL targets do not take), every target of the turn fails
     with the reason, refused for good (no retry), no server is contacted, and the chunk still
     handles all its targets."""
-    store.put_credential(seal("turn-mi", validate_document(CredentialIn, MANAGED), settings()))
-    job = f"refused-{uuid.uuid4().hex[:8]}"
-    step = {"command": "SELECT 1", "target_group_name": "files", "credential_name": "turn-mi"}
-    store.put_job(job, validate_document(JobIn, {"steps": [step]}))
+    job = job_signing_in_with(store, "turn-mi", MANAGED)
     execution_id = store.create_job_execution(job).job_execution_id
     store.transition(execution_id, L.IN_PROGRESS)
     store.transition(execution_id, L.WAITING_FOR_CHILD_JOB_EXECUTIONS, step_id=1)
@@ -148,20 +161,10 @@ def test_a_turn_whose_sign_in_fails_fails_its_targets_and_the_chunk_goes_on(
         for n in range(TARGETS)
     ]  # fmt: skip
     store.create_target_rows(execution_id, 1, specs)
-    reads: list[str] = []
     lanes: list[Any] = []
-    real_read = store.get_credential_record
-
-    def read(name: str) -> Any:
-        reads.append(name)
-        return real_read(name)
-
-    store.get_credential_record = read  # type: ignore[method-assign]
-    try:
+    with credential_reads(store) as reads:
         chunk = TargetRange(StepRef(execution_id, 1), 0, TARGETS, False)
         handled = targetruns.run_chunk(store, chunk, lambda run, answer: lanes.append(run))
-    finally:
-        del store.get_credential_record
     assert handled == TARGETS
     assert lanes == []  # refused for good: no retry lane
     rows = store.list_target_executions(execution_id, step_id=1)
