@@ -24,6 +24,7 @@ from sqlfleet.models import JobExecution, StepExecution
 from sqlfleet.models.jobs import OnFailure
 from sqlfleet.store.database import Database
 from sqlfleet.store.rows import (
+    STEP_TARGETS,
     E,
     Row,
     apply_lifecycle,
@@ -116,18 +117,12 @@ class EndingStore:
                 raise NotFound("step execution", f"{job_execution_id} step {step_id}")
             step = steps[index]
             canceled = job["cancel_requested_time"] is not None
+            ids = {"execution": execution_id, "step": step_id}
             # As ``cancel_targets`` would, or ``transition`` to Failed one target at a time.
-            if canceled or error:
-                of_step = sa.and_(
-                    E.c.job_execution_id == execution_id,
-                    E.c.step_id == step_id,
-                    E.c.target_ordinal.is_not(None),
-                )
-                if canceled:
-                    end_rows(connection, of_step, Lifecycle.CANCELED, now, "canceled")
-                else:
-                    end_rows(connection, of_step, Lifecycle.FAILED, now, error or "")
-            ids = {"job_execution_id": execution_id, "step_id": step_id}
+            if canceled:
+                end_rows(connection, STEP_TARGETS, Lifecycle.CANCELED, now, "canceled", ids)
+            elif error:
+                end_rows(connection, STEP_TARGETS, Lifecycle.FAILED, now, error, ids)
             targets = {str(state): int(count) for state, count in connection.execute(_ROLLUP, ids)}
             active = sum(count for state, count in targets.items() if Lifecycle(state) in ACTIVE)
             if active:
@@ -177,15 +172,7 @@ class EndingStore:
 
 
 # How many targets of one step are in each state.
-_ROLLUP = (
-    sa.select(E.c.lifecycle, sa.func.count())
-    .where(
-        E.c.job_execution_id == sa.bindparam("job_execution_id"),
-        E.c.step_id == sa.bindparam("step_id"),
-        E.c.target_ordinal.is_not(None),
-    )
-    .group_by(E.c.lifecycle)
-)
+_ROLLUP = sa.select(E.c.lifecycle, sa.func.count()).where(STEP_TARGETS).group_by(E.c.lifecycle)
 
 
 def step_rows(connection: Connection, job_execution_id: str, *, lock: bool = False) -> list[Row]:

@@ -36,6 +36,7 @@ from sqlfleet.store.database import Database
 from sqlfleet.store.endings import execution_document, step_rows
 from sqlfleet.store.history import read_execution
 from sqlfleet.store.rows import (
+    STEP_TARGETS,
     Row,
     apply_lifecycle,
     cancel_rows,
@@ -290,15 +291,11 @@ def insert_execution(
 
 
 # How many target rows one step of one execution has.
-_TARGET_COUNT = sa.select(sa.func.count()).where(
-    E.c.job_execution_id == sa.bindparam("job_execution_id"),
-    E.c.step_id == sa.bindparam("step_id"),
-    E.c.target_ordinal.is_not(None),
-)
+_TARGET_COUNT = sa.select(sa.func.count()).where(STEP_TARGETS)
 
 
 def _target_count(connection: Connection, job_execution_id: str, step_id: int) -> int:
-    parameters = {"job_execution_id": job_execution_id, "step_id": step_id}
+    parameters = {"execution": job_execution_id, "step": step_id}
     return int(connection.execute(_TARGET_COUNT, parameters).scalar_one())
 
 

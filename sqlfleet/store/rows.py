@@ -159,6 +159,15 @@ def targets_for_start(ordinals: Any) -> sa.Select[Any]:
     )
 
 
+# The target rows of one step of one execution, bound as ``execution`` and ``step`` (an
+# UPDATE reserves the column names for its SET clause).
+STEP_TARGETS = sa.and_(
+    E.c.job_execution_id == sa.bindparam("execution"),
+    E.c.step_id == sa.bindparam("step"),
+    E.c.target_ordinal.is_not(None),
+)
+
+
 # Bulk ends update many rows in one statement; the states they may leave come from the table.
 CANCELABLE = frozenset(state for state in ACTIVE if Lifecycle.CANCELED in TRANSITIONS[state])
 FAILABLE = frozenset(state for state in ACTIVE if Lifecycle.FAILED in TRANSITIONS[state])
@@ -252,10 +261,15 @@ def cancel_rows(connection: Connection, where: Any, now: dt.datetime, message: s
 
 
 def end_rows(
-    connection: Connection, where: Any, lifecycle: Lifecycle, now: dt.datetime, message: str
+    connection: Connection,
+    where: Any,
+    lifecycle: Lifecycle,
+    now: dt.datetime,
+    message: str,
+    parameters: Mapping[str, Any] | None = None,
 ) -> int:
-    """Move the rows ``where`` selects that may still end so to ``lifecycle`` (``Canceled``
-    or ``Failed``); how many changed."""
+    """Move the rows ``where`` selects (with its bound ``parameters``) that may still end so
+    to ``lifecycle`` (``Canceled`` or ``Failed``); how many changed."""
     allowed = {Lifecycle.CANCELED: CANCELABLE, Lifecycle.FAILED: FAILABLE}[lifecycle]
     result = connection.execute(
         E.update()
@@ -266,7 +280,8 @@ def end_rows(
             end_time=now,
             next_attempt_start_time=None,
             last_message=bound_message(message, MAX_LAST_MESSAGE_CHARS),
-        )
+        ),
+        dict(parameters or {}),
     )
     if result.rowcount:
         changes.mark_ended(connection)
